@@ -1,0 +1,1 @@
+"""The operator's partner-facing HTTP gateway (aiohttp) over a simulator World."""

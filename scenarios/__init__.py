@@ -1,0 +1,1 @@
+"""Scenario files, runner, reports and the `opsim` command line."""

@@ -1,0 +1,139 @@
+"""The one simulated clock.
+
+Owns domain time (`now`, timezone-aware UTC) and a heap of callbacks keyed by (time, priority, seq), in the
+manner of SimPy's `Environment`. Two modes: ``manual`` (time moves only when asked) and ``paced`` (a driver
+calls :meth:`SimClock.paced_target` with the wall clock to learn where simulated time should be). The clock
+never reads wall time itself and refuses to go back in time.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from simulator.errors import ClockError
+
+ClockMode = Literal["manual", "paced"]
+
+
+def as_utc(instant: datetime) -> datetime:
+    """Return ``instant`` in UTC; naive datetimes are refused because their zone is a guess."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ClockError(f"instant {instant.isoformat()} has no time zone")
+    return instant.astimezone(UTC)
+
+
+@dataclass(order=True)
+class _Entry:
+    at: datetime
+    priority: int
+    seq: int
+    callback: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class ScheduledCall:
+    """Handle of a scheduled callback; :meth:`cancel` keeps it from running."""
+
+    def __init__(self, entry: _Entry) -> None:
+        self._entry = entry
+
+    @property
+    def at(self) -> datetime:
+        """Instant at which the callback runs."""
+        return self._entry.at
+
+    def cancel(self) -> None:
+        """Keep the callback from running (no effect once it ran)."""
+        self._entry.cancelled = True
+
+
+class SimClock:
+    """Simulated time with scheduled callbacks, in manual or paced mode."""
+
+    def __init__(self, start: datetime, mode: ClockMode = "manual", factor: float = 60.0) -> None:
+        self._now = as_utc(start)
+        self._heap: list[_Entry] = []
+        self._seq = 0
+        self.mode: ClockMode = mode
+        self.factor = factor
+        self.paused = False
+        self._anchor_wall: float | None = None
+        self._anchor_sim = self._now
+
+    @property
+    def now(self) -> datetime:
+        """Current simulated instant (UTC)."""
+        return self._now
+
+    def schedule(self, at: datetime, callback: Callable[[], None], priority: int = 0) -> ScheduledCall:
+        """Run ``callback`` when the clock reaches ``at``; lower ``priority`` runs first at the same instant."""
+        at = as_utc(at)
+        if at < self._now:
+            raise ClockError(f"cannot schedule at {at.isoformat()}: it is before now ({self._now.isoformat()})")
+        self._seq += 1
+        entry = _Entry(at, priority, self._seq, callback)
+        heapq.heappush(self._heap, entry)
+        return ScheduledCall(entry)
+
+    def next_due(self) -> datetime | None:
+        """Instant of the earliest pending callback, if any."""
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+        return self._heap[0].at if self._heap else None
+
+    def run_until(self, until: datetime) -> int:
+        """Run every callback due up to and including ``until``, then set now to ``until``.
+
+        Returns the number of callbacks run. Refuses an instant in the past.
+        """
+        until = as_utc(until)
+        if until < self._now:
+            raise ClockError(f"cannot go back in time from {self._now.isoformat()} to {until.isoformat()}")
+        ran = 0
+        while self._heap and self._heap[0].at <= until:
+            entry = heapq.heappop(self._heap)
+            if entry.cancelled:
+                continue
+            self._now = entry.at
+            entry.callback()
+            ran += 1
+        self._now = until
+        return ran
+
+    # -- paced mode ---------------------------------------------------------------------------------------
+    def set_mode(self, mode: ClockMode, factor: float | None = None, wall: float | None = None) -> None:
+        """Switch mode; in paced mode ``wall`` (a monotonic reading) anchors the pacing."""
+        if mode not in ("manual", "paced"):
+            raise ClockError(f"unknown clock mode {mode!r}")
+        if factor is not None:
+            if factor <= 0:
+                raise ClockError("pace factor must be positive")
+            self.factor = factor
+        self.mode = mode
+        self._anchor_wall = wall
+        self._anchor_sim = self._now
+
+    def pause(self) -> None:
+        """Stop paced time from advancing until :meth:`resume`."""
+        self.paused = True
+        self._anchor_wall = None
+
+    def resume(self, wall: float | None = None) -> None:
+        """Resume paced time from the current instant."""
+        self.paused = False
+        self._anchor_wall = wall
+        self._anchor_sim = self._now
+
+    def paced_target(self, wall: float) -> datetime:
+        """Where simulated time should be at monotonic wall reading ``wall`` (paced mode, not paused)."""
+        if self.mode != "paced" or self.paused:
+            return self._now
+        if self._anchor_wall is None:
+            self._anchor_wall = wall
+            self._anchor_sim = self._now
+        target = self._anchor_sim + timedelta(seconds=(wall - self._anchor_wall) * self.factor)
+        return max(target, self._now)

@@ -1,0 +1,31 @@
+"""Exceptions raised by the simulator. They carry plain messages and never know about HTTP."""
+
+from __future__ import annotations
+
+
+class SimulatorError(Exception):
+    """Base class of every error the simulator raises on purpose."""
+
+
+class ClockError(SimulatorError):
+    """The clock was asked to go backwards or to use a mode it is not in."""
+
+
+class UnknownCityError(SimulatorError):
+    """A city preset name that does not exist."""
+
+
+class InvalidAreaError(SimulatorError):
+    """An area that is not a valid circle or polygon."""
+
+
+class AreaNotCoveredError(SimulatorError):
+    """An area that lies outside the network's coverage."""
+
+
+class UnknownSubscriberError(SimulatorError):
+    """A subscriber index or MSISDN that does not exist."""
+
+
+class InvalidConfigError(SimulatorError):
+    """A world configuration value outside its allowed range."""
