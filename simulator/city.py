@@ -198,7 +198,7 @@ class City:
         """
         out = np.empty((n, 2), dtype=np.float64)
         filled = 0
-        n_hot = int(round(n * hotspot_share)) if hotspots is not None and len(hotspots) else 0
+        n_hot = round(n * hotspot_share) if hotspots is not None and len(hotspots) else 0
         if n_hot:
             assert hotspots is not None
             idx = rng.integers(0, len(hotspots), n_hot)

@@ -29,3 +29,23 @@ class UnknownSubscriberError(SimulatorError):
 
 class InvalidConfigError(SimulatorError):
     """A world configuration value outside its allowed range."""
+
+
+class UnknownCellError(SimulatorError):
+    """A cell id or cell index that does not exist in the network."""
+
+
+class InvalidSubscriberError(SimulatorError):
+    """Subscriber data that is malformed or uses an unknown code (bad MSISDN, unknown gender, …)."""
+
+
+class DuplicateSubscriberError(InvalidSubscriberError):
+    """A test subscriber whose MSISDN is already taken."""
+
+
+class ConsentError(SimulatorError):
+    """An unknown consent purpose, channel or source, or a change stamped before the last recorded one."""
+
+
+class OutputError(SimulatorError):
+    """An output file that cannot be written (nothing is left half-written)."""

@@ -1,0 +1,102 @@
+"""Admin API for the clock: read it, advance it (manual mode), switch mode, pause and resume."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal, Self
+
+from aiohttp import web
+from pydantic import Field, field_validator, model_validator
+
+from gateway.keys import CONTROL
+from gateway.routing import Access, RouteTable, json_response, read_json
+from gateway.wire import Instant, WireModel
+
+routes = RouteTable("admin: clock")
+
+
+class ClockState(WireModel):
+    """Where simulated time stands and how it moves."""
+
+    now: Instant
+    mode: Literal["manual", "paced"]
+    factor: float
+    paused: bool
+    tick_seconds: int
+
+
+class ClockAdvance(WireModel):
+    """Exactly one of: ``duration`` (ISO 8601, e.g. ``PT1H``), ``seconds``, or ``to`` (an instant)."""
+
+    duration: timedelta | None = None
+    seconds: float | None = Field(default=None, gt=0)
+    to: Instant | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("duration must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [name for name in ("duration", "seconds", "to") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of duration, seconds, to")
+        return self
+
+
+class ClockModeChange(WireModel):
+    """Switch to manual or paced time; ``factor`` is simulated seconds per wall second."""
+
+    mode: Literal["manual", "paced"]
+    factor: float | None = Field(default=None, gt=0, le=1_000_000)
+
+
+def _state(request: web.Request) -> web.Response:
+    return json_response(ClockState.model_validate(request.app[CONTROL].clock_state()))
+
+
+@routes.get("/admin/v1/clock", summary="Read the clock", access=Access.ADMIN, response=ClockState)
+async def get_clock(request: web.Request) -> web.Response:
+    """Now, mode, pace factor, pause state."""
+    return _state(request)
+
+
+@routes.post("/admin/v1/clock/advance", summary="Advance the clock", access=Access.ADMIN, request=ClockAdvance,
+             response=ClockState, errors=(400, 409))
+async def advance(request: web.Request) -> web.Response:
+    """Run the world step by step to the new instant and answer when done. Manual mode only (else 409);
+    an instant in the past is 409."""
+    body = await read_json(request, ClockAdvance)
+    control = request.app[CONTROL]
+    if body.to is not None:
+        await control.advance_to(body.to)
+    else:
+        delta = body.duration if body.duration is not None else timedelta(seconds=body.seconds or 0)
+        await control.advance_by(delta)
+    return _state(request)
+
+
+@routes.post("/admin/v1/clock/mode", summary="Switch clock mode", access=Access.ADMIN, request=ClockModeChange,
+             response=ClockState)
+async def set_mode(request: web.Request) -> web.Response:
+    """Manual (moves only when advanced) or paced (``factor`` × wall time)."""
+    body = await read_json(request, ClockModeChange)
+    await request.app[CONTROL].set_mode(body.mode, body.factor)
+    return _state(request)
+
+
+@routes.post("/admin/v1/clock/pause", summary="Pause paced time", access=Access.ADMIN, response=ClockState)
+async def pause(request: web.Request) -> web.Response:
+    """Paced time stops until resumed."""
+    await request.app[CONTROL].pause()
+    return _state(request)
+
+
+@routes.post("/admin/v1/clock/resume", summary="Resume paced time", access=Access.ADMIN, response=ClockState)
+async def resume(request: web.Request) -> web.Response:
+    """Paced time continues from the current instant."""
+    await request.app[CONTROL].resume()
+    return _state(request)

@@ -1,0 +1,105 @@
+"""The gateway application factory.
+
+``create_app(world, settings)`` wires everything one served operator needs: services under typed ``AppKey``s,
+the middlewares (request context → errors → auth), the routes of every ``gateway/api`` module, and the
+``cleanup_ctx`` lifetimes (store open/restore/checkpoint, paced clock). Nothing here is module-level state, so
+several apps can live in one process (tests do). This module must not contain handlers or business rules.
+
+Adding an API: write ``gateway/api/<resource>.py`` (or ``gateway/camara/<api>.py``) exposing
+``routes: RouteTable`` and add the module to :data:`API_MODULES`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from types import ModuleType
+
+from aiohttp import web
+
+from gateway import auth
+from gateway.api import admin_clock, admin_partners, admin_subscribers, admin_world, docs, health, partners
+from gateway.control import ControlPlane
+from gateway.errors import Handler, InvalidArgument, error_middleware, render
+from gateway.keys import CONTROL, CORRELATOR, METRICS, PARTNERS, ROUTES, SETTINGS, STORE, WORLD
+from gateway.metrics import Metrics
+from gateway.partners import PartnerService
+from gateway.routing import RouteRegistry, route_label
+from gateway.settings import Settings
+from gateway.store import Store
+from simulator.world import World
+
+access_log = logging.getLogger("opsim.gateway.access")
+
+API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partners, admin_clock,
+                                       admin_subscribers, admin_world)
+"""Every module whose ``routes`` the app serves, in documentation order."""
+
+CORRELATOR_HEADER = "x-correlator"
+_CORRELATOR = re.compile(r"^[a-zA-Z0-9\-_:;./<>{}]{0,256}$")
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Correlator (validate, echo, generate), metrics and the access log line, around everything else."""
+    started = time.monotonic()
+    given = request.headers.get(CORRELATOR_HEADER)
+    valid = given is not None and _CORRELATOR.match(given) is not None
+    correlator = given if valid and given else str(uuid.uuid4())
+    request[CORRELATOR] = correlator
+    if given is not None and not valid:
+        # Never echo a value that breaks the pattern (header injection); answer with a fresh one instead.
+        response: web.StreamResponse = render(InvalidArgument("x-correlator does not match the allowed pattern."))
+    else:
+        response = await handler(request)
+    response.headers[CORRELATOR_HEADER] = correlator
+    elapsed = time.monotonic() - started
+    route = route_label(request)
+    request.app[METRICS].observe(request.method, route, response.status, elapsed)
+    if request.app[SETTINGS].access_log:
+        access_log.info("%s %s %d %.1fms correlator=%s", request.method, route, response.status, elapsed * 1000,
+                        correlator)
+    return response
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    control = app[CONTROL]
+    report = control.start()
+    if report.entries or report.restored_to:
+        logging.getLogger("opsim.gateway").info("restored %d journal entries; clock at %s", report.entries,
+                                                report.restored_to)
+    yield
+    control.stop()
+
+
+async def _pacer_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[CONTROL].pacer(), name="opsim-pacer")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(world: World, settings: Settings) -> web.Application:
+    """A gateway serving ``world`` as configured by ``settings`` (the store opens when the app starts)."""
+    app = web.Application(middlewares=[request_context, error_middleware, auth.auth_middleware],
+                          client_max_size=settings.body_limit_bytes)
+    store = Store(settings.db_path)
+    app[WORLD] = world
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[CONTROL] = ControlPlane(world, store, settings)
+    app[PARTNERS] = PartnerService(store, lambda: world.clock.now, settings.wall_clock, settings.token_lifetime_s)
+    app[METRICS] = Metrics(world)
+    registry = RouteRegistry()
+    app[ROUTES] = registry
+    for module in API_MODULES:
+        registry.install(app, module.routes)
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_pacer_ctx)
+    return app

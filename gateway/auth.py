@@ -1,0 +1,209 @@
+"""Who is calling: partner and admin authentication, scopes, and the OAuth 2.0 token endpoint.
+
+Owns the auth middleware (reads each matched route's declared :class:`~gateway.routing.Access` and scopes,
+attaches an :class:`AuthContext` to the request), credential extraction from ``Authorization: Bearer``,
+``x-api-key`` and ``x-rapidapi-key``, and ``POST /oauth2/token`` (client-credentials grant).
+
+``/oauth2/token`` is the one route whose errors are **not** the CAMARA shape: OAuth clients expect RFC 6749
+section 5.2 bodies ``{"error", "error_description"}``, so that is what it returns. Failures outside the grant
+itself (wrong method, oversized body) still use the CAMARA shape.
+
+It must not hold credentials itself: they live in the store, behind :class:`~gateway.partners.PartnerService`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from gateway.errors import Handler, PermissionDenied, Unauthenticated
+from gateway.keys import AUTH, PARTNERS, ROUTES, SETTINGS
+from gateway.partners import InvalidClient, InvalidScope, partner_public_id
+from gateway.routing import Access, RouteTable
+from gateway.wire import RfcModel
+
+API_KEY_HEADERS = ("x-api-key", "x-rapidapi-key")
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """The authenticated caller of a partner route.
+
+    ``subscriber`` is set only for three-legged tokens bound to one subscriber (CIBA, later issues); a
+    two-legged token or API key leaves it ``None`` and the request must then name the device itself.
+    """
+
+    partner_id: int
+    scopes: frozenset[str]
+    via: Literal["token", "api_key"]
+    subscriber: int | None = None
+
+    @property
+    def partner(self) -> str:
+        """Wire id of the calling partner."""
+        return partner_public_id(self.partner_id)
+
+
+def presented_credential(request: web.Request) -> str | None:
+    """The bearer token or API key a request carries, if any (``Authorization`` wins over key headers)."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return value.strip() or None
+    for name in API_KEY_HEADERS:
+        key = request.headers.get(name)
+        if key:
+            return key.strip()
+    return None
+
+
+def _is_admin(request: web.Request) -> bool:
+    credential = presented_credential(request)
+    expected = request.app[SETTINGS].admin_token
+    return credential is not None and hmac.compare_digest(credential.encode(), expected.encode())
+
+
+def _authenticate_partner(request: web.Request, scopes: tuple[str, ...]) -> AuthContext:
+    credential = presented_credential(request)
+    if credential is None:
+        raise Unauthenticated()
+    grant = request.app[PARTNERS].resolve(credential)
+    if grant is None:
+        raise Unauthenticated()
+    missing = [scope for scope in scopes if scope not in grant.scopes]
+    if missing:
+        raise PermissionDenied(f"Missing scope: {' '.join(missing)}.")
+    via: Literal["token", "api_key"] = "api_key" if credential.startswith("opsim_key_") else "token"
+    return AuthContext(grant.partner_id, grant.scopes, via, grant.subscriber)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Enforce the access and scopes the matched route declares."""
+    route = request.app[ROUTES].lookup(request)
+    if route is not None:
+        if route.access is Access.PARTNER:
+            request[AUTH] = _authenticate_partner(request, route.scopes)
+        elif route.access is Access.ADMIN and not _is_admin(request):
+            raise Unauthenticated()
+    return await handler(request)
+
+
+def auth_of(request: web.Request) -> AuthContext:
+    """The caller of a partner route (set by the middleware)."""
+    return request[AUTH]
+
+
+# -- OAuth 2.0 token endpoint ----------------------------------------------------------------------------
+
+class TokenRequest(RfcModel):
+    """Form fields of ``POST /oauth2/token`` (``application/x-www-form-urlencoded``; documentation only)."""
+
+    grant_type: Literal["client_credentials"]
+    scope: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class TokenResponse(RfcModel):
+    """RFC 6749 access token response (snake_case on the wire, as the RFC names it)."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    scope: str
+
+
+class OAuthError(RfcModel):
+    """RFC 6749 section 5.2 error body."""
+
+    error: Literal["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type",
+                   "unauthorized_client"]
+    error_description: str
+
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _oauth_error(error: str, description: str, status: int = 400) -> web.Response:
+    headers = dict(_NO_STORE)
+    if status == 401:  # HTTP requires a challenge with every 401
+        headers["WWW-Authenticate"] = 'Basic realm="opsim"'
+    body = json.dumps({"error": error, "error_description": description})
+    return web.Response(status=status, text=body, content_type="application/json", headers=headers)
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return None
+    # RFC 6749 2.3.1: the id and secret are form-urlencoded before Basic encoding.
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+routes = RouteTable("oauth")
+
+
+@routes.post("/oauth2/token", summary="Issue an access token (OAuth 2.0 client credentials)", access=Access.PUBLIC,
+             request=TokenRequest, response=TokenResponse, request_content_type="application/x-www-form-urlencoded",
+             errors=(400, 401))
+async def token(request: web.Request) -> web.Response:
+    """Client credentials grant. Authenticate with HTTP Basic or ``client_id``/``client_secret`` form fields.
+
+    Errors follow RFC 6749 (``{"error", "error_description"}``), not the CAMARA shape. Tokens last
+    ``expires_in`` wall-clock seconds.
+    """
+    if request.content_type != "application/x-www-form-urlencoded":
+        return _oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
+    form = await request.post()
+    fields: dict[str, str] = {}
+    for name in form:
+        values = form.getall(name)
+        if len(values) != 1 or not isinstance(values[0], str):
+            return _oauth_error("invalid_request", f"parameter {name} must appear once")
+        fields[name] = values[0]
+    grant_type = fields.get("grant_type")
+    if not grant_type:
+        return _oauth_error("invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        return _oauth_error("unsupported_grant_type", "only client_credentials is supported")
+    authorization = request.headers.get("Authorization")
+    body_client = fields.get("client_id"), fields.get("client_secret")
+    if authorization is not None:
+        if body_client != (None, None):
+            return _oauth_error("invalid_request", "use one client authentication method, not two")
+        basic = _basic_credentials(authorization)
+        if basic is None:
+            return _oauth_error("invalid_client", "malformed Basic credentials", 401)
+        client_id, secret = basic
+    else:
+        if body_client[0] is None or body_client[1] is None:
+            return _oauth_error("invalid_client", "client authentication is required", 401)
+        client_id, secret = body_client[0], body_client[1]
+    scope = fields.get("scope")
+    requested = tuple(scope.split()) if scope and scope.strip() else None
+    try:
+        issued = request.app[PARTNERS].issue_token(client_id, secret, requested)
+    except InvalidClient:
+        return _oauth_error("invalid_client", "client authentication failed", 401)
+    except InvalidScope as exc:
+        return _oauth_error("invalid_scope", str(exc))
+    body = TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in,
+                         scope=" ".join(issued.scopes))
+    return web.Response(text=body.model_dump_json(), content_type="application/json", headers=_NO_STORE)

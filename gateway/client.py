@@ -1,0 +1,298 @@
+"""Async Python clients of the gateway: :class:`PartnerClient` (what an integrator's code does) and
+:class:`AdminClient` (operator-side test set-up: partners, clock, subscribers).
+
+They speak HTTP only, return the very pydantic models the server serialises, and raise :class:`ApiError` for
+every non-2xx answer. Scenarios and the demo use them; later issues add methods. They must not import server
+internals beyond the wire models.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import pydantic
+
+from gateway.api.admin_clock import ClockAdvance, ClockModeChange, ClockState
+from gateway.api.admin_partners import ApiKeyCreated, Partner, PartnerCreate, PartnerCreated, PartnerLimits, PartnerList
+from gateway.api.admin_subscribers import (
+    ConsentChange,
+    Inbox,
+    NewTestSubscriber,
+    PinRequest,
+    ProfileFields,
+    SubscriberView,
+)
+from gateway.api.admin_world import WorldSummary
+from gateway.api.health import Health
+from gateway.api.partners import ApiKeyInfo, ApiKeyList, Me
+from gateway.auth import TokenResponse
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+TOKEN_MARGIN_S = 30.0
+"""Refresh a token this many wall seconds before it expires."""
+
+
+class ApiError(Exception):
+    """A non-2xx answer: CAMARA ``status``/``code``/``message`` (or the OAuth ``error``), and the correlator."""
+
+    def __init__(self, status: int, code: str, message: str, correlator: str | None,
+                 details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.correlator = correlator
+        self.details = details or []
+
+
+async def _raise_for(response: aiohttp.ClientResponse) -> None:
+    if response.status < 400:
+        return
+    correlator = response.headers.get("x-correlator")
+    text = await response.text()
+    try:
+        body = pydantic.TypeAdapter(dict[str, Any]).validate_json(text)
+    except pydantic.ValidationError:
+        body = {}
+    if "error" in body:  # RFC 6749 token endpoint error
+        raise ApiError(response.status, str(body["error"]), str(body.get("error_description", "")), correlator)
+    raise ApiError(response.status, str(body.get("code", "UNKNOWN")), str(body.get("message", text[:200])),
+                   correlator, body.get("details"))
+
+
+def _dump(model: pydantic.BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def msisdn_path(msisdn: str) -> str:
+    """An MSISDN as a path segment (the ``+`` URL-encoded)."""
+    return quote(msisdn, safe="")
+
+
+class _Client:
+    def __init__(self, base_url: str, timeout_s: float = 300.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)  # wall time: network I/O only
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use the client as an async context manager")
+        return self._session
+
+    def _headers(self) -> dict[str, str]:
+        return {}
+
+    async def send(self, method: str, path: str, *, json: Any = None, correlator: str | None = None,
+                   params: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """Raw call: status and body of a 2xx answer, :class:`ApiError` otherwise."""
+        headers = await self._auth_headers()
+        if correlator is not None:
+            headers["x-correlator"] = correlator
+        async with self.session.request(method, self.base_url + path, json=json, headers=headers,
+                                        params=params) as response:
+            await _raise_for(response)
+            return response.status, await response.read()
+
+    async def _auth_headers(self) -> dict[str, str]:
+        return self._headers()
+
+    async def call(self, model: type[M], method: str, path: str, *, json: Any = None,
+                   correlator: str | None = None) -> M:
+        """Call and parse the answer as ``model``."""
+        _, body = await self.send(method, path, json=json, correlator=correlator)
+        return model.model_validate_json(body)
+
+    async def health(self) -> Health:
+        """``GET /health``."""
+        return await self.call(Health, "GET", "/health")
+
+
+class PartnerClient(_Client):
+    """A partner's client: fetches an OAuth token (client credentials) and refreshes it before it expires."""
+
+    def __init__(self, base_url: str, client_id: str, client_secret: str, scopes: list[str] | None = None,
+                 timeout_s: float = 300.0) -> None:
+        super().__init__(base_url, timeout_s)
+        self.client_id = client_id
+        self._secret = client_secret
+        self.scopes = scopes
+        self._token: str | None = None
+        self._expires_at = 0.0  # time.monotonic() reading
+
+    async def fetch_token(self) -> TokenResponse:
+        """Get a new access token now."""
+        form = {"grant_type": "client_credentials"}
+        if self.scopes is not None:
+            form["scope"] = " ".join(self.scopes)
+        # RFC 6749 2.3.1: id and secret are form-urlencoded, then Basic-encoded.
+        pair = f"{quote(self.client_id, safe='')}:{quote(self._secret, safe='')}"
+        headers = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+        async with self.session.post(self.base_url + "/oauth2/token", data=form, headers=headers) as response:
+            await _raise_for(response)
+            token = TokenResponse.model_validate_json(await response.read())
+        self._token = token.access_token
+        self._expires_at = time.monotonic() + token.expires_in - TOKEN_MARGIN_S
+        return token
+
+    async def _auth_headers(self) -> dict[str, str]:
+        if self._token is None or time.monotonic() >= self._expires_at:
+            await self.fetch_token()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def send(self, method: str, path: str, *, json: Any = None, correlator: str | None = None,
+                   params: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """Raw call; a 401 triggers one token refresh and retry (the token may have been revoked or expired)."""
+        try:
+            return await super().send(method, path, json=json, correlator=correlator, params=params)
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+            self._token = None
+            return await super().send(method, path, json=json, correlator=correlator, params=params)
+
+    async def me(self) -> Me:
+        """``GET /partner/v1/me``."""
+        return await self.call(Me, "GET", "/partner/v1/me")
+
+    async def api_keys(self) -> list[ApiKeyInfo]:
+        """``GET /partner/v1/api-keys``."""
+        return (await self.call(ApiKeyList, "GET", "/partner/v1/api-keys")).api_keys
+
+    async def api_key(self, key_id: str) -> ApiKeyInfo:
+        """``GET /partner/v1/api-keys/{keyId}``."""
+        return await self.call(ApiKeyInfo, "GET", f"/partner/v1/api-keys/{quote(key_id, safe='')}")
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        """``DELETE /partner/v1/api-keys/{keyId}``."""
+        await self.send("DELETE", f"/partner/v1/api-keys/{quote(key_id, safe='')}")
+
+
+class AdminClient(_Client):
+    """The operator's control plane client (``/admin/v1``), authenticated with the admin token."""
+
+    def __init__(self, base_url: str, admin_token: str, timeout_s: float = 300.0) -> None:
+        super().__init__(base_url, timeout_s)
+        self._admin_token = admin_token
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._admin_token}"}
+
+    # -- partners ------------------------------------------------------------------------------------------
+    async def create_partner(self, name: str, scopes: list[str] | None = None,
+                             limits: PartnerLimits | None = None) -> PartnerCreated:
+        """Create a partner; the answer carries its client secret (once)."""
+        body = PartnerCreate(name=name, scopes=scopes or [], limits=limits or PartnerLimits())
+        return await self.call(PartnerCreated, "POST", "/admin/v1/partners", json=_dump(body))
+
+    async def partners(self) -> list[Partner]:
+        """All partners."""
+        return (await self.call(PartnerList, "GET", "/admin/v1/partners")).partners
+
+    async def partner(self, partner_id: str) -> Partner:
+        """One partner."""
+        return await self.call(Partner, "GET", f"/admin/v1/partners/{partner_id}")
+
+    async def disable_partner(self, partner_id: str) -> Partner:
+        """Disable a partner (its credentials stop working)."""
+        return await self.call(Partner, "POST", f"/admin/v1/partners/{partner_id}/disable")
+
+    async def enable_partner(self, partner_id: str) -> Partner:
+        """Re-enable a partner."""
+        return await self.call(Partner, "POST", f"/admin/v1/partners/{partner_id}/enable")
+
+    async def issue_api_key(self, partner_id: str) -> ApiKeyCreated:
+        """New API key for a partner (the key is in the answer, once)."""
+        return await self.call(ApiKeyCreated, "POST", f"/admin/v1/partners/{partner_id}/api-keys")
+
+    async def revoke_api_key(self, partner_id: str, key_id: str) -> None:
+        """Revoke a partner's API key."""
+        await self.send("DELETE", f"/admin/v1/partners/{partner_id}/api-keys/{key_id}")
+
+    # -- clock ---------------------------------------------------------------------------------------------
+    async def clock(self) -> ClockState:
+        """Read the clock."""
+        return await self.call(ClockState, "GET", "/admin/v1/clock")
+
+    async def advance(self, duration: timedelta | None = None, *, to: datetime | None = None) -> ClockState:
+        """Advance by ``duration`` or to the instant ``to`` (manual mode); returns when the world is there."""
+        body = ClockAdvance(duration=duration, to=to)
+        return await self.call(ClockState, "POST", "/admin/v1/clock/advance", json=_dump(body))
+
+    async def set_clock_mode(self, mode: str, factor: float | None = None) -> ClockState:
+        """Switch to ``manual`` or ``paced`` (``factor`` × wall time)."""
+        body = ClockModeChange.model_validate({"mode": mode, "factor": factor})
+        return await self.call(ClockState, "POST", "/admin/v1/clock/mode", json=_dump(body))
+
+    async def pause(self) -> ClockState:
+        """Pause paced time."""
+        return await self.call(ClockState, "POST", "/admin/v1/clock/pause")
+
+    async def resume(self) -> ClockState:
+        """Resume paced time."""
+        return await self.call(ClockState, "POST", "/admin/v1/clock/resume")
+
+    # -- subscribers and world -------------------------------------------------------------------------------
+    async def subscriber(self, msisdn: str) -> SubscriberView:
+        """Operator-side view of a subscriber."""
+        return await self.call(SubscriberView, "GET", f"/admin/v1/subscribers/{msisdn_path(msisdn)}")
+
+    async def set_consent(self, msisdn: str, purpose: str, granted: bool, channel: str | None = None,
+                          ) -> SubscriberView:
+        """Grant or withdraw consent now."""
+        body = ConsentChange(purpose=purpose, channel=channel, granted=granted)
+        return await self.call(SubscriberView, "PUT", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/consent",
+                               json=_dump(body))
+
+    async def pin(self, msisdn: str, latitude: float, longitude: float) -> SubscriberView:
+        """Hold a subscriber at a place."""
+        body = PinRequest(latitude=latitude, longitude=longitude)
+        return await self.call(SubscriberView, "POST", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/pin",
+                               json=_dump(body))
+
+    async def release(self, msisdn: str) -> SubscriberView:
+        """Let a pinned subscriber return to their routine."""
+        return await self.call(SubscriberView, "DELETE", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/pin")
+
+    async def add_test_subscriber(self, msisdn: str, *, profile: ProfileFields | None = None,
+                                  consent: dict[str, dict[str, bool]] | None = None, latitude: float | None = None,
+                                  longitude: float | None = None) -> SubscriberView:
+        """Add a QA phone with a chosen number, profile, consent and place."""
+        body = NewTestSubscriber(msisdn=msisdn, profile=profile or ProfileFields(), consent=consent or {},
+                                 latitude=latitude, longitude=longitude)
+        return await self.call(SubscriberView, "POST", "/admin/v1/subscribers", json=_dump(body))
+
+    async def inbox(self, msisdn: str) -> list[dict[str, Any]]:
+        """What the device received."""
+        return (await self.call(Inbox, "GET", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/inbox")).messages
+
+    async def world(self) -> WorldSummary:
+        """World summary."""
+        return await self.call(WorldSummary, "GET", "/admin/v1/world")
+
+    async def metrics(self) -> str:
+        """Prometheus text of ``/metrics``."""
+        _, body = await self.send("GET", "/metrics")
+        return body.decode()

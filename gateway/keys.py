@@ -1,0 +1,32 @@
+"""Typed keys of the gateway's application and request state.
+
+Owns the names under which ``create_app`` stores services and the middlewares store per-request facts. It holds
+no values itself (no module-level singletons) and imports nothing heavier than type names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from gateway.auth import AuthContext
+    from gateway.control import ControlPlane
+    from gateway.metrics import Metrics
+    from gateway.partners import PartnerService
+    from gateway.routing import RouteRegistry
+    from gateway.settings import Settings
+    from gateway.store import Store
+    from simulator.world import World
+
+WORLD: web.AppKey[World] = web.AppKey("world")
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+STORE: web.AppKey[Store] = web.AppKey("store")
+CONTROL: web.AppKey[ControlPlane] = web.AppKey("control")
+PARTNERS: web.AppKey[PartnerService] = web.AppKey("partners")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+ROUTES: web.AppKey[RouteRegistry] = web.AppKey("routes")
+
+CORRELATOR: web.RequestKey[str] = web.RequestKey("correlator")
+AUTH: web.RequestKey[AuthContext] = web.RequestKey("auth")

@@ -1,0 +1,155 @@
+"""``opsim serve``: build the world, open (or restore) the database, serve the gateway until SIGINT/SIGTERM.
+
+Owns the command-line options of serving and their validation (bad input is one line naming the option, exit
+code 2, never a traceback), logging set-up for the process, and the start/stop sequence. It must not contain
+gateway behaviour: that is ``create_app``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
+from gateway.store import StoreError
+from simulator.errors import SimulatorError
+from simulator.world import World, WorldConfig
+
+EXIT_USAGE = 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not 0 < value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be positive (at most 1000000), got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of ``opsim serve``."""
+    p = _Parser(prog="opsim serve", description="Serve the simulated operator's gateway.")
+    p.add_argument("--city", default="moscow", help="city preset (default moscow)")
+    p.add_argument("--subscribers", type=_int_in(1, 5_000_000), default=100_000, help="population (default 100000)")
+    p.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="root seed (default 0)")
+    p.add_argument("--start", type=_instant, default=None, help="sim start, ISO 8601 (default 2026-06-01T06:00Z)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_int_in(0, 65535), default=8080, help="TCP port, 0 for any free one (default 8080)")
+    p.add_argument("--db", default="opsim.db", help="SQLite database (default ./opsim.db)")
+    p.add_argument("--clock", choices=("manual", "paced"), default="paced", help="clock mode (default paced)")
+    p.add_argument("--pace", type=_positive_float, default=60.0,
+                   help="sim seconds per wall second in paced mode (default 60)")
+    p.add_argument("--admin-token", default=None,
+                   help=f"admin API token (default ${ADMIN_TOKEN_ENV}, else a random one)")
+    return p
+
+
+async def _serve(app: web.Application, host: str, port: int, banner: list[str]) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)  # our middleware writes the access log
+    await runner.setup()  # opens the store and restores the world; may raise StoreError
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        url = f"http://{host}:{bound[1]}"
+        print("\n".join(line.format(url=url) for line in banner), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("opsim serve: stopping", flush=True)
+    finally:
+        await runner.cleanup()  # checkpoints the clock and closes the store
+
+
+def main(argv: list[str]) -> int:
+    """Run ``opsim serve`` with ``argv`` (without the program and command names); returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.admin_token is not None and not args.admin_token.strip():
+            raise _UsageError("argument --admin-token: must not be empty")
+        config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed)
+        if args.start is not None:
+            config.start = args.start
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            stream=sys.stderr)
+        started = time.monotonic()
+        world = World.build(config)
+        built = time.monotonic() - started
+    except _UsageError as exc:
+        print(f"opsim serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SimulatorError as exc:
+        print(f"opsim serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = Settings(host=args.host, port=args.port, db_path=args.db,
+                        admin_token=args.admin_token or default_admin_token(), clock_mode=args.clock,
+                        pace_factor=args.pace)
+    summary = world.summary()
+    pace = f"paced {args.pace:g}x" if args.clock == "paced" else "manual"
+    banner = [
+        f"opsim gateway: {summary['city']}, {summary['subscribers']:,} subscribers, {summary['cells']:,} cells, "
+        f"seed {args.seed}; world built in {built:.1f} s",
+        "  url:         {url}",
+        "  docs:        {url}/docs",
+        f"  admin token: {settings.admin_token}",
+        f"  clock:       {pace}; database {args.db}",
+    ]
+    try:
+        asyncio.run(_serve(create_app(world, settings), args.host, args.port, banner))
+    except StoreError as exc:
+        print(f"opsim serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"opsim serve: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

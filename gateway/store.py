@@ -1,0 +1,357 @@
+"""Durable gateway state in SQLite (WAL): partners, credentials, API keys, tokens, the admin journal, metadata.
+
+Owns the schema (versioned, applied by an ordered list of migrations), and small typed read/write methods.
+Secrets never reach the database in clear: client secrets are salted scrypt hashes; access tokens and API keys
+are high-entropy random strings, so a plain SHA-256 is enough to store them and lets a request be authenticated
+with one indexed lookup. This module must not know about HTTP, the world's internals or pydantic wire models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# scrypt cost: secrets are 256-bit random strings, so the KDF guards a leaked database against nothing that
+# brute force could reach anyway; a modest cost keeps token issuance fast in tests and benchmarks.
+_SCRYPT = {"n": 2**12, "r": 8, "p": 1, "dklen": 32}
+
+MIGRATIONS: list[str] = [
+    # 1: gateway foundation
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE partners (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        scopes TEXT NOT NULL,            -- JSON list of scope names
+        limits TEXT NOT NULL,            -- JSON object
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL         -- sim time, RFC 3339
+    );
+    CREATE TABLE credentials (
+        client_id TEXT PRIMARY KEY,
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        salt BLOB NOT NULL,
+        secret_hash BLOB NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        prefix TEXT NOT NULL,
+        key_hash BLOB NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE tokens (
+        token_hash BLOB PRIMARY KEY,
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        scopes TEXT NOT NULL,            -- JSON list
+        expires_at REAL NOT NULL,        -- wall clock, epoch seconds
+        subscriber INTEGER               -- three-legged tokens (later issues)
+    );
+    CREATE INDEX tokens_expiry ON tokens(expires_at);
+    CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_us INTEGER NOT NULL,          -- sim time, microseconds since the epoch (sorts chronologically)
+        op TEXT NOT NULL,
+        args TEXT NOT NULL               -- JSON object
+    );
+    """,
+]
+
+
+def to_micros(instant: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware instant."""
+    return (instant - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    """Inverse of :func:`to_micros` (UTC)."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def fast_hash(value: str) -> bytes:
+    """Digest used for high-entropy bearer secrets (tokens, API keys)."""
+    return hashlib.sha256(value.encode()).digest()
+
+
+def _secret_hash(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT)
+
+
+class StoreError(Exception):
+    """The database cannot be used as asked (schema from the future, other world options...)."""
+
+
+@dataclass(frozen=True)
+class PartnerRow:
+    """A partner as stored."""
+
+    id: int
+    name: str
+    scopes: tuple[str, ...]
+    limits: dict[str, Any]
+    disabled: bool
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ApiKeyRow:
+    """An API key as stored (never the key itself)."""
+
+    id: int
+    partner_id: int
+    prefix: str
+    created_at: str
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a presented bearer credential grants: the partner, its scopes and, later, a subscriber."""
+
+    partner_id: int
+    scopes: frozenset[str]
+    subscriber: int | None
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One world-changing admin operation, stamped with the sim time it was applied at."""
+
+    seq: int
+    at: datetime
+    op: str
+    args: dict[str, Any]
+
+
+class Store:
+    """One SQLite database; all calls happen on the event loop thread (they are short, indexed statements)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._conn: sqlite3.Connection | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect, switch to WAL and apply pending migrations."""
+        conn = sqlite3.connect(self.path, isolation_level=None)  # autocommit; transactions are explicit
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across process crashes
+        self._conn = conn
+        self._migrate()
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The open connection."""
+        if self._conn is None:
+            raise StoreError("store is not open")
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: everything inside commits together or not at all."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise StoreError(f"database {self.path} has schema version {version}, newer than this opsim "
+                             f"({len(MIGRATIONS)}); use a newer opsim or another --db")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction() as conn:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        """Applied migrations."""
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- metadata --------------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> Any:
+        """A JSON metadata value, or ``None``."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row["value"])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a JSON metadata value."""
+        self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+                          "excluded.value", (key, json.dumps(value, sort_keys=True)))
+
+    # -- partners ---------------------------------------------------------------------------------------------
+    def create_partner(self, name: str, scopes: tuple[str, ...], limits: dict[str, Any],
+                       created_at: str) -> tuple[PartnerRow, str, str]:
+        """Create a partner with one client credential; returns the row, client id and clear secret (once)."""
+        secret = "opsim_cs_" + secrets.token_urlsafe(32)
+        salt = secrets.token_bytes(16)
+        with self.transaction() as conn:
+            cur = conn.execute("INSERT INTO partners(name, scopes, limits, created_at) VALUES (?, ?, ?, ?)",
+                               (name, json.dumps(list(scopes)), json.dumps(limits, sort_keys=True), created_at))
+            partner_id = int(cur.lastrowid or 0)
+            client_id = f"cid_{partner_id:06d}"  # ids from counters: deterministic across runs
+            conn.execute("INSERT INTO credentials(client_id, partner_id, salt, secret_hash) VALUES (?, ?, ?, ?)",
+                         (client_id, partner_id, salt, _secret_hash(secret, salt)))
+        partner = self.get_partner(partner_id)
+        assert partner is not None
+        return partner, client_id, secret
+
+    @staticmethod
+    def _partner(row: sqlite3.Row) -> PartnerRow:
+        return PartnerRow(id=row["id"], name=row["name"], scopes=tuple(json.loads(row["scopes"])),
+                          limits=json.loads(row["limits"]), disabled=bool(row["disabled"]),
+                          created_at=row["created_at"])
+
+    def get_partner(self, partner_id: int) -> PartnerRow | None:
+        """A partner by internal id."""
+        row = self.conn.execute("SELECT * FROM partners WHERE id = ?", (partner_id,)).fetchone()
+        return None if row is None else self._partner(row)
+
+    def list_partners(self) -> list[PartnerRow]:
+        """Every partner, oldest first."""
+        return [self._partner(r) for r in self.conn.execute("SELECT * FROM partners ORDER BY id")]
+
+    def set_partner_disabled(self, partner_id: int, disabled: bool) -> None:
+        """Disable (or re-enable) a partner; a disabled partner's tokens and keys stop working at once."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE partners SET disabled = ? WHERE id = ?", (int(disabled), partner_id))
+            if disabled:
+                conn.execute("DELETE FROM tokens WHERE partner_id = ?", (partner_id,))
+
+    def client_id_of(self, partner_id: int) -> str | None:
+        """The client id of a partner's credential."""
+        row = self.conn.execute("SELECT client_id FROM credentials WHERE partner_id = ?", (partner_id,)).fetchone()
+        return None if row is None else str(row["client_id"])
+
+    def check_client(self, client_id: str, secret: str) -> PartnerRow | None:
+        """The partner whose credential matches, else ``None`` (constant-time comparison)."""
+        row = self.conn.execute("SELECT partner_id, salt, secret_hash FROM credentials WHERE client_id = ?",
+                                (client_id,)).fetchone()
+        if row is None:
+            return None
+        if not hmac.compare_digest(_secret_hash(secret, row["salt"]), row["secret_hash"]):
+            return None
+        return self.get_partner(row["partner_id"])
+
+    # -- API keys ---------------------------------------------------------------------------------------------
+    def create_api_key(self, partner_id: int, created_at: str) -> tuple[ApiKeyRow, str]:
+        """Issue an API key; returns the row and the clear key (shown once)."""
+        key = "opsim_key_" + secrets.token_urlsafe(32)
+        prefix = key[:14]
+        with self.transaction() as conn:
+            cur = conn.execute("INSERT INTO api_keys(partner_id, prefix, key_hash, created_at) VALUES (?, ?, ?, ?)",
+                               (partner_id, prefix, fast_hash(key), created_at))
+            key_id = int(cur.lastrowid or 0)
+        row = self.get_api_key(partner_id, key_id)
+        assert row is not None
+        return row, key
+
+    def get_api_key(self, partner_id: int, key_id: int) -> ApiKeyRow | None:
+        """A key of that partner (another partner's key is simply not found)."""
+        row = self.conn.execute("SELECT * FROM api_keys WHERE id = ? AND partner_id = ?",
+                                (key_id, partner_id)).fetchone()
+        return None if row is None else self._key(row)
+
+    def list_api_keys(self, partner_id: int) -> list[ApiKeyRow]:
+        """A partner's keys, revoked ones included."""
+        rows = self.conn.execute("SELECT * FROM api_keys WHERE partner_id = ? ORDER BY id", (partner_id,))
+        return [self._key(r) for r in rows]
+
+    def revoke_api_key(self, partner_id: int, key_id: int) -> bool:
+        """Revoke a key of that partner; False when there is no such key."""
+        with self.transaction() as conn:
+            cur = conn.execute("UPDATE api_keys SET revoked = 1 WHERE id = ? AND partner_id = ?",
+                               (key_id, partner_id))
+        return cur.rowcount > 0
+
+    @staticmethod
+    def _key(row: sqlite3.Row) -> ApiKeyRow:
+        return ApiKeyRow(id=row["id"], partner_id=row["partner_id"], prefix=row["prefix"],
+                         created_at=row["created_at"], revoked=bool(row["revoked"]))
+
+    # -- tokens and credential lookup ---------------------------------------------------------------------------
+    def create_token(self, partner_id: int, scopes: tuple[str, ...], expires_at: float,
+                     subscriber: int | None = None) -> str:
+        """Issue an access token; returns it in clear (only its hash is kept)."""
+        token = "opsim_at_" + secrets.token_urlsafe(32)
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO tokens(token_hash, partner_id, scopes, expires_at, subscriber) "
+                         "VALUES (?, ?, ?, ?, ?)",
+                         (fast_hash(token), partner_id, json.dumps(list(scopes)), expires_at, subscriber))
+        return token
+
+    def purge_tokens(self, now: float) -> int:
+        """Delete expired tokens; returns how many."""
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM tokens WHERE expires_at <= ?", (now,)).rowcount
+
+    def resolve_token(self, token: str, now: float) -> Grant | None:
+        """What an unexpired access token grants."""
+        row = self.conn.execute(
+            "SELECT t.partner_id, t.scopes, t.subscriber, p.disabled FROM tokens t JOIN partners p "
+            "ON p.id = t.partner_id WHERE t.token_hash = ? AND t.expires_at > ?", (fast_hash(token), now)).fetchone()
+        if row is None:
+            return None
+        return Grant(row["partner_id"], frozenset(json.loads(row["scopes"])), row["subscriber"], bool(row["disabled"]))
+
+    def resolve_api_key(self, key: str) -> Grant | None:
+        """What an unrevoked API key grants (all of its partner's scopes)."""
+        row = self.conn.execute(
+            "SELECT k.partner_id, p.scopes, p.disabled FROM api_keys k JOIN partners p ON p.id = k.partner_id "
+            "WHERE k.key_hash = ? AND k.revoked = 0", (fast_hash(key),)).fetchone()
+        if row is None:
+            return None
+        return Grant(row["partner_id"], frozenset(json.loads(row["scopes"])), None, bool(row["disabled"]))
+
+    # -- journal ------------------------------------------------------------------------------------------------
+    def append_journal(self, at: datetime, op: str, args: dict[str, Any]) -> int:
+        """Record a world-changing admin operation applied at sim time ``at``."""
+        with self.transaction() as conn:
+            cur = conn.execute("INSERT INTO journal(at_us, op, args) VALUES (?, ?, ?)",
+                               (to_micros(at), op, json.dumps(args, sort_keys=True)))
+            conn.execute("INSERT INTO meta(key, value) VALUES ('clock_now', ?) ON CONFLICT(key) DO UPDATE SET "
+                         "value = excluded.value", (json.dumps(to_micros(at)),))
+        return int(cur.lastrowid or 0)
+
+    def journal(self) -> list[JournalEntry]:
+        """Every journal entry in sim-time order (ties in the order they were applied)."""
+        rows = self.conn.execute("SELECT * FROM journal ORDER BY at_us, seq")
+        return [JournalEntry(r["seq"], from_micros(r["at_us"]), r["op"], json.loads(r["args"])) for r in rows]
+
+    def save_clock(self, now: datetime) -> None:
+        """Checkpoint the sim-time instant a restart must come back to."""
+        self.set_meta("clock_now", to_micros(now))
+
+    def saved_clock(self) -> datetime | None:
+        """The last checkpointed instant."""
+        value = self.get_meta("clock_now")
+        return None if value is None else from_micros(int(value))

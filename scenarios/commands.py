@@ -1,0 +1,145 @@
+"""The subcommands of ``opsim``: each is (configure parser, run, one-line help).
+
+Owns argument definitions and their translation into calls of the simulator, gateway and scenario layers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from scenarios.cli import UsageError, non_negative_int, parse_instant, positive_int, rate
+from simulator.world import DEFAULT_START, WorldConfig
+
+
+def _world_args(p: argparse.ArgumentParser, subscribers_flag: str = "--subscribers", default_n: int = 100_000) -> None:
+    p.add_argument("--city", default="moscow", help="city preset: moscow, seoul, berlin, new-york")
+    p.add_argument("--geojson", type=Path, help="custom city: a GeoJSON Polygon file (with --center and --country)")
+    p.add_argument("--center", help="custom city centre as LAT,LON")
+    p.add_argument("--country", help="custom city ISO country code (RU, KR, DE, US, GB, FR)")
+    p.add_argument(subscribers_flag, dest="subscribers", type=positive_int, default=default_n,
+                   help="number of subscribers")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="root random seed")
+    p.add_argument("--fictional-numbers", action="store_true",
+                   help="give subscribers numbers under the unassigned country code +999")
+
+
+def _world_config(args: argparse.Namespace) -> WorldConfig:
+    from simulator.city import city_from_geojson
+
+    custom = None
+    if args.geojson is not None:
+        if not args.center or not args.country:
+            raise UsageError("--geojson needs --center LAT,LON and --country CODE")
+        try:
+            lat_s, lon_s = args.center.split(",")
+            lat, lon = float(lat_s), float(lon_s)
+        except ValueError as exc:
+            raise UsageError(f"--center: expected LAT,LON, got {args.center!r}") from exc
+        custom = city_from_geojson(args.geojson, args.geojson.stem, lat, lon, args.country)
+    start = getattr(args, "start", None) or DEFAULT_START
+    return WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, start=start,
+                       tick_seconds=getattr(args, "tick", 60), fictional_numbers=args.fictional_numbers,
+                       custom_city=custom)
+
+
+def _check_city(args: argparse.Namespace) -> None:
+    from simulator.city import PRESETS
+
+    if args.geojson is None and args.city.lower() not in PRESETS:
+        raise UsageError(f"--city: unknown city {args.city!r}; presets: {', '.join(sorted(PRESETS))}")
+
+
+def _writable_dir(path: Path, flag: str) -> None:
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{flag}: {path} is not a directory")
+    import os
+
+    if not os.access(probe, os.W_OK):
+        raise UsageError(f"{flag}: {path} is not writable")
+
+
+# -- simulate ------------------------------------------------------------------------------------------
+def _configure_simulate(p: argparse.ArgumentParser) -> None:
+    _world_args(p)
+    p.add_argument("--days", type=float, required=True, help="simulated days to run")
+    p.add_argument("--tick", type=positive_int, default=60, help="tick length in seconds")
+    p.add_argument("--start", type=parse_instant, default=DEFAULT_START, help="start instant (ISO 8601)")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from scenarios.simulate import run_simulation
+
+    _check_city(args)
+    if not 0 < args.days <= 60:
+        raise UsageError(f"--days: must be in (0, 60], got {args.days}")
+    _writable_dir(args.out, "--out")
+    result = run_simulation(_world_config(args), args.days, args.out, args.format, progress=not args.quiet)
+    s = result.summary
+    print(json.dumps({"out": str(args.out), "subscribers": s["counts"]["subscribers"], "cells": s["counts"]["cells"],
+                      "events": s["counts"]["events"], "timings": s["timings"]}))
+    return 0
+
+
+# -- audience ------------------------------------------------------------------------------------------
+def _configure_audience(p: argparse.ArgumentParser) -> None:
+    _world_args(p, "--size", 10_000)
+    p.add_argument("--consent-rate", type=rate, help="advertising opt-in rate (both channels)")
+    p.add_argument("--format", choices=("csv", "jsonl", "parquet"), default="csv", help="file format")
+    p.add_argument("--out", type=Path, required=True, help="output file")
+
+
+def _run_audience(args: argparse.Namespace) -> int:
+    from simulator.audience import write_audience
+    from simulator.consent import ConsentLedger, ConsentRates
+    from simulator.population import Population
+    from simulator.rng import RngStreams
+
+    _check_city(args)
+    if args.out.exists() and args.out.is_dir():
+        raise UsageError(f"--out: {args.out} is a directory")
+    _writable_dir(args.out.parent if str(args.out.parent) else Path("."), "--out")
+    config = _world_config(args)
+    streams = RngStreams(config.seed)
+    from simulator.city import city_from_preset
+
+    city = config.custom_city or city_from_preset(config.city)
+    pop = Population.build(city, config.subscribers, streams, fictional_numbers=config.fictional_numbers)
+    rates = ConsentRates()
+    if args.consent_rate is not None:
+        rates = ConsentRates.with_advertising(args.consent_rate)
+    consent = ConsentLedger.build(pop.size, config.start, streams, rates)
+    write_audience(pop, consent, args.out, args.format)
+    print(json.dumps({"out": str(args.out), "size": pop.size, "format": args.format}))
+    return 0
+
+
+# -- serve ---------------------------------------------------------------------------------------------
+def _configure_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from gateway.serve import main as serve_main
+
+    return serve_main(list(args.rest))
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
+    "simulate": (_configure_simulate, _run_simulate, "run the world for some days and write its data"),
+    "audience": (_configure_audience, _run_audience, "write a synthetic audience for QA"),
+    "serve": (_configure_serve, _run_serve, "serve the operator gateway"),
+}
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)

@@ -1,0 +1,109 @@
+"""The subscribers' phones: reachability, last network contact and the inbox of received messages.
+
+Owns per-device columns (whether the phone is switched off at night, its periodic-update phase) and the
+inboxes, which are sparse (only devices that received something have one). Reachability is a pure function
+of the device, the instant and the seed, so it answers for any instant without storing a timeline. This
+module does not decide who gets a message; it records what a device received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from simulator.rng import RngStreams
+
+NIGHT_OFF_SHARE = 0.08
+"""Share of phones switched off at night (00:00-07:00 local)."""
+NIGHT_OFF_HOURS = (0, 7)
+NO_COVERAGE_SHARE = 0.01
+"""Chance that a phone is out of coverage during any given simulated hour (lifts, basements, tunnels)."""
+PERIODIC_UPDATE_S = 54 * 60
+"""Periodic tracking-area update timer (3GPP T3412 default, 54 minutes): the network hears an idle phone."""
+
+
+def _mix(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """SplitMix64-style hash of two integer columns: stateless per-(device, hour) randomness."""
+    with np.errstate(over="ignore"):
+        z = a * np.uint64(0x9E3779B97F4A7C15) + b * np.uint64(0xBF58476D1CE4E5B9) + np.uint64(0x94D049BB133111EB)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    """A message as the device received it."""
+
+    id: str
+    received_at: datetime
+    channel: str
+    sender: str
+    text: str
+    kind: str
+    title: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """CamelCase JSON-ready form."""
+        out: dict[str, Any] = {"id": self.id, "receivedAt": self.received_at.isoformat(), "channel": self.channel,
+                               "sender": self.sender, "text": self.text, "kind": self.kind}
+        if self.title is not None:
+            out["title"] = self.title
+        out.update(self.meta)
+        return out
+
+
+class Devices:
+    """Reachability columns and inboxes of every subscriber's device."""
+
+    def __init__(self, n: int, streams: RngStreams) -> None:
+        rng = streams.stream("devices")
+        self._salt = np.uint64(streams.int_seed("devices-salt"))
+        self.night_off = rng.random(n) < NIGHT_OFF_SHARE
+        self.update_phase_s = rng.uniform(0, PERIODIC_UPDATE_S, n).astype(np.float32)
+        self.forced_off = np.zeros(n, bool)
+        self._inbox: dict[int, list[InboxMessage]] = {}
+        self._seq = 0
+
+    def extend(self, k: int = 1) -> None:
+        """Add ``k`` devices (test subscribers): always on, phase 0."""
+        self.night_off = np.concatenate([self.night_off, np.zeros(k, bool)])
+        self.update_phase_s = np.concatenate([self.update_phase_s, np.zeros(k, np.float32)])
+        self.forced_off = np.concatenate([self.forced_off, np.zeros(k, bool)])
+
+    def reachable(self, subs: ArrayLike, at: datetime, local_hour: int) -> NDArray[np.bool_]:
+        """Whether each device can be reached at ``at`` (phone on and in coverage)."""
+        idx = np.atleast_1d(np.asarray(subs, dtype=np.int64))
+        off = self.forced_off[idx].copy()
+        if NIGHT_OFF_HOURS[0] <= local_hour < NIGHT_OFF_HOURS[1]:
+            off |= self.night_off[idx]
+        hour = np.uint64(int(at.timestamp()) // 3600)
+        h = _mix(idx.astype(np.uint64) ^ self._salt, np.full(len(idx), hour, np.uint64))
+        no_cov = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53) < NO_COVERAGE_SHARE
+        return np.asarray(~off & ~no_cov)
+
+    def last_contact(self, sub: int, at: datetime, last_change: datetime | None) -> datetime:
+        """Last time the network heard the device: its last cell change or periodic update, whichever is later."""
+        phase = float(self.update_phase_s[sub])
+        since = (at.timestamp() - phase) % PERIODIC_UPDATE_S
+        periodic = at - timedelta(seconds=since)
+        if last_change is not None and last_change > periodic:
+            return last_change
+        return periodic
+
+    def deliver(self, sub: int, at: datetime, channel: str, sender: str, text: str, kind: str,
+                title: str | None = None, message_id: str | None = None, **meta: Any) -> InboxMessage:
+        """Put a message in the device's inbox and return it."""
+        self._seq += 1
+        msg = InboxMessage(message_id or f"inb_{self._seq:08d}", at, channel, sender, text, kind, title, dict(meta))
+        self._inbox.setdefault(sub, []).append(msg)
+        return msg
+
+    def inbox(self, sub: int) -> list[InboxMessage]:
+        """Messages the device received, oldest first."""
+        return list(self._inbox.get(sub, []))

@@ -1,0 +1,102 @@
+"""The simulated clock: ordering, exact instants, refusing the past, paced mode."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from simulator.clock import SimClock
+from simulator.errors import ClockError
+
+T0 = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+
+
+def test_callbacks_run_in_time_then_priority_then_insertion_order() -> None:
+    """Callbacks run by (time, priority, sequence)."""
+    clock = SimClock(T0)
+    seen: list[str] = []
+    clock.schedule(T0 + timedelta(minutes=2), lambda: seen.append("late"))
+    clock.schedule(T0 + timedelta(minutes=1), lambda: seen.append("b"), priority=1)
+    clock.schedule(T0 + timedelta(minutes=1), lambda: seen.append("a"), priority=0)
+    clock.schedule(T0 + timedelta(minutes=1), lambda: seen.append("a2"), priority=0)
+    assert clock.run_until(T0 + timedelta(minutes=5)) == 4
+    assert seen == ["a", "a2", "b", "late"]
+    assert clock.now == T0 + timedelta(minutes=5)
+
+
+def test_callback_sees_its_exact_instant() -> None:
+    """Inside a callback, now is the instant it was scheduled for."""
+    clock = SimClock(T0)
+    at = T0 + timedelta(seconds=37)
+    seen: list[datetime] = []
+    clock.schedule(at, lambda: seen.append(clock.now))
+    clock.run_until(T0 + timedelta(hours=1))
+    assert seen == [at]
+
+
+def test_callbacks_beyond_the_target_wait() -> None:
+    """Callbacks after the target instant stay pending."""
+    clock = SimClock(T0)
+    seen: list[int] = []
+    clock.schedule(T0 + timedelta(hours=2), lambda: seen.append(1))
+    clock.run_until(T0 + timedelta(hours=1))
+    assert seen == [] and clock.next_due() == T0 + timedelta(hours=2)
+
+
+def test_cancelled_callbacks_do_not_run() -> None:
+    """A cancelled handle never runs."""
+    clock = SimClock(T0)
+    seen: list[int] = []
+    handle = clock.schedule(T0 + timedelta(minutes=1), lambda: seen.append(1))
+    handle.cancel()
+    clock.run_until(T0 + timedelta(minutes=2))
+    assert seen == []
+
+
+@pytest.mark.parametrize("action", [
+    "run_until",  # going back in time
+    "schedule",   # scheduling in the past
+])
+def test_refuses_the_past(action: str) -> None:
+    """The clock never goes back."""
+    clock = SimClock(T0)
+    clock.run_until(T0 + timedelta(hours=1))
+    with pytest.raises(ClockError):
+        if action == "run_until":
+            clock.run_until(T0)
+        else:
+            clock.schedule(T0, lambda: None)
+
+
+def test_naive_instants_are_refused() -> None:
+    """A datetime without zone is ambiguous and refused."""
+    with pytest.raises(ClockError):
+        SimClock(datetime(2026, 6, 1, 6, 0))  # noqa: DTZ001
+
+
+def test_paced_target_follows_wall_time_times_factor() -> None:
+    """Paced mode maps wall seconds to factor × simulated seconds, and pausing stops it."""
+    clock = SimClock(T0, mode="paced", factor=60.0)
+    assert clock.paced_target(100.0) == T0  # first reading anchors
+    assert clock.paced_target(101.0) == T0 + timedelta(minutes=1)
+    clock.run_until(clock.paced_target(102.0))
+    clock.pause()
+    assert clock.paced_target(500.0) == T0 + timedelta(minutes=2)
+    clock.resume(wall=600.0)
+    assert clock.paced_target(601.0) == T0 + timedelta(minutes=3)
+
+
+def test_manual_mode_does_not_move_by_itself() -> None:
+    """In manual mode the paced target is always now."""
+    clock = SimClock(T0)
+    assert clock.paced_target(10_000.0) == T0
+
+
+def test_bad_mode_and_factor_are_refused() -> None:
+    """Unknown modes and non-positive factors are errors."""
+    clock = SimClock(T0)
+    with pytest.raises(ClockError):
+        clock.set_mode("fast")  # type: ignore[arg-type]
+    with pytest.raises(ClockError):
+        clock.set_mode("paced", factor=0)
