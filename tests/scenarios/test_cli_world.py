@@ -1,0 +1,117 @@
+"""`opsim simulate` and `opsim audience`: outputs, determinism and the bad-input table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scenarios.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_writes_tables_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """simulate writes subscribers, cells, events and a summary with realism figures."""
+    out = tmp_path / "run"
+    code, stdout, _ = _run(capsys, "simulate", "--city", "berlin", "--subscribers", "800", "--days", "0.25",
+                           "--seed", "3", "--out", str(out), "--quiet")
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["cells.csv", "events.csv", "subscribers.csv", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["subscribers"] == 800
+    assert summary["counts"]["events"] == len((out / "events.csv").read_text().splitlines()) - 1 > 0
+    assert "tripsPerPersonWeekday" in summary["realism"]
+    header = (out / "events.csv").read_text().splitlines()[0]
+    assert header == "time,subscriber,cell"
+    assert json.loads(stdout)["subscribers"] == 800
+
+
+def test_simulate_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same seed gives the same events file."""
+    for name in ("a", "b"):
+        assert _run(capsys, "simulate", "--city", "seoul", "--subscribers", "500", "--days", "0.1", "--seed", "9",
+                    "--out", str(tmp_path / name), "--quiet")[0] == 0
+    assert (tmp_path / "a" / "events.csv").read_bytes() == (tmp_path / "b" / "events.csv").read_bytes()
+    assert (tmp_path / "a" / "subscribers.csv").read_bytes() == (tmp_path / "b" / "subscribers.csv").read_bytes()
+
+
+def test_simulate_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Parquet output is readable and has the same columns."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "pq"
+    assert _run(capsys, "simulate", "--city", "berlin", "--subscribers", "300", "--days", "0.05", "--out", str(out),
+                "--format", "parquet", "--quiet")[0] == 0
+    assert pq.read_table(out / "events.parquet").column_names == ["time", "subscriber", "cell"]
+    assert pq.read_table(out / "cells.parquet").num_rows > 100
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_audience_same_seed_same_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    """audience is byte-identical for the same seed."""
+    paths = [tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"]
+    for p in paths:
+        assert _run(capsys, "audience", "--city", "new-york", "--size", "400", "--seed", "5", "--consent-rate", "0.3",
+                    "--format", fmt, "--out", str(p))[0] == 0
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+BAD = [
+    # unknown city
+    (["simulate", "--city", "atlantis", "--days", "1", "--out", "{tmp}/x"], "--city"),
+    # negative size
+    (["simulate", "--subscribers", "-5", "--days", "1", "--out", "{tmp}/x"], "--subscribers"),
+    # zero days
+    (["simulate", "--subscribers", "10", "--days", "0", "--out", "{tmp}/x"], "--days"),
+    # bad start date
+    (["simulate", "--subscribers", "10", "--days", "1", "--start", "yesterday", "--out", "{tmp}/x"], "--start"),
+    # unwritable output path (a file where a directory should be)
+    (["simulate", "--subscribers", "10", "--days", "1", "--out", "{tmp}/file/x"], "--out"),
+    # malformed GeoJSON
+    (["simulate", "--geojson", "{tmp}/bad.geojson", "--center", "52.5,13.4", "--country", "DE", "--subscribers",
+      "10", "--days", "1", "--out", "{tmp}/x"], "bad.geojson"),
+    # GeoJSON without its centre
+    (["simulate", "--geojson", "{tmp}/bad.geojson", "--subscribers", "10", "--days", "1", "--out", "{tmp}/x"],
+     "--center"),
+    # negative audience size
+    (["audience", "--size", "-1", "--out", "{tmp}/a.csv"], "--size"),
+    # consent rate out of range
+    (["audience", "--size", "10", "--consent-rate", "1.5", "--out", "{tmp}/a.csv"], "--consent-rate"),
+    # unknown format
+    (["audience", "--size", "10", "--format", "xml", "--out", "{tmp}/a.csv"], "--format"),
+    # output is a directory
+    (["audience", "--size", "10", "--out", "{tmp}"], "--out"),
+]
+
+
+@pytest.mark.parametrize("argv, names", BAD)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                         names: str) -> None:
+    """Bad input: one line naming the problem, exit code 2, nothing written."""
+    (tmp_path / "file").write_text("not a directory")
+    (tmp_path / "bad.geojson").write_text('{"type": "Polygon", "coordinates": [[1, 2]]}')
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = _run(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0], err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_custom_city_from_geojson(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A custom city from a GeoJSON polygon runs like a preset."""
+    square = {"type": "Polygon", "coordinates": [[[13.30, 52.45], [13.50, 52.45], [13.50, 52.58], [13.30, 52.58],
+                                                  [13.30, 52.45]]]}
+    (tmp_path / "city.geojson").write_text(json.dumps(square))
+    out = tmp_path / "custom"
+    code, _, err = _run(capsys, "simulate", "--geojson", str(tmp_path / "city.geojson"), "--center", "52.515,13.40",
+                        "--country", "DE", "--subscribers", "300", "--days", "0.05", "--out", str(out), "--quiet")
+    assert code == 0, err
+    assert json.loads((out / "summary.json").read_text())["counts"]["cells"] > 10
