@@ -26,9 +26,10 @@ from gateway import auth
 from gateway.api import admin_clock, admin_partners, admin_subscribers, admin_world, docs, health, partners
 from gateway.control import ControlPlane
 from gateway.errors import Handler, InvalidArgument, error_middleware, render
-from gateway.keys import CONTROL, CORRELATOR, METRICS, PARTNERS, ROUTES, SETTINGS, STORE, WORLD
+from gateway.keys import CONTROL, CORRELATOR, METRICS, PARTNERS, RATE_LIMITER, ROUTES, SETTINGS, STORE, WORLD
 from gateway.metrics import Metrics
 from gateway.partners import PartnerService
+from gateway.ratelimit import RateLimiter
 from gateway.routing import RouteRegistry, route_label
 from gateway.settings import Settings
 from gateway.store import Store
@@ -96,6 +97,7 @@ def create_app(world: World, settings: Settings) -> web.Application:
     app[CONTROL] = ControlPlane(world, store, settings)
     app[PARTNERS] = PartnerService(store, lambda: world.clock.now, settings.wall_clock, settings.token_lifetime_s)
     app[METRICS] = Metrics(world)
+    app[RATE_LIMITER] = RateLimiter(app[PARTNERS].rate_limit)
     registry = RouteRegistry()
     app[ROUTES] = registry
     for module in API_MODULES:

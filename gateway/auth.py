@@ -24,7 +24,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from gateway.errors import Handler, PermissionDenied, Unauthenticated
-from gateway.keys import AUTH, PARTNERS, ROUTES, SETTINGS
+from gateway.keys import AUTH, PARTNERS, RATE_LIMITER, ROUTES, SETTINGS
 from gateway.partners import InvalidClient, InvalidScope, partner_public_id
 from gateway.routing import Access, RouteTable
 from gateway.wire import RfcModel
@@ -92,7 +92,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     route = request.app[ROUTES].lookup(request)
     if route is not None:
         if route.access is Access.PARTNER:
-            request[AUTH] = _authenticate_partner(request, route.scopes)
+            context = _authenticate_partner(request, route.scopes)
+            request.app[RATE_LIMITER].check(context.partner_id)
+            request[AUTH] = context
         elif route.access is Access.ADMIN and not _is_admin(request):
             raise Unauthenticated()
     return await handler(request)

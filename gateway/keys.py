@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from gateway.control import ControlPlane
     from gateway.metrics import Metrics
     from gateway.partners import PartnerService
+    from gateway.ratelimit import RateLimiter
     from gateway.routing import RouteRegistry
     from gateway.settings import Settings
     from gateway.store import Store
@@ -27,6 +28,7 @@ CONTROL: web.AppKey[ControlPlane] = web.AppKey("control")
 PARTNERS: web.AppKey[PartnerService] = web.AppKey("partners")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 ROUTES: web.AppKey[RouteRegistry] = web.AppKey("routes")
+RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 
 CORRELATOR: web.RequestKey[str] = web.RequestKey("correlator")
 AUTH: web.RequestKey[AuthContext] = web.RequestKey("auth")

@@ -136,6 +136,12 @@ class PartnerService:
         token = self._store.create_token(partner.id, scopes, now + self._lifetime)
         return IssuedToken(token, self._lifetime, scopes)
 
+    def rate_limit(self, partner_id: int) -> float | None:
+        """The partner's ``requestsPerSecond`` limit, ``None`` when unlimited."""
+        row = self._store.get_partner(partner_id)
+        value = None if row is None else row.limits.get("requestsPerSecond", row.limits.get("requests_per_second"))
+        return float(value) if value else None
+
     # -- request authentication ----------------------------------------------------------------------------
     def resolve(self, credential: str) -> Grant | None:
         """What a bearer credential (access token or API key) grants, ``None`` if nothing valid."""
