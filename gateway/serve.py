@@ -13,70 +13,28 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import NoReturn
 
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in
 from gateway.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
 from gateway.store import StoreError
 from simulator.errors import SimulatorError
 from simulator.world import World, WorldConfig
 
-EXIT_USAGE = 2
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def _instant(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not 0 < value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"must be positive (at most 1000000), got {value}")
-    return value
+_positive_float = number_in(0, 1_000_000, low_inclusive=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of ``opsim serve``."""
-    p = _Parser(prog="opsim serve", description="Serve the simulated operator's gateway.")
+    p = OneLineParser(prog="opsim serve", description="Serve the simulated operator's gateway.")
     p.add_argument("--city", default="moscow", help="city preset (default moscow)")
-    p.add_argument("--subscribers", type=_int_in(1, 5_000_000), default=100_000, help="population (default 100000)")
-    p.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="root seed (default 0)")
-    p.add_argument("--start", type=_instant, default=None, help="sim start, ISO 8601 (default 2026-06-01T06:00Z)")
+    p.add_argument("--subscribers", type=int_in(1, 5_000_000), default=100_000, help="population (default 100000)")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="root seed (default 0)")
+    p.add_argument("--start", type=instant, default=None, help="sim start, ISO 8601 (default 2026-06-01T06:00Z)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=_int_in(0, 65535), default=8080, help="TCP port, 0 for any free one (default 8080)")
+    p.add_argument("--port", type=int_in(0, 65535), default=8080, help="TCP port, 0 for any free one (default 8080)")
     p.add_argument("--db", default="opsim.db", help="SQLite database (default ./opsim.db)")
     p.add_argument("--clock", choices=("manual", "paced"), default="paced", help="clock mode (default paced)")
     p.add_argument("--pace", type=_positive_float, default=60.0,
@@ -110,7 +68,7 @@ def main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.admin_token is not None and not args.admin_token.strip():
-            raise _UsageError("argument --admin-token: must not be empty")
+            raise UsageError("argument --admin-token: must not be empty")
         config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed)
         if args.start is not None:
             config.start = args.start
@@ -119,7 +77,7 @@ def main(argv: list[str]) -> int:
         started = time.monotonic()
         world = World.build(config)
         built = time.monotonic() - started
-    except _UsageError as exc:
+    except UsageError as exc:
         print(f"opsim serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SimulatorError as exc:

@@ -10,65 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import NoReturn
 
+from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in
 from simulator.errors import SimulatorError
 
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def parse_instant(text: str) -> datetime:
-    """Parse an RFC 3339 / ISO 8601 instant; a missing zone means UTC."""
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def positive_int(text: str) -> int:
-    """An integer ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def rate(text: str) -> float:
-    """A share between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
+parse_instant = instant
+positive_int = int_in(1, 2**63 - 1)
+non_negative_int = int_in(0, 2**63 - 1)
+rate = number_in(0.0, 1.0)
 
 
 Command = Callable[[argparse.Namespace], int]
@@ -78,8 +27,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     """The parser with every subcommand, and the function that runs each."""
     from scenarios import commands
 
-    parser = _Parser(prog="opsim", description="A simulated mobile operator.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="opsim", description="A simulated mobile operator.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     handlers: dict[str, Command] = {}
     for name, (configure, run, help_text) in commands.COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

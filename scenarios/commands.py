@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from scenarios.cli import UsageError, non_negative_int, parse_instant, positive_int, rate
+from gateway.arguments import UsageError
+from scenarios.cli import non_negative_int, parse_instant, positive_int, rate
 from simulator.world import DEFAULT_START, WorldConfig
 
 
