@@ -23,10 +23,36 @@ from types import ModuleType
 from aiohttp import web
 
 from gateway import auth
-from gateway.api import admin_clock, admin_partners, admin_subscribers, admin_world, docs, health, partners
+from gateway.api import (
+    admin_clock,
+    admin_lines,
+    admin_partners,
+    admin_subscribers,
+    admin_world,
+    campaigns,
+    docs,
+    health,
+    partners,
+    verify,
+)
+from gateway.api import ciba as ciba_api
+from gateway.api import webhooks as webhooks_api
+from gateway.camara import (
+    device_reachability_status,
+    device_roaming_status,
+    geofencing_subscriptions,
+    location_retrieval,
+    location_verification,
+    population_density_data,
+    region_device_count,
+    sim_swap,
+)
+from gateway.camara.services import install as install_camara
+from gateway.campaigns import CampaignService
 from gateway.control import ControlPlane
 from gateway.errors import Handler, InvalidArgument, error_middleware, render
-from gateway.keys import CONTROL, CORRELATOR, METRICS, PARTNERS, RATE_LIMITER, ROUTES, SETTINGS, STORE, WORLD
+from gateway.keys import CAMPAIGNS, CONTROL, CORRELATOR, METRICS, PARTNERS, RATE_LIMITER, ROUTES, SETTINGS, STORE, WORLD
+from gateway.messaging import install as install_messaging
 from gateway.metrics import Metrics
 from gateway.partners import PartnerService
 from gateway.ratelimit import RateLimiter
@@ -38,7 +64,11 @@ from simulator.world import World
 access_log = logging.getLogger("opsim.gateway.access")
 
 API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partners, admin_clock,
-                                       admin_subscribers, admin_world)
+                                       admin_subscribers, admin_world,
+                                       admin_lines, sim_swap, verify, campaigns, ciba_api, webhooks_api,
+                                       location_verification, location_retrieval, geofencing_subscriptions,
+                                       region_device_count, population_density_data, device_reachability_status,
+                                       device_roaming_status)
 """Every module whose ``routes`` the app serves, in documentation order."""
 
 CORRELATOR_HEADER = "x-correlator"
@@ -96,6 +126,9 @@ def create_app(world: World, settings: Settings) -> web.Application:
     app[STORE] = store
     app[CONTROL] = ControlPlane(world, store, settings)
     app[PARTNERS] = PartnerService(store, lambda: world.clock.now, settings.wall_clock, settings.token_lifetime_s)
+    control = app[CONTROL]
+    app[CAMPAIGNS] = CampaignService(world, store, settings.campaigns, is_live=lambda: control.restored is not None)
+    install_messaging(app)
     app[METRICS] = Metrics(world)
     app[RATE_LIMITER] = RateLimiter(app[PARTNERS].rate_limit)
     registry = RouteRegistry()
@@ -103,5 +136,6 @@ def create_app(world: World, settings: Settings) -> web.Application:
     for module in API_MODULES:
         registry.install(app, module.routes)
     app.cleanup_ctx.append(_store_ctx)
+    install_camara(app)  # after the store lifetime: its sender needs the open store
     app.cleanup_ctx.append(_pacer_ctx)
     return app

@@ -23,8 +23,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from gateway.ciba import CIBA_GRANT_TYPE, CibaError
 from gateway.errors import Handler, PermissionDenied, Unauthenticated
-from gateway.keys import AUTH, PARTNERS, RATE_LIMITER, ROUTES, SETTINGS
+from gateway.keys import AUTH, CIBA, PARTNERS, RATE_LIMITER, ROUTES, SETTINGS
 from gateway.partners import InvalidClient, InvalidScope, partner_public_id
 from gateway.routing import Access, RouteTable
 from gateway.wire import RfcModel
@@ -110,8 +111,9 @@ def auth_of(request: web.Request) -> AuthContext:
 class TokenRequest(RfcModel):
     """Form fields of ``POST /oauth2/token`` (``application/x-www-form-urlencoded``; documentation only)."""
 
-    grant_type: Literal["client_credentials"]
+    grant_type: Literal["client_credentials", "urn:openid:params:grant-type:ciba"]
     scope: str | None = None
+    auth_req_id: str | None = None  # CIBA grant (three-legged): from POST /bc-authorize
     client_id: str | None = None
     client_secret: str | None = None
 
@@ -129,7 +131,8 @@ class OAuthError(RfcModel):
     """RFC 6749 section 5.2 error body."""
 
     error: Literal["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type",
-                   "unauthorized_client"]
+                   "unauthorized_client", "authorization_pending", "slow_down", "expired_token", "access_denied",
+                   "invalid_grant", "unknown_user_id"]
     error_description: str
 
 
@@ -159,6 +162,19 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
 
+def _ciba_token(request: web.Request, client_id: str, secret: str, auth_req_id: str | None) -> web.Response:
+    """CIBA grant: a token bound to the subscriber once they approved (see :mod:`gateway.ciba`)."""
+    try:
+        issued = request.app[CIBA].exchange(client_id, secret, auth_req_id)
+    except InvalidClient:
+        return _oauth_error("invalid_client", "client authentication failed", 401)
+    except CibaError as exc:
+        return _oauth_error(exc.error, exc.description, exc.status)
+    body = TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in,
+                         scope=" ".join(issued.scopes))
+    return web.Response(text=body.model_dump_json(), content_type="application/json", headers=_NO_STORE)
+
+
 routes = RouteTable("oauth")
 
 
@@ -183,8 +199,8 @@ async def token(request: web.Request) -> web.Response:
     grant_type = fields.get("grant_type")
     if not grant_type:
         return _oauth_error("invalid_request", "grant_type is required")
-    if grant_type != "client_credentials":
-        return _oauth_error("unsupported_grant_type", "only client_credentials is supported")
+    if grant_type not in ("client_credentials", CIBA_GRANT_TYPE):
+        return _oauth_error("unsupported_grant_type", f"only client_credentials and {CIBA_GRANT_TYPE} are supported")
     authorization = request.headers.get("Authorization")
     body_client = fields.get("client_id"), fields.get("client_secret")
     if authorization is not None:
@@ -198,6 +214,8 @@ async def token(request: web.Request) -> web.Response:
         if body_client[0] is None or body_client[1] is None:
             return _oauth_error("invalid_client", "client authentication is required", 401)
         client_id, secret = body_client[0], body_client[1]
+    if grant_type == CIBA_GRANT_TYPE:
+        return _ciba_token(request, client_id, secret, fields.get("auth_req_id"))
     scope = fields.get("scope")
     requested = tuple(scope.split()) if scope and scope.strip() else None
     try:

@@ -29,6 +29,15 @@ from gateway.api.admin_subscribers import (
     SubscriberView,
 )
 from gateway.api.admin_world import WorldSummary
+from gateway.api.campaigns import (
+    AudienceEstimate,
+    Campaign,
+    CampaignCreate,
+    CampaignList,
+    CampaignReport,
+    DeliveryList,
+    EstimateRequest,
+)
 from gateway.api.health import Health
 from gateway.api.partners import ApiKeyInfo, ApiKeyList, Me
 from gateway.auth import TokenResponse
@@ -106,9 +115,9 @@ class _Client:
         return {}
 
     async def send(self, method: str, path: str, *, json: Any = None, correlator: str | None = None,
-                   params: dict[str, str] | None = None) -> tuple[int, bytes]:
+                   params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         """Raw call: status and body of a 2xx answer, :class:`ApiError` otherwise."""
-        headers = await self._auth_headers()
+        headers = {**(headers or {}), **await self._auth_headers()}
         if correlator is not None:
             headers["x-correlator"] = correlator
         async with self.session.request(method, self.base_url + path, json=json, headers=headers,
@@ -163,15 +172,15 @@ class PartnerClient(_Client):
         return {"Authorization": f"Bearer {self._token}"}
 
     async def send(self, method: str, path: str, *, json: Any = None, correlator: str | None = None,
-                   params: dict[str, str] | None = None) -> tuple[int, bytes]:
+                   params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         """Raw call; a 401 triggers one token refresh and retry (the token may have been revoked or expired)."""
         try:
-            return await super().send(method, path, json=json, correlator=correlator, params=params)
+            return await super().send(method, path, json=json, correlator=correlator, params=params, headers=headers)
         except ApiError as exc:
             if exc.status != 401:
                 raise
             self._token = None
-            return await super().send(method, path, json=json, correlator=correlator, params=params)
+            return await super().send(method, path, json=json, correlator=correlator, params=params, headers=headers)
 
     async def me(self) -> Me:
         """``GET /partner/v1/me``."""
@@ -188,6 +197,37 @@ class PartnerClient(_Client):
     async def revoke_api_key(self, key_id: str) -> None:
         """``DELETE /partner/v1/api-keys/{keyId}``."""
         await self.send("DELETE", f"/partner/v1/api-keys/{quote(key_id, safe='')}")
+
+
+    # -- campaigns -----------------------------------------------------------------------------------------
+    async def estimate(self, body: EstimateRequest) -> AudienceEstimate:
+        """``POST /campaigns/v1/audience-estimates``."""
+        return await self.call(AudienceEstimate, "POST", "/campaigns/v1/audience-estimates", json=_dump(body))
+
+    async def create_campaign(self, body: CampaignCreate, idempotency_key: str | None = None) -> Campaign:
+        """``POST /campaigns/v1/campaigns`` (the same key and body give back the same campaign)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        _, raw = await self.send("POST", "/campaigns/v1/campaigns", json=_dump(body), headers=headers)
+        return Campaign.model_validate_json(raw)
+
+    async def campaigns(self, limit: int = 20, cursor: str | None = None) -> CampaignList:
+        """``GET /campaigns/v1/campaigns`` (one page; follow ``next_cursor``)."""
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor is not None else {})}
+        _, raw = await self.send("GET", "/campaigns/v1/campaigns", params=params)
+        return CampaignList.model_validate_json(raw)
+
+    async def campaign(self, campaign_id: str) -> Campaign:
+        """``GET /campaigns/v1/campaigns/{id}``."""
+        return await self.call(Campaign, "GET", f"/campaigns/v1/campaigns/{quote(campaign_id, safe='')}")
+
+    async def cancel_campaign(self, campaign_id: str) -> Campaign:
+        """``DELETE /campaigns/v1/campaigns/{id}``."""
+        return await self.call(Campaign, "DELETE", f"/campaigns/v1/campaigns/{quote(campaign_id, safe='')}")
+
+    async def campaign_report(self, campaign_id: str) -> CampaignReport:
+        """``GET /campaigns/v1/campaigns/{id}/report``."""
+        return await self.call(CampaignReport, "GET",
+                               f"/campaigns/v1/campaigns/{quote(campaign_id, safe='')}/report")
 
 
 class AdminClient(_Client):
@@ -296,3 +336,10 @@ class AdminClient(_Client):
         """Prometheus text of ``/metrics``."""
         _, body = await self.send("GET", "/metrics")
         return body.decode()
+
+    # -- campaigns (operator-side truth) ---------------------------------------------------------------------
+    async def campaign_deliveries(self, campaign_id: str, limit: int = 100, cursor: int = 0) -> DeliveryList:
+        """Every delivery and suppression of a campaign, one page (follow ``next_cursor``)."""
+        _, raw = await self.send("GET", f"/admin/v1/campaigns/{quote(campaign_id, safe='')}/deliveries",
+                                 params={"limit": str(limit), "cursor": str(cursor)})
+        return DeliveryList.model_validate_json(raw)

@@ -183,6 +183,11 @@ class ControlPlane:
                                                   "consent": consent, "latitude": latitude,
                                                   "longitude": longitude})
 
+    async def sim_swap(self, msisdn: str) -> None:
+        """Give a subscriber a new SIM now (journaled)."""
+        self.find(msisdn)
+        await self._apply("sim_swap", {"msisdn": normalise_msisdn(msisdn)})
+
     def inbox(self, msisdn: str) -> list[dict[str, Any]]:
         """What a subscriber's device received."""
         return self.world.inbox(self.find(msisdn))

@@ -70,6 +70,10 @@ def _add_test_subscriber(world: World, args: dict[str, Any]) -> None:
                               latitude=args.get("latitude"), longitude=args.get("longitude"))
 
 
+def _sim_swap(world: World, args: dict[str, Any]) -> None:
+    world.sim_swap(world.find_subscriber(args["msisdn"]))
+
+
 def _advance(world: World, args: dict[str, Any]) -> None:
     """Clock moves need no action on replay: the replay loop already ran the world to the entry's instant."""
 
@@ -80,6 +84,7 @@ APPLY: dict[str, Callable[[World, dict[str, Any]], None]] = {
     "release": _release,
     "add_test_subscriber": _add_test_subscriber,
     "advance": _advance,
+    "sim_swap": _sim_swap,
 }
 """How each journaled operation is applied to a world (live and on replay alike)."""
 

@@ -12,6 +12,9 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from gateway.auth import AuthContext
+    from gateway.camara.services import CamaraServices
+    from gateway.campaigns import CampaignService
+    from gateway.ciba import CibaService
     from gateway.control import ControlPlane
     from gateway.metrics import Metrics
     from gateway.partners import PartnerService
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
     from gateway.routing import RouteRegistry
     from gateway.settings import Settings
     from gateway.store import Store
+    from gateway.verify import VerifyService
+    from gateway.webhooks import Webhooks
     from simulator.world import World
 
 WORLD: web.AppKey[World] = web.AppKey("world")
@@ -28,6 +33,11 @@ CONTROL: web.AppKey[ControlPlane] = web.AppKey("control")
 PARTNERS: web.AppKey[PartnerService] = web.AppKey("partners")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 ROUTES: web.AppKey[RouteRegistry] = web.AppKey("routes")
+CAMPAIGNS: web.AppKey[CampaignService] = web.AppKey("campaigns")
+CAMARA: web.AppKey[CamaraServices] = web.AppKey("camara")
+CIBA: web.AppKey[CibaService] = web.AppKey("ciba")
+WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
+VERIFY: web.AppKey[VerifyService] = web.AppKey("verify")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 
 CORRELATOR: web.RequestKey[str] = web.RequestKey("correlator")

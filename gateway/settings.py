@@ -38,6 +38,97 @@ def default_admin_token() -> str:
     return os.environ.get(ADMIN_TOKEN_ENV) or _random_admin_token()
 
 
+DEFAULT_MODERATION_TERMS: tuple[str, ...] = (
+    "casino", "bet now", "guaranteed win", "crypto giveaway", "free money", "loan approved", "click here to claim",
+)
+"""Terms a campaign text may not contain (case-insensitive, whole words): a stand-in for an operator's list."""
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """Operator rules of targeted campaigns (issue 4). Every field has a documented default."""
+
+    min_audience: int = 50
+    """A campaign whose estimated reachable audience is under this is refused (422 AUDIENCE_TOO_SMALL)."""
+    privacy_threshold: int = 10
+    """Report and estimate counts from 1 to this minus one are withheld (null, listed in ``withheld``)."""
+    min_radius_m: float = 100.0
+    """Smallest circle radius accepted: below a cell's resolution a radius only pretends to precision."""
+    max_radius_m: float = 50_000.0
+    """Largest circle radius accepted."""
+    quiet_start_hour: int = 21
+    """Quiet hours start (subscriber's local time): no campaign message from this hour..."""
+    quiet_end_hour: int = 8
+    """...until this hour; held while the schedule is open, else suppressed QUIET_HOURS."""
+    daily_cap: int = 1
+    """Campaign messages per subscriber per local day, across all partners (operator cap)."""
+    partner_daily_cap: int | None = None
+    """Optional cap per subscriber per local day for each partner (None: only the operator cap applies)."""
+    moderation_terms: tuple[str, ...] = DEFAULT_MODERATION_TERMS
+    """Texts containing one of these are REJECTED with a reason."""
+    max_campaigns_listed: int = 100
+    """Largest page of ``GET /campaigns`` and of the admin deliveries listing."""
+
+
+@dataclass(frozen=True)
+class SimSwapSettings:
+    """Operator rules of the SIM swap APIs (issue 6)."""
+
+    monitored_days: int | None = None
+    """How far back SIM changes may be disclosed (local regulation); ``None``: no limit. Older changes read as
+    ``latestSimChange: null`` with ``monitoredPeriod``; a ``maxAge`` beyond it is ``400 OUT_OF_RANGE``."""
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """Operator rules of authentication codes ``/verify/v1`` (issue 6). Times are simulated."""
+
+    code_length: int = 6
+    """Digits of a code."""
+    code_ttl_s: int = 600
+    """A verification expires this long after it was created."""
+    max_sends: int = 5
+    """Sends (the first one included) of one verification."""
+    max_checks: int = 5
+    """Checks of one verification; the next one is ``MAX_ATTEMPTS``."""
+    push_fallback_s: int = 30
+    """``AUTO``: when the push is not delivered within this, the code goes by SMS."""
+    number_limit: int = 5
+    """New verifications per phone number per ``limit_window_s`` (all partners)."""
+    partner_limit: int | None = 1000
+    """New verifications per partner per ``limit_window_s`` (``None``: unlimited)."""
+    limit_window_s: int = 3600
+    """Window of the two limits above (sliding)."""
+    fraud_window_s: int = 300
+    """Window of the fraud guards."""
+    sequential_span: int = 100
+    """Numbers this close (numerically) to one another count as sequential."""
+    sequential_burst: int = 5
+    """A partner's verifications to this many distinct numbers in one span within the window is fraud."""
+    roaming_burst: int = 5
+    """A partner's verifications to this many distinct foreign-roaming numbers within the window is fraud."""
+    sim_swap_block_hours: int | None = None
+    """Refuse to send to a SIM changed within this many hours (``None``: off; a request may ask for it)."""
+
+
+@dataclass(frozen=True)
+class MessageSettings:
+    """Operator rules of direct messages ``/messages/v1`` (issue 6). Times are simulated."""
+
+    default_ttl_s: int = 86_400
+    """Time to live of a message that gives none."""
+    max_ttl_s: int = 7 * 86_400
+    """Longest time to live accepted."""
+    auth_default_ttl_s: int = 300
+    """Time to live of an ``AUTHENTICATION`` message that gives none."""
+    auth_max_ttl_s: int = 900
+    """Longest time to live of an ``AUTHENTICATION`` message (codes are short-lived)."""
+    push_fallback_s: int = 30
+    """``PUSH_THEN_SMS``: when the push is not delivered within this, the message goes by SMS."""
+    retry_s: int = 300
+    """An unreachable device is tried again this often until the message expires."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the gateway serves a world. Every field has a documented default."""
@@ -68,3 +159,29 @@ class Settings:
     """Source of wall time for credential expiry; tests inject a controllable one."""
     access_log: bool = True
     """Log one line per request (method, route, status, duration, correlator)."""
+    webhook_timeout_s: float = 5.0
+    """Wall-clock timeout of one webhook POST; a timeout counts as a failed attempt."""
+    webhook_backoff_base_s: float = 1.0
+    """First retry delay of a failed webhook (wall time); doubles per attempt, with jitter."""
+    webhook_backoff_max_s: float = 300.0
+    """Longest delay between two attempts of one webhook."""
+    webhook_max_age_s: float = 86_400.0
+    """A webhook still undelivered this long (wall time) after it was stored is dead-lettered."""
+    webhook_concurrency: int = 32
+    """Subscriptions whose webhooks are sent in parallel (events of one subscription go in order)."""
+    webhook_poll_s: float = 0.05
+    """How often, in wall time, the webhook sender looks for due retries."""
+    privacy_threshold: int = 10
+    """Region device counts and population density cells under this many devices are suppressed."""
+    ciba_request_lifetime_s: int = 300
+    """Wall-clock lifetime of a CIBA authentication request (``expires_in``)."""
+    ciba_poll_interval_s: int = 0
+    """Minimum wall seconds between two token polls of one CIBA request (``interval``; 0 = no limit)."""
+    campaigns: CampaignSettings = field(default_factory=CampaignSettings)
+    """Operator rules of targeted campaigns (minimum audience, quiet hours, caps, moderation...)."""
+    sim_swap: SimSwapSettings = field(default_factory=SimSwapSettings)
+    """Operator rules of the SIM swap APIs (monitored period)."""
+    verify: VerifySettings = field(default_factory=VerifySettings)
+    """Operator rules of authentication codes (lifetime, attempts, limits, fraud guards)."""
+    messages: MessageSettings = field(default_factory=MessageSettings)
+    """Operator rules of direct messages (time to live, fallback, retries)."""

@@ -67,6 +67,194 @@ MIGRATIONS: list[str] = [
         args TEXT NOT NULL               -- JSON object
     );
     """,
+    # CAMARA network APIs, CIBA and the webhook outbox (issue 5)
+    """
+    CREATE TABLE webhook_secrets (
+        partner_id INTEGER PRIMARY KEY REFERENCES partners(id),
+        secret TEXT NOT NULL,
+        rotated_at TEXT NOT NULL          -- sim time, RFC 3339
+    );
+    CREATE TABLE event_subscriptions (
+        id TEXT PRIMARY KEY,              -- gfs_000001, cms_000001...
+        seq INTEGER NOT NULL UNIQUE,      -- creation order
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        api TEXT NOT NULL,                -- geofencing-subscriptions, campaigns...
+        version TEXT NOT NULL,            -- path version, e.g. v0.5
+        spec TEXT NOT NULL,               -- JSON: what the partner asked for (types, sink, config...)
+        created_us INTEGER NOT NULL,      -- sim time
+        deleted_us INTEGER,               -- sim time of a DELETE by the partner
+        state TEXT NOT NULL DEFAULT '{}'  -- JSON: evaluation state (status, inside, counters), kept current
+    );
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,    -- deterministic: a replayed event is ignored, never re-issued
+        subscription_id TEXT NOT NULL,
+        partner_id INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        sink TEXT NOT NULL,
+        sink_token TEXT,
+        content_type TEXT NOT NULL,
+        body TEXT NOT NULL,
+        sim_time_us INTEGER NOT NULL,
+        created_wall REAL NOT NULL,       -- wall clock, epoch seconds (age for dead-lettering)
+        next_attempt_wall REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending',  -- pending, delivered, dead, cancelled
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(state, subscription_id, seq);
+    CREATE TABLE webhook_attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at_wall REAL NOT NULL,
+        status_code INTEGER,              -- NULL when no HTTP answer (timeout, refused)
+        error TEXT,
+        duration_ms REAL NOT NULL
+    );
+    CREATE INDEX webhook_attempts_event ON webhook_attempts(event_id);
+    CREATE TABLE ciba_requests (
+        auth_req_id TEXT PRIMARY KEY,
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        subscriber INTEGER NOT NULL,
+        msisdn TEXT NOT NULL,
+        scopes TEXT NOT NULL,             -- JSON list of API scopes
+        purpose TEXT NOT NULL,            -- the dpv: purpose
+        expires_at REAL NOT NULL,         -- wall clock, epoch seconds
+        state TEXT NOT NULL DEFAULT 'pending',  -- pending, approved, denied, redeemed
+        last_poll REAL
+    );
+    CREATE TABLE ciba_policies (
+        msisdn TEXT PRIMARY KEY,
+        mode TEXT NOT NULL                -- consent, approve, deny, pending
+    );
+    """,
+    # targeted campaigns (issue 4): campaigns as submitted, and one record per subscriber outcome
+    """
+    CREATE TABLE campaigns (
+        seq INTEGER PRIMARY KEY,          -- cmp_000001 is seq 1
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,               -- JSON: the campaign as submitted (wire form)
+        status TEXT NOT NULL,             -- SCHEDULED, RUNNING, COMPLETED, CANCELLED, REJECTED
+        rejection_reason TEXT,
+        estimate INTEGER NOT NULL,        -- reachable audience at creation (unrounded, operator side)
+        idempotency_key TEXT,
+        body_hash TEXT,
+        created_us INTEGER NOT NULL,      -- sim time, microseconds since the epoch
+        started_us INTEGER,
+        completed_us INTEGER,
+        cancelled_us INTEGER
+    );
+    CREATE UNIQUE INDEX campaigns_idempotency ON campaigns(partner_id, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX campaigns_partner ON campaigns(partner_id, seq);
+    CREATE TABLE campaign_records (
+        campaign_seq INTEGER NOT NULL,
+        seq INTEGER NOT NULL,             -- per-campaign counter: ids are deterministic, replays are ignored
+        id TEXT NOT NULL,                 -- msg_000001_0000001 (sent) or sup_000001_0000001 (suppressed)
+        subscriber INTEGER NOT NULL,      -- row index in the world (operator side only)
+        at_us INTEGER NOT NULL,           -- sim time of the decision
+        outcome TEXT NOT NULL,            -- DELIVERED, FAILED or SUPPRESSED
+        reason TEXT,                      -- suppression reason
+        channel TEXT,                     -- PUSH or SMS (sent messages)
+        delivered_us INTEGER,
+        opened_us INTEGER,
+        clicked_us INTEGER,
+        PRIMARY KEY (campaign_seq, seq)
+    ) WITHOUT ROWID;
+    """,
+    # Direct messages, authentication codes (issue 6)
+    """
+    CREATE TABLE verifications (
+        seq INTEGER PRIMARY KEY,          -- vrf_<seq>
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        subscriber INTEGER NOT NULL,
+        msisdn TEXT NOT NULL,
+        msisdn_num INTEGER NOT NULL,      -- the number as an integer (sequential-burst guard)
+        roaming INTEGER NOT NULL,         -- foreign roamer when created (roaming-burst guard)
+        channel TEXT NOT NULL,            -- as asked: PUSH, SMS, AUTO
+        code_hash BLOB NOT NULL,          -- sha256 of id:code (the code itself is never stored)
+        created_us INTEGER NOT NULL,      -- sim time
+        expires_us INTEGER NOT NULL,
+        sends INTEGER NOT NULL DEFAULT 0,
+        checks INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,             -- PENDING, APPROVED, EXPIRED, MAX_ATTEMPTS, CANCELED
+        updated_us INTEGER NOT NULL
+    );
+    CREATE INDEX verifications_number ON verifications(msisdn, created_us);
+    CREATE INDEX verifications_partner ON verifications(partner_id, created_us);
+    CREATE INDEX verifications_span ON verifications(partner_id, msisdn_num, created_us);
+    CREATE INDEX verifications_roaming ON verifications(partner_id, roaming, created_us);
+    CREATE TABLE verification_sends (
+        verification_seq INTEGER NOT NULL REFERENCES verifications(seq),
+        attempt INTEGER NOT NULL,         -- 1-based
+        channel TEXT NOT NULL,            -- PUSH or SMS (the channel actually used)
+        at_us INTEGER NOT NULL,           -- sim time the send was decided
+        due_us INTEGER NOT NULL,          -- sim time of its next step (delivery, fallback, SMSC retry)
+        status TEXT NOT NULL,             -- SCHEDULED, SENT, DELIVERED, FAILED, SKIPPED
+        reason TEXT,                      -- NO_APP, UNREACHABLE, NETWORK, EXPIRED, NOT_NEEDED
+        delivered_us INTEGER,
+        PRIMARY KEY (verification_seq, attempt, channel)
+    );
+    CREATE TABLE message_senders (
+        seq INTEGER PRIMARY KEY,          -- snd_<seq>
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,             -- PENDING, APPROVED, REJECTED
+        reason TEXT,
+        created_us INTEGER NOT NULL,
+        decided_us INTEGER,
+        UNIQUE (partner_id, name)
+    );
+    CREATE TABLE message_templates (
+        seq INTEGER PRIMARY KEY,          -- tpl_<seq>
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        kind TEXT NOT NULL,               -- message class the template is for
+        text TEXT NOT NULL,
+        status TEXT NOT NULL,             -- PENDING, APPROVED, REJECTED
+        reason TEXT,
+        created_us INTEGER NOT NULL,
+        decided_us INTEGER
+    );
+    CREATE TABLE sender_blocks (
+        msisdn TEXT NOT NULL,
+        partner_id INTEGER NOT NULL,
+        sender TEXT NOT NULL,             -- '*': every sender of the partner
+        created_us INTEGER NOT NULL,
+        PRIMARY KEY (msisdn, partner_id, sender)
+    );
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,          -- msg_<seq>
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        subscriber INTEGER NOT NULL,
+        msisdn TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,            -- as asked: PUSH, SMS, PUSH_THEN_SMS
+        priority TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        template_seq INTEGER,
+        text TEXT NOT NULL,
+        title TEXT,
+        created_us INTEGER NOT NULL,
+        expires_us INTEGER NOT NULL,
+        status TEXT NOT NULL,             -- ACCEPTED, SENT, DELIVERED, FAILED, EXPIRED, REFUSED
+        reason TEXT,
+        idempotency_key TEXT,
+        request_hash TEXT,
+        callback TEXT                     -- JSON {sink, token} for status webhooks, or NULL
+    );
+    CREATE UNIQUE INDEX messages_idempotency ON messages(partner_id, idempotency_key);
+    CREATE TABLE message_events (
+        message_seq INTEGER NOT NULL REFERENCES messages(seq),
+        n INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        channel TEXT,
+        reason TEXT,
+        at_us INTEGER NOT NULL,
+        PRIMARY KEY (message_seq, n)
+    );
+    """,
 ]
 
 

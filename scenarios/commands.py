@@ -135,10 +135,52 @@ def _run_serve(args: argparse.Namespace) -> int:
     return serve_main(list(args.rest))
 
 
+# -- demo ----------------------------------------------------------------------------------------------
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, help="also write the report, transcript and plots here")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from scenarios.replay import run_demo
+
+    if args.out is not None:
+        _writable_dir(args.out, "--out")
+    return run_demo(args.out)
+
+
+# -- run, scenarios ------------------------------------------------------------------------------------
+def _configure_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="scenario file (YAML or JSON), or the name of a library scenario")
+    p.add_argument("--seed", type=non_negative_int, help="root seed (default: the scenario's)")
+    p.add_argument("--out", type=Path, help="directory for report.json, transcript.jsonl, deliveries.csv, plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from scenarios.replay import run_file
+
+    if args.out is not None:
+        _writable_dir(args.out, "--out")
+    return run_file(args.file, seed=args.seed, out_dir=args.out, progress=not args.quiet)
+
+
+def _configure_scenarios(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _run_scenarios(args: argparse.Namespace) -> int:
+    from scenarios.replay import list_scenarios
+
+    return list_scenarios()
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
     "simulate": (_configure_simulate, _run_simulate, "run the world for some days and write its data"),
     "audience": (_configure_audience, _run_audience, "write a synthetic audience for QA"),
     "serve": (_configure_serve, _run_serve, "serve the operator gateway"),
+    "demo": (_configure_demo, _run_demo, "run the default library scenario and print a short summary"),
+    "run": (_configure_run, _run_run, "replay a scenario file over the real API and report"),
+    "scenarios": (_configure_scenarios, _run_scenarios, "list the scenario library, one line each"),
 }
 
 

@@ -8,6 +8,7 @@ module does not decide who gets a message; it records what a device received.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,6 +104,22 @@ class Devices:
         msg = InboxMessage(message_id or f"inb_{self._seq:08d}", at, channel, sender, text, kind, title, dict(meta))
         self._inbox.setdefault(sub, []).append(msg)
         return msg
+
+    def deliver_many(self, subs: NDArray[np.int64], received_at: Sequence[datetime], channels: Sequence[str],
+                     sender: str, text: str, kind: str, *, title: str | None = None,
+                     message_ids: Sequence[str] | None = None, **meta: Any) -> None:
+        """Put the same message in many inboxes (aligned ``received_at``, ``channels`` and optional ids).
+
+        The inbox holds one small record per received message, so this is the one place where messages are
+        built one by one; callers hand over whole index arrays.
+        """
+        ids = message_ids if message_ids is not None else [None] * len(subs)
+        extra = dict(meta)
+        inbox = self._inbox
+        for sub, at, channel, mid in zip(subs.tolist(), received_at, channels, ids, strict=True):
+            self._seq += 1
+            msg = InboxMessage(mid or f"inb_{self._seq:08d}", at, channel, sender, text, kind, title, extra)
+            inbox.setdefault(sub, []).append(msg)
 
     def inbox(self, sub: int) -> list[InboxMessage]:
         """Messages the device received, oldest first."""

@@ -26,12 +26,15 @@ from simulator.consent import ConsentLedger, ConsentRates
 from simulator.devices import Devices, InboxMessage
 from simulator.errors import InvalidAreaError, InvalidConfigError, UnknownSubscriberError
 from simulator.geo import Area
+from simulator.lifecycle import SimCards, from_us
 from simulator.mobility import HOME, DayPlan, MobilityState, PlanBuilder, Venues, travel_seconds
 from simulator.network import Network
 from simulator.population import Population
 from simulator.presence import PresenceHistory
+from simulator.profiles import OS_NAMES
 from simulator.realism import RealismTracker
 from simulator.rng import BLOCK_SIZE, RngStreams
+from simulator.segments import Segment
 
 ROUTINE = -3
 """Place code meaning "wherever the routine says the subscriber should be now" (end of a gathering)."""
@@ -41,6 +44,7 @@ DEFAULT_START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 CellListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]], None]
 ConsentListener = Callable[[datetime, int, str, "str | None", bool, str], None]
 StepListener = Callable[[datetime], None]
+SimSwapListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int64]], None]
 
 
 @dataclass
@@ -72,6 +76,20 @@ class WorldConfig:
             raise InvalidConfigError("roaming share must be between 0 and 0.5")
         if self.start.tzinfo is None:
             raise InvalidConfigError("start must have a time zone")
+
+
+@dataclass(frozen=True)
+class LocalClock:
+    """Per-subscriber local wall time at one instant (aligned with the subscribers asked about).
+
+    ``day`` is the local calendar day as a proleptic Gregorian ordinal (for per-day caps); ``weekday`` is 0 for
+    Monday; ``minute`` is the minute of the local day (0-1439).
+    """
+
+    hour: NDArray[np.int16]
+    minute: NDArray[np.int16]
+    weekday: NDArray[np.int8]
+    day: NDArray[np.int32]
 
 
 @dataclass
@@ -117,6 +135,9 @@ class World:
         self._cell_listeners: list[CellListener] = []
         self._consent_listeners: list[ConsentListener] = []
         self._step_listeners: list[StepListener] = []
+        self._sim_listeners: list[SimSwapListener] = []
+        self.sims = SimCards(population.size, self.start, streams)
+        self._place_cell_cache: dict[str, NDArray[np.int32]] = {}
         self.tick_ms_last = 0.0
         self.tick_ms_total = 0.0
         self.ticks_run = 0
@@ -167,6 +188,10 @@ class World:
         self._ensure_plan(k)
         self._depart_due(k)
         self._move(k, now)
+        swapped, swapped_at = self.sims.advance(now)
+        if len(swapped):
+            for sim_fn in self._sim_listeners:
+                sim_fn(now, swapped, swapped_at)
         self.realism.on_tick(self._day, self._weekday, self.mobility.place, self.mobility.moving)
         for fn in self._step_listeners:
             fn(now)
@@ -324,6 +349,13 @@ class World:
     def on_step(self, fn: StepListener) -> None:
         """Call ``fn(now)`` after every tick."""
         self._step_listeners.append(fn)
+
+    def on_sim_swap(self, fn: SimSwapListener) -> None:
+        """Call ``fn(now, subscribers, instants_us)`` after SIM swaps (random ones per tick, admin ones at once).
+
+        ``instants_us`` are the swap instants in microseconds since the epoch (aligned with ``subscribers``).
+        """
+        self._sim_listeners.append(fn)
 
     # -- gatherings ----------------------------------------------------------------------------------
     def add_gathering(self, name: str, start: datetime, end: datetime, *, place: str | None = None,
@@ -497,6 +529,7 @@ class World:
         self.last_change_tick = np.append(self.last_change_tick, np.int32(self.tick_index))
         self.presence.extend(self.cell)
         self.realism.in_sample = np.append(self.realism.in_sample, False)
+        self.sims.extend(self.clock.now)
         return i
 
     def inbox(self, i: int) -> list[dict[str, Any]]:
@@ -506,6 +539,34 @@ class World:
     def deliver(self, i: int, channel: str, sender: str, text: str, kind: str, **extra: Any) -> InboxMessage:
         """Put a message on a device now."""
         return self.devices.deliver(self._check(i), self.clock.now, channel, sender, text, kind, **extra)
+
+    # -- SIM cards (see simulator.lifecycle) ---------------------------------------------------------------
+    def sim_swap(self, i: int) -> datetime:
+        """Give subscriber ``i`` a new SIM now (operator action); listeners hear of it at once."""
+        self._check(i)
+        now = self.clock.now
+        self.sims.swap(i, now)
+        subs = np.asarray([i], np.int32)
+        at = self.sims.latest_change_us(subs)
+        for fn in self._sim_listeners:
+            fn(now, subs, at)
+        return now
+
+    def sim_activated(self, i: int) -> datetime:
+        """When subscriber ``i``'s line was activated."""
+        return from_us(int(self.sims.activated_us[self._check(i)]))
+
+    def last_sim_change(self, i: int) -> datetime:
+        """Latest SIM change of subscriber ``i``: its latest swap, or its activation if it was never swapped."""
+        return from_us(int(self.sims.latest_change_us(np.asarray([self._check(i)]))[0]))
+
+    def last_sim_changes(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.int64]:
+        """Latest SIM change of each subscriber, in microseconds since the epoch."""
+        return self.sims.latest_change_us(subs)
+
+    def sim_swapped_since(self, subs: NDArray[np.int64] | NDArray[np.int32], since: datetime) -> NDArray[np.bool_]:
+        """Whether each subscriber's SIM changed (a swap, or activation of the line) after ``since``."""
+        return self.sims.swapped_since(subs, since)
 
     # -- areas ---------------------------------------------------------------------------------------
     def area_cells(self, area: Area) -> NDArray[np.int32]:
@@ -530,6 +591,109 @@ class World:
         k2 = min(k2, self.tick_index)
         seen = self.presence.visitors(self._mask(self.area_cells(area)), k1, k2, self.population.size)
         return np.flatnonzero(seen).astype(np.int32)
+
+    # -- audiences (vectorised queries for targeting and delivery) --------------------------------------
+    def occupants_of_cells(self, cells: NDArray[np.int32]) -> NDArray[np.int32]:
+        """Subscribers whose serving cell is one of ``cells`` now (sorted row indices)."""
+        return np.flatnonzero(self._mask(cells)[self.cell]).astype(np.int32)
+
+    def visitors_of_cells(self, cells: NDArray[np.int32], t1: datetime, t2: datetime) -> NDArray[np.int32]:
+        """Subscribers served by one of ``cells`` at some moment between ``t1`` and ``t2`` (up to now)."""
+        k1, k2 = self.tick_of(t1), min(self.tick_of(t2), self.tick_index)
+        seen = self.presence.visitors(self._mask(cells), k1, k2, self.population.size)
+        return np.flatnonzero(seen).astype(np.int32)
+
+    def residents_of_cells(self, cells: NDArray[np.int32], place: str = "HOME") -> NDArray[np.int32]:
+        """Subscribers whose home (``place="HOME"``) or place of work or study (``"WORK"``) is served by ``cells``.
+
+        Those without a workplace have it equal to their home. The home and work cells are computed once and
+        extended for test subscribers added later.
+        """
+        if place not in ("HOME", "WORK"):
+            raise InvalidConfigError(f"place must be HOME or WORK, got {place!r}")
+        return np.flatnonzero(self._mask(cells)[self._place_cells(place)]).astype(np.int32)
+
+    def _place_cells(self, place: str) -> NDArray[np.int32]:
+        cache = self._place_cell_cache
+        cached = cache.get(place)
+        n = self.population.size
+        if cached is None or len(cached) != n:
+            pop = self.population
+            x, y = (pop.home_x, pop.home_y) if place == "HOME" else (pop.work_x, pop.work_y)
+            start = 0 if cached is None else len(cached)
+            fresh = self.network.cell_of(x[start:n], y[start:n]).astype(np.int32)
+            cached = fresh if cached is None else np.concatenate([cached, fresh])
+            cache[place] = cached
+        return cached
+
+    def serving_cells(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.int32]:
+        """Current serving cell of each subscriber (-1 when out of every cell)."""
+        return self.cell[np.asarray(subs, dtype=np.int64)]
+
+    def msisdns(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> list[str]:
+        """E.164 numbers of subscribers (operator side: for the admin truth, never for partners)."""
+        return ["+" + str(d) for d in self.population.msisdn[np.asarray(subs, dtype=np.int64)].tolist()]
+
+    def segment_mask(self, subs: NDArray[np.int64] | NDArray[np.int32], segment: Segment) -> NDArray[np.bool_]:
+        """Whether each subscriber matches ``segment`` (see :mod:`simulator.segments`)."""
+        return segment.mask(self.population, subs)
+
+    def app_installed(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.bool_]:
+        """Whether each subscriber has the operator's push-capable app."""
+        return self.population.app_installed[np.asarray(subs, dtype=np.int64)]
+
+    def ages(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.uint8]:
+        """Age of each subscriber."""
+        return self.population.age[np.asarray(subs, dtype=np.int64)]
+
+    def local_clock(self, subs: NDArray[np.int64] | NDArray[np.int32], at: datetime | None = None) -> LocalClock:
+        """Each subscriber's local hour, minute of day, weekday and calendar day at ``at`` (default now).
+
+        Computed once per distinct time zone among ``subs`` (a handful), never per subscriber.
+        """
+        idx = np.asarray(subs, dtype=np.int64)
+        instant = as_utc(at or self.clock.now)
+        codes = self.population.timezone[idx]
+        hour = np.empty(len(idx), np.int16)
+        minute = np.empty(len(idx), np.int16)
+        weekday = np.empty(len(idx), np.int8)
+        day = np.empty(len(idx), np.int32)
+        for code in np.unique(codes).tolist():
+            local = instant.astimezone(ZoneInfo(self.population.timezones[code]))
+            sel = codes == code
+            hour[sel] = local.hour
+            minute[sel] = local.hour * 60 + local.minute
+            weekday[sel] = local.weekday()
+            day[sel] = local.toordinal()
+        return LocalClock(hour, minute, weekday, day)
+
+    def deliver_many(self, subs: NDArray[np.int64] | NDArray[np.int32], received_at: Sequence[datetime],
+                     channels: Sequence[str], sender: str, text: str, kind: str, *, title: str | None = None,
+                     message_ids: Sequence[str] | None = None, **meta: Any) -> None:
+        """Put one message on each device of ``subs`` (aligned ``received_at``, ``channels`` and ids)."""
+        self.devices.deliver_many(np.asarray(subs, dtype=np.int64), received_at, channels, sender, text, kind,
+                                  title=title, message_ids=message_ids, **meta)
+
+    # -- network insights (aggregates for the CAMARA APIs) -------------------------------------------
+    def cell_counts_at(self, at: datetime | None = None) -> NDArray[np.int64]:
+        """Subscribers served by each cell at ``at`` (default now), from the presence history."""
+        n_cells = self.network.n_cells
+        if at is None or self.tick_of(at) >= self.tick_index:
+            cells = self.cell
+        else:
+            cells = self.presence.cells_at(max(self.tick_of(at), self.presence.start_tick), self.population.size)
+        return np.bincount(cells[cells >= 0], minlength=n_cells)[:n_cells].astype(np.int64)
+
+    def cell_surfaces(self) -> NDArray[np.float64]:
+        """Surface in m² of each cell's footprint (the region its raster serves)."""
+        counts = np.bincount(self.network.grid.ravel() + 1, minlength=self.network.n_cells + 1)[1:]
+        return counts.astype(np.float64) * self.network.resolution ** 2
+
+    def device_kinds(self, subs: NDArray[np.int64] | NDArray[np.int32]
+                     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """(roaming, smartphone) of each subscriber: inbound roamers; phones running Android or iOS."""
+        idx = np.asarray(subs, dtype=np.int64)
+        return self.population.roaming[idx], self.population.os[idx] != OS_NAMES.index("OTHER")
 
     # -- reporting -----------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,398 @@
+"""Targeted campaigns API (``/campaigns/v1``) and the operator-side truth (``/admin/v1/campaigns``).
+
+Thin handlers: parse (pydantic wire models, camelCase, unknown fields refused), call one
+:class:`~gateway.campaigns.CampaignService` method, serialise. Areas use CAMARA shapes (``CIRCLE`` with
+``center`` and ``radius`` in metres, ``POLYGON`` with a ``boundary`` of 3 to 15 points). Partner responses are
+aggregates only; another partner's campaign is ``404``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import Field, StringConstraints
+
+from gateway.auth import auth_of
+from gateway.campaigns import DAYS, CampaignRequest, CampaignView, Estimate, Record, Report, TargetingSpec
+from gateway.keys import CAMPAIGNS, CONTROL, SETTINGS
+from gateway.routing import Access, RouteTable, json_response, read_json, read_query
+from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec
+from gateway.wire import Instant, WireModel
+from simulator.segments import Segment
+
+routes = RouteTable("campaigns")
+
+SCOPE_READ = "campaigns:read"
+SCOPE_WRITE = "campaigns:write"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+HourMinute = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Word = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+LocationMode = Literal["PRESENT", "ENTERS", "VISITED", "HOME", "WORK"]
+Kind = Literal["PROMO", "INFORMATIONAL"]
+Channel = Literal["PUSH", "SMS", "PUSH_THEN_SMS"]
+Day = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+
+
+class Point(WireModel):
+    """A WGS84 point."""
+
+    latitude: Latitude
+    longitude: Longitude
+
+
+class CircleArea(WireModel):
+    """CAMARA circle: centre and radius in metres (operator minimum applies)."""
+
+    area_type: Literal["CIRCLE"]
+    center: Point
+    radius: float = Field(gt=0)
+
+
+class PolygonArea(WireModel):
+    """CAMARA polygon: 3 to 15 boundary points, not self-intersecting."""
+
+    area_type: Literal["POLYGON"]
+    boundary: list[Point] = Field(min_length=3, max_length=15)
+
+
+AreaModel = Annotated[CircleArea | PolygonArea, Field(discriminator="area_type")]
+
+
+class SegmentModel(WireModel):
+    """Profile criteria; each list is alternatives, criteria combine with AND (``interestsAll``: every one)."""
+
+    age_min: int | None = Field(default=None, ge=0, le=120)
+    age_max: int | None = Field(default=None, ge=0, le=120)
+    genders: list[Literal["FEMALE", "MALE"]] = Field(default_factory=list, max_length=2)
+    interests_any: list[Word] = Field(default_factory=list, max_length=24)
+    interests_all: list[Word] = Field(default_factory=list, max_length=24)
+    os: list[Literal["ANDROID", "IOS", "OTHER"]] = Field(default_factory=list, max_length=3)
+    languages: list[Word] = Field(default_factory=list, max_length=20)
+    tariffs: list[Literal["LOW", "MID", "HIGH", "PREMIUM"]] = Field(default_factory=list, max_length=4)
+    roaming: Literal["INCLUDE", "EXCLUDE", "ONLY"] = "INCLUDE"
+    app_installed: bool | None = None
+
+
+class TargetingModel(WireModel):
+    """Where (areas and location mode) and whom (segment)."""
+
+    areas: list[AreaModel] = Field(min_length=1, max_length=10)
+    location_mode: LocationMode = "PRESENT"
+    dwell_minutes: int | None = Field(default=None, ge=1, le=1440)
+    visited_from: Instant | None = None
+    visited_to: Instant | None = None
+    segment: SegmentModel | None = None
+
+
+class DailyHours(WireModel):
+    """A daily window in the subscriber's local time, ``from`` inclusive, ``to`` exclusive (may wrap midnight)."""
+
+    from_: HourMinute = Field(alias="from")
+    to: HourMinute
+
+
+class ScheduleModel(WireModel):
+    """When the campaign runs."""
+
+    start_time: Instant
+    end_time: Instant
+    daily_hours: DailyHours | None = None
+    days_of_week: list[Day] | None = Field(default=None, min_length=1, max_length=7)
+
+
+class MessageModel(WireModel):
+    """What is sent: SMS text up to 6 segments, push title ≤ 50 and body ≤ 240 characters."""
+
+    kind: Kind
+    channel: Channel
+    sender_name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class CampaignCreate(WireModel):
+    """A new campaign."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    targeting: TargetingModel
+    schedule: ScheduleModel
+    message: MessageModel
+    max_recipients: int | None = Field(default=None, ge=1, le=10_000_000)
+
+
+class SmsSummary(WireModel):
+    """How the text travels as SMS."""
+
+    encoding: str
+    segments: int
+
+
+class Campaign(WireModel):
+    """A campaign as its partner sees it."""
+
+    id: str
+    name: str
+    status: Literal["SCHEDULED", "RUNNING", "COMPLETED", "CANCELLED", "REJECTED"]
+    rejection_reason: str | None = None
+    targeting: TargetingModel
+    schedule: ScheduleModel
+    message: MessageModel
+    max_recipients: int | None = None
+    estimated_audience: int | None = None
+    sms: SmsSummary
+    created_at: Instant
+    started_at: Instant | None = None
+    completed_at: Instant | None = None
+    cancelled_at: Instant | None = None
+
+
+class CampaignList(WireModel):
+    """A page of the caller's campaigns, oldest first."""
+
+    campaigns: list[Campaign]
+    next_cursor: str | None = None
+
+
+class ListQuery(WireModel):
+    """Paging: ``limit`` items after ``cursor`` (the ``nextCursor`` of the previous page)."""
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class EstimateRequest(WireModel):
+    """The targeting of a campaign, and optionally how it would be sent."""
+
+    targeting: TargetingModel
+    kind: Kind = "PROMO"
+    channel: Channel = "PUSH_THEN_SMS"
+    max_recipients: int | None = Field(default=None, ge=1, le=10_000_000)
+
+
+class AudienceEstimate(WireModel):
+    """Reachable audience now (after segment and consent), two significant figures; small counts withheld."""
+
+    estimated_audience: int | None
+    matched: int | None
+    excluded: dict[str, int | None]
+    withheld: list[str]
+    privacy_threshold: int
+    rounding: Literal["TWO_SIGNIFICANT_FIGURES"] = "TWO_SIGNIFICANT_FIGURES"
+
+
+class HourlyCounts(WireModel):
+    """One hour of a campaign (by decision time); counts under the privacy threshold are null."""
+
+    hour: Instant
+    sent: int | None
+    delivered: int | None
+    failed: int | None
+    opened: int | None
+    clicked: int | None
+    suppressed: int | None
+
+
+class CampaignReport(WireModel):
+    """Aggregates only: never an identity. Counts from 1 to ``privacyThreshold - 1`` are null and listed in
+    ``withheld``."""
+
+    campaign_id: str
+    status: str
+    generated_at: Instant
+    matched: int | None
+    held: int | None
+    suppressed: dict[str, int | None]
+    sent: int | None
+    delivered: int | None
+    failed: int | None
+    opened: int | None
+    clicked: int | None
+    hourly: list[HourlyCounts]
+    withheld: list[str]
+    privacy_threshold: int
+
+
+class DeliveryRecord(WireModel):
+    """One subscriber outcome (operator side)."""
+
+    id: str
+    msisdn: str
+    at: Instant
+    outcome: Literal["DELIVERED", "FAILED", "SUPPRESSED"]
+    reason: str | None = None
+    channel: str | None = None
+    delivered_at: Instant | None = None
+    opened_at: Instant | None = None
+    clicked_at: Instant | None = None
+
+
+class DeliveryList(WireModel):
+    """A page of a campaign's outcomes, in decision order."""
+
+    records: list[DeliveryRecord]
+    next_cursor: str | None = None
+
+
+class AdminListQuery(WireModel):
+    """Paging of the operator-side truth."""
+
+    limit: int = Field(default=100, ge=1, le=1000)
+    cursor: int = Field(default=0, ge=0)
+
+
+# -- conversions ------------------------------------------------------------------------------------------
+
+def _area(a: CircleArea | PolygonArea) -> AreaSpec:
+    if isinstance(a, CircleArea):
+        return CircleSpec(a.center.latitude, a.center.longitude, a.radius)
+    return PolygonSpec(tuple((p.latitude, p.longitude) for p in a.boundary))
+
+
+def _targeting(t: TargetingModel) -> TargetingSpec:
+    s = t.segment or SegmentModel()
+    segment = Segment(s.age_min, s.age_max, tuple(s.genders), tuple(s.interests_any), tuple(s.interests_all),
+                      tuple(s.os), tuple(s.languages), tuple(s.tariffs), s.roaming, s.app_installed)
+    return TargetingSpec(tuple(_area(a) for a in t.areas), t.location_mode, t.dwell_minutes or 0, t.visited_from,
+                         t.visited_to, segment)
+
+
+def _request(body: CampaignCreate) -> CampaignRequest:
+    sch, msg = body.schedule, body.message
+    hours = None if sch.daily_hours is None else (sch.daily_hours.from_, sch.daily_hours.to)
+    return CampaignRequest(body.name, _targeting(body.targeting), sch.start_time, sch.end_time, msg.kind,
+                           msg.channel, msg.sender_name, msg.text, msg.title, hours, tuple(sch.days_of_week or ()),
+                           body.max_recipients)
+
+
+def _targeting_model(t: TargetingSpec) -> TargetingModel:
+    areas: list[CircleArea | PolygonArea] = [
+        CircleArea(area_type="CIRCLE", center=Point(latitude=a.latitude, longitude=a.longitude), radius=a.radius)
+        if isinstance(a, CircleSpec) else
+        PolygonArea(area_type="POLYGON", boundary=[Point(latitude=p[0], longitude=p[1]) for p in a.boundary])
+        for a in t.areas]
+    s = t.segment
+    segment = None if s.is_empty else SegmentModel.model_validate({
+        "ageMin": s.age_min, "ageMax": s.age_max, "genders": list(s.genders), "interestsAny": list(s.interests_any),
+        "interestsAll": list(s.interests_all), "os": list(s.os), "languages": list(s.languages),
+        "tariffs": list(s.tariffs), "roaming": s.roaming, "appInstalled": s.app_installed})
+    return TargetingModel.model_validate({
+        "areas": areas, "locationMode": t.location_mode, "dwellMinutes": t.dwell_minutes or None,
+        "visitedFrom": t.visited_from, "visitedTo": t.visited_to, "segment": segment})
+
+
+def campaign_model(v: CampaignView) -> Campaign:
+    """Wire form of a stored campaign."""
+    r = v.request
+    days: list[Day] | None = [d for d in DAYS if d in r.days_of_week] or None  # type: ignore[misc]
+    schedule = ScheduleModel.model_validate({
+        "startTime": r.start, "endTime": r.end, "daysOfWeek": days,
+        "dailyHours": None if r.daily_hours is None else {"from": r.daily_hours[0], "to": r.daily_hours[1]}})
+    message = MessageModel.model_validate({"kind": r.kind, "channel": r.channel, "senderName": r.sender_name,
+                                           "text": r.text, "title": r.title})
+    return Campaign.model_validate({
+        "id": v.id, "name": r.name, "status": v.status, "rejectionReason": v.rejection_reason,
+        "targeting": _targeting_model(r.targeting), "schedule": schedule, "message": message,
+        "maxRecipients": r.max_recipients, "estimatedAudience": v.estimate,
+        "sms": SmsSummary(encoding=v.sms_encoding, segments=v.sms_segments), "createdAt": v.created_at,
+        "startedAt": v.started_at, "completedAt": v.completed_at, "cancelledAt": v.cancelled_at})
+
+
+def _estimate_model(e: Estimate, threshold: int) -> AudienceEstimate:
+    return AudienceEstimate(estimated_audience=e.audience, matched=e.matched, excluded=e.excluded,
+                            withheld=e.withheld, privacy_threshold=threshold)
+
+
+def _report_model(r: Report, threshold: int) -> CampaignReport:
+    hourly = [HourlyCounts(hour=h.hour, sent=h.sent, delivered=h.delivered, failed=h.failed, opened=h.opened,
+                           clicked=h.clicked, suppressed=h.suppressed) for h in r.hourly]
+    return CampaignReport(campaign_id=r.campaign_id, status=r.status, generated_at=r.generated_at, matched=r.matched,
+                          held=r.held, suppressed=r.suppressed, sent=r.sent, delivered=r.delivered, failed=r.failed,
+                          opened=r.opened, clicked=r.clicked, hourly=hourly, withheld=r.withheld,
+                          privacy_threshold=threshold)
+
+
+def _record_model(r: Record) -> DeliveryRecord:
+    return DeliveryRecord.model_validate({
+        "id": r.id, "msisdn": r.msisdn, "at": r.at, "outcome": r.outcome, "reason": r.reason, "channel": r.channel,
+        "deliveredAt": r.delivered_at, "openedAt": r.opened_at, "clickedAt": r.clicked_at})
+
+
+def _with_nulls(model: WireModel, status: int = 200) -> web.Response:
+    """Withheld counts stay visible as ``null`` (``json_response`` drops None fields)."""
+    return web.Response(status=status, text=model.model_dump_json(by_alias=True), content_type="application/json")
+
+
+# -- partner routes ---------------------------------------------------------------------------------------
+
+@routes.post("/campaigns/v1/audience-estimates", summary="Estimate an audience", access=Access.PARTNER,
+             scopes=(SCOPE_READ,), request=EstimateRequest, response=AudienceEstimate, errors=(400, 403, 422))
+async def estimate(request: web.Request) -> web.Response:
+    """Reachable audience now for a targeting (after segment and consent), rounded; small counts withheld."""
+    body = await read_json(request, EstimateRequest)
+    result = request.app[CAMPAIGNS].estimate(_targeting(body.targeting), body.kind, body.channel,
+                                             body.max_recipients)
+    return _with_nulls(_estimate_model(result, request.app[SETTINGS].campaigns.privacy_threshold))
+
+
+@routes.post("/campaigns/v1/campaigns", summary="Create a campaign", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
+             request=CampaignCreate, response=Campaign, status=201, errors=(400, 403, 409, 422))
+async def create(request: web.Request) -> web.Response:
+    """Validate, moderate (``REJECTED`` with a reason) and schedule. ``Idempotency-Key``: same key and body give
+    the same campaign (200), same key and another body 409. Under the minimum audience: 422."""
+    body = await read_json(request, CampaignCreate)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= 200:
+        key = key[:200] or None
+    async with request.app[CONTROL].lock:
+        view, new = request.app[CAMPAIGNS].create(auth_of(request).partner_id, _request(body), key)
+    return json_response(campaign_model(view), status=201 if new else 200)
+
+
+@routes.get("/campaigns/v1/campaigns", summary="List my campaigns", access=Access.PARTNER, scopes=(SCOPE_READ,),
+            query=ListQuery, response=CampaignList, errors=(400, 403))
+async def list_campaigns(request: web.Request) -> web.Response:
+    """The caller's campaigns, oldest first, ``limit`` per page."""
+    q = read_query(request, ListQuery)
+    views, cursor = request.app[CAMPAIGNS].list_own(auth_of(request).partner_id, q.limit, q.cursor)
+    return json_response(CampaignList(campaigns=[campaign_model(v) for v in views], next_cursor=cursor))
+
+
+@routes.get("/campaigns/v1/campaigns/{campaignId}", summary="One of my campaigns", access=Access.PARTNER,
+            scopes=(SCOPE_READ,), response=Campaign, errors=(403, 404))
+async def get_campaign(request: web.Request) -> web.Response:
+    """A campaign of the caller; any other id is 404."""
+    view = request.app[CAMPAIGNS].get(auth_of(request).partner_id, request.match_info["campaignId"])
+    return json_response(campaign_model(view))
+
+
+@routes.delete("/campaigns/v1/campaigns/{campaignId}", summary="Cancel a campaign", access=Access.PARTNER,
+               scopes=(SCOPE_WRITE,), response=Campaign, errors=(403, 404, 409))
+async def cancel(request: web.Request) -> web.Response:
+    """Stop further sends now; candidates held by quiet hours are suppressed as CANCELLED. Finished: 409."""
+    async with request.app[CONTROL].lock:
+        view = request.app[CAMPAIGNS].cancel(auth_of(request).partner_id, request.match_info["campaignId"])
+    return json_response(campaign_model(view))
+
+
+@routes.get("/campaigns/v1/campaigns/{campaignId}/report", summary="Campaign report", access=Access.PARTNER,
+            scopes=(SCOPE_READ,), response=CampaignReport, errors=(403, 404))
+async def report(request: web.Request) -> web.Response:
+    """Aggregates as of now: matched, suppressed by reason, sent, delivered, failed, opened, clicked, hourly."""
+    result = request.app[CAMPAIGNS].report(auth_of(request).partner_id, request.match_info["campaignId"])
+    return _with_nulls(_report_model(result, request.app[SETTINGS].campaigns.privacy_threshold))
+
+
+# -- operator side ------------------------------------------------------------------------------------------
+
+@routes.get("/admin/v1/campaigns/{campaignId}/deliveries", summary="Campaign truth (every outcome)",
+            access=Access.ADMIN, query=AdminListQuery, response=DeliveryList, errors=(400, 404))
+async def deliveries(request: web.Request) -> web.Response:
+    """Every delivery and suppression of a campaign with the subscriber's MSISDN and the reason (paginated)."""
+    q = read_query(request, AdminListQuery)
+    records, cursor = request.app[CAMPAIGNS].records(request.match_info["campaignId"], q.limit, q.cursor)
+    return json_response(DeliveryList(records=[_record_model(r) for r in records],
+                                      next_cursor=None if cursor is None else str(cursor)))

@@ -1,0 +1,110 @@
+"""CIBA routes: ``POST /bc-authorize`` (partners start a three-legged request) and the admin's subscriber answers.
+
+``/bc-authorize`` speaks OAuth like the token endpoint: form-encoded, client authentication by HTTP Basic or form
+fields, errors as ``{"error", "error_description"}``. The token is then fetched from ``/oauth2/token`` with
+``grant_type=urn:openid:params:grant-type:ciba``. The rules live in :mod:`gateway.ciba`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from aiohttp import web
+
+from gateway.api.admin_subscribers import Msisdn
+from gateway.auth import _basic_credentials, _oauth_error
+from gateway.ciba import CibaError, PolicyMode
+from gateway.control import normalise_msisdn
+from gateway.keys import CIBA
+from gateway.partners import InvalidClient
+from gateway.routing import Access, RouteTable, json_response, read_json
+from gateway.wire import RfcModel, WireModel
+
+routes = RouteTable("oauth")
+
+
+class BackchannelRequest(RfcModel):
+    """Form fields of ``POST /bc-authorize`` (documentation only)."""
+
+    scope: str
+    login_hint: str
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class BackchannelResponse(RfcModel):
+    """CIBA authentication request acknowledgement."""
+
+    auth_req_id: str
+    expires_in: int
+    interval: int
+
+
+@routes.post("/bc-authorize", summary="Start a three-legged (CIBA) authorisation", access=Access.PUBLIC,
+             request=BackchannelRequest, response=BackchannelResponse,
+             request_content_type="application/x-www-form-urlencoded", errors=(400, 401))
+async def bc_authorize(request: web.Request) -> web.Response:
+    """Ask the subscriber named by ``login_hint`` (``tel:+…``) to approve ``scope`` (API scopes and one ``dpv:``
+    purpose). Poll ``/oauth2/token`` with the CIBA grant and the ``auth_req_id`` for the answer."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return _oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
+    form = await request.post()
+    fields: dict[str, str] = {}
+    for name in form:
+        values = form.getall(name)
+        if len(values) != 1 or not isinstance(values[0], str):
+            return _oauth_error("invalid_request", f"parameter {name} must appear once")
+        fields[name] = values[0]
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        basic = _basic_credentials(authorization)
+        if basic is None or "client_id" in fields or "client_secret" in fields:
+            return _oauth_error("invalid_client", "malformed or duplicate client authentication", 401)
+        client = basic
+    elif "client_id" in fields and "client_secret" in fields:
+        client = fields["client_id"], fields["client_secret"]
+    else:
+        return _oauth_error("invalid_client", "client authentication is required", 401)
+    try:
+        ack = request.app[CIBA].authorize(client[0], client[1], fields.get("scope"), fields.get("login_hint"))
+    except InvalidClient:
+        return _oauth_error("invalid_client", "client authentication failed", 401)
+    except CibaError as exc:
+        return _oauth_error(exc.error, exc.description, exc.status)
+    body = BackchannelResponse(auth_req_id=ack.auth_req_id, expires_in=ack.expires_in, interval=ack.interval)
+    return web.Response(text=json.dumps(body.model_dump()), content_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+
+class CibaPolicy(WireModel):
+    """How a subscriber answers CIBA requests: follow their consent, always approve, always deny, never answer."""
+
+    mode: Literal["consent", "approve", "deny", "pending"]
+
+
+class CibaPolicyView(CibaPolicy):
+    """A subscriber's CIBA answer mode."""
+
+    msisdn: Msisdn
+
+
+@routes.get("/admin/v1/subscribers/{msisdn}/ciba", summary="How a subscriber answers CIBA requests",
+            access=Access.ADMIN, response=CibaPolicyView, errors=(404,))
+async def get_policy(request: web.Request) -> web.Response:
+    """``consent`` (the default) approves when the subscriber's consent allows the requested scopes."""
+    msisdn = normalise_msisdn(request.match_info["msisdn"])
+    service = request.app[CIBA]
+    service.world.find_subscriber(msisdn)
+    return json_response(CibaPolicyView(msisdn=msisdn, mode=service.policy(msisdn)))
+
+
+@routes.put("/admin/v1/subscribers/{msisdn}/ciba", summary="Make a subscriber approve, deny or ignore CIBA requests",
+            access=Access.ADMIN, request=CibaPolicy, response=CibaPolicyView, errors=(400, 404))
+async def set_policy(request: web.Request) -> web.Response:
+    """Applies to requests polled from now on, pending ones included."""
+    msisdn = normalise_msisdn(request.match_info["msisdn"])
+    body = await read_json(request, CibaPolicy)
+    mode: PolicyMode = body.mode
+    request.app[CIBA].set_policy(msisdn, mode)
+    return json_response(CibaPolicyView(msisdn=msisdn, mode=mode))

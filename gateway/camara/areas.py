@@ -1,0 +1,100 @@
+"""CAMARA areas on the wire (``CIRCLE``, ``POLYGON`` of WGS84 points) and their translation to the simulator.
+
+Owns the wire models of ``Point``, ``Circle`` and ``Polygon``, the conversion to :class:`simulator.geo.Area`
+(metres on the city's projection) and back, and the operator's area rules (minimum radius, coverage). Network
+estimates (a cell's circle or sector polygon) are built here too. It must not know about particular APIs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import shapely
+from pydantic import Field
+
+from gateway.wire import WireModel
+from simulator.errors import InvalidAreaError
+from simulator.geo import Area
+from simulator.world import World
+
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+MIN_RADIUS_M = 200.0
+"""Smallest circle the operator verifies or watches: below this a cell-level answer means nothing."""
+MAX_POLYGON_POINTS = 15
+
+
+class Point(WireModel):
+    """WGS84 coordinates."""
+
+    latitude: Latitude
+    longitude: Longitude
+
+
+class Circle(WireModel):
+    """A circle: centre and radius in metres."""
+
+    area_type: Literal["CIRCLE"]
+    center: Point
+    radius: float = Field(ge=1)
+
+
+class Polygon(WireModel):
+    """A simple polygon of 3 to 15 points."""
+
+    area_type: Literal["POLYGON"]
+    boundary: list[Point] = Field(min_length=3, max_length=MAX_POLYGON_POINTS)
+
+
+AnyArea = Annotated[Circle | Polygon, Field(discriminator="area_type")]
+
+
+def to_area(world: World, area: Circle | Polygon) -> Area:
+    """The simulator area of a wire area (raises ``InvalidAreaError`` for a degenerate polygon)."""
+    proj = world.city.projection
+    if isinstance(area, Circle):
+        return Area.circle_wgs84(proj, area.center.latitude, area.center.longitude, area.radius)
+    return Area.polygon_wgs84(proj, [(p.latitude, p.longitude) for p in area.boundary])
+
+
+def coverage_share(world: World, area: Area) -> float:
+    """Share of ``area``'s surface inside the network's coverage (0 to 1)."""
+    if area.surface <= 0:
+        return 0.0
+    inside = shapely.intersection(world.network.coverage, area.geometry).area
+    return min(1.0, float(inside) / area.surface)
+
+
+def _point(world: World, x: float, y: float) -> Point:
+    lat, lon = world.city.projection.point_latlon(x, y)
+    return Point(latitude=round(lat, 6), longitude=round(lon, 6))
+
+
+def cell_circle(world: World, cell: int) -> Circle:
+    """The circle that contains cell ``cell``'s whole footprint (what a CIRCLE location answer reports)."""
+    net = world.network
+    return Circle(area_type="CIRCLE", center=_point(world, float(net.cell_x[cell]), float(net.cell_y[cell])),
+                  radius=round(float(net.cell_radius[cell]), 1))
+
+
+def cell_polygon(world: World, cell: int) -> tuple[Polygon, float]:
+    """A polygon of at most 15 points around cell ``cell``'s footprint, and its surface in m²."""
+    hull = shapely.convex_hull(world.network.cell_polygon(cell))
+    tolerance = world.network.resolution / 2
+    shape = hull
+    while len(shape.exterior.coords) - 1 > MAX_POLYGON_POINTS:
+        tolerance *= 1.5
+        shape = shapely.simplify(hull, tolerance)
+    coords = list(shape.exterior.coords)[:-1]
+    return (Polygon(area_type="POLYGON", boundary=[_point(world, x, y) for x, y in coords]), float(shape.area))
+
+
+def circle_surface(circle: Circle) -> float:
+    """Surface of a wire circle in m²."""
+    return math.pi * circle.radius ** 2
+
+
+__all__ = ["AnyArea", "Circle", "InvalidAreaError", "Point", "Polygon", "cell_circle", "cell_polygon",
+           "coverage_share", "to_area"]

@@ -1,0 +1,348 @@
+"""Geofencing subscriptions: the service behind ``geofencing-subscriptions`` v0.5, v0.4 and v0.3.
+
+Owns subscriptions (stored in SQLite), their evaluation and their notifications. A device is *inside* a geofence
+when its serving cell is one of the geofence's cells: cells whose footprint lies at least half inside the circle,
+plus the cell serving the centre (the operator sees cells, not points). Evaluation is incremental: the world's
+cell-change listener hands over the movers of a tick, a boolean column tells which of them are watched, and only
+those few are examined in Python. Notifications (``area-entered``/``area-left`` and the lifecycle events) are
+CloudEvents put in the outbox under ids ``<subscription>-<n>``, in the same transaction as the evaluation state
+that issued them (inside or not, counters, status). Subscriptions are loaded only *after* a restart has replayed
+the world, so the replay issues nothing: evaluation resumes from the saved state, and an event is never issued
+twice nor under another id. This module knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.camara.areas import MIN_RADIUS_M, Circle, to_area
+from gateway.errors import NotFound, Unprocessable
+from gateway.store import Store, from_micros, to_micros
+from gateway.webhooks import Outbox, OutboxEvent, cloud_event
+from simulator.clock import ScheduledCall
+from simulator.world import World
+
+API = "geofencing-subscriptions"
+TYPE_PREFIX = "org.camaraproject.geofencing-subscriptions.v0."
+AREA_ENTERED = TYPE_PREFIX + "area-entered"
+AREA_LEFT = TYPE_PREFIX + "area-left"
+SUBSCRIPTION_TYPES = (AREA_ENTERED, AREA_LEFT)
+ID_PREFIX = "gfs_"
+
+
+@dataclass(frozen=True)
+class GeofencingVersion:
+    """What one path version of the API does (the older ones are variations of the current one)."""
+
+    version: str
+    lifecycle_events: bool = True
+    """Send ``subscription-started`` on creation (``subscription-ended`` is sent by every version)."""
+    initial_event: bool = True
+    """Honour ``config.initialEvent``."""
+    three_legged: bool = True
+    """Accept tokens bound to a subscriber (else the device must be named)."""
+
+    @property
+    def source(self) -> str:
+        """CloudEvents ``source`` of this version's notifications."""
+        return f"/{API}/{self.version}"
+
+
+VERSIONS = {v.version: v for v in (GeofencingVersion("v0.5"), GeofencingVersion("v0.4"),
+                                    GeofencingVersion("v0.3", lifecycle_events=False, initial_event=False,
+                                                      three_legged=False))}
+
+
+@dataclass(frozen=True)
+class GeofenceSpec:
+    """What a partner asked for (stored as JSON; everything a restart needs to rebuild the subscription)."""
+
+    event_type: str
+    subscriber: int
+    device: dict[str, Any] | None
+    area: dict[str, Any]
+    sink: str
+    sink_token: str | None
+    expire_time: datetime | None
+    max_events: int | None
+    initial_event: bool
+
+    def to_json(self) -> str:
+        data = dict(self.__dict__)
+        data["expire_time"] = None if self.expire_time is None else to_micros(self.expire_time)
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GeofenceSpec:
+        data = json.loads(text)
+        data.pop("gone", None)
+        data["expire_time"] = None if data["expire_time"] is None else from_micros(data["expire_time"])
+        return cls(**data)
+
+
+@dataclass
+class Geofence:
+    """A subscription and its evaluation state (the state is derived from the world, never stored)."""
+
+    id: str
+    partner_id: int
+    version: GeofencingVersion
+    spec: GeofenceSpec
+    created_at: datetime
+    cells: frozenset[int]
+    deleted_at: datetime | None = None
+    gone: bool = False
+    status: str = "ACTIVATION_REQUESTED"
+    inside: bool = False
+    events: int = 0
+    issued: int = 0
+    termination: str | None = None
+    _calls: list[ScheduledCall] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "ACTIVE"
+
+    def state_json(self) -> str:
+        return json.dumps({"status": self.status, "inside": self.inside, "events": self.events,
+                           "issued": self.issued, "termination": self.termination, "gone": self.gone},
+                          sort_keys=True)
+
+    def restore_state(self, text: str) -> None:
+        state = json.loads(text)
+        self.status = state.get("status", self.status)
+        self.inside = bool(state.get("inside", False))
+        self.events = int(state.get("events", 0))
+        self.issued = int(state.get("issued", 0))
+        self.termination = state.get("termination")
+        self.gone = bool(state.get("gone", False))
+
+
+class GeofencingService:
+    """Create, list, get, delete and evaluate geofencing subscriptions."""
+
+    def __init__(self, world: World, store: Store, outbox: Outbox) -> None:
+        self.world = world
+        self.store = store
+        self.outbox = outbox
+        self._all: dict[str, Geofence] = {}
+        self._by_sub: dict[int, list[Geofence]] = {}
+        self._watched = np.zeros(world.population.size, dtype=np.bool_)
+        self._batch: list[OutboxEvent] = []
+        self._dirty: dict[str, Geofence] = {}
+        self._cells: dict[tuple[float, float, float], frozenset[int]] = {}
+        world.on_cell_change(self.on_cell_change)
+
+    # -- lifecycle with the store ----------------------------------------------------------------------------
+    def load(self) -> None:
+        """Resume every stored subscription from its saved state (call once the world is restored)."""
+        rows = self.store.conn.execute("SELECT * FROM event_subscriptions WHERE api = ? ORDER BY seq", (API,))
+        for row in rows:
+            spec = GeofenceSpec.from_json(row["spec"])
+            g = Geofence(row["id"], row["partner_id"], VERSIONS[row["version"]], spec, from_micros(row["created_us"]),
+                         self.cells_of(Circle.model_validate(spec.area)))
+            if row["deleted_us"] is not None:
+                g.deleted_at = from_micros(row["deleted_us"])
+            g.restore_state(row["state"])
+            self._all[g.id] = g
+            if g.status == "ACTIVATION_REQUESTED":
+                self._start(g)
+            elif g.active:
+                self._watch(g)
+                self._schedule_expiry(g)
+        self._flush()
+
+    # -- partner operations ----------------------------------------------------------------------------------
+    def check_area(self, circle: Circle) -> None:
+        """Operator rules on a geofence: a minimum radius and some coverage."""
+        if circle.radius < MIN_RADIUS_M:
+            raise Unprocessable(f"The requested area is too small (minimum radius {MIN_RADIUS_M:g} m).",
+                                code="GEOFENCING_SUBSCRIPTIONS.INVALID_AREA")
+        if not self.world.network.covers(to_area(self.world, circle)):
+            raise Unprocessable("Unable to cover the requested area.", code="GEOFENCING_SUBSCRIPTIONS.AREA_NOT_COVERED")
+
+    def cells_of(self, circle: Circle) -> frozenset[int]:
+        """The cells that count as inside ``circle`` (cached: partners watch the same areas for many devices)."""
+        key = (circle.center.latitude, circle.center.longitude, circle.radius)
+        cached = self._cells.get(key)
+        if cached is None:
+            cached = self._cells[key] = self._cells_of(circle)
+        return cached
+
+    def _cells_of(self, circle: Circle) -> frozenset[int]:
+        area = to_area(self.world, circle)
+        net = self.world.network
+        cells = {int(c) for c in self.world.area_cells(area) if net.cell_coverage_fraction(int(c), area) >= 0.5}
+        assert area.center is not None
+        centre = int(net.cell_of(np.asarray([area.center[0]]), np.asarray([area.center[1]]))[0])
+        if centre >= 0:
+            cells.add(centre)
+        return frozenset(cells)
+
+    def create(self, partner_id: int, version: GeofencingVersion, spec: GeofenceSpec) -> Geofence:
+        """Store a subscription and start it now (``subscription-started``, then the initial event if asked)."""
+        now = self.world.clock.now
+        cells = self.cells_of(Circle.model_validate(spec.area))
+        with self.store.transaction() as conn:
+            seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM event_subscriptions").fetchone()[0])
+            sub_id = f"{ID_PREFIX}{seq:06d}"
+            conn.execute("INSERT INTO event_subscriptions(id, seq, partner_id, api, version, spec, created_us) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (sub_id, seq, partner_id, API, version.version, spec.to_json(), to_micros(now)))
+        g = Geofence(sub_id, partner_id, version, spec, now, cells)
+        self._all[sub_id] = g
+        self._start(g)
+        self._flush()
+        return g
+
+    def list(self, partner_id: int, version: GeofencingVersion) -> list[Geofence]:
+        """A partner's subscriptions on one version, deleted ones excluded, oldest first."""
+        return [g for g in self._all.values() if g.partner_id == partner_id and g.version == version
+                and g.deleted_at is None]
+
+    def get(self, partner_id: int, version: GeofencingVersion, sub_id: str) -> Geofence:
+        """One of the partner's subscriptions (another partner's is 404 like a missing one)."""
+        g = self._all.get(sub_id)
+        if g is None or g.partner_id != partner_id or g.version != version or g.deleted_at is not None:
+            raise NotFound(f"Subscription {sub_id} not found.")
+        return g
+
+    def delete(self, partner_id: int, version: GeofencingVersion, sub_id: str) -> None:
+        """End a subscription (``subscription-ended`` with ``SUBSCRIPTION_DELETED``)."""
+        g = self.get(partner_id, version, sub_id)
+        now = self.world.clock.now
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE event_subscriptions SET deleted_us = ? WHERE id = ?", (to_micros(now), sub_id))
+        g.deleted_at = now
+        self._end(g, "SUBSCRIPTION_DELETED")
+
+    def on_gone(self, sub_id: str) -> None:
+        """The sink answered 410: end the subscription without notifying it (the state is saved)."""
+        g = self._all.get(sub_id)
+        if g is None or g.termination is not None:
+            return
+        g.gone = True
+        self._end(g, "NETWORK_TERMINATED", notify=False)
+
+    # -- evaluation ------------------------------------------------------------------------------------------
+    def _start(self, g: Geofence) -> None:
+        if g.status != "ACTIVATION_REQUESTED":
+            return
+        world = self.world
+        g.status = "ACTIVE"
+        cell = int(world.serving_cells(np.asarray([g.spec.subscriber]))[0])
+        g.inside = cell in g.cells
+        self._watch(g)
+        if g.version.lifecycle_events:
+            self._emit(g, "subscription-started", {"initiationReason": "SUBSCRIPTION_CREATED"})
+        if g.version.initial_event and g.spec.initial_event and g.inside == (g.spec.event_type == AREA_ENTERED):
+            self._area_event(g)
+        self._schedule_expiry(g)
+        self._dirty[g.id] = g
+
+    def _schedule_expiry(self, g: Geofence) -> None:
+        if g.active and g.spec.expire_time is not None:
+            at = max(g.spec.expire_time, self.world.clock.now)
+            g._calls.append(self.world.clock.schedule(at, lambda: self._end(g, "SUBSCRIPTION_EXPIRED")))
+
+    def _end(self, g: Geofence, reason: str, notify: bool = True) -> None:
+        if g.termination is not None:
+            return
+        g.termination = reason
+        g.status = "DELETED" if reason == "SUBSCRIPTION_DELETED" else "EXPIRED"
+        self._unwatch(g)
+        for call in g._calls:
+            call.cancel()
+        if notify:
+            self._emit(g, "subscription-ended", {"terminationReason": reason})
+        self._dirty[g.id] = g
+        self._flush()
+
+    def _area_event(self, g: Geofence) -> None:
+        self._emit(g, g.spec.event_type[len(TYPE_PREFIX):], {})
+        g.events += 1
+        if g.spec.max_events is not None and g.events >= g.spec.max_events:
+            self._end(g, "MAX_EVENTS_REACHED")
+
+    def on_cell_change(self, now: datetime, subs: NDArray[np.int32], old: NDArray[np.int32],
+                       new: NDArray[np.int32]) -> None:
+        """World listener: examine the watched subscribers among this batch of movers."""
+        if not self._by_sub:
+            return
+        watched = self._watched
+        inside_range = subs < len(watched)
+        hits = np.flatnonzero(watched[np.where(inside_range, subs, 0)] & inside_range)
+        if len(hits) == 0:
+            return
+        for sub, cell in zip(subs[hits].tolist(), new[hits].tolist(), strict=True):
+            for g in list(self._by_sub.get(sub, ())):
+                if not g.active:
+                    continue
+                inside = cell in g.cells
+                if inside == g.inside:
+                    continue
+                g.inside = inside
+                self._dirty[g.id] = g
+                if inside == (g.spec.event_type == AREA_ENTERED):
+                    self._area_event(g)
+        self._flush()
+
+    # -- watch column and notifications --------------------------------------------------------------------
+    def _watch(self, g: Geofence) -> None:
+        sub = g.spec.subscriber
+        if sub >= len(self._watched):
+            grown = np.zeros(max(sub + 1, self.world.population.size), dtype=np.bool_)
+            grown[: len(self._watched)] = self._watched
+            self._watched = grown
+        self._by_sub.setdefault(sub, []).append(g)
+        self._watched[sub] = True
+
+    def _unwatch(self, g: Geofence) -> None:
+        sub = g.spec.subscriber
+        lst = self._by_sub.get(sub, [])
+        if g in lst:
+            lst.remove(g)
+        if not lst:
+            self._by_sub.pop(sub, None)
+            if sub < len(self._watched):
+                self._watched[sub] = False
+
+    def _emit(self, g: Geofence, kind: str, extra: dict[str, Any]) -> None:
+        g.issued += 1
+        self._dirty[g.id] = g
+        event_id = f"{g.id}-{g.issued:06d}"
+        data: dict[str, Any] = {"subscriptionId": g.id}
+        if g.spec.device is not None:
+            data["device"] = g.spec.device
+        data["area"] = g.spec.area
+        data.update(extra)
+        at = self.world.clock.now
+        self._batch.append(OutboxEvent(event_id, g.id, g.partner_id, TYPE_PREFIX + kind, g.spec.sink,
+                                       g.spec.sink_token, cloud_event(event_id, g.version.source, TYPE_PREFIX + kind,
+                                                                      at, data), at))
+
+    def _flush(self) -> None:
+        """Store the pending notifications and the state that issued them, in one transaction."""
+        if not self._batch and not self._dirty:
+            return
+        batch, self._batch = self._batch, []
+        dirty, self._dirty = list(self._dirty.values()), {}
+
+        def save(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE event_subscriptions SET state = ? WHERE id = ?",
+                             [(g.state_json(), g.id) for g in dirty])
+
+        self.outbox.add(batch, also=save)
+
+    # -- figures ---------------------------------------------------------------------------------------------
+    def active_count(self) -> int:
+        """Subscriptions being evaluated now."""
+        return sum(len(v) for v in self._by_sub.values())
+

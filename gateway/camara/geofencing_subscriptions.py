@@ -1,0 +1,189 @@
+"""``geofencing-subscriptions`` v0.5 (current), v0.4 and v0.3: create, list, get and delete subscriptions.
+
+Handlers parse and check the request (protocol, sink, sink credential, one event type, scope per event type,
+expiry in the future, device or three-legged token) and call :class:`~gateway.camara.geofencing.GeofencingService`.
+The versions differ only by their :class:`~gateway.camara.geofencing.GeofencingVersion`: v0.3 sends no
+``subscription-started`` event, ignores ``initialEvent`` and takes two-legged tokens only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from gateway.auth import auth_of
+from gateway.camara.areas import Circle
+from gateway.camara.geofencing import SUBSCRIPTION_TYPES, VERSIONS, Geofence, GeofenceSpec, GeofencingVersion
+from gateway.camara.services import camara
+from gateway.camara.subject import Device, DeviceResponse, device_echo, require_location_consent, resolve
+from gateway.errors import InvalidArgument, PermissionDenied, Unprocessable
+from gateway.keys import SETTINGS, WORLD
+from gateway.routing import Access, RouteTable, json_response, no_content, read_json
+from gateway.webhooks import SinkCredential, check_sink, sink_access_token
+from gateway.wire import Instant, WireModel
+
+routes = RouteTable("CAMARA: geofencing-subscriptions")
+SCOPE_READ = "geofencing-subscriptions:read"
+SCOPE_DELETE = "geofencing-subscriptions:delete"
+
+GeofenceType = Literal["org.camaraproject.geofencing-subscriptions.v0.area-entered",
+                       "org.camaraproject.geofencing-subscriptions.v0.area-left"]
+
+
+def create_scope(event_type: str) -> str:
+    """The scope creating a subscription to ``event_type`` needs."""
+    return f"geofencing-subscriptions:{event_type}:create"
+
+
+class SubscriptionDetailRequest(WireModel):
+    """The device (two-legged tokens only) and the circle to watch."""
+
+    device: Device | None = None
+    area: Circle
+
+
+class ConfigRequest(WireModel):
+    """Subscription settings."""
+
+    subscription_detail: SubscriptionDetailRequest
+    subscription_expire_time: Instant | None = None
+    subscription_max_events: int | None = Field(default=None, ge=1)
+    initial_event: bool | None = None
+
+
+class HttpSettings(WireModel):
+    """HTTP delivery settings (POST only; custom headers are not supported and refused)."""
+
+    method: Literal["POST"] | None = None
+
+
+class SubscriptionRequest(WireModel):
+    """A new geofencing subscription."""
+
+    protocol: Literal["HTTP", "MQTT3", "MQTT5", "AMQP", "NATS", "KAFKA"]
+    sink: str = Field(min_length=1, max_length=2048)
+    sink_credential: SinkCredential | None = None
+    types: list[GeofenceType] = Field(min_length=1)
+    config: ConfigRequest
+    protocol_settings: HttpSettings | None = None
+
+
+class SubscriptionDetail(WireModel):
+    """What is watched."""
+
+    device: DeviceResponse | None = None
+    area: Circle
+
+
+class ConfigResponse(WireModel):
+    """Settings granted."""
+
+    subscription_detail: SubscriptionDetail
+    subscription_expire_time: Instant | None = None
+    subscription_max_events: int | None = None
+    initial_event: bool | None = None
+
+
+class Subscription(WireModel):
+    """A geofencing subscription."""
+
+    protocol: Literal["HTTP"] = "HTTP"
+    sink: str
+    types: list[str]
+    config: ConfigResponse
+    id: str
+    starts_at: Instant
+    expires_at: Instant | None = None
+    status: Literal["ACTIVATION_REQUESTED", "ACTIVE", "EXPIRED", "INACTIVE", "DELETED"]
+
+
+class SubscriptionList(WireModel):
+    """Documentation only: the list answer is a bare JSON array of subscriptions."""
+
+    subscriptions: list[Subscription]
+
+
+def subscription_view(g: Geofence) -> Subscription:
+    """Wire form of a subscription."""
+    spec = g.spec
+    detail = SubscriptionDetail(device=None if spec.device is None else DeviceResponse.model_validate(spec.device),
+                                area=Circle.model_validate(spec.area))
+    config = ConfigResponse(subscription_detail=detail, subscription_expire_time=spec.expire_time,
+                            subscription_max_events=spec.max_events,
+                            initial_event=spec.initial_event if g.version.initial_event else None)
+    return Subscription(sink=spec.sink, types=[spec.event_type], config=config, id=g.id, starts_at=g.created_at,
+                        expires_at=spec.expire_time, status=g.status)
+
+
+def _spec(request: web.Request, body: SubscriptionRequest, version: GeofencingVersion) -> GeofenceSpec:
+    auth = auth_of(request)
+    world = request.app[WORLD]
+    if body.protocol != "HTTP":
+        raise InvalidArgument("Only HTTP is supported.", code="INVALID_PROTOCOL")
+    sink = check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
+    token = sink_access_token(body.sink_credential)
+    if len(body.types) > 1:
+        raise Unprocessable("Only one event type per subscription is supported.",
+                            code="MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED")
+    event_type = body.types[0]
+    if create_scope(event_type) not in auth.scopes:
+        raise PermissionDenied(f"Missing scope: {create_scope(event_type)}.")
+    config = body.config
+    if config.subscription_expire_time is not None and config.subscription_expire_time <= world.clock.now:
+        raise InvalidArgument("subscriptionExpireTime must be in the future.")
+    if not version.three_legged and auth.subscriber is not None:
+        raise PermissionDenied(f"geofencing-subscriptions {version.version} takes two-legged tokens only.")
+    detail = config.subscription_detail
+    subject = resolve(world, auth, detail.device)
+    require_location_consent(world, subject)
+    camara(request).geofencing.check_area(detail.area)
+    return GeofenceSpec(event_type=event_type, subscriber=subject.index, device=device_echo(detail.device),
+                        area=detail.area.model_dump(mode="json", by_alias=True), sink=sink, sink_token=token,
+                        expire_time=config.subscription_expire_time, max_events=config.subscription_max_events,
+                        initial_event=bool(config.initial_event))
+
+
+def _serve(version: GeofencingVersion) -> None:
+    base = f"/geofencing-subscriptions/{version.version}/subscriptions"
+    tag = f"({version.version})"
+
+    @routes.post(base, summary=f"Create a geofencing subscription {tag}", access=Access.PARTNER,
+                 request=SubscriptionRequest, response=Subscription, status=201, errors=(400, 401, 403, 404, 422),
+                 description="Needs the scope geofencing-subscriptions:<event type>:create of the requested type.")
+    async def create(request: web.Request) -> web.Response:
+        body = await read_json(request, SubscriptionRequest)
+        spec = _spec(request, body, version)
+        g = camara(request).geofencing.create(auth_of(request).partner_id, version, spec)
+        return json_response(subscription_view(g), status=201)
+
+    @routes.get(base, summary=f"List geofencing subscriptions {tag}", access=Access.PARTNER, scopes=(SCOPE_READ,),
+                response=SubscriptionList, errors=(400, 401, 403))
+    async def list_subscriptions(request: web.Request) -> web.Response:
+        """The calling partner's subscriptions (a JSON array)."""
+        subs = camara(request).geofencing.list(auth_of(request).partner_id, version)
+        text = "[" + ",".join(subscription_view(g).model_dump_json(by_alias=True, exclude_none=True)
+                              for g in subs) + "]"
+        return web.Response(text=text, content_type="application/json")
+
+    @routes.get(base + "/{subscriptionId}", summary=f"Get a geofencing subscription {tag}", access=Access.PARTNER,
+                scopes=(SCOPE_READ,), response=Subscription, errors=(400, 401, 403, 404))
+    async def get(request: web.Request) -> web.Response:
+        """One of the calling partner's subscriptions."""
+        g = camara(request).geofencing.get(auth_of(request).partner_id, version, request.match_info["subscriptionId"])
+        return json_response(subscription_view(g))
+
+    @routes.delete(base + "/{subscriptionId}", summary=f"Delete a geofencing subscription {tag}",
+                   access=Access.PARTNER, scopes=(SCOPE_DELETE,), status=204, errors=(400, 401, 403, 404))
+    async def delete(request: web.Request) -> web.Response:
+        """End the subscription (a ``subscription-ended`` event with ``SUBSCRIPTION_DELETED`` follows)."""
+        camara(request).geofencing.delete(auth_of(request).partner_id, version,
+                                          request.match_info["subscriptionId"])
+        return no_content()
+
+
+for _version in VERSIONS.values():
+    _serve(_version)
+
+__all__ = ["SUBSCRIPTION_TYPES", "Subscription", "SubscriptionRequest", "create_scope", "routes"]

@@ -1,0 +1,59 @@
+"""``location-retrieval`` v0.5 (current) and v0.4: where is the device?
+
+Both answer the serving cell's circle, or its sector polygon when only that fits ``maxSurface``. v0.5 reports an
+unlocatable device as ``422 LOCATION_RETRIEVAL.UNABLE_TO_LOCATE``; v0.4 as ``404 LOCATION_RETRIEVAL.DEVICE_NOT_FOUND``
+and only ever answers circles.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import Field
+
+from gateway.auth import auth_of
+from gateway.camara.areas import Circle, Polygon
+from gateway.camara.location import LocationRules
+from gateway.camara.services import camara
+from gateway.camara.subject import Device, DeviceResponse, require_location_consent, resolve
+from gateway.keys import WORLD
+from gateway.routing import Access, RouteTable, json_response, read_json
+from gateway.wire import Instant, WireModel
+
+routes = RouteTable("CAMARA: location-retrieval")
+SCOPE = "location-retrieval:read"
+
+
+class RetrievalLocationRequest(WireModel):
+    """The device (two-legged tokens only), an optional ``maxAge`` (s) and ``maxSurface`` (m²)."""
+
+    device: Device | None = None
+    max_age: int | None = Field(default=None, ge=0)
+    max_surface: int | None = Field(default=None, ge=1)
+
+
+class Location(WireModel):
+    """Where the network locates the device and since when."""
+
+    last_location_time: Instant
+    area: Annotated[Circle | Polygon, Field(discriminator="area_type")]
+    device: DeviceResponse | None = None
+
+
+def _serve(version: str, rules: LocationRules, errors: tuple[int, ...]) -> None:
+    @routes.post(f"/location-retrieval/{version}/retrieve", summary=f"Retrieve a device's location ({version})",
+                 access=Access.PARTNER, scopes=(SCOPE,), request=RetrievalLocationRequest, response=Location,
+                 errors=errors)
+    async def retrieve(request: web.Request) -> web.Response:
+        """The area where the network locates the device (its serving cell)."""
+        body = await read_json(request, RetrievalLocationRequest)
+        world = request.app[WORLD]
+        subject = resolve(world, auth_of(request), body.device)
+        require_location_consent(world, subject)
+        area, at = camara(request).location.retrieve(subject, body.max_age, body.max_surface, rules)
+        return json_response(Location(last_location_time=at, area=area, device=subject.echo))
+
+
+_serve("v0.5", LocationRules("LOCATION_RETRIEVAL"), (400, 401, 403, 404, 422))
+_serve("v0.4", LocationRules("LOCATION_RETRIEVAL", polygons=False, not_located_404=True), (400, 401, 403, 404, 422))

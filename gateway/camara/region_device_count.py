@@ -1,0 +1,113 @@
+"""``region-device-count`` v0.2: how many devices are in an area, now or during a past interval (two-legged only).
+
+Answers come from :class:`~gateway.camara.insights.InsightsService`; counts under the privacy threshold are
+``DENSITY_BELOW_PRIVACY_THRESHOLD`` without a count. Asynchronous answers (``sink``) are not offered: the answer
+is always synchronous, and a request naming a ``sink`` is refused with ``REGION_DEVICE_COUNT.UNSUPPORTED_REQUEST``
+after its sink and credential have been checked.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from gateway.auth import auth_of
+from gateway.camara.areas import MAX_POLYGON_POINTS, Latitude, Longitude, Point
+from gateway.camara.insights import CountStatus, DeviceFilter
+from gateway.camara.services import camara
+from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.keys import SETTINGS, WORLD
+from gateway.routing import Access, RouteTable, json_response, read_json
+from gateway.webhooks import SinkCredential, check_sink, sink_access_token
+from gateway.wire import Instant, WireModel
+from simulator.errors import InvalidAreaError
+from simulator.geo import Area
+
+routes = RouteTable("CAMARA: region-device-count")
+SCOPE = "region-device-count:count"
+PREFIX = "REGION_DEVICE_COUNT"
+
+
+class CountArea(WireModel):
+    """A circle (center, radius) or polygon (boundary); checked by hand for the API's own error codes."""
+
+    area_type: Literal["CIRCLE", "POLYGON"]
+    center: Point | None = None
+    radius: float | None = Field(default=None, ge=1)
+    boundary: list[Point] | None = None
+
+
+class Filter(WireModel):
+    """Roaming and device-type filters (at least one criterion)."""
+
+    roaming_status: list[Literal["roaming", "non-roaming"]] | None = Field(default=None, min_length=1)
+    device_type: list[Literal["human device", "IoT device", "other"]] | None = Field(default=None, min_length=1)
+
+
+class RegionDeviceCountRequest(WireModel):
+    """Area, optional interval (both ends or neither), optional filter."""
+
+    area: CountArea
+    starttime: Instant | None = None
+    endtime: Instant | None = None
+    filter: Filter | None = None
+    sink: str | None = None
+    sink_credential: SinkCredential | None = None
+
+
+class RegionDeviceCountResponse(WireModel):
+    """The count (absent when withheld) and the status."""
+
+    count: int | None = None
+    status: CountStatus
+
+
+def _area(request: web.Request, area: CountArea) -> Area:
+    proj = request.app[WORLD].city.projection
+    if area.area_type == "CIRCLE":
+        if area.center is None or area.radius is None or area.boundary is not None:
+            raise InvalidArgument("Missing circle center or radius.", code=f"{PREFIX}.INVALID_CIRCLE_AREA")
+        return Area.circle_wgs84(proj, area.center.latitude, area.center.longitude, area.radius)
+    points = area.boundary or []
+    if area.center is not None or area.radius is not None or not 3 <= len(points) <= MAX_POLYGON_POINTS:
+        raise InvalidArgument(f"A polygon needs a boundary of 3 to {MAX_POLYGON_POINTS} points.",
+                              code=f"{PREFIX}.INVALID_POLYGON_AREA")
+    try:
+        return Area.polygon_wgs84(proj, [(p.latitude, p.longitude) for p in points])
+    except InvalidAreaError:
+        raise InvalidArgument("The area is not a polygon shape or has an arbitrary complexity.",
+                              code=f"{PREFIX}.INVALID_POLYGON_AREA") from None
+
+
+@routes.post("/region-device-count/v0.2/count", summary="Count devices in an area", access=Access.PARTNER,
+             scopes=(SCOPE,), request=RegionDeviceCountRequest, response=RegionDeviceCountResponse,
+             errors=(400, 401, 403))
+async def count(request: web.Request) -> web.Response:
+    """Devices served in the area now, or at least once during [starttime, endtime]."""
+    if auth_of(request).subscriber is not None:
+        raise PermissionDenied("region-device-count takes two-legged tokens only.")
+    body = await read_json(request, RegionDeviceCountRequest)
+    if (body.starttime is None) != (body.endtime is None):
+        raise InvalidArgument("starttime and endtime cannot be passed separately. Either both are passed or neither "
+                              "is passed.", code=f"{PREFIX}.TIME_INVALID_ARGUMENT")
+    if body.starttime is not None and body.endtime is not None and body.endtime < body.starttime:
+        raise InvalidArgument("Indicated endtime is earlier than the starttime.", code=f"{PREFIX}.INVALID_END_DATE")
+    area = _area(request, body.area)
+    if body.sink is not None:
+        check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
+        sink_access_token(body.sink_credential)
+        raise InvalidArgument("Asynchronous answers are not supported: leave out sink.",
+                              code=f"{PREFIX}.UNSUPPPORTED_REQUEST")
+    flt = body.filter
+    if flt is not None and flt.roaming_status is None and flt.device_type is None:
+        raise InvalidArgument("filter needs roamingStatus or deviceType.")
+    device_filter = DeviceFilter(
+        roaming_status=None if flt is None or flt.roaming_status is None else frozenset(flt.roaming_status),
+        device_type=None if flt is None or flt.device_type is None else frozenset(flt.device_type))
+    answer = camara(request).insights.count(area, body.starttime, body.endtime, device_filter)
+    return json_response(RegionDeviceCountResponse(count=answer.count, status=answer.status))
+
+
+__all__ = ["Latitude", "Longitude", "routes"]

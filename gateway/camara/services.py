@@ -1,0 +1,56 @@
+"""The CAMARA services of one app, and how they are wired into it.
+
+Owns :class:`CamaraServices` (location, insights, device status, geofencing) and :func:`install`, which builds
+them with the webhook outbox and the CIBA service, stores them under typed app keys, loads the geofences once
+the store is open and the world restored, and ties the webhook sender to the app's lifetime. Handlers reach
+the services through :func:`camara`. It must not contain handlers or business rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.camara.device_status import DeviceStatusService
+from gateway.camara.geofencing import GeofencingService
+from gateway.camara.insights import InsightsService
+from gateway.camara.location import LocationService
+from gateway.ciba import CibaService
+from gateway.keys import CAMARA, CIBA, SETTINGS, STORE, WEBHOOKS, WORLD
+from gateway.webhooks import Webhooks
+
+
+@dataclass(frozen=True)
+class CamaraServices:
+    """Everything the CAMARA handlers call."""
+
+    location: LocationService
+    insights: InsightsService
+    status: DeviceStatusService
+    geofencing: GeofencingService
+
+
+def camara(request: web.Request) -> CamaraServices:
+    """The CAMARA services of the app serving ``request``."""
+    return request.app[CAMARA]
+
+
+def install(app: web.Application) -> None:
+    """Build the services of an app made by ``create_app`` (world, settings, store and control plane set)."""
+    world, settings, store = app[WORLD], app[SETTINGS], app[STORE]
+    webhooks = Webhooks.build(store, settings, lambda: world.clock.now)
+    geofencing = GeofencingService(world, store, webhooks.outbox)
+    webhooks.sender.on_gone(geofencing.on_gone)
+    app[WEBHOOKS] = webhooks
+    app[CIBA] = CibaService(store, world, settings)
+    app[CAMARA] = CamaraServices(LocationService(world), InsightsService(world, settings.privacy_threshold),
+                                 DeviceStatusService(world), geofencing)
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        geofencing.load()  # the store is open and the world restored (replayed without subscriptions) by now
+        async for _ in webhooks.lifetime(app):
+            yield
+
+    app.cleanup_ctx.append(lifetime)

@@ -1,0 +1,284 @@
+"""Reading scenario files: YAML (or JSON) → :class:`~scenarios.schema.Scenario`, with errors that point at the file.
+
+Owns parsing with node positions and the translation of every problem — YAML syntax, pydantic validation,
+cross-references — into :class:`ScenarioProblem` lines ``file:line:column: field: problem``. Timestamps stay
+strings until pydantic reads them (YAML's own timestamp type would drop zones silently). It must not run
+anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from scenarios.schema import Scenario
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ScenarioProblem:
+    """One problem in a scenario file."""
+
+    file: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.field or '(file)'}: {self.message}"
+
+
+class ScenarioFileError(Exception):
+    """A scenario file that cannot be used; ``problems`` has one entry per problem (each printed on one line)."""
+
+    def __init__(self, problems: Sequence[ScenarioProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = list(problems)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps (instants stay text for pydantic, which keeps their zone)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def field_path(loc: Loc) -> str:
+    """``steps[3].advance.by`` from a location tuple."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _find(root: yaml.Node, loc: Loc, at_key: bool = False) -> tuple[yaml.Node, Loc]:
+    """The deepest node along ``loc`` and the part of ``loc`` matched.
+
+    With ``at_key`` the last key's node rather than its value: an unknown key is the key's fault, a bad value
+    the value's.
+    """
+    node: yaml.Node = root
+    matched: Loc = ()
+    for i, part in enumerate(loc):
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            hit = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+            if hit is None:
+                continue  # a union tag or a missing key: stay here
+            last = i == len(loc) - 1
+            node, matched = (hit[0] if last and at_key else hit[1]), (*matched, part)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node, matched = node.value[part], (*matched, part)
+    return node, matched
+
+
+def _problem(file: str, root: yaml.Node | None, loc: Loc, message: str, missing: bool = False,
+             at_key: bool = False) -> ScenarioProblem:
+    if root is None:
+        return ScenarioProblem(file, 1, 1, field_path(loc), message)
+    node, matched = _find(root, loc, at_key)
+    shown = loc if missing else matched
+    return ScenarioProblem(file, node.start_mark.line + 1, node.start_mark.column + 1, field_path(shown), message)
+
+
+def _message(error: Any) -> str:
+    msg = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required field missing"
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _clean_loc(loc: Loc) -> Loc:
+    """Drop pydantic's union and validator tags (``function-before[...]``, ``timedelta``) from a location."""
+    tags = ("function-", "timedelta", "datetime", "list[", "dict[", "float", "int", "str", "bool", "none",
+            "literal[", "nullable[", "is-instance[")
+    return tuple(p for p in loc if not ((isinstance(p, str) and p.startswith(tags) and "[" in p) or p in tags))
+
+
+def parse_text(text: str, file: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML/JSON text into plain data and its node tree (for positions)."""
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ScenarioFileError([ScenarioProblem(file, line, col, "", f"invalid YAML: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioFileError([ScenarioProblem(file, 1, 1, "", f"invalid YAML: {exc}")]) from None
+    return data, root
+
+
+def known_places(scenario: Scenario) -> dict[str, str]:
+    """Named places of the scenario's city, lower-case name → name (a custom city has none)."""
+    from simulator.city import PRESETS
+
+    if scenario.world.custom_city is not None:
+        return {}
+    return {p.name.lower(): p.name for p in PRESETS[scenario.world.city].places}
+
+
+def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
+    """Cross-field problems pydantic cannot see: unknown partners, sinks and step ids, times before start."""
+    problems: list[tuple[Loc, str]] = []
+    partners = {p.name: p for p in scenario.partners}
+    start = scenario.start
+
+    def check_time(loc: Loc, when: datetime | timedelta) -> datetime:
+        instant = scenario.instant(when)
+        if instant < start:
+            problems.append((loc, f"{instant.isoformat()} is before the scenario start {start.isoformat()}"))
+        return instant
+
+    places = known_places(scenario)
+
+    def check_place(loc: Loc, name: str | None) -> None:
+        if name is not None and name.lower() not in places:
+            problems.append((loc, f"unknown place {name!r}; known: {', '.join(sorted(places.values())) or 'none'}"))
+
+    for i, event in enumerate(scenario.events):
+        g = event.gathering
+        check_place(("events", i, "gathering", "place"), g.place)
+        s = check_time(("events", i, "gathering", "start"), g.start)
+        e = check_time(("events", i, "gathering", "end"), g.end)
+        if e <= s:
+            problems.append((("events", i, "gathering", "end"), "must be after start"))
+    seen: set[str] = set()
+    campaigns: set[str] = set()
+    for i, step in enumerate(scenario.steps):
+        if step.at is not None:
+            check_time(("steps", i, "at"), step.at)
+        if step.add_test_subscriber is not None:
+            check_place(("steps", i, "add_test_subscriber", "place"), step.add_test_subscriber.place)
+        if step.pin_subscriber is not None:
+            check_place(("steps", i, "pin_subscriber", "place"), step.pin_subscriber.place)
+        targeting = step.estimate or step.create_campaign
+        if targeting is not None:
+            for j, area in enumerate(targeting.areas):
+                check_place(("steps", i, step.action, "areas", j, "place"), area.place)
+        if step.create_campaign is not None:
+            c = step.create_campaign
+            if step.id is None:
+                problems.append((("steps", i), "give create_campaign steps an id (checks and cancels refer to it)"))
+            if scenario.instant(c.end) <= scenario.instant(c.start):
+                problems.append((("steps", i, "create_campaign", "end"), "must be after start"))
+        if step.cancel_campaign is not None and step.cancel_campaign.campaign not in campaigns:
+            problems.append((("steps", i, "cancel_campaign", "campaign"),
+                             f"no earlier create_campaign step has id {step.cancel_campaign.campaign!r}"))
+        if step.partner is not None and step.partner not in partners:
+            problems.append((("steps", i, "partner"), f"unknown partner {step.partner!r}"))
+        if step.partner is None and step.action not in ("advance", "set_consent", "add_test_subscriber",
+                                                         "pin_subscriber", "expect") and not partners:
+            problems.append((("steps", i, step.action), "this step needs a partner; declare one under partners"))
+        if step.expect is not None:
+            for j, check in enumerate(step.expect):
+                if check.campaign is not None and check.campaign not in campaigns:
+                    problems.append((("steps", i, "expect", j, "campaign"),
+                                     f"no earlier create_campaign step has id {check.campaign!r}"))
+                if check.step is not None and check.step not in seen:
+                    problems.append((("steps", i, "expect", j, "step"),
+                                     f"no earlier step has id {check.step!r}"))
+                if check.partner is not None and check.partner not in partners:
+                    problems.append((("steps", i, "expect", j, "partner"), f"unknown partner {check.partner!r}"))
+                if check.sink is not None and not any(check.sink in p.sinks for p in partners.values()):
+                    problems.append((("steps", i, "expect", j, "sink"), f"no partner has a sink {check.sink!r}"))
+        if step.id is not None:
+            seen.add(step.id)
+            if step.create_campaign is not None:
+                campaigns.add(step.id)
+    if scenario.sweep is not None:
+        for j, metric in enumerate(scenario.sweep.metrics):
+            if metric.step is not None and metric.step not in seen:
+                problems.append((("sweep", "metrics", j, "step"), f"no step has id {metric.step!r}"))
+            if metric.campaign is not None and metric.campaign not in campaigns:
+                problems.append((("sweep", "metrics", j, "campaign"),
+                                 f"no create_campaign step has id {metric.campaign!r}"))
+        if scenario.sweep.x is not None and scenario.sweep.x not in scenario.sweep.parameters:
+            problems.append((("sweep", "x"), "must be one of the swept parameters"))
+    return problems
+
+
+def validate(data: Any, root: yaml.Node | None, file: str) -> Scenario:
+    """Validate parsed data; every problem becomes one :class:`ScenarioProblem`."""
+    if not isinstance(data, dict):
+        raise ScenarioFileError([_problem(file, root, (), "a scenario file must be a mapping of fields")])
+    try:
+        scenario = Scenario.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = [_problem(file, root, _clean_loc(tuple(e["loc"])), _message(e), e["type"] == "missing",
+                             e["type"] == "extra_forbidden")
+                    for e in exc.errors(include_url=False)]
+        raise ScenarioFileError(_dedupe(problems)) from None
+    refs = _references(scenario)
+    if refs:
+        raise ScenarioFileError([_problem(file, root, loc, msg) for loc, msg in refs])
+    return scenario
+
+
+def _dedupe(problems: list[ScenarioProblem]) -> list[ScenarioProblem]:
+    seen: set[str] = set()
+    out = []
+    for p in problems:
+        if str(p) not in seen:
+            seen.add(str(p))
+            out.append(p)
+    return out
+
+
+def load_text(text: str, file: str = "<scenario>") -> Scenario:
+    """A scenario from YAML or JSON text."""
+    data, root = parse_text(text, file)
+    return validate(data, root, file)
+
+
+def load(path: Path) -> Scenario:
+    """A scenario from a file; unreadable files are one problem too."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ScenarioFileError([ScenarioProblem(str(path), 1, 1, "", f"cannot read: {reason}")]) from None
+    return load_text(text, str(path))
+
+
+LIBRARY = Path(__file__).resolve().parent / "library"
+"""The scenario library shipped with opsim."""
+
+
+def library() -> list[tuple[str, Path]]:
+    """Library scenarios by name (file stem), sorted."""
+    return sorted((p.stem, p) for p in LIBRARY.glob("*.yaml"))
+
+
+def resolve(name_or_path: str) -> Path:
+    """A file path as given, or the library scenario of that name."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path:
+        return path
+    return LIBRARY / f"{name_or_path}.yaml"
+
+
+def headline(path: Path) -> str:
+    """The first line of a scenario's description (without validating the whole file)."""
+    try:
+        data, _ = parse_text(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, ScenarioFileError):
+        return "(unreadable)"
+    text = str(data.get("description", "")) if isinstance(data, dict) else ""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "(no description)")

@@ -1,0 +1,521 @@
+"""The scenario file format: pydantic models, unknown keys rejected everywhere.
+
+A scenario names its ``seed``, ``start`` and ``tick``, the ``world`` (city preset or custom GeoJSON, population,
+consent rates), ``events`` (gatherings, set up before serving), ``partners`` (name, scopes, webhook sinks on the
+scenario's receiver) and ``steps`` at simulated times. Each step has exactly one action key
+(:data:`STEP_ACTIONS`); ``at`` (an instant, or an ISO 8601 duration counted from ``start``) makes the runner
+advance the clock there first. An optional ``sweep`` section varies parameters over runs.
+
+This module only describes and validates; it must not build worlds or talk to the gateway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from gateway.api.campaigns import SegmentModel
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+Msisdn = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{4,14}$")]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+_DURATION = TypeAdapter(timedelta)
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive duration")
+    return value
+
+
+Duration = Annotated[timedelta, AfterValidator(_positive)]
+"""An ISO 8601 duration (``PT15M``) or a number of seconds."""
+
+
+def _when(value: Any) -> Any:
+    if isinstance(value, str) and value.lstrip("+").startswith("P"):
+        return _DURATION.validate_python(value.lstrip("+"))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("give an instant with a zone (2026-06-06T18:00:00Z) or a duration from start (PT3H)")
+    return value
+
+
+When = Annotated[AwareDatetime | timedelta, BeforeValidator(_when)]
+"""An instant with a zone, or a duration (``PT3H``, ``+PT3H``) counted from the scenario's ``start``."""
+
+
+class Strict(BaseModel):
+    """Base of every scenario model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- world -----------------------------------------------------------------------------------------------
+class ConsentRatesSpec(Strict):
+    """Initial opt-in shares (the simulator's defaults when absent)."""
+
+    advertising_push: Share | None = None
+    advertising_sms: Share | None = None
+    location_sharing: Share | None = None
+    analytics: Share | None = None
+    advertising_correlation: Annotated[float, Field(ge=-1, le=1)] | None = None
+
+
+class CustomCity(Strict):
+    """A city drawn from a GeoJSON Polygon file (relative to the scenario file), with its centre and country."""
+
+    geojson: Name
+    name: Name | None = None
+    latitude: Latitude
+    longitude: Longitude
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    timezone: Name | None = None
+
+
+class WorldSpec(Strict):
+    """The world to build."""
+
+    city: Name = "berlin"
+    custom_city: CustomCity | None = None
+    subscribers: Annotated[int, Field(ge=1, le=5_000_000)] = 20_000
+    consent: ConsentRatesSpec = Field(default_factory=ConsentRatesSpec)
+    fictional_numbers: bool = False
+    roaming_share: Annotated[float, Field(ge=0, le=0.5)] = 0.02
+
+    @field_validator("city")
+    @classmethod
+    def _known_city(cls, value: str) -> str:
+        from simulator.city import PRESETS
+
+        if value.lower() not in PRESETS:
+            raise ValueError(f"unknown city {value!r}; presets: {', '.join(sorted(PRESETS))}")
+        return value.lower()
+
+
+class Gathering(Strict):
+    """People attending a place between two instants (set up before the gateway serves)."""
+
+    name: Name
+    place: Name | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    start: When
+    end: When
+    share: Annotated[float, Field(gt=0, le=1)] | None = None
+    count: Annotated[int, Field(ge=1)] | None = None
+    arrive_before: Duration = timedelta(minutes=60)
+
+    @model_validator(mode="after")
+    def _where_and_how_many(self) -> Self:
+        if (self.place is None) == (self.latitude is None or self.longitude is None):
+            raise ValueError("give either place or both latitude and longitude")
+        if (self.share is None) == (self.count is None):
+            raise ValueError("give exactly one of share, count")
+        return self
+
+
+class Event(Strict):
+    """Something that happens in the world; today only gatherings."""
+
+    gathering: Gathering
+
+
+class PartnerSpec(Strict):
+    """A partner: created through the admin API, its code runs through the partner client."""
+
+    name: Name
+    scopes: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9:._-]{0,99}$")]] = Field(
+        default_factory=list)
+    sinks: dict[Id, Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9/_.-]*$")]] = Field(default_factory=dict)
+    """Webhook sinks by name: paths on the scenario's receiver (``/hooks/acme``)."""
+
+
+class OperatorSpec(Strict):
+    """The operator's campaign rules for this run (the gateway's defaults when absent).
+
+    Quiet hours are local hours ``[quiet_start_hour, quiet_end_hour)``; equal hours switch them off.
+    """
+
+    quiet_start_hour: Annotated[int, Field(ge=0, le=23)] | None = None
+    quiet_end_hour: Annotated[int, Field(ge=0, le=23)] | None = None
+    daily_cap: Annotated[int, Field(ge=1, le=100)] | None = None
+    min_audience: Annotated[int, Field(ge=0)] | None = None
+    privacy_threshold: Annotated[int, Field(ge=1)] | None = None
+
+
+# -- steps -----------------------------------------------------------------------------------------------
+class AreaSpec(Strict):
+    """A circle or a polygon.
+
+    A circle is ``radius`` metres around a named ``place`` or ``latitude``/``longitude``; a ``polygon`` is 3 to 15
+    ``[latitude, longitude]`` points.
+    """
+
+    place: Name | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    radius: Annotated[float, Field(gt=0)] | None = None
+    polygon: Annotated[list[tuple[Latitude, Longitude]], Field(min_length=3, max_length=15)] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        centre = self.place is not None or self.latitude is not None or self.longitude is not None
+        if self.polygon is not None:
+            if centre or self.radius is not None:
+                raise ValueError("a polygon takes no place, latitude, longitude or radius")
+            return self
+        if self.radius is None:
+            raise ValueError("give radius (metres) with place or latitude+longitude, or a polygon")
+        if (self.place is None) == (self.latitude is None or self.longitude is None):
+            raise ValueError("give either place or both latitude and longitude")
+        return self
+
+
+LocationMode = Literal["PRESENT", "ENTERS", "VISITED", "HOME", "WORK"]
+MessageKind = Literal["PROMO", "INFORMATIONAL"]
+MessageChannel = Literal["PUSH", "SMS", "PUSH_THEN_SMS"]
+
+
+class TargetingSpec(Strict):
+    """Where (areas, location mode, dwell, visit window) and whom (a segment, as the campaigns API takes it)."""
+
+    areas: Annotated[list[AreaSpec], Field(min_length=1, max_length=10)]
+    location_mode: LocationMode = "PRESENT"
+    dwell_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
+    visited_from: When | None = None
+    visited_to: When | None = None
+    segment: SegmentModel | None = None
+
+
+class EstimateSpec(TargetingSpec):
+    """``POST /campaigns/v1/audience-estimates``."""
+
+    kind: MessageKind = "PROMO"
+    channel: MessageChannel = "PUSH_THEN_SMS"
+    max_recipients: Annotated[int, Field(ge=1)] | None = None
+
+
+class DailyHoursSpec(Strict):
+    """A daily window in the subscriber's local time, ``HH:MM`` to ``HH:MM``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = Field(alias="from")
+    to: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class MessageSpec(Strict):
+    """What is sent."""
+
+    kind: MessageKind
+    channel: MessageChannel = "PUSH_THEN_SMS"
+    sender_name: Name
+    text: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class CreateCampaignSpec(TargetingSpec):
+    """``POST /campaigns/v1/campaigns``; ``start``/``end`` may be durations from the scenario start."""
+
+    name: Name
+    start: When
+    end: When
+    daily_hours: DailyHoursSpec | None = None
+    days_of_week: list[Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY",
+                               "SUNDAY"]] | None = None
+    message: MessageSpec
+    max_recipients: Annotated[int, Field(ge=1)] | None = None
+
+
+class CancelCampaignSpec(Strict):
+    """``DELETE /campaigns/v1/campaigns/{id}`` of the campaign an earlier step created."""
+
+    campaign: Id
+    """The id of the ``create_campaign`` step."""
+
+
+class Advance(Strict):
+    """Run the clock for ``by`` or to ``to``."""
+
+    by: Duration | None = None
+    to: When | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"by": value} if isinstance(value, str | int | float) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.by is None) == (self.to is None):
+            raise ValueError("give exactly one of by, to")
+        return self
+
+
+class SetConsent(Strict):
+    """Grant or withdraw a subscriber's consent (operator side, as if the subscriber used the app).
+
+    Advertising consent is per channel; without ``channel`` it is set on every channel.
+    """
+
+    msisdn: Msisdn
+    purpose: Literal["ADVERTISING", "LOCATION_SHARING", "ANALYTICS"]
+    channel: Literal["PUSH", "SMS"] | None = None
+    granted: bool
+
+
+class TestProfile(Strict):
+    """Profile of a QA phone; the simulator fills what is absent."""
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    gender: Name | None = None
+    language: Name | None = None
+    status: Name | None = None
+    interests: list[Name] | None = None
+    os: Name | None = None
+    app_installed: bool | None = None
+    tariff: Name | None = None
+    roaming: bool | None = None
+
+
+class AddTestSubscriber(Strict):
+    """An integrator's QA phone, pinned where it is put (default: the city centre)."""
+
+    msisdn: Msisdn
+    profile: TestProfile = Field(default_factory=TestProfile)
+    consent: dict[Literal["ADVERTISING", "LOCATION_SHARING", "ANALYTICS"],
+                  dict[Literal["PUSH", "SMS", "ANY"], bool]] = Field(default_factory=dict)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    place: Name | None = None
+    """A named place of the city instead of coordinates."""
+
+
+class PinSubscriber(Strict):
+    """Hold a subscriber at a place (coordinates or a named place), or ``release`` them to their routine."""
+
+    msisdn: Msisdn
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    place: Name | None = None
+    release: bool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        given = (self.place is not None) + (self.latitude is not None or self.longitude is not None) + self.release
+        if given != 1:
+            raise ValueError("give exactly one of place, latitude+longitude, release: true")
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude")
+        return self
+
+
+Comparable = float | int | str | bool | None
+
+
+class Check(Strict):
+    """One assertion on a value the scenario can observe, with tolerances for numbers.
+
+    ``of`` selects the value: ``inbox`` (messages on a device: ``msisdn``), ``webhooks`` (what the receiver got:
+    ``sink``/``partner``, ``event_type``), ``subscriber`` (the operator-side view of ``msisdn``), ``step``
+    (the recorded answer of an earlier step, by its ``id``), ``report`` (the partner's campaign report now, of
+    the ``campaign`` an earlier step created) or ``truth`` (the operator-side outcome counts of that campaign:
+    ``records``, ``delivered``, ``failed``, ``opened``, ``clicked``, ``suppressed.<REASON>``, ``recipients``).
+    ``path`` (dotted, ``count`` for lengths) picks a
+    field of it. Then any of ``equals``, ``at_least``, ``at_most``, ``approx`` (with ``tolerance``, relative, or
+    ``abs_tolerance``), ``contains``.
+    """
+
+    name: Name | None = None
+    of: Literal["inbox", "webhooks", "subscriber", "step", "report", "truth"]
+    msisdn: Msisdn | None = None
+    step: Id | None = None
+    campaign: Id | None = None
+    partner: Name | None = None
+    sink: Id | None = None
+    event_type: Name | None = None
+    path: Annotated[str, StringConstraints(max_length=200)] = "count"
+    equals: Comparable | list[Any] | dict[str, Any] = Field(default=None)
+    at_least: float | None = None
+    at_most: float | None = None
+    approx: float | None = None
+    tolerance: Annotated[float, Field(ge=0)] | None = None
+    abs_tolerance: Annotated[float, Field(ge=0)] | None = None
+    contains: Comparable = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.of in ("inbox", "subscriber") and self.msisdn is None:
+            raise ValueError(f"a check of {self.of} needs msisdn")
+        if self.of == "step" and self.step is None:
+            raise ValueError("a check of step needs step (the id of an earlier step)")
+        if self.of in ("report", "truth") and self.campaign is None:
+            raise ValueError(f"a check of {self.of} needs campaign (the id of a create_campaign step)")
+        ops = [k for k in ("equals", "at_least", "at_most", "approx", "contains") if k in self.model_fields_set]
+        if not ops:
+            raise ValueError("give at least one of equals, at_least, at_most, approx, contains")
+        if self.approx is None and (self.tolerance is not None or self.abs_tolerance is not None):
+            raise ValueError("tolerance applies to approx only")
+        return self
+
+
+PENDING: dict[str, str] = {
+    "subscribe_geofence": "the CAMARA geofencing subscriptions API",
+    "verify_location": "the CAMARA location verification API",
+    "count_devices": "the CAMARA region device count API",
+}
+"""Step actions whose gateway API this build does not serve yet, and what they need."""
+
+
+def _pending(action: str) -> Any:
+    def reject(value: Any) -> Any:
+        raise ValueError(f"step '{action}' needs {PENDING[action]}, which this gateway does not serve yet")
+
+    return BeforeValidator(reject)
+
+
+class Step(Strict):
+    """One thing the scenario does at a simulated time. Exactly one action key."""
+
+    id: Id | None = None
+    at: When | None = None
+    partner: Name | None = None
+    """Which partner acts (default: the first one)."""
+    expect_error: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_.]*$")] | None = None
+    """The step must fail with this error code (``NOT_FOUND``, ``CONFLICT``…) to pass."""
+    advance: Advance | None = None
+    set_consent: SetConsent | None = None
+    add_test_subscriber: AddTestSubscriber | None = None
+    pin_subscriber: PinSubscriber | None = None
+    expect: Annotated[list[Check], Field(min_length=1)] | None = None
+    estimate: EstimateSpec | None = None
+    create_campaign: CreateCampaignSpec | None = None
+    cancel_campaign: CancelCampaignSpec | None = None
+    subscribe_geofence: Annotated[Any, _pending("subscribe_geofence")] = None
+    verify_location: Annotated[Any, _pending("verify_location")] = None
+    count_devices: Annotated[Any, _pending("count_devices")] = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Self:
+        given = [a for a in STEP_ACTIONS if a in self.model_fields_set]
+        if len(given) != 1:
+            raise ValueError(f"a step needs exactly one action, one of: {', '.join(STEP_ACTIONS)}"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+    @property
+    def action(self) -> str:
+        """The action key of this step."""
+        return next(a for a in STEP_ACTIONS if a in self.model_fields_set)
+
+    @property
+    def body(self) -> Any:
+        """The action's parameters."""
+        return getattr(self, self.action)
+
+
+STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber", "pin_subscriber", "expect",
+                                 "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
+                                 "verify_location", "count_devices")
+
+
+# -- sweep -----------------------------------------------------------------------------------------------
+SWEEPABLE = ("seed", "world.subscribers", "world.consent.advertising_push", "world.consent.advertising_sms",
+             "world.consent.location_sharing", "world.consent.analytics", "world.roaming_share",
+             "operator.quiet_start_hour", "operator.quiet_end_hour", "operator.daily_cap", "operator.min_audience")
+"""Parameters a sweep may vary (dotted paths into the scenario)."""
+
+
+class Metric(Strict):
+    """A number read from each run.
+
+    A dotted ``path`` into the answer of step ``step`` (``of: step``), into the list of received webhook bodies
+    (``of: webhooks``), into the world's final summary (``of: world``), or into the final partner report or
+    operator-side truth of ``campaign`` (``of: report`` / ``of: truth``, as in checks).
+    """
+
+    name: Id
+    of: Literal["step", "webhooks", "world", "report", "truth"] = "step"
+    step: Id | None = None
+    campaign: Id | None = None
+    path: Annotated[str, StringConstraints(max_length=200)] = "count"
+
+    @model_validator(mode="after")
+    def _needs_step(self) -> Self:
+        if self.of == "step" and self.step is None:
+            raise ValueError("a metric of a step needs step (its id)")
+        if self.of in ("report", "truth") and self.campaign is None:
+            raise ValueError(f"a metric of {self.of} needs campaign (the id of a create_campaign step)")
+        return self
+
+
+class Sweep(Strict):
+    """Every combination of ``parameters`` (× ``seeds``) is one run; ``metrics`` are tabulated and plotted."""
+
+    parameters: dict[str, Annotated[list[float | int], Field(min_length=1, max_length=50)]]
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=100)] = Field(
+        default_factory=lambda: [0])
+    metrics: Annotated[list[Metric], Field(min_length=1)]
+    x: Name | None = None
+    """The parameter on the plot's x axis (default: the first)."""
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+
+    @field_validator("parameters")
+    @classmethod
+    def _sweepable(cls, value: dict[str, list[float | int]]) -> dict[str, list[float | int]]:
+        for key in value:
+            if key not in SWEEPABLE:
+                raise ValueError(f"cannot sweep {key!r}; sweepable: {', '.join(SWEEPABLE)}")
+        if not value:
+            raise ValueError("give at least one parameter")
+        return value
+
+
+# -- scenario --------------------------------------------------------------------------------------------
+class Scenario(Strict):
+    """A whole scenario file."""
+
+    name: Id
+    description: Annotated[str, StringConstraints(max_length=4000)] = ""
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    start: AwareDatetime
+    tick: Annotated[Duration, Field(ge=timedelta(seconds=1), le=timedelta(hours=1))] = timedelta(minutes=1)
+    world: WorldSpec = Field(default_factory=WorldSpec)
+    operator: OperatorSpec = Field(default_factory=OperatorSpec)
+    events: list[Event] = Field(default_factory=list)
+    partners: list[PartnerSpec] = Field(default_factory=list)
+    steps: Annotated[list[Step], Field(min_length=1)]
+    sweep: Sweep | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        names = [p.name for p in self.partners]
+        if len(set(names)) != len(names):
+            raise ValueError("partner names must be unique")
+        ids = [s.id for s in self.steps if s.id is not None]
+        if len(set(ids)) != len(ids):
+            raise ValueError("step ids must be unique")
+        return self
+
+    def instant(self, when: datetime | timedelta) -> datetime:
+        """A step time as an instant."""
+        return self.start + when if isinstance(when, timedelta) else when

@@ -1,0 +1,42 @@
+"""Fixtures of the scenario tests: a small scenario text (a few thousand subscribers, a few simulated hours)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SMALL = """\
+name: small
+description: A small scenario for tests.
+seed: 3
+start: 2026-06-06T14:00:00Z
+world: {city: berlin, subscribers: 2000}
+events:
+  - gathering: {name: match, place: Olympiastadion, start: 2026-06-06T16:00:00Z, end: 2026-06-06T17:00:00Z,
+                count: 200}
+partners:
+  - name: acme
+    sinks: {main: /hooks/acme}
+steps:
+  - id: phone
+    add_test_subscriber: {msisdn: "+4915100000001", place: Alexanderplatz Station,
+                          consent: {ADVERTISING: {PUSH: true}}}
+  - advance: PT1H
+  - at: PT2H
+    pin_subscriber: {msisdn: "+4915100000001", place: Olympiastadion}
+  - id: withdraw
+    set_consent: {msisdn: "+4915100000001", purpose: ADVERTISING, granted: false}
+  - advance: PT30M
+  - expect:
+      - {name: pinned, of: subscriber, msisdn: "+4915100000001", path: location.pinned, equals: true}
+      - {name: withdrawn, of: step, step: withdraw, path: consent.ADVERTISING.PUSH, equals: false}
+      - {name: empty inbox, of: inbox, msisdn: "+4915100000001", equals: 0}
+"""
+
+
+@pytest.fixture
+def small_file(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL, encoding="utf-8")
+    return path

@@ -1,0 +1,87 @@
+"""Scenario files: every problem is one line ``file:line:column: field: problem``."""
+
+from __future__ import annotations
+
+import pytest
+
+from scenarios.loader import ScenarioFileError, load_text
+
+HEAD = "name: t\nstart: 2026-06-06T14:00:00Z\n"
+STEP = "steps:\n  - advance: PT1H\n"
+
+
+@pytest.mark.parametrize(("text", "where", "message"), [
+    # an unknown top-level key points at the key
+    (HEAD + STEP + "colour: blue\n", "5:1: colour", "unknown field"),
+    # unknown city: the value is checked against the presets
+    (HEAD + "world:\n  city: atlantis\n" + STEP, "4:9: world.city", "unknown city 'atlantis'"),
+    # out of range number
+    (HEAD + "world:\n  subscribers: 0\n" + STEP, "4:16: world.subscribers", "greater than or equal to 1"),
+    # a required field missing: reported at the mapping that lacks it
+    ("name: t\n" + STEP, "1:1: start", "required field missing"),
+    # a naive instant is refused (zones matter for quiet hours)
+    ("name: t\nstart: 2026-06-06T14:00:00\n" + STEP, "2:8: start", "timezone"),
+    # a step with two actions
+    (HEAD + "steps:\n  - advance: PT1H\n"
+            "    set_consent: {msisdn: '+4915100000001', purpose: ANALYTICS, granted: true}\n",
+     "4:5: steps[0]", "exactly one action"),
+    # an unknown step action
+    (HEAD + "steps:\n  - teleport: {}\n", "4:5: steps[0].teleport", "unknown field"),
+    # an enum value in a flow mapping points at the key
+    (HEAD + "steps:\n  - set_consent: {msisdn: '+4915100000001', purpose: FUN, granted: true}\n",
+     "4:54: steps[0].set_consent.purpose", "ADVERTISING"),
+    # a bad MSISDN
+    (HEAD + "steps:\n  - pin_subscriber: {msisdn: '12', place: Tiergarten}\n",
+     "4:30: steps[0].pin_subscriber.msisdn", "pattern"),
+    # a numeric `at` is ambiguous
+    (HEAD + "steps:\n  - at: 12\n    advance: PT1H\n", "4:9: steps[0].at", "duration from start"),
+    # a step before the start
+    (HEAD + "steps:\n  - at: 2026-06-06T13:00:00Z\n    advance: PT1H\n", "4:9: steps[0].at",
+     "before the scenario start"),
+    # an unknown named place of the city
+    (HEAD + "steps:\n  - pin_subscriber: {msisdn: '+4915100000001', place: Atlantis}\n",
+     "4:55: steps[0].pin_subscriber.place", "unknown place 'Atlantis'"),
+    # a check referring to a step id that does not come earlier
+    (HEAD + "steps:\n  - expect:\n      - {of: step, step: later, equals: 1}\n  - id: later\n    advance: PT1H\n",
+     "5:26: steps[0].expect[0].step", "no earlier step has id 'later'"),
+    # a check without an operator
+    (HEAD + "steps:\n  - expect:\n      - {of: webhooks}\n", "5:9: steps[0].expect[0]", "at least one of equals"),
+    # a gathering needs a place or coordinates
+    (HEAD + "events:\n  - gathering: {name: x, start: PT1H, end: PT2H, share: 0.1}\n" + STEP,
+     "4:16: events[0].gathering", "place or both latitude and longitude"),
+    # a sweep over something that cannot be swept
+    (HEAD + STEP + "sweep:\n  parameters: {world.city: [1]}\n  metrics: [{name: m, of: world, path: cells}]\n",
+     "6:15: sweep.parameters", "cannot sweep 'world.city'"),
+    # YAML syntax errors have positions too
+    (HEAD + "steps: [\n", "4:1: (file)", "invalid YAML"),
+])
+def test_problem_lines(text: str, where: str, message: str) -> None:
+    with pytest.raises(ScenarioFileError) as info:
+        load_text(text, "f.yaml")
+    lines = str(info.value).splitlines()
+    assert any(line.startswith(f"f.yaml:{where}: ") and message in line for line in lines), lines
+
+
+def test_pending_step_is_rejected_clearly() -> None:
+    """A step whose API the gateway does not serve is refused at load time, not stubbed."""
+    from scenarios.schema import PENDING
+
+    if not PENDING:
+        pytest.skip("every step action is served")
+    action = sorted(PENDING)[0]
+    with pytest.raises(ScenarioFileError) as info:
+        load_text(HEAD + f"partners: [{{name: p}}]\nsteps:\n  - {action}: {{}}\n", "f.yaml")
+    assert f"step '{action}' needs" in str(info.value)
+
+
+def test_json_is_accepted() -> None:
+    """JSON is YAML: the same schema and positions apply."""
+    scenario = load_text('{"name": "j", "start": "2026-06-06T14:00:00Z", "steps": [{"advance": "PT1H"}]}', "f.json")
+    assert scenario.steps[0].action == "advance"
+
+
+def test_every_problem_is_reported() -> None:
+    """Several problems give several lines, one each."""
+    with pytest.raises(ScenarioFileError) as info:
+        load_text(HEAD + "world: {city: atlantis, subscribers: -1}\n" + STEP, "f.yaml")
+    assert len(info.value.problems) == 2
