@@ -25,10 +25,12 @@ from aiohttp import web
 from gateway import auth
 from gateway.api import (
     admin_clock,
+    admin_gatherings,
     admin_lines,
     admin_partners,
     admin_subscribers,
     admin_world,
+    campaign_subscriptions,
     campaigns,
     docs,
     health,
@@ -64,8 +66,9 @@ from simulator.world import World
 access_log = logging.getLogger("opsim.gateway.access")
 
 API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partners, admin_clock,
-                                       admin_subscribers, admin_world,
-                                       admin_lines, sim_swap, verify, campaigns, ciba_api, webhooks_api,
+                                       admin_subscribers, admin_world, admin_gatherings,
+                                       admin_lines, sim_swap, verify, campaigns, campaign_subscriptions,
+                                       ciba_api, webhooks_api,
                                        location_verification, location_retrieval, geofencing_subscriptions,
                                        region_device_count, population_density_data, device_reachability_status,
                                        device_roaming_status)

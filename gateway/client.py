@@ -19,6 +19,7 @@ import aiohttp
 import pydantic
 
 from gateway.api.admin_clock import ClockAdvance, ClockModeChange, ClockState
+from gateway.api.admin_gatherings import Gathering, GatheringCreate, GatheringList
 from gateway.api.admin_partners import ApiKeyCreated, Partner, PartnerCreate, PartnerCreated, PartnerLimits, PartnerList
 from gateway.api.admin_subscribers import (
     ConsentChange,
@@ -40,9 +41,19 @@ from gateway.api.campaigns import (
 )
 from gateway.api.health import Health
 from gateway.api.partners import ApiKeyInfo, ApiKeyList, Me
+from gateway.api.webhooks import OutboxEventView, OutboxList
 from gateway.auth import TokenResponse
+from gateway.camara.geofencing_subscriptions import Subscription as GeofenceSubscription
+from gateway.camara.geofencing_subscriptions import SubscriptionRequest
+from gateway.camara.location_retrieval import Location as RetrievedLocation
+from gateway.camara.location_retrieval import RetrievalLocationRequest
+from gateway.camara.location_verification import VerifyLocationRequest, VerifyLocationResponse
+from gateway.camara.population_density_data import PopulationDensityRequest, PopulationDensityResponse
+from gateway.camara.region_device_count import RegionDeviceCountRequest, RegionDeviceCountResponse
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+
+GEOFENCING = "/geofencing-subscriptions/v0.5/subscriptions"
 
 TOKEN_MARGIN_S = 30.0
 """Refresh a token this many wall seconds before it expires."""
@@ -229,6 +240,41 @@ class PartnerClient(_Client):
         return await self.call(CampaignReport, "GET",
                                f"/campaigns/v1/campaigns/{quote(campaign_id, safe='')}/report")
 
+    # -- CAMARA ----------------------------------------------------------------------------------------------
+    async def verify_location(self, body: VerifyLocationRequest) -> VerifyLocationResponse:
+        """``POST /location-verification/v3/verify`` (scope ``location-verification:verify``)."""
+        return await self.call(VerifyLocationResponse, "POST", "/location-verification/v3/verify", json=_dump(body))
+
+    async def retrieve_location(self, body: RetrievalLocationRequest) -> RetrievedLocation:
+        """``POST /location-retrieval/v0.5/retrieve`` (scope ``location-retrieval:read``)."""
+        return await self.call(RetrievedLocation, "POST", "/location-retrieval/v0.5/retrieve", json=_dump(body))
+
+    async def create_geofence_subscription(self, body: SubscriptionRequest) -> GeofenceSubscription:
+        """``POST /geofencing-subscriptions/v0.5/subscriptions`` (scope ``geofencing-subscriptions:<type>:create``)."""
+        return await self.call(GeofenceSubscription, "POST", GEOFENCING, json=_dump(body))
+
+    async def geofence_subscriptions(self) -> list[GeofenceSubscription]:
+        """``GET /geofencing-subscriptions/v0.5/subscriptions`` (a bare JSON array)."""
+        _, raw = await self.send("GET", GEOFENCING)
+        return pydantic.TypeAdapter(list[GeofenceSubscription]).validate_json(raw)
+
+    async def geofence_subscription(self, subscription_id: str) -> GeofenceSubscription:
+        """``GET /geofencing-subscriptions/v0.5/subscriptions/{id}``."""
+        return await self.call(GeofenceSubscription, "GET", f"{GEOFENCING}/{quote(subscription_id, safe='')}")
+
+    async def delete_geofence_subscription(self, subscription_id: str) -> None:
+        """``DELETE /geofencing-subscriptions/v0.5/subscriptions/{id}`` (a ``subscription-ended`` event follows)."""
+        await self.send("DELETE", f"{GEOFENCING}/{quote(subscription_id, safe='')}")
+
+    async def count_devices(self, body: RegionDeviceCountRequest) -> RegionDeviceCountResponse:
+        """``POST /region-device-count/v0.2/count`` (scope ``region-device-count:count``)."""
+        return await self.call(RegionDeviceCountResponse, "POST", "/region-device-count/v0.2/count", json=_dump(body))
+
+    async def population_density(self, body: PopulationDensityRequest) -> PopulationDensityResponse:
+        """``POST /population-density-data/v0.3/retrieve`` (scope ``population-density-data:read``)."""
+        return await self.call(PopulationDensityResponse, "POST", "/population-density-data/v0.3/retrieve",
+                               json=_dump(body))
+
 
 class AdminClient(_Client):
     """The operator's control plane client (``/admin/v1``), authenticated with the admin token."""
@@ -323,6 +369,20 @@ class AdminClient(_Client):
         body = NewTestSubscriber(msisdn=msisdn, profile=profile or ProfileFields(), consent=consent or {},
                                  latitude=latitude, longitude=longitude)
         return await self.call(SubscriberView, "POST", "/admin/v1/subscribers", json=_dump(body))
+
+    async def add_gathering(self, body: GatheringCreate) -> Gathering:
+        """People attend a place between two instants (journaled)."""
+        return await self.call(Gathering, "POST", "/admin/v1/gatherings", json=_dump(body))
+
+    async def gatherings(self) -> list[Gathering]:
+        """Every gathering of the world."""
+        return (await self.call(GatheringList, "GET", "/admin/v1/gatherings")).gatherings
+
+    async def webhook_events(self, state: str | None = None, limit: int = 100) -> list[OutboxEventView]:
+        """Outbox events (oldest first), optionally in one state (``pending``, ``delivered``, ``dead``…)."""
+        params = {"limit": str(limit), **({"state": state} if state is not None else {})}
+        _, raw = await self.send("GET", "/admin/v1/webhooks/events", params=params)
+        return OutboxList.model_validate_json(raw).events
 
     async def inbox(self, msisdn: str) -> list[dict[str, Any]]:
         """What the device received."""

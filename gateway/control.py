@@ -20,7 +20,7 @@ from gateway.settings import Settings
 from gateway.store import Store
 from gateway.wire import format_instant
 from simulator.clock import ClockMode
-from simulator.world import World
+from simulator.world import GatheringInfo, World
 
 log = logging.getLogger("opsim.gateway")
 
@@ -187,6 +187,16 @@ class ControlPlane:
         """Give a subscriber a new SIM now (journaled)."""
         self.find(msisdn)
         await self._apply("sim_swap", {"msisdn": normalise_msisdn(msisdn)})
+
+    async def add_gathering(self, name: str, start: datetime, end: datetime, *, place: str | None,
+                            latitude: float | None, longitude: float | None, share: float | None,
+                            count: int | None, arrive_before: timedelta) -> GatheringInfo:
+        """Make people attend a place between two instants from now on (journaled); returns the gathering."""
+        await self._apply("add_gathering", {"name": name, "start": format_instant(start), "end": format_instant(end),
+                                            "place": place, "latitude": latitude, "longitude": longitude,
+                                            "share": share, "count": count,
+                                            "arrive_before_s": arrive_before.total_seconds()})
+        return self.world.gatherings[-1]  # no await since the lock was released: nothing else added one
 
     def inbox(self, msisdn: str) -> list[dict[str, Any]]:
         """What a subscriber's device received."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.store import Store, StoreError
@@ -74,6 +75,18 @@ def _sim_swap(world: World, args: dict[str, Any]) -> None:
     world.sim_swap(world.find_subscriber(args["msisdn"]))
 
 
+def parse_instant(text: str) -> datetime:
+    """An instant journaled with :func:`~gateway.wire.format_instant`."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _add_gathering(world: World, args: dict[str, Any]) -> None:
+    world.add_gathering(args["name"], parse_instant(args["start"]), parse_instant(args["end"]),
+                        place=args.get("place"), latitude=args.get("latitude"), longitude=args.get("longitude"),
+                        share=args.get("share"), count=args.get("count"),
+                        arrive_before=timedelta(seconds=float(args["arrive_before_s"])))
+
+
 def _advance(world: World, args: dict[str, Any]) -> None:
     """Clock moves need no action on replay: the replay loop already ran the world to the entry's instant."""
 
@@ -85,6 +98,7 @@ APPLY: dict[str, Callable[[World, dict[str, Any]], None]] = {
     "add_test_subscriber": _add_test_subscriber,
     "advance": _advance,
     "sim_swap": _sim_swap,
+    "add_gathering": _add_gathering,
 }
 """How each journaled operation is applied to a world (live and on replay alike)."""
 

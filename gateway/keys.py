@@ -13,6 +13,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from gateway.auth import AuthContext
     from gateway.camara.services import CamaraServices
+    from gateway.campaign_events import CampaignEvents
     from gateway.campaigns import CampaignService
     from gateway.ciba import CibaService
     from gateway.control import ControlPlane
@@ -37,6 +38,7 @@ CAMPAIGNS: web.AppKey[CampaignService] = web.AppKey("campaigns")
 CAMARA: web.AppKey[CamaraServices] = web.AppKey("camara")
 CIBA: web.AppKey[CibaService] = web.AppKey("ciba")
 WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
+CAMPAIGN_EVENTS: web.AppKey[CampaignEvents] = web.AppKey("campaign_events")
 VERIFY: web.AppKey[VerifyService] = web.AppKey("verify")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 

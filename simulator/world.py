@@ -412,6 +412,13 @@ class World:
         self.gatherings.append(info)
         return info
 
+    def gathering_venue(self, gathering: GatheringInfo) -> tuple[float, float, str | None]:
+        """WGS84 position of a gathering's venue, and its name when it is one of the city's named places."""
+        v = gathering.venue
+        lat, lon = self.city.projection.point_latlon(float(self.venues.x[v]), float(self.venues.y[v]))
+        k = v - self.venues.named_offset
+        return lat, lon, self.city.places[k].name if 0 <= k < len(self.city.places) else None
+
     # -- subscribers ---------------------------------------------------------------------------------
     def _check(self, i: int) -> int:
         if not 0 <= i < self.population.size:

@@ -26,9 +26,12 @@ from gateway.camara.areas import (
 )
 from gateway.camara.subject import Subject
 from gateway.errors import GatewayError, NotFound, Unprocessable
+from simulator.geo import Area
 from simulator.world import World
 
 Verdict = Literal["TRUE", "FALSE", "PARTIAL", "UNKNOWN"]
+AREA_CACHE = 4096
+"""Requested circles kept as simulator areas (oldest dropped first)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,28 @@ class LocationService:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self._areas: dict[tuple[float, float, float], Area] = {}
+        self._shares: dict[tuple[int, float, float, float], float] = {}
+
+    def area(self, circle: Circle) -> Area:
+        """The simulator area of a circle (cached: integrators verify the same few areas over and over)."""
+        key = (circle.center.latitude, circle.center.longitude, circle.radius)
+        area = self._areas.get(key)
+        if area is None:
+            if len(self._areas) >= AREA_CACHE:
+                self._areas.pop(next(iter(self._areas)))
+            area = self._areas[key] = to_area(self.world, circle)
+        return area
+
+    def share(self, cell: int, circle: Circle) -> float:
+        """Share of ``cell``'s footprint inside ``circle`` (cached with the area)."""
+        key = (cell, circle.center.latitude, circle.center.longitude, circle.radius)
+        share = self._shares.get(key)
+        if share is None:
+            if len(self._shares) >= AREA_CACHE:
+                self._shares.pop(next(iter(self._shares)))
+            share = self._shares[key] = self.world.network.cell_coverage_fraction(cell, self.area(circle))
+        return share
 
     def fix(self, subject: Subject, max_age: int | None, rules: LocationRules) -> Fix:
         """The device's fix, honouring ``max_age`` (seconds); raises the rules' errors when it cannot."""
@@ -90,7 +115,7 @@ class LocationService:
         if circle.radius < MIN_RADIUS_M:
             raise Unprocessable(f"The requested area is too small (minimum radius {MIN_RADIUS_M:g} m).",
                                 code=f"{rules.api}.INVALID_AREA")
-        if not self.world.network.covers(to_area(self.world, circle)):
+        if not self.world.network.covers(self.area(circle)):
             raise Unprocessable("Unable to cover the requested area.", code=f"{rules.api}.AREA_NOT_COVERED")
 
     def verify(self, subject: Subject, circle: Circle, max_age: int | None, rules: LocationRules) -> Verification:
@@ -102,7 +127,7 @@ class LocationService:
             if rules.unknown_result and exc.error_code.endswith("UNABLE_TO_LOCATE"):
                 return Verification("UNKNOWN", None, None)
             raise
-        share = self.world.network.cell_coverage_fraction(fix.cell, to_area(self.world, circle))
+        share = self.share(fix.cell, circle)
         if share >= 1.0:
             return Verification("TRUE", None, fix.at)
         if share <= 0.0:
