@@ -27,6 +27,7 @@ from gateway.api import (
     admin_clock,
     admin_gatherings,
     admin_lines,
+    admin_messages,
     admin_partners,
     admin_subscribers,
     admin_world,
@@ -34,6 +35,7 @@ from gateway.api import (
     campaigns,
     docs,
     health,
+    messages,
     partners,
     verify,
 )
@@ -67,7 +69,8 @@ access_log = logging.getLogger("opsim.gateway.access")
 
 API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partners, admin_clock,
                                        admin_subscribers, admin_world, admin_gatherings,
-                                       admin_lines, sim_swap, verify, campaigns, campaign_subscriptions,
+                                       admin_lines, sim_swap, verify, messages, admin_messages, campaigns,
+                                       campaign_subscriptions,
                                        ciba_api, webhooks_api,
                                        location_verification, location_retrieval, geofencing_subscriptions,
                                        region_device_count, population_density_data, device_reachability_status,

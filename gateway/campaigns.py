@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway import delivery, policy, sms, targeting
+from gateway.caps import FrequencyCaps
 from gateway.errors import Conflict, InvalidArgument, NotFound, Unprocessable
 from gateway.partners import partner_public_id
 from gateway.settings import CampaignSettings
@@ -278,7 +279,7 @@ class CampaignService:
     """Campaign API service and tick-time engine of one world and store."""
 
     def __init__(self, world: World, store: Store, settings: CampaignSettings,
-                 is_live: Callable[[], bool] = lambda: True) -> None:
+                 is_live: Callable[[], bool] = lambda: True, caps: FrequencyCaps | None = None) -> None:
         self.world = world
         self.store = store
         self.settings = settings
@@ -297,10 +298,9 @@ class CampaignService:
         self._matrix_key: tuple[int, ...] = ()
         self._matrix = np.zeros((0, 0), bool)
         self._matrix_any = np.zeros(0, bool)
-        n = world.population.size
-        self._cap_day = np.full(n, -1, np.int32)
-        self._cap_count = np.zeros(n, np.int32)
-        self._partner_caps: dict[int, tuple[NDArray[np.int32], NDArray[np.int32]]] = {}
+        self.caps = caps if caps is not None else FrequencyCaps(world.population.size,
+                                                                settings.partner_daily_cap is not None)
+        """Daily advertising counts, shared with direct PROMO messages (:mod:`gateway.caps`)."""
         self._hour_us: int | None = None
         world.on_cell_change(self._on_cells)
         world.on_step(self._on_step)
@@ -638,22 +638,12 @@ class CampaignService:
             release += timedelta(days=1)
         return release < req.end
 
-    def _grow(self) -> None:
-        n = self.world.population.size
-        if len(self._cap_day) < n:
-            extra = n - len(self._cap_day)
-            self._cap_day = np.concatenate([self._cap_day, np.full(extra, -1, np.int32)])
-            self._cap_count = np.concatenate([self._cap_count, np.zeros(extra, np.int32)])
-            for pid, (d, c) in list(self._partner_caps.items()):
-                self._partner_caps[pid] = (np.concatenate([d, np.full(extra, -1, np.int32)]),
-                                           np.concatenate([c, np.zeros(extra, np.int32)]))
-
     def _on_step(self, now: datetime) -> None:
         self._ensure_loaded()
         if not self._pending and not self._live and not self._cancels:
             self._moves.clear()
             return
-        self._grow()
+        self.caps.grow(self.world.population.size)
         now_us = to_micros(now)
         moves, self._moves = self._moves, []
         events: list[tuple[_Live, str, str]] = []
@@ -801,12 +791,8 @@ class CampaignService:
         push = world.consent.is_permitted(subs, "ADVERTISING", "PUSH")
         sms_ok = world.consent.is_permitted(subs, "ADVERTISING", "SMS")
         assert isinstance(push, np.ndarray) and isinstance(sms_ok, np.ndarray)
-        sent_today = np.where(self._cap_day[subs] == clock.day, self._cap_count[subs], 0).astype(np.int32)
         partner = np.array([c.partner_id for c, _ in items], dtype=np.int64)
-        partner_today = np.zeros(len(subs), np.int32)
-        for pid, (p_day, p_count) in self._partner_caps.items():
-            mine = partner[camp] == pid
-            partner_today[mine] = np.where(p_day[subs[mine]] == clock.day[mine], p_count[subs[mine]], 0)
+        sent_today, partner_today = self.caps.today(subs, clock.day, partner[camp])
         facts = policy.Facts(subs, world.app_installed(subs), push, sms_ok, clock.hour,
                              world.is_reachable(subs.astype(np.int64)), sent_today, partner_today)
         unlimited = 2**62
@@ -818,7 +804,7 @@ class CampaignService:
                                 for c, _ in items], dtype=np.int64),
             partner=partner, rules=self.rules)
         send = np.flatnonzero(d.send)
-        self._count_caps(subs[send], clock.day[send], partner[camp[send]])
+        self.caps.record(subs[send], clock.day[send], partner[camp[send]])
         rng = world.streams.stream("campaign-delivery", world.tick_index)
         promo = np.array([c.req.kind == "PROMO" for c, _ in items])[camp[send]]
         out = delivery.simulate(rng, d.channel[send], promo, clock.hour[send], world.ages(subs[send]))
@@ -839,24 +825,6 @@ class CampaignService:
             if len(mine):
                 self._sent(c, subs[mine], d.channel[mine], out.delivered[k], delivered_us[k], opened_us[k],
                            clicked_us[k], now_us)
-
-    def _count_caps(self, subs: Subs, day: NDArray[np.int32], partner: NDArray[np.int64]) -> None:
-        if len(subs) == 0:
-            return
-        stale = self._cap_day[subs] != day
-        self._cap_count[subs[stale]] = 0
-        self._cap_day[subs] = day
-        np.add.at(self._cap_count, subs, 1)
-        if self.rules.partner_daily_cap is None:
-            return
-        size = self.world.population.size
-        for pid in np.unique(partner).tolist():
-            p_day, p_count = self._partner_caps.setdefault(
-                pid, (np.full(size, -1, np.int32), np.zeros(size, np.int32)))
-            s, dd = subs[partner == pid], day[partner == pid]
-            p_count[s[p_day[s] != dd]] = 0
-            p_day[s] = dd
-            np.add.at(p_count, s, 1)
 
     def _ids(self, c: _Live, prefix: str, n: int) -> tuple[range, list[str]]:
         seqs = range(c.counter + 1, c.counter + n + 1)

@@ -30,6 +30,11 @@ from gateway.api.admin_subscribers import (
     SubscriberView,
 )
 from gateway.api.admin_world import WorldSummary
+from gateway.api.campaign_subscriptions import (
+    CampaignSubscriptionList,
+    CampaignSubscriptionRequest,
+    CampaignSubscriptionView,
+)
 from gateway.api.campaigns import (
     AudienceEstimate,
     Campaign,
@@ -39,10 +44,13 @@ from gateway.api.campaigns import (
     DeliveryList,
     EstimateRequest,
 )
+from gateway.api.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
 from gateway.api.health import Health
 from gateway.api.partners import ApiKeyInfo, ApiKeyList, Me
-from gateway.api.webhooks import OutboxEventView, OutboxList
+from gateway.api.webhooks import OutboxEventView, OutboxList, WebhookSecret
 from gateway.auth import TokenResponse
+from gateway.camara.device_reachability_status import DeviceStatusRequest, ReachabilityStatusResponse
+from gateway.camara.device_roaming_status import RoamingStatusResponse
 from gateway.camara.geofencing_subscriptions import Subscription as GeofenceSubscription
 from gateway.camara.geofencing_subscriptions import SubscriptionRequest
 from gateway.camara.location_retrieval import Location as RetrievedLocation
@@ -50,6 +58,7 @@ from gateway.camara.location_retrieval import RetrievalLocationRequest
 from gateway.camara.location_verification import VerifyLocationRequest, VerifyLocationResponse
 from gateway.camara.population_density_data import PopulationDensityRequest, PopulationDensityResponse
 from gateway.camara.region_device_count import RegionDeviceCountRequest, RegionDeviceCountResponse
+from gateway.ciba import CIBA_GRANT_TYPE
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -275,6 +284,58 @@ class PartnerClient(_Client):
         return await self.call(PopulationDensityResponse, "POST", "/population-density-data/v0.3/retrieve",
                                json=_dump(body))
 
+    async def reachability(self, body: DeviceStatusRequest) -> ReachabilityStatusResponse:
+        """``POST /device-reachability-status/v1/retrieve`` (scope ``device-reachability-status:read``)."""
+        return await self.call(ReachabilityStatusResponse, "POST", "/device-reachability-status/v1/retrieve",
+                               json=_dump(body))
+
+    async def roaming(self, body: DeviceStatusRequest) -> RoamingStatusResponse:
+        """``POST /device-roaming-status/v1/retrieve`` (scope ``device-roaming-status:read``)."""
+        return await self.call(RoamingStatusResponse, "POST", "/device-roaming-status/v1/retrieve", json=_dump(body))
+
+    # -- three-legged tokens (CIBA) and webhooks ------------------------------------------------------------------
+    async def ciba_authorize(self, msisdn: str, scope: str) -> BackchannelResponse:
+        """``POST /bc-authorize``: ask the subscriber to approve ``scope`` (API scopes plus one ``dpv:`` purpose)."""
+        form = {"login_hint": f"tel:{msisdn}", "scope": scope, "client_id": self.client_id,
+                "client_secret": self._secret}
+        async with self.session.post(self.base_url + "/bc-authorize", data=form) as response:
+            await _raise_for(response)
+            return BackchannelResponse.model_validate_json(await response.read())
+
+    async def ciba_token(self, auth_req_id: str) -> TokenResponse:
+        """Poll ``/oauth2/token`` with the CIBA grant once; ``ApiError`` ``authorization_pending`` until approved.
+
+        The token is bound to the subscriber: use it with a client of its own (``use_token``).
+        """
+        form = {"grant_type": CIBA_GRANT_TYPE, "auth_req_id": auth_req_id, "client_id": self.client_id,
+                "client_secret": self._secret}
+        async with self.session.post(self.base_url + "/oauth2/token", data=form) as response:
+            await _raise_for(response)
+            return TokenResponse.model_validate_json(await response.read())
+
+    def use_token(self, token: TokenResponse) -> None:
+        """Call with ``token`` (e.g. a three-legged one) until it expires; then client credentials again."""
+        self._token = token.access_token
+        self._expires_at = time.monotonic() + token.expires_in - TOKEN_MARGIN_S
+
+    async def webhook_secret(self, rotate: bool = False) -> WebhookSecret:
+        """The secret signing this partner's webhooks (``X-Opsim-Signature``); ``rotate`` replaces it."""
+        if rotate:
+            return await self.call(WebhookSecret, "POST", "/partner/v1/webhook-secret/rotate")
+        return await self.call(WebhookSecret, "GET", "/partner/v1/webhook-secret")
+
+    async def subscribe_campaign_events(self, body: CampaignSubscriptionRequest) -> CampaignSubscriptionView:
+        """``POST /campaigns/v1/subscriptions``: campaign events as CloudEvents at the partner's sink."""
+        return await self.call(CampaignSubscriptionView, "POST", "/campaigns/v1/subscriptions", json=_dump(body))
+
+    async def campaign_event_subscriptions(self) -> list[CampaignSubscriptionView]:
+        """``GET /campaigns/v1/subscriptions``."""
+        return (await self.call(CampaignSubscriptionList, "GET", "/campaigns/v1/subscriptions")).subscriptions
+
+    async def delete_campaign_event_subscription(self, subscription_id: str) -> None:
+        """``DELETE /campaigns/v1/subscriptions/{id}``."""
+        await self.send("DELETE", f"/campaigns/v1/subscriptions/{quote(subscription_id, safe='')}")
+
 
 class AdminClient(_Client):
     """The operator's control plane client (``/admin/v1``), authenticated with the admin token."""
@@ -383,6 +444,30 @@ class AdminClient(_Client):
         params = {"limit": str(limit), **({"state": state} if state is not None else {})}
         _, raw = await self.send("GET", "/admin/v1/webhooks/events", params=params)
         return OutboxList.model_validate_json(raw).events
+
+    async def webhook_event(self, event_id: str) -> OutboxEventView:
+        """One outbox event with every delivery attempt."""
+        return await self.call(OutboxEventView, "GET", f"/admin/v1/webhooks/events/{quote(event_id, safe='')}")
+
+    async def dead_letters(self) -> list[OutboxEventView]:
+        """Events given up after the maximum age."""
+        return (await self.call(OutboxList, "GET", "/admin/v1/webhooks/dead-letters")).events
+
+    async def redrive(self, event_id: str) -> OutboxEventView:
+        """Send a dead-lettered event again (same id)."""
+        return await self.call(OutboxEventView, "POST",
+                               f"/admin/v1/webhooks/dead-letters/{quote(event_id, safe='')}/redrive")
+
+    async def partner_webhook_secret(self, partner_id: str, rotate: bool = False) -> WebhookSecret:
+        """A partner's webhook secret (``rotate`` replaces it)."""
+        path = f"/admin/v1/partners/{partner_id}/webhook-secret"
+        return await self.call(WebhookSecret, "POST" if rotate else "GET", path + ("/rotate" if rotate else ""))
+
+    async def set_ciba_policy(self, msisdn: str, mode: str) -> CibaPolicyView:
+        """How a subscriber answers CIBA requests: ``consent``, ``approve``, ``deny`` or ``pending``."""
+        body = CibaPolicy.model_validate({"mode": mode})
+        return await self.call(CibaPolicyView, "PUT", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/ciba",
+                               json=_dump(body))
 
     async def inbox(self, msisdn: str) -> list[dict[str, Any]]:
         """What the device received."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from gateway.campaigns import CampaignService
     from gateway.ciba import CibaService
     from gateway.control import ControlPlane
+    from gateway.messages import MessageService
     from gateway.metrics import Metrics
     from gateway.partners import PartnerService
     from gateway.ratelimit import RateLimiter
@@ -40,6 +41,7 @@ CIBA: web.AppKey[CibaService] = web.AppKey("ciba")
 WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
 CAMPAIGN_EVENTS: web.AppKey[CampaignEvents] = web.AppKey("campaign_events")
 VERIFY: web.AppKey[VerifyService] = web.AppKey("verify")
+MESSAGES: web.AppKey[MessageService] = web.AppKey("messages")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 
 CORRELATOR: web.RequestKey[str] = web.RequestKey("correlator")

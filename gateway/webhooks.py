@@ -102,14 +102,19 @@ class WebhookSecrets:
     def __init__(self, store: Store, sim_now: Callable[[], datetime]) -> None:
         self._store = store
         self._sim_now = sim_now
+        self._cache: dict[int, tuple[str, str]] = {}
 
     def get(self, partner_id: int) -> tuple[str, str]:
         """(secret, rotated_at) of a partner, creating the secret if it has none."""
+        cached = self._cache.get(partner_id)
+        if cached is not None:
+            return cached
         row = self._store.conn.execute("SELECT secret, rotated_at FROM webhook_secrets WHERE partner_id = ?",
                                        (partner_id,)).fetchone()
-        if row is not None:
-            return str(row["secret"]), str(row["rotated_at"])
-        return self.rotate(partner_id)
+        if row is None:
+            return self.rotate(partner_id)
+        cached = self._cache[partner_id] = (str(row["secret"]), str(row["rotated_at"]))
+        return cached
 
     def rotate(self, partner_id: int) -> tuple[str, str]:
         """Replace a partner's secret; events not yet sent are signed with the new one."""
@@ -119,6 +124,7 @@ class WebhookSecrets:
             conn.execute("INSERT INTO webhook_secrets(partner_id, secret, rotated_at) VALUES (?, ?, ?) "
                          "ON CONFLICT(partner_id) DO UPDATE SET secret = excluded.secret, "
                          "rotated_at = excluded.rotated_at", (partner_id, secret, stamp))
+        self._cache[partner_id] = (secret, stamp)
         return secret, stamp
 
 

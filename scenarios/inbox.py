@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,14 +78,27 @@ class WebhookInbox:
         """What arrived at one path."""
         return [r for r in self.received if r.path == path]
 
-    async def settle(self, quiet_s: float = 0.05, timeout_s: float = 5.0) -> None:
-        """Wait (wall time: network I/O) until nothing has arrived for ``quiet_s``, at most ``timeout_s``."""
+    async def settle(self, busy: Callable[[], Awaitable[bool]] | None = None, *, quiet_s: float = 0.05,
+                     timeout_s: float = 5.0, poll_s: float = 0.005) -> bool:
+        """Wait (wall time: network I/O) until what was sent has arrived, at most ``timeout_s``; False on timeout.
+
+        With ``busy``, a probe of the sender's outbox that is true while some stored event has not been attempted
+        yet, wait until it says no: every event stored by then has been POSTed here, and this receiver records a
+        POST before answering it, so it is in :attr:`received`. Events in retry back-off are not waited for.
+        Without a probe (a sender one cannot ask), wait until nothing has arrived for ``quiet_s``.
+        """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if busy is not None:
+                if not await busy():
+                    return True
+                await asyncio.sleep(poll_s)
+                continue
             idle = time.monotonic() - self._last_arrival
             if idle >= quiet_s:
-                return
+                return True
             await asyncio.sleep(quiet_s - idle)
+        return False
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()

@@ -17,7 +17,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from scenarios.schema import Scenario
+from scenarios.schema import ADMIN_ACTIONS, AreaSpec, CircleSpec, Gathering, Scenario
 
 Loc = tuple[str | int, ...]
 
@@ -152,13 +152,26 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
         if name is not None and name.lower() not in places:
             problems.append((loc, f"unknown place {name!r}; known: {', '.join(sorted(places.values())) or 'none'}"))
 
-    for i, event in enumerate(scenario.events):
-        g = event.gathering
-        check_place(("events", i, "gathering", "place"), g.place)
-        s = check_time(("events", i, "gathering", "start"), g.start)
-        e = check_time(("events", i, "gathering", "end"), g.end)
+    def check_gathering(loc: Loc, g: Gathering) -> None:
+        check_place((*loc, "place"), g.place)
+        s = check_time((*loc, "start"), g.start)
+        e = check_time((*loc, "end"), g.end)
         if e <= s:
-            problems.append((("events", i, "gathering", "end"), "must be after start"))
+            problems.append(((*loc, "end"), "must be after start"))
+
+    def check_area(loc: Loc, area: AreaSpec | CircleSpec) -> None:
+        check_place((*loc, "place"), area.place)
+
+    def check_window(loc: Loc, start: datetime | timedelta | None, end: datetime | timedelta | None,
+                     strictly: bool) -> None:
+        if start is None or end is None:
+            return
+        s, e = check_time((*loc, "start"), start), check_time((*loc, "end"), end)
+        if e < s or (strictly and e == s):
+            problems.append(((*loc, "end"), "must be after start"))
+
+    for i, event in enumerate(scenario.events):
+        check_gathering(("events", i, "gathering"), event.gathering)
     seen: set[str] = set()
     campaigns: set[str] = set()
     for i, step in enumerate(scenario.steps):
@@ -168,6 +181,30 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
             check_place(("steps", i, "add_test_subscriber", "place"), step.add_test_subscriber.place)
         if step.pin_subscriber is not None:
             check_place(("steps", i, "pin_subscriber", "place"), step.pin_subscriber.place)
+        if step.add_gathering is not None:
+            check_gathering(("steps", i, "add_gathering"), step.add_gathering)
+        if step.subscribe_geofence is not None:
+            sg = step.subscribe_geofence
+            check_area(("steps", i, "subscribe_geofence", "area"), sg.area)
+            if sg.expire_at is not None:
+                check_time(("steps", i, "subscribe_geofence", "expire_at"), sg.expire_at)
+            acting = partners.get(step.partner or "") or next(iter(partners.values()), None)
+            if acting is not None and sg.sink is None and not acting.sinks:
+                problems.append((("steps", i, "subscribe_geofence"),
+                                 f"partner {acting.name!r} has no sinks; declare one under its sinks"))
+            if acting is not None and sg.sink is not None and sg.sink not in acting.sinks:
+                problems.append((("steps", i, "subscribe_geofence", "sink"),
+                                 f"partner {acting.name!r} has no sink {sg.sink!r}; its sinks: "
+                                 f"{', '.join(acting.sinks) or 'none'}"))
+        if step.verify_location is not None:
+            check_area(("steps", i, "verify_location", "area"), step.verify_location.area)
+        if step.count_devices is not None:
+            cd = step.count_devices
+            check_area(("steps", i, "count_devices", "area"), cd.area)
+            check_window(("steps", i, "count_devices"), cd.start, cd.end, strictly=False)
+        if step.density is not None:
+            check_area(("steps", i, "density", "area"), step.density.area)
+            check_window(("steps", i, "density"), step.density.start, step.density.end, strictly=True)
         targeting = step.estimate or step.create_campaign
         if targeting is not None:
             for j, area in enumerate(targeting.areas):
@@ -183,8 +220,7 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
                              f"no earlier create_campaign step has id {step.cancel_campaign.campaign!r}"))
         if step.partner is not None and step.partner not in partners:
             problems.append((("steps", i, "partner"), f"unknown partner {step.partner!r}"))
-        if step.partner is None and step.action not in ("advance", "set_consent", "add_test_subscriber",
-                                                         "pin_subscriber", "expect") and not partners:
+        if step.partner is None and step.action not in ADMIN_ACTIONS and not partners:
             problems.append((("steps", i, step.action), "this step needs a partner; declare one under partners"))
         if step.expect is not None:
             for j, check in enumerate(step.expect):

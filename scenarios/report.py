@@ -19,6 +19,7 @@ import numpy as np
 
 from scenarios.export import atomic_path, write_json, write_rows
 from scenarios.runner import RunResult
+from scenarios.schema import AreaSpec, CircleSpec
 from scenarios.transcript import stamp
 
 DELIVERY_COLUMNS = ("t", "campaign", "partner", "subscriber", "outcome", "reason", "channel", "cell", "latitude",
@@ -185,13 +186,17 @@ def _draw_map(ax: Any, result: RunResult, title: str) -> None:
 
 
 def _areas(result: RunResult) -> list[dict[str, Any]]:
-    """Target areas of the scenario's estimate and campaign steps, for the map (circles and polygons)."""
+    """Areas of the scenario's estimate, campaign and CAMARA steps, for the map (circles and polygons)."""
     places = {p.name.lower(): p for p in result.world.city.places}
     out: list[dict[str, Any]] = []
     for step in result.scenario.steps:
         targeting = step.estimate or step.create_campaign
-        for area in targeting.areas if targeting is not None else []:
-            if area.polygon is not None:
+        camara = step.subscribe_geofence or step.verify_location or step.count_devices or step.density
+        areas: list[AreaSpec | CircleSpec] = list(targeting.areas) if targeting is not None else []
+        if camara is not None:
+            areas.append(camara.area)
+        for area in areas:
+            if isinstance(area, AreaSpec) and area.polygon is not None:
                 out.append({"polygon": area.polygon})
                 continue
             if area.place is not None:

@@ -3,9 +3,11 @@
 Owns the order of a run: world built from the scenario (events such as gatherings are world set-up, applied
 before serving), the gateway and the partner webhook receiver started on 127.0.0.1 (port 0) with a manual
 clock, partners created through the admin API, then each step at its simulated time through the partner and
-admin clients, exactly as an integrator's code would. Every call and answer, webhook and check goes into the
-transcript. It must not reach into the gateway's internals; the world object is read only for static
-geometry (the report's map) and the timing split.
+admin clients, exactly as an integrator's code would (``add_gathering`` steps add gatherings mid-run through the
+admin API). Webhooks are read once the gateway's outbox has attempted every stored event, so what a check sees
+does not depend on network timing. Every call and answer, webhook and check goes into the transcript. It must
+not reach into the gateway's internals; the world object is read only for static geometry (the report's map) and
+the timing split.
 """
 
 from __future__ import annotations
@@ -13,23 +15,40 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pydantic
 from tqdm import tqdm
 
+from gateway.api.admin_gatherings import GatheringCreate
 from gateway.api.admin_subscribers import ProfileFields
 from gateway.api.campaigns import AudienceEstimate, Campaign, CampaignReport, DeliveryList
+from gateway.camara.geofencing_subscriptions import SubscriptionRequest
+from gateway.camara.location_verification import VerifyLocationRequest
+from gateway.camara.population_density_data import PopulationDensityRequest
+from gateway.camara.region_device_count import RegionDeviceCountRequest
 from gateway.client import ApiError, PartnerClient
 from gateway.policy import REASONS
 from gateway.settings import CampaignSettings
-from scenarios.schema import Advance, Check, PartnerSpec, Scenario, Step, TargetingSpec
+from scenarios.schema import (
+    Advance,
+    AreaSpec,
+    Check,
+    CircleSpec,
+    Gathering,
+    PartnerSpec,
+    Scenario,
+    Step,
+    SubscribeGeofence,
+    TargetingSpec,
+)
 from scenarios.stack import Stack, serve
-from scenarios.transcript import Transcript, plain, stamp
+from scenarios.transcript import Transcript, plain, stamp, webhook_order
 from simulator.city import city_from_geojson
 from simulator.consent import ConsentRates
 from simulator.world import World, WorldConfig
@@ -39,9 +58,15 @@ T = TypeVar("T")
 ADVANCE_CHUNK = timedelta(minutes=15)
 """Long advances are split into calls of at most this much simulated time (the progress bar moves per chunk)."""
 DEFAULT_TOLERANCE = 0.05
+"""Relative tolerance of ``approx`` when neither ``tolerance`` nor ``abs_tolerance`` is given."""
 MAP_POINTS = 3000
 """Delivery points located for the map (the first ones, in decision order); the CSV has every record."""
-"""Relative tolerance of ``approx`` when neither ``tolerance`` nor ``abs_tolerance`` is given."""
+INBOX_PLACEHOLDER = "<inbox>"
+"""Stands for the webhook receiver's base URL (a random port) in recorded answers."""
+POLYGON_SIDES = 12
+"""A circle sent to an API that takes polygons only (population density) is this regular polygon inscribed in it."""
+AGGREGATES: dict[str, Callable[[list[float]], float]] = {"max": max, "min": min, "sum": sum}
+"""Reductions a check path may end a list with."""
 
 
 class RunError(Exception):
@@ -181,9 +206,38 @@ def timeline_end(scenario: Scenario) -> datetime:
 
 
 def resolve_path(value: Any, path: str) -> Any:
-    """Follow a dotted path (``a.b.0.c``; ``count`` is the length of a list or mapping)."""
-    for part in [p for p in path.split(".") if p] if path else []:
-        if part == "count" and isinstance(value, list | dict) and "count" not in (value if isinstance(value, dict)
+    """Follow a dotted path (``a.b.0.c``; ``count`` is the length of a list or mapping).
+
+    ``*`` maps the rest of the path (up to the next ``count``/``max``/``min``/``sum``) over every item of a list,
+    skipping items that lack a field and flattening nested ``*``; ``max``, ``min`` and ``sum`` reduce a list.
+    """
+    return _resolve(value, [p for p in path.split(".") if p] if path else [])
+
+
+def _resolve(value: Any, parts: list[str]) -> Any:
+    for k, part in enumerate(parts):
+        if part == "*":
+            if not isinstance(value, list | dict):
+                raise KeyError(f"cannot take * of {type(value).__name__}")
+            rest = parts[k + 1:]
+            cut = next((j for j, p in enumerate(rest) if p == "count" or p in AGGREGATES), len(rest))
+            mapped: list[Any] = []
+            for item in value if isinstance(value, list) else value.values():
+                try:
+                    got = _resolve(item, rest[:cut])
+                except KeyError:
+                    continue
+                if "*" in rest[:cut] and isinstance(got, list):
+                    mapped.extend(got)
+                else:
+                    mapped.append(got)
+            return _resolve(mapped, rest[cut:])
+        if part in AGGREGATES and isinstance(value, list):
+            numbers = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
+            if len(numbers) != len(value):
+                raise KeyError(f"{part} needs a list of numbers")
+            value = AGGREGATES[part](numbers) if numbers else None
+        elif part == "count" and isinstance(value, list | dict) and "count" not in (value if isinstance(value, dict)
                                                                                   else {}):
             value = len(value)
         elif isinstance(value, dict):
@@ -296,11 +350,17 @@ class Runner:
                 self.partner_specs[spec.name] = spec
             yield served
 
+    async def _outbox_busy(self) -> bool:
+        """Whether the gateway's webhook outbox holds an event not attempted yet (it is on its way here)."""
+        pending = await self._timed(self.stack.admin.webhook_events(state="pending", limit=1000))
+        return any(e.attempts == 0 for e in pending)
+
     async def _collect_webhooks(self) -> None:
-        await self.stack.inbox.settle()
+        if any(spec.sinks for spec in self.partner_specs.values()):  # nothing can arrive without a sink
+            await self.stack.inbox.settle(self._outbox_busy)
         new = self.stack.inbox.received[self._webhooks_seen:]
         self._webhooks_seen += len(new)
-        rows = [r.to_dict() for r in new]
+        rows = sorted((r.to_dict() for r in new), key=webhook_order)
         self.transcript.add_webhooks(self.now, rows)
         self._webhooks.extend(plain(rows))
 
@@ -349,15 +409,19 @@ class Runner:
         name = step.partner or self.scenario.partners[0].name
         return name, self.partners[name]
 
+    def _area(self, a: AreaSpec | CircleSpec, polygon_only: bool = False) -> dict[str, Any]:
+        """The wire form of an area (a circle becomes an inscribed regular polygon when only polygons are taken)."""
+        if isinstance(a, AreaSpec) and a.polygon is not None:
+            return {"areaType": "POLYGON", "boundary": [{"latitude": la, "longitude": lo} for la, lo in a.polygon]}
+        lat, lon = self._where(a.place, a.latitude, a.longitude)
+        assert lat is not None and lon is not None and a.radius is not None  # the schema insists
+        if polygon_only:
+            return {"areaType": "POLYGON", "boundary": [
+                {"latitude": la, "longitude": lo} for la, lo in inscribed_polygon(lat, lon, a.radius)]}
+        return {"areaType": "CIRCLE", "center": {"latitude": lat, "longitude": lon}, "radius": a.radius}
+
     def _targeting(self, t: TargetingSpec) -> dict[str, Any]:
-        areas: list[dict[str, Any]] = []
-        for a in t.areas:
-            if a.polygon is not None:
-                areas.append({"areaType": "POLYGON",
-                              "boundary": [{"latitude": la, "longitude": lo} for la, lo in a.polygon]})
-            else:
-                lat, lon = self._where(a.place, a.latitude, a.longitude)
-                areas.append({"areaType": "CIRCLE", "center": {"latitude": lat, "longitude": lon}, "radius": a.radius})
+        areas = [self._area(a) for a in t.areas]
         body: dict[str, Any] = {"areas": areas, "locationMode": t.location_mode}
         if t.dwell_minutes is not None:
             body["dwellMinutes"] = t.dwell_minutes
@@ -442,7 +506,67 @@ class Runner:
             partner_name, campaign_id = self.campaigns[step.cancel_campaign.campaign]
             return await self._timed(self.partners[partner_name].call(
                 Campaign, "DELETE", f"/campaigns/v1/campaigns/{campaign_id}"))
-        raise NotImplementedError(f"step {step.action} with {body!r}")  # the schema rejects pending actions
+        if step.add_gathering is not None:
+            return await self._timed(admin.add_gathering(self._gathering(step.add_gathering)))
+        if step.subscribe_geofence is not None:
+            name, partner = self._partner(step)
+            return await self._timed(partner.create_geofence_subscription(
+                self._subscription(name, step.subscribe_geofence)))
+        if step.verify_location is not None:
+            v = step.verify_location
+            _, partner = self._partner(step)
+            return await self._timed(partner.verify_location(VerifyLocationRequest.model_validate(
+                {"device": {"phoneNumber": v.msisdn}, "area": self._area(v.area), "maxAge": v.max_age})))
+        if step.count_devices is not None:
+            cd = step.count_devices
+            _, partner = self._partner(step)
+            request = {"area": self._area(cd.area)}
+            if cd.start is not None and cd.end is not None:
+                request |= {"starttime": stamp(self.scenario.instant(cd.start)),
+                            "endtime": stamp(self.scenario.instant(cd.end))}
+            flt = {k: v for k, v in (("roamingStatus", cd.roaming_status), ("deviceType", cd.device_type)) if v}
+            if flt:
+                request["filter"] = flt
+            return await self._timed(partner.count_devices(RegionDeviceCountRequest.model_validate(request)))
+        if step.density is not None:
+            d = step.density
+            _, partner = self._partner(step)
+            answer = await self._timed(partner.population_density(PopulationDensityRequest.model_validate({
+                "area": self._area(d.area, polygon_only=True), "startTime": stamp(self.scenario.instant(d.start)),
+                "endTime": stamp(self.scenario.instant(d.end)), "precision": d.precision})))
+            return density_summary(plain(answer))
+        raise NotImplementedError(f"step {step.action} with {body!r}")  # every action is handled above
+
+    def _gathering(self, g: Gathering) -> GatheringCreate:
+        return GatheringCreate(name=g.name, place=g.place, latitude=g.latitude, longitude=g.longitude,
+                               start=self.scenario.instant(g.start), end=self.scenario.instant(g.end), share=g.share,
+                               count=g.count, arrive_before_minutes=round(g.arrive_before.total_seconds() / 60))
+
+    def _subscription(self, partner_name: str, sg: SubscribeGeofence) -> SubscriptionRequest:
+        sinks = self.partner_specs[partner_name].sinks
+        path = sinks[sg.sink] if sg.sink is not None else next(iter(sinks.values()))
+        config: dict[str, Any] = {"subscriptionDetail": {"device": {"phoneNumber": sg.msisdn},
+                                                         "area": self._area(sg.area)}}
+        if sg.expire_at is not None:
+            config["subscriptionExpireTime"] = stamp(self.scenario.instant(sg.expire_at))
+        if sg.max_events is not None:
+            config["subscriptionMaxEvents"] = sg.max_events
+        if sg.initial_event:
+            config["initialEvent"] = True
+        return SubscriptionRequest.model_validate({
+            "protocol": "HTTP", "sink": self.stack.inbox.url(path), "config": config,
+            "types": [f"org.camaraproject.geofencing-subscriptions.v0.{sg.event}"]})
+
+    def _scrub(self, value: Any) -> Any:
+        """Recorded data with the receiver's base URL (a random port) replaced by :data:`INBOX_PLACEHOLDER`."""
+        base = self.stack.inbox.url("/").rstrip("/")
+        if isinstance(value, str):
+            return value.replace(base, INBOX_PLACEHOLDER)
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        return value
 
     def _where(self, place: str | None, lat: float | None, lon: float | None) -> tuple[float | None, float | None]:
         if place is None:
@@ -517,13 +641,15 @@ class Runner:
         request = plain(step.body.model_dump(mode="json", exclude_none=True))
         self.transcript.add(self.now, "call", step=index, action=step.action, request=request)
         try:
-            answer = plain(await self._do(step))
+            answer = self._scrub(plain(await self._do(step)))
             result.answer = answer
             self.transcript.add(self.now, "answer", step=index, action=step.action, body=answer)
             if step.expect_error is not None:
                 result.ok = False
                 result.error = {"code": "EXPECTED_ERROR", "message": f"expected {step.expect_error}, got success"}
-        except ApiError as exc:
+        except (ApiError, pydantic.ValidationError) as exc:
+            if isinstance(exc, pydantic.ValidationError):  # the client refused to send it: no status
+                exc = ApiError(0, "CLIENT_VALIDATION", str(exc.errors(include_url=False)[0]["msg"]), None)
             error = {"status": exc.status, "code": exc.code, "message": exc.message}
             self.transcript.add(self.now, "answer", step=index, action=step.action, error=error)
             result.error = error
@@ -578,6 +704,34 @@ class Runner:
                     "longitude": cell[1] if cell else None, "delivered_at": r.get("deliveredAt"),
                     "opened_at": r.get("openedAt")})
         return campaigns, deliveries
+
+
+def inscribed_polygon(latitude: float, longitude: float, radius: float,
+                      sides: int = POLYGON_SIDES) -> list[tuple[float, float]]:
+    """A regular polygon inscribed in a circle (metres), as rounded WGS84 points (equirectangular: city scale)."""
+    dlat = radius / 111_320.0
+    dlon = radius / (111_320.0 * math.cos(math.radians(latitude)))
+    return [(round(latitude + dlat * math.cos(2 * math.pi * k / sides), 6),
+             round(longitude + dlon * math.sin(2 * math.pi * k / sides), 6)) for k in range(sides)]
+
+
+def density_summary(answer: dict[str, Any]) -> dict[str, Any]:
+    """A population density answer with, per hourly slot, the peak and mean estimate, and the peak slot.
+
+    This is what a partner would compute from the grid; it is added next to the API's own fields.
+    """
+    slots = []
+    for slot in answer.get("timedPopulationDensityData", []):
+        cells = slot.get("cellPopulationDensityData", [])
+        estimates = [c["pplDensity"] for c in cells if c.get("dataType") == "DENSITY_ESTIMATION"]
+        slots.append({"startTime": slot.get("startTime"), "endTime": slot.get("endTime"),
+                      "maxPplDensity": max(estimates, default=None),
+                      "meanPplDensity": round(sum(estimates) / len(estimates), 1) if estimates else None,
+                      "estimatedCells": len(estimates),
+                      "lowDensityCells": sum(c.get("dataType") == "LOW_DENSITY" for c in cells)})
+    rated = [s for s in slots if s["maxPplDensity"] is not None]
+    peak = max(rated, key=lambda s: s["maxPplDensity"], default=None)
+    return {**answer, "slots": slots, "peakSlot": None if peak is None else peak["startTime"]}
 
 
 def operator_settings(scenario: Scenario) -> CampaignSettings:

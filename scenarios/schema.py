@@ -1,10 +1,11 @@
 """The scenario file format: pydantic models, unknown keys rejected everywhere.
 
 A scenario names its ``seed``, ``start`` and ``tick``, the ``world`` (city preset or custom GeoJSON, population,
-consent rates), ``events`` (gatherings, set up before serving), ``partners`` (name, scopes, webhook sinks on the
-scenario's receiver) and ``steps`` at simulated times. Each step has exactly one action key
-(:data:`STEP_ACTIONS`); ``at`` (an instant, or an ISO 8601 duration counted from ``start``) makes the runner
-advance the clock there first. An optional ``sweep`` section varies parameters over runs.
+consent rates), ``events`` (gatherings, set up before serving; an ``add_gathering`` step adds one mid-run),
+``partners`` (name, scopes, webhook sinks on the scenario's receiver) and ``steps`` at simulated times. Each
+step has exactly one action key (:data:`STEP_ACTIONS`); ``at`` (an instant, or an ISO 8601 duration counted
+from ``start``) makes the runner advance the clock there first. An optional ``sweep`` section varies parameters
+over runs.
 
 This module only describes and validates; it must not build worlds or talk to the gateway.
 """
@@ -110,7 +111,11 @@ class WorldSpec(Strict):
 
 
 class Gathering(Strict):
-    """People attending a place between two instants (set up before the gateway serves)."""
+    """People attending a place between two instants.
+
+    Under ``events`` it is set up before the gateway serves; as an ``add_gathering`` step it is added at the
+    step's time through the admin API (its start must not be in the past then).
+    """
 
     name: Name
     place: Name | None = None
@@ -340,9 +345,10 @@ class Check(Strict):
     (the recorded answer of an earlier step, by its ``id``), ``report`` (the partner's campaign report now, of
     the ``campaign`` an earlier step created) or ``truth`` (the operator-side outcome counts of that campaign:
     ``records``, ``delivered``, ``failed``, ``opened``, ``clicked``, ``suppressed.<REASON>``, ``recipients``).
-    ``path`` (dotted, ``count`` for lengths) picks a
-    field of it. Then any of ``equals``, ``at_least``, ``at_most``, ``approx`` (with ``tolerance``, relative, or
-    ``abs_tolerance``), ``contains``.
+    ``path`` (dotted, ``count`` for lengths) picks a field of it; ``*`` maps the rest of the path over every item
+    of a list (items lacking the field are skipped, nested ``*`` flatten) and ``max``, ``min``, ``sum`` reduce a
+    list of numbers (``*.type``, ``slots.*.maxPplDensity.max``). Then any of ``equals``, ``at_least``,
+    ``at_most``, ``approx`` (with ``tolerance``, relative, or ``abs_tolerance``), ``contains``.
     """
 
     name: Name | None = None
@@ -378,19 +384,76 @@ class Check(Strict):
         return self
 
 
-PENDING: dict[str, str] = {
-    "subscribe_geofence": "the CAMARA geofencing subscriptions API",
-    "verify_location": "the CAMARA location verification API",
-    "count_devices": "the CAMARA region device count API",
-}
-"""Step actions whose gateway API this build does not serve yet, and what they need."""
+class CircleSpec(Strict):
+    """A circle: ``radius`` metres around a named ``place`` or ``latitude``/``longitude``."""
+
+    place: Name | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    radius: Annotated[float, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _centre(self) -> Self:
+        if (self.place is None) == (self.latitude is None or self.longitude is None):
+            raise ValueError("give either place or both latitude and longitude")
+        return self
 
 
-def _pending(action: str) -> Any:
-    def reject(value: Any) -> Any:
-        raise ValueError(f"step '{action}' needs {PENDING[action]}, which this gateway does not serve yet")
+class SubscribeGeofence(Strict):
+    """``POST /geofencing-subscriptions/v0.5/subscriptions``: watch one device for one event type.
 
-    return BeforeValidator(reject)
+    The CloudEvents go to the partner's ``sink`` (a name under its ``sinks``; default: its first sink).
+    ``expire_at`` (an instant or a duration from start) ends the subscription in simulated time;
+    ``max_events`` after that many area events; ``initial_event`` reports the current state at once.
+    """
+
+    msisdn: Msisdn
+    area: CircleSpec
+    event: Literal["area-entered", "area-left"]
+    sink: Id | None = None
+    expire_at: When | None = None
+    max_events: Annotated[int, Field(ge=1)] | None = None
+    initial_event: bool = False
+
+
+class VerifyLocation(Strict):
+    """``POST /location-verification/v3/verify``: whether the device is within the circle (``max_age`` in s)."""
+
+    msisdn: Msisdn
+    area: CircleSpec
+    max_age: Annotated[int, Field(ge=0)] | None = None
+
+
+class CountDevices(Strict):
+    """``POST /region-device-count/v0.2/count``: devices in an area now, or during [``start``, ``end``]."""
+
+    area: AreaSpec
+    start: When | None = None
+    end: When | None = None
+    roaming_status: list[Literal["roaming", "non-roaming"]] | None = None
+    device_type: list[Literal["human device", "IoT device", "other"]] | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if (self.start is None) != (self.end is None):
+            raise ValueError("give both start and end, or neither (a count now)")
+        return self
+
+
+class DensitySpec(Strict):
+    """``POST /population-density-data/v0.3/retrieve``: hourly people/km² over an area for [``start``, ``end``].
+
+    The API takes polygons: a circle is sent as a 12-sided polygon inscribed in it. The period must lie wholly
+    in the past or wholly in the future of the step's time. The runner adds a per-slot summary to the answer
+    (``slots[i].maxPplDensity``, ``meanPplDensity``, ``estimatedCells``, ``lowDensityCells``) and ``peakSlot``,
+    the start of the slot with the highest density.
+    """
+
+    area: AreaSpec
+    start: When
+    end: When
+    precision: Annotated[int, Field(ge=4, le=8)] = 7
+    """Geohash length of the grid (4 ≈ 39 km … 8 ≈ 38 m cells)."""
 
 
 class Step(Strict):
@@ -410,9 +473,11 @@ class Step(Strict):
     estimate: EstimateSpec | None = None
     create_campaign: CreateCampaignSpec | None = None
     cancel_campaign: CancelCampaignSpec | None = None
-    subscribe_geofence: Annotated[Any, _pending("subscribe_geofence")] = None
-    verify_location: Annotated[Any, _pending("verify_location")] = None
-    count_devices: Annotated[Any, _pending("count_devices")] = None
+    subscribe_geofence: SubscribeGeofence | None = None
+    verify_location: VerifyLocation | None = None
+    count_devices: CountDevices | None = None
+    density: DensitySpec | None = None
+    add_gathering: Gathering | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
@@ -433,9 +498,12 @@ class Step(Strict):
         return getattr(self, self.action)
 
 
-STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber", "pin_subscriber", "expect",
-                                 "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
-                                 "verify_location", "count_devices")
+STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
+                                 "expect", "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
+                                 "verify_location", "count_devices", "density")
+ADMIN_ACTIONS = frozenset({"advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
+                           "expect"})
+"""Step actions done through the admin API (the others act as a partner)."""
 
 
 # -- sweep -----------------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from scenarios.export import atomic_path
 
 REDACTED = "<redacted>"
 SECRET_KEYS = frozenset({"clientSecret", "client_secret", "accessToken", "access_token", "key", "secret",
-                         "signingSecret", "token", "authorization", "signature"})
-"""Keys whose values are random credentials: recorded as ``<redacted>``."""
+                         "signingSecret", "token", "authorization", "signature", "x-opsim-signature"})
+"""Keys whose values are random credentials (or keyed by one, like webhook signatures): recorded as ``<redacted>``."""
 VOLATILE_KEYS = frozenset({"lastTickMs", "meanTickMs", "x-correlator", "correlator"})
 """Keys whose values are wall-clock measurements or random ids: left out."""
 
@@ -45,6 +45,13 @@ def plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return stamp(value)
     return value
+
+
+def webhook_order(hook: dict[str, Any]) -> tuple[str, str, str]:
+    """Sort key of a received webhook: its event time, its event id, then its whole body (never arrival order)."""
+    body = hook.get("body")
+    fields = body if isinstance(body, dict) else {}
+    return str(fields.get("time", "")), str(fields.get("id", "")), canonical(plain(body))
 
 
 def canonical(value: Any) -> str:
@@ -73,7 +80,7 @@ class Transcript:
                     when = datetime.fromisoformat(body["time"].replace("Z", "+00:00"))
                 except ValueError:
                     when = at
-            rows.append((stamp(when), canonical(body), hook))
+            rows.append((stamp(when), webhook_order(hook), hook))
         for t, _, hook in sorted(rows, key=lambda r: (r[0], r[1])):
             self.entries.append({"t": t, "kind": "webhook", **plain(hook)})
 

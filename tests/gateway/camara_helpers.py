@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
 
 from gateway.ciba import CIBA_GRANT_TYPE
 from simulator.world import World
@@ -113,3 +114,12 @@ class Sink:
                 await self.arrived.wait()
         await asyncio.wait_for(until(), timeout)
         return [r["body"] for r in self.received]
+
+
+async def start_sink(aiohttp_server: AiohttpServer) -> Sink:
+    """A :class:`Sink` listening on 127.0.0.1 (port 0), path ``/events``."""
+    sink = Sink()
+    app = web.Application()
+    app.router.add_post("/events", sink.handle)
+    sink.server = await aiohttp_server(app)
+    return sink

@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from aiohttp import web
 from openapi_schema_validator import OAS30Validator
 from pytest_aiohttp import AiohttpServer
 
@@ -29,6 +28,7 @@ from tests.gateway.camara_helpers import (
     far_cell_circle,
     located,
     msisdn,
+    start_sink,
 )
 from tests.gateway.camara_spec import CAMARA, assert_conforms, spec
 from tests.gateway.conftest import ADMIN, Client, MakePartner, Wall, bearer
@@ -49,11 +49,7 @@ def settings(tmp_path: Path, wall: Wall) -> Settings:
 
 @pytest.fixture
 async def sink(aiohttp_server: AiohttpServer) -> Sink:
-    s = Sink()
-    app = web.Application()
-    app.router.add_post("/events", s.handle)
-    s.server = await aiohttp_server(app)
-    return s
+    return await start_sink(aiohttp_server)
 
 
 @cache

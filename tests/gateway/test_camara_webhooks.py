@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from aiohttp import web
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.app import create_app
@@ -28,6 +27,7 @@ from tests.gateway.camara_helpers import (
     far_cell_circle,
     located,
     msisdn,
+    start_sink,
 )
 from tests.gateway.conftest import ADMIN, Client, MakePartner, Wall, bearer
 
@@ -43,11 +43,7 @@ def settings(tmp_path: Path, wall: Wall) -> Settings:
 
 @pytest.fixture
 async def sink(aiohttp_server: AiohttpServer) -> Sink:
-    s = Sink()
-    app = web.Application()
-    app.router.add_post("/events", s.handle)
-    s.server = await aiohttp_server(app)
-    return s
+    return await start_sink(aiohttp_server)
 
 
 def body_for(sink: str, number: str, area: dict[str, Any], event: str = LEFT) -> dict[str, Any]:

@@ -26,3 +26,22 @@ async def test_records_posts_and_statuses() -> None:
         assert inbox.on("/hooks/a") == [first]
     finally:
         await inbox.stop()
+
+
+async def test_settle_waits_for_the_outbox_probe() -> None:
+    """With a probe, settle returns once the sender says nothing is left to send, not after a quiet spell."""
+    inbox = WebhookInbox()
+    calls = 0
+
+    async def busy() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls < 3
+
+    assert await inbox.settle(busy, poll_s=0.001)
+    assert calls == 3
+
+    async def stuck() -> bool:
+        return True
+
+    assert not await inbox.settle(stuck, timeout_s=0.02, poll_s=0.001)

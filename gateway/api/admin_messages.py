@@ -1,0 +1,146 @@
+"""Operator side of direct messages: approve or reject partners' sender names and templates; subscribers' blocks.
+
+A block is the subscriber's choice not to receive a partner's sender (``*``: any sender of that partner). It is
+gateway state (SQLite), not world state, so it is not journaled; it survives restarts with the store. Rules in
+:mod:`gateway.messages`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import StringConstraints
+
+from gateway.api.messages import RegistrationView, SenderList, TemplateList, registration_view
+from gateway.control import normalise_msisdn
+from gateway.keys import MESSAGES, PARTNERS
+from gateway.messages import Registration
+from gateway.partners import partner_public_id
+from gateway.routing import Access, RouteTable, json_response, no_content, read_json, read_query
+from gateway.wire import Instant, WireModel
+
+routes = RouteTable("admin: messages")
+
+SenderName = Annotated[str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9]{1,11})$")]
+
+
+class Decision(WireModel):
+    """Approve, or reject with a reason (rejecting an approved one revokes it)."""
+
+    decision: Literal["APPROVED", "REJECTED"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+
+
+class RegistrationQuery(WireModel):
+    """Filter by status."""
+
+    status: Literal["PENDING", "APPROVED", "REJECTED"] | None = None
+
+
+class AdminRegistration(RegistrationView):
+    """A registration with its partner."""
+
+    partner_id: str
+
+
+class BlockRequest(WireModel):
+    """Block one sender name of a partner, or all of them (``*``)."""
+
+    partner_id: str
+    sender: SenderName
+
+
+class BlockView(WireModel):
+    """A subscriber's block."""
+
+    msisdn: str
+    partner_id: str
+    sender: str
+    created_at: Instant
+
+
+class BlockList(WireModel):
+    """A subscriber's blocks, oldest first."""
+
+    blocks: list[BlockView]
+
+
+def _admin_view(reg: Registration) -> AdminRegistration:
+    return AdminRegistration(partner_id=partner_public_id(reg.partner_id),
+                             **registration_view(reg).model_dump(by_alias=False))
+
+
+@routes.get("/admin/v1/message-senders", summary="Sender names of every partner", access=Access.ADMIN,
+            query=RegistrationQuery, response=SenderList, errors=(400,))
+async def list_senders(request: web.Request) -> web.Response:
+    """Oldest first; ``?status=PENDING`` lists what awaits a decision."""
+    q = read_query(request, RegistrationQuery)
+    regs = request.app[MESSAGES].senders(None, q.status)
+    return json_response(SenderList(senders=[_admin_view(r) for r in regs]))
+
+
+@routes.post("/admin/v1/message-senders/{senderId}/decision", summary="Approve or reject a sender name",
+             access=Access.ADMIN, request=Decision, response=AdminRegistration, errors=(400, 404))
+async def decide_sender(request: web.Request) -> web.Response:
+    """Takes effect for messages accepted from now on."""
+    body = await read_json(request, Decision)
+    reg = request.app[MESSAGES].decide_sender(request.match_info["senderId"], body.decision == "APPROVED",
+                                              body.reason)
+    return json_response(_admin_view(reg))
+
+
+@routes.get("/admin/v1/message-templates", summary="Message templates of every partner", access=Access.ADMIN,
+            query=RegistrationQuery, response=TemplateList, errors=(400,))
+async def list_templates(request: web.Request) -> web.Response:
+    """Oldest first; ``?status=PENDING`` lists what awaits a decision."""
+    q = read_query(request, RegistrationQuery)
+    regs = request.app[MESSAGES].templates(None, q.status)
+    return json_response(TemplateList(templates=[_admin_view(r) for r in regs]))
+
+
+@routes.post("/admin/v1/message-templates/{templateId}/decision", summary="Approve or reject a template",
+             access=Access.ADMIN, request=Decision, response=AdminRegistration, errors=(400, 404))
+async def decide_template(request: web.Request) -> web.Response:
+    """Takes effect for messages accepted from now on."""
+    body = await read_json(request, Decision)
+    reg = request.app[MESSAGES].decide_template(request.match_info["templateId"], body.decision == "APPROVED",
+                                                body.reason)
+    return json_response(_admin_view(reg))
+
+
+def _blocks(request: web.Request, msisdn: str) -> web.Response:
+    blocks = request.app[MESSAGES].blocks(msisdn)
+    return json_response(BlockList(blocks=[BlockView(msisdn=b.msisdn, partner_id=partner_public_id(b.partner_id),
+                                                     sender=b.sender, created_at=b.created_at) for b in blocks]))
+
+
+@routes.get("/admin/v1/subscribers/{msisdn}/sender-blocks", summary="A subscriber's sender blocks",
+            access=Access.ADMIN, response=BlockList, errors=(404,))
+async def list_blocks(request: web.Request) -> web.Response:
+    """Senders whose direct messages this subscriber does not receive."""
+    return _blocks(request, normalise_msisdn(request.match_info["msisdn"]))
+
+
+@routes.post("/admin/v1/subscribers/{msisdn}/sender-blocks", summary="Block a sender for a subscriber",
+             access=Access.ADMIN, request=BlockRequest, response=BlockList, status=201, errors=(400, 404))
+async def add_block(request: web.Request) -> web.Response:
+    """Direct messages of that sender (``*``: of that partner) are ``SUPPRESSED SENDER_BLOCKED`` from now on
+    (``AUTHENTICATION`` codes excepted). Idempotent."""
+    msisdn = normalise_msisdn(request.match_info["msisdn"])
+    body = await read_json(request, BlockRequest)
+    partner = request.app[PARTNERS].get(body.partner_id)
+    request.app[MESSAGES].block(msisdn, partner.id, body.sender)
+    resp = _blocks(request, msisdn)
+    resp.set_status(201)
+    return resp
+
+
+@routes.delete("/admin/v1/subscribers/{msisdn}/sender-blocks/{partnerId}/{sender}",
+               summary="Lift a sender block", access=Access.ADMIN, status=204, errors=(404,))
+async def delete_block(request: web.Request) -> web.Response:
+    """``sender`` may be ``*`` (URL-encoded ``%2A`` or not)."""
+    partner = request.app[PARTNERS].get(request.match_info["partnerId"])
+    request.app[MESSAGES].unblock(normalise_msisdn(request.match_info["msisdn"]), partner.id,
+                                  request.match_info["sender"])
+    return no_content()
