@@ -139,7 +139,8 @@ class OAuthError(RfcModel):
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _oauth_error(error: str, description: str, status: int = 400) -> web.Response:
+def oauth_error(error: str, description: str, status: int = 400) -> web.Response:
+    """An RFC 6749 section 5.2 error response (``no-store``; a ``401`` carries a Basic challenge)."""
     headers = dict(_NO_STORE)
     if status == 401:  # HTTP requires a challenge with every 401
         headers["WWW-Authenticate"] = 'Basic realm="opsim"'
@@ -147,7 +148,8 @@ def _oauth_error(error: str, description: str, status: int = 400) -> web.Respons
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 
-def _basic_credentials(header: str) -> tuple[str, str] | None:
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """(client_id, client_secret) of an HTTP Basic ``Authorization`` header, or ``None`` when malformed."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -167,9 +169,9 @@ def _ciba_token(request: web.Request, client_id: str, secret: str, auth_req_id: 
     try:
         issued = request.app[CIBA].exchange(client_id, secret, auth_req_id)
     except InvalidClient:
-        return _oauth_error("invalid_client", "client authentication failed", 401)
+        return oauth_error("invalid_client", "client authentication failed", 401)
     except CibaError as exc:
-        return _oauth_error(exc.error, exc.description, exc.status)
+        return oauth_error(exc.error, exc.description, exc.status)
     body = TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in,
                          scope=" ".join(issued.scopes))
     return web.Response(text=body.model_dump_json(), content_type="application/json", headers=_NO_STORE)
@@ -188,31 +190,31 @@ async def token(request: web.Request) -> web.Response:
     ``expires_in`` wall-clock seconds.
     """
     if request.content_type != "application/x-www-form-urlencoded":
-        return _oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
+        return oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
     form = await request.post()
     fields: dict[str, str] = {}
     for name in form:
         values = form.getall(name)
         if len(values) != 1 or not isinstance(values[0], str):
-            return _oauth_error("invalid_request", f"parameter {name} must appear once")
+            return oauth_error("invalid_request", f"parameter {name} must appear once")
         fields[name] = values[0]
     grant_type = fields.get("grant_type")
     if not grant_type:
-        return _oauth_error("invalid_request", "grant_type is required")
+        return oauth_error("invalid_request", "grant_type is required")
     if grant_type not in ("client_credentials", CIBA_GRANT_TYPE):
-        return _oauth_error("unsupported_grant_type", f"only client_credentials and {CIBA_GRANT_TYPE} are supported")
+        return oauth_error("unsupported_grant_type", f"only client_credentials and {CIBA_GRANT_TYPE} are supported")
     authorization = request.headers.get("Authorization")
     body_client = fields.get("client_id"), fields.get("client_secret")
     if authorization is not None:
         if body_client != (None, None):
-            return _oauth_error("invalid_request", "use one client authentication method, not two")
-        basic = _basic_credentials(authorization)
+            return oauth_error("invalid_request", "use one client authentication method, not two")
+        basic = basic_credentials(authorization)
         if basic is None:
-            return _oauth_error("invalid_client", "malformed Basic credentials", 401)
+            return oauth_error("invalid_client", "malformed Basic credentials", 401)
         client_id, secret = basic
     else:
         if body_client[0] is None or body_client[1] is None:
-            return _oauth_error("invalid_client", "client authentication is required", 401)
+            return oauth_error("invalid_client", "client authentication is required", 401)
         client_id, secret = body_client[0], body_client[1]
     if grant_type == CIBA_GRANT_TYPE:
         return _ciba_token(request, client_id, secret, fields.get("auth_req_id"))
@@ -221,9 +223,9 @@ async def token(request: web.Request) -> web.Response:
     try:
         issued = request.app[PARTNERS].issue_token(client_id, secret, requested)
     except InvalidClient:
-        return _oauth_error("invalid_client", "client authentication failed", 401)
+        return oauth_error("invalid_client", "client authentication failed", 401)
     except InvalidScope as exc:
-        return _oauth_error("invalid_scope", str(exc))
+        return oauth_error("invalid_scope", str(exc))
     body = TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in,
                          scope=" ".join(issued.scopes))
     return web.Response(text=body.model_dump_json(), content_type="application/json", headers=_NO_STORE)

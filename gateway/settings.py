@@ -38,6 +38,9 @@ def default_admin_token() -> str:
     return os.environ.get(ADMIN_TOKEN_ENV) or _random_admin_token()
 
 
+MIN_RADIUS_M = 100.0
+"""Default of :attr:`Settings.min_radius_m`."""
+
 DEFAULT_MODERATION_TERMS: tuple[str, ...] = (
     "casino", "bet now", "guaranteed win", "crypto giveaway", "free money", "loan approved", "click here to claim",
 )
@@ -52,8 +55,6 @@ class CampaignSettings:
     """A campaign whose estimated reachable audience is under this is refused (422 AUDIENCE_TOO_SMALL)."""
     privacy_threshold: int = 10
     """Report and estimate counts from 1 to this minus one are withheld (null, listed in ``withheld``)."""
-    min_radius_m: float = 100.0
-    """Smallest circle radius accepted: below a cell's resolution a radius only pretends to precision."""
     max_radius_m: float = 50_000.0
     """Largest circle radius accepted."""
     quiet_start_hour: int = 21
@@ -171,6 +172,11 @@ class Settings:
     """Subscriptions whose webhooks are sent in parallel (events of one subscription go in order)."""
     webhook_poll_s: float = 0.05
     """How often, in wall time, the webhook sender looks for due retries."""
+    min_radius_m: float = MIN_RADIUS_M
+    """The operator's minimum circle radius, one rule for every API that takes a circle: location-verification
+    (``422 LOCATION_VERIFICATION.INVALID_AREA``), geofencing-subscriptions (``422
+    GEOFENCING_SUBSCRIPTIONS.INVALID_AREA``) and campaign targeting and estimates (``422 CAMPAIGNS.INVALID_AREA``).
+    The network sees cells: below a cell's resolution a radius only pretends to precision."""
     privacy_threshold: int = 10
     """Region device counts and population density cells under this many devices are suppressed."""
     ciba_request_lifetime_s: int = 300

@@ -255,6 +255,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (message_seq, n)
     );
     """,
+    # Number verification (issue 6): how a three-legged token's subscriber was authenticated
+    """
+    ALTER TABLE tokens ADD COLUMN amr TEXT;          -- 'nba': network-based authentication; NULL: other
+    ALTER TABLE ciba_requests ADD COLUMN amr TEXT;   -- the same, for the token a request yields
+    """,
 ]
 
 
@@ -488,14 +493,20 @@ class Store:
 
     # -- tokens and credential lookup ---------------------------------------------------------------------------
     def create_token(self, partner_id: int, scopes: tuple[str, ...], expires_at: float,
-                     subscriber: int | None = None) -> str:
-        """Issue an access token; returns it in clear (only its hash is kept)."""
+                     subscriber: int | None = None, amr: str | None = None) -> str:
+        """Issue an access token; returns it in clear (only its hash is kept). ``amr``: how the subscriber of a
+        three-legged token was authenticated (``nba``: by the mobile network)."""
         token = "opsim_at_" + secrets.token_urlsafe(32)
         with self.transaction() as conn:
-            conn.execute("INSERT INTO tokens(token_hash, partner_id, scopes, expires_at, subscriber) "
-                         "VALUES (?, ?, ?, ?, ?)",
-                         (fast_hash(token), partner_id, json.dumps(list(scopes)), expires_at, subscriber))
+            conn.execute("INSERT INTO tokens(token_hash, partner_id, scopes, expires_at, subscriber, amr) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (fast_hash(token), partner_id, json.dumps(list(scopes)), expires_at, subscriber, amr))
         return token
+
+    def token_amr(self, token: str) -> str | None:
+        """The authentication method of a token's subscriber (``None`` for other tokens and API keys)."""
+        row = self.conn.execute("SELECT amr FROM tokens WHERE token_hash = ?", (fast_hash(token),)).fetchone()
+        return None if row is None else row["amr"]
 
     def purge_tokens(self, now: float) -> int:
         """Delete expired tokens; returns how many."""

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import StringConstraints
 
-from gateway.api.messages import RegistrationView, SenderList, TemplateList, registration_view
+from gateway.api.messages import RegistrationView, registration_view
 from gateway.control import normalise_msisdn
 from gateway.keys import MESSAGES, PARTNERS
 from gateway.messages import Registration
@@ -44,6 +44,18 @@ class AdminRegistration(RegistrationView):
     partner_id: str
 
 
+class AdminSenderList(WireModel):
+    """Sender names, oldest first."""
+
+    senders: list[AdminRegistration]
+
+
+class AdminTemplateList(WireModel):
+    """Templates, oldest first."""
+
+    templates: list[AdminRegistration]
+
+
 class BlockRequest(WireModel):
     """Block one sender name of a partner, or all of them (``*``)."""
 
@@ -72,12 +84,12 @@ def _admin_view(reg: Registration) -> AdminRegistration:
 
 
 @routes.get("/admin/v1/message-senders", summary="Sender names of every partner", access=Access.ADMIN,
-            query=RegistrationQuery, response=SenderList, errors=(400,))
+            query=RegistrationQuery, response=AdminSenderList, errors=(400,))
 async def list_senders(request: web.Request) -> web.Response:
     """Oldest first; ``?status=PENDING`` lists what awaits a decision."""
     q = read_query(request, RegistrationQuery)
     regs = request.app[MESSAGES].senders(None, q.status)
-    return json_response(SenderList(senders=[_admin_view(r) for r in regs]))
+    return json_response(AdminSenderList(senders=[_admin_view(r) for r in regs]))
 
 
 @routes.post("/admin/v1/message-senders/{senderId}/decision", summary="Approve or reject a sender name",
@@ -91,12 +103,12 @@ async def decide_sender(request: web.Request) -> web.Response:
 
 
 @routes.get("/admin/v1/message-templates", summary="Message templates of every partner", access=Access.ADMIN,
-            query=RegistrationQuery, response=TemplateList, errors=(400,))
+            query=RegistrationQuery, response=AdminTemplateList, errors=(400,))
 async def list_templates(request: web.Request) -> web.Response:
     """Oldest first; ``?status=PENDING`` lists what awaits a decision."""
     q = read_query(request, RegistrationQuery)
     regs = request.app[MESSAGES].templates(None, q.status)
-    return json_response(TemplateList(templates=[_admin_view(r) for r in regs]))
+    return json_response(AdminTemplateList(templates=[_admin_view(r) for r in regs]))
 
 
 @routes.post("/admin/v1/message-templates/{templateId}/decision", summary="Approve or reject a template",

@@ -13,7 +13,7 @@ from typing import Literal
 from aiohttp import web
 
 from gateway.api.admin_subscribers import Msisdn
-from gateway.auth import _basic_credentials, _oauth_error
+from gateway.auth import basic_credentials, oauth_error
 from gateway.ciba import CibaError, PolicyMode
 from gateway.control import normalise_msisdn
 from gateway.keys import CIBA
@@ -48,30 +48,30 @@ async def bc_authorize(request: web.Request) -> web.Response:
     """Ask the subscriber named by ``login_hint`` (``tel:+…``) to approve ``scope`` (API scopes and one ``dpv:``
     purpose). Poll ``/oauth2/token`` with the CIBA grant and the ``auth_req_id`` for the answer."""
     if request.content_type != "application/x-www-form-urlencoded":
-        return _oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
+        return oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
     form = await request.post()
     fields: dict[str, str] = {}
     for name in form:
         values = form.getall(name)
         if len(values) != 1 or not isinstance(values[0], str):
-            return _oauth_error("invalid_request", f"parameter {name} must appear once")
+            return oauth_error("invalid_request", f"parameter {name} must appear once")
         fields[name] = values[0]
     authorization = request.headers.get("Authorization")
     if authorization is not None:
-        basic = _basic_credentials(authorization)
+        basic = basic_credentials(authorization)
         if basic is None or "client_id" in fields or "client_secret" in fields:
-            return _oauth_error("invalid_client", "malformed or duplicate client authentication", 401)
+            return oauth_error("invalid_client", "malformed or duplicate client authentication", 401)
         client = basic
     elif "client_id" in fields and "client_secret" in fields:
         client = fields["client_id"], fields["client_secret"]
     else:
-        return _oauth_error("invalid_client", "client authentication is required", 401)
+        return oauth_error("invalid_client", "client authentication is required", 401)
     try:
         ack = request.app[CIBA].authorize(client[0], client[1], fields.get("scope"), fields.get("login_hint"))
     except InvalidClient:
-        return _oauth_error("invalid_client", "client authentication failed", 401)
+        return oauth_error("invalid_client", "client authentication failed", 401)
     except CibaError as exc:
-        return _oauth_error(exc.error, exc.description, exc.status)
+        return oauth_error(exc.error, exc.description, exc.status)
     body = BackchannelResponse(auth_req_id=ack.auth_req_id, expires_in=ack.expires_in, interval=ack.interval)
     return web.Response(text=json.dumps(body.model_dump()), content_type="application/json",
                         headers={"Cache-Control": "no-store"})
