@@ -20,7 +20,7 @@ from benchmarks._report import emit
 from gateway.app import create_app
 from gateway.camara.areas import Circle
 from gateway.camara.geofencing import AREA_ENTERED, VERSIONS, GeofenceSpec, GeofencingService
-from gateway.settings import Settings
+from gateway.settings import MIN_RADIUS_M, Settings
 from gateway.store import Store
 from gateway.webhooks import Outbox, OutboxEvent, WebhookSecrets, WebhookSender, cloud_event
 from simulator.world import World, WorldConfig
@@ -119,7 +119,7 @@ def geofencing_tick_ms(world: World, tmp: Path) -> None:
     store.open()
     store.conn.execute("INSERT INTO partners(id, name, scopes, limits, created_at) VALUES (1, 'b', '[]', '{}', 'x')")
     outbox = Outbox(store)
-    service = GeofencingService(world, store, outbox)
+    service = GeofencingService(world, store, outbox, MIN_RADIUS_M)
     rng = np.random.default_rng(7)
     subs = rng.choice(world.population.size, SUBSCRIPTIONS, replace=False)
     cells = rng.choice(world.network.n_cells, 200, replace=False)

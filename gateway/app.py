@@ -47,9 +47,11 @@ from gateway.camara import (
     geofencing_subscriptions,
     location_retrieval,
     location_verification,
+    number_verification,
     population_density_data,
     region_device_count,
     sim_swap,
+    sim_swap_subscriptions,
 )
 from gateway.camara.services import install as install_camara
 from gateway.campaigns import CampaignService
@@ -69,8 +71,8 @@ access_log = logging.getLogger("opsim.gateway.access")
 
 API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partners, admin_clock,
                                        admin_subscribers, admin_world, admin_gatherings,
-                                       admin_lines, sim_swap, verify, messages, admin_messages, campaigns,
-                                       campaign_subscriptions,
+                                       admin_lines, sim_swap, sim_swap_subscriptions, number_verification, verify,
+                                       messages, admin_messages, campaigns, campaign_subscriptions,
                                        ciba_api, webhooks_api,
                                        location_verification, location_retrieval, geofencing_subscriptions,
                                        region_device_count, population_density_data, device_reachability_status,
@@ -133,7 +135,8 @@ def create_app(world: World, settings: Settings) -> web.Application:
     app[CONTROL] = ControlPlane(world, store, settings)
     app[PARTNERS] = PartnerService(store, lambda: world.clock.now, settings.wall_clock, settings.token_lifetime_s)
     control = app[CONTROL]
-    app[CAMPAIGNS] = CampaignService(world, store, settings.campaigns, is_live=lambda: control.restored is not None)
+    app[CAMPAIGNS] = CampaignService(world, store, settings.campaigns, is_live=lambda: control.restored is not None,
+                                     min_radius_m=settings.min_radius_m)
     install_messaging(app)
     app[METRICS] = Metrics(world)
     app[RATE_LIMITER] = RateLimiter(app[PARTNERS].rate_limit)

@@ -5,7 +5,9 @@ Owns the subscriptions (rows of ``event_subscriptions`` with ``api = 'campaigns'
 ``.cancelled``, ``.rejected``, ``.report.hourly``) of a partner's campaign goes to each of that partner's active
 subscriptions to its type, through the webhook outbox, under an id derived from the subscription, the type, the
 campaign and the simulated instant (the same event is never issued twice). Event data are aggregates only, as
-the campaign service emits them. A ``410`` from a sink ends its subscription. This module knows nothing of HTTP.
+the campaign service emits them. A ``410`` from a sink ends its subscription, and so does the expiry of its
+``sinkCredential`` access token (simulated time): no event is sent with an expired token. This module knows nothing
+of HTTP.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class CampaignSubscription:
     sink_token: str | None
     created_at: datetime
     ended: bool = False
+    token_expires: datetime | None = None
+    """``sinkCredential.accessTokenExpiresUtc``: the subscription is over from then on."""
+
+    def active_at(self, at: datetime) -> bool:
+        """Whether events at ``at`` go to this subscription's sink."""
+        return not self.ended and (self.token_expires is None or at < self.token_expires)
 
 
 class CampaignEvents:
@@ -53,22 +61,26 @@ class CampaignEvents:
             for row in self.store.conn.execute("SELECT * FROM event_subscriptions WHERE api = ? AND deleted_us IS "
                                                "NULL ORDER BY seq", (API,)):
                 spec = json.loads(row["spec"])
+                expires = spec.get("sink_token_expires")
                 subs[row["id"]] = CampaignSubscription(row["id"], row["partner_id"], tuple(spec["types"]), spec["sink"],
                                                        spec["sink_token"], from_micros(row["created_us"]),
-                                                       bool(json.loads(row["state"]).get("ended")))
+                                                       bool(json.loads(row["state"]).get("ended")),
+                                                       None if expires is None else from_micros(expires))
             self._subs = subs
         return self._subs
 
     def create(self, partner_id: int, types: tuple[str, ...], sink: str, sink_token: str | None,
-               now: datetime) -> CampaignSubscription:
-        """A new subscription (active at once)."""
-        spec = json.dumps({"types": list(types), "sink": sink, "sink_token": sink_token}, sort_keys=True)
+               now: datetime, token_expires: datetime | None = None) -> CampaignSubscription:
+        """A new subscription (active at once, until ``token_expires`` when the sink token has one)."""
+        spec = json.dumps({"types": list(types), "sink": sink, "sink_token": sink_token,
+                           "sink_token_expires": None if token_expires is None else to_micros(token_expires)},
+                          sort_keys=True)
         with self.store.transaction() as conn:
             seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM event_subscriptions").fetchone()[0])
             sub_id = f"{ID_PREFIX}{seq:06d}"
             conn.execute("INSERT INTO event_subscriptions(id, seq, partner_id, api, version, spec, created_us) "
                          "VALUES (?, ?, ?, ?, 'v1', ?, ?)", (sub_id, seq, partner_id, API, spec, to_micros(now)))
-        sub = CampaignSubscription(sub_id, partner_id, types, sink, sink_token, now)
+        sub = CampaignSubscription(sub_id, partner_id, types, sink, sink_token, now, token_expires=token_expires)
         self._all()[sub_id] = sub
         return sub
 
@@ -107,7 +119,7 @@ class CampaignEvents:
             return
         events = []
         for sub in self._all().values():
-            if sub.partner_id != partner_id or sub.ended or event_type not in sub.types:
+            if sub.partner_id != partner_id or not sub.active_at(at) or event_type not in sub.types:
                 continue
             event_id = f"{sub.id}-{event_type}-{data.get('campaignId', '')}-{to_micros(at)}"
             kind = TYPE_PREFIX + event_type

@@ -41,7 +41,7 @@ from gateway import delivery, policy, sms, targeting
 from gateway.caps import FrequencyCaps
 from gateway.errors import Conflict, InvalidArgument, NotFound, Unprocessable
 from gateway.partners import partner_public_id
-from gateway.settings import CampaignSettings
+from gateway.settings import MIN_RADIUS_M, CampaignSettings
 from gateway.store import Store, from_micros, to_micros
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec, Targeting
 from gateway.wire import format_instant
@@ -279,10 +279,12 @@ class CampaignService:
     """Campaign API service and tick-time engine of one world and store."""
 
     def __init__(self, world: World, store: Store, settings: CampaignSettings,
-                 is_live: Callable[[], bool] = lambda: True, caps: FrequencyCaps | None = None) -> None:
+                 is_live: Callable[[], bool] = lambda: True, caps: FrequencyCaps | None = None,
+                 min_radius_m: float = MIN_RADIUS_M) -> None:
         self.world = world
         self.store = store
         self.settings = settings
+        self.min_radius_m = min_radius_m  # Settings.min_radius_m: one rule with the CAMARA location APIs
         self.rules = policy.Rules(settings.quiet_start_hour, settings.quiet_end_hour, settings.daily_cap,
                                   settings.partner_daily_cap)
         self._is_live = is_live
@@ -366,7 +368,7 @@ class CampaignService:
             spec.segment.validate()
         except Exception as exc:  # InvalidConfigError: a message meant for users
             raise InvalidArgument(f"Invalid segment: {exc}.") from None
-        areas = [targeting.resolve_area(self.world, a, s.min_radius_m, s.max_radius_m) for a in spec.areas]
+        areas = [targeting.resolve_area(self.world, a, self.min_radius_m, s.max_radius_m) for a in spec.areas]
         return Targeting(targeting.cells_of(self.world, areas), spec.location_mode, spec.segment,
                          spec.dwell_minutes, spec.visited_from, spec.visited_to)
 

@@ -74,6 +74,28 @@ class CibaService:
             raise CibaError("invalid_scope", "scope is required")
         if not login_hint:
             raise CibaError("invalid_request", "login_hint is required")
+        api_scopes, purpose = self._scopes(partner.scopes, scope)
+        msisdn = msisdn_of_login_hint(login_hint)
+        try:
+            subscriber = self.world.find_subscriber(msisdn)
+        except UnknownSubscriberError:
+            raise CibaError("unknown_user_id", "login_hint does not identify a subscriber") from None
+        return self._request(partner.id, subscriber, msisdn, api_scopes, purpose, None)
+
+    def network_authenticate(self, partner_id: int, subscriber: int, msisdn: str, scope: str) -> AuthRequest:
+        """The subscriber's device authenticated for the partner by the mobile network itself (no user
+        interaction, ``amr`` ``nba``): an already approved request whose ``auth_req_id`` the partner redeems at
+        the token endpoint with the CIBA grant (the simulated stand-in for OIDC ``prompt=none`` on mobile data)."""
+        partner = self.store.get_partner(partner_id)
+        assert partner is not None
+        api_scopes, purpose = self._scopes(partner.scopes, scope)
+        return self._request(partner_id, subscriber, msisdn, api_scopes, purpose, "nba")
+
+    @staticmethod
+    def _scopes(granted: tuple[str, ...], scope: str | None) -> tuple[tuple[str, ...], str]:
+        """(API scopes, dpv: purpose) of a requested scope string, checked against the partner's scopes."""
+        if not scope or not scope.strip():
+            raise CibaError("invalid_scope", "scope is required")
         words = scope.split()
         purposes = [w for w in words if w.startswith("dpv:")]
         if len(purposes) != 1:
@@ -84,21 +106,20 @@ class CibaService:
         two_legged = [s for s in api_scopes if s.startswith(TWO_LEGGED_ONLY_PREFIXES)]
         if two_legged:
             raise CibaError("invalid_scope", f"these APIs take two-legged tokens only: {' '.join(two_legged)}")
-        missing = sorted(set(api_scopes) - set(partner.scopes))
+        missing = sorted(set(api_scopes) - set(granted))
         if missing:
             raise CibaError("invalid_scope", f"scope not granted to this client: {' '.join(missing)}")
-        msisdn = msisdn_of_login_hint(login_hint)
-        try:
-            subscriber = self.world.find_subscriber(msisdn)
-        except UnknownSubscriberError:
-            raise CibaError("unknown_user_id", "login_hint does not identify a subscriber") from None
+        return api_scopes, purposes[0]
+
+    def _request(self, partner_id: int, subscriber: int, msisdn: str, api_scopes: tuple[str, ...], purpose: str,
+                 amr: str | None) -> AuthRequest:
         auth_req_id = "ciba_" + secrets.token_urlsafe(24)
         lifetime = self.settings.ciba_request_lifetime_s
         with self.store.transaction() as conn:
             conn.execute("INSERT INTO ciba_requests(auth_req_id, partner_id, subscriber, msisdn, scopes, purpose, "
-                         "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (auth_req_id, partner.id, subscriber, msisdn, json.dumps(list(api_scopes)), purposes[0],
-                          self.settings.wall_clock() + lifetime))
+                         "expires_at, amr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (auth_req_id, partner_id, subscriber, msisdn, json.dumps(list(api_scopes)), purpose,
+                          self.settings.wall_clock() + lifetime, amr))
         return AuthRequest(auth_req_id, lifetime, self.settings.ciba_poll_interval_s)
 
     def exchange(self, client_id: str, client_secret: str, auth_req_id: str | None) -> IssuedToken:
@@ -123,7 +144,8 @@ class CibaService:
             raise CibaError("slow_down", f"poll at most every {interval} s")
         self._touch(auth_req_id, now)
         scopes = tuple(json.loads(row["scopes"]))
-        decision = self.decision(row["msisdn"], row["subscriber"], scopes)
+        # Network-based authentication involves no user: the network vouches for the device, no answer awaited.
+        decision = "approve" if row["amr"] == "nba" else self.decision(row["msisdn"], row["subscriber"], scopes)
         if decision == "pending":
             raise CibaError("authorization_pending", "the subscriber has not answered yet")
         if decision == "deny":
@@ -131,7 +153,8 @@ class CibaService:
                 conn.execute("UPDATE ciba_requests SET state = 'denied' WHERE auth_req_id = ?", (auth_req_id,))
             raise CibaError("access_denied", "the subscriber denied the request")
         lifetime = self.settings.token_lifetime_s
-        token = self.store.create_token(partner_id, scopes, now + lifetime, subscriber=int(row["subscriber"]))
+        token = self.store.create_token(partner_id, scopes, now + lifetime, subscriber=int(row["subscriber"]),
+                                        amr=row["amr"])
         with self.store.transaction() as conn:
             conn.execute("UPDATE ciba_requests SET state = 'redeemed' WHERE auth_req_id = ?", (auth_req_id,))
         return IssuedToken(token, lifetime, scopes)

@@ -13,6 +13,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from gateway.auth import AuthContext
     from gateway.camara.services import CamaraServices
+    from gateway.camara.sim_swap_events import SimSwapSubscriptions
     from gateway.campaign_events import CampaignEvents
     from gateway.campaigns import CampaignService
     from gateway.ciba import CibaService
@@ -42,6 +43,7 @@ WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
 CAMPAIGN_EVENTS: web.AppKey[CampaignEvents] = web.AppKey("campaign_events")
 VERIFY: web.AppKey[VerifyService] = web.AppKey("verify")
 MESSAGES: web.AppKey[MessageService] = web.AppKey("messages")
+SIM_SWAP_EVENTS: web.AppKey[SimSwapSubscriptions] = web.AppKey("sim_swap_events")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 
 CORRELATOR: web.RequestKey[str] = web.RequestKey("correlator")

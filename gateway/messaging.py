@@ -1,8 +1,9 @@
-"""The direct-messaging services of one app (authentication codes, direct messages), and how they are wired.
+"""The direct-messaging services of one app (authentication codes, direct messages, SIM swap subscriptions).
 
 Owns :func:`install`, which builds the services of an app made by ``create_app`` and stores them under typed
-app keys. Direct ``PROMO`` messages share the campaign service's rules and frequency caps; status webhooks go
-through the app's webhook outbox (installed later by :mod:`gateway.camara.services`, hence looked up lazily).
+app keys. Direct ``PROMO`` messages share the campaign service's rules and frequency caps. Status webhooks and
+SIM swap events go through the app's webhook outbox, installed later by :mod:`gateway.camara.services`, hence
+looked up lazily; SIM swap subscriptions are loaded at start-up, once the store is open and the world restored.
 It must not contain handlers or business rules.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.keys import CAMPAIGNS, MESSAGES, SETTINGS, STORE, VERIFY, WEBHOOKS, WORLD
+from gateway.camara.sim_swap_events import SimSwapSubscriptions
+from gateway.keys import CAMPAIGNS, MESSAGES, SETTINGS, SIM_SWAP_EVENTS, STORE, VERIFY, WEBHOOKS, WORLD
 from gateway.messages import MessageService
 from gateway.verify import VerifyService
 from gateway.webhooks import Outbox
@@ -25,5 +27,17 @@ def install(app: web.Application) -> None:
     def outbox() -> Outbox | None:
         return app[WEBHOOKS].outbox if WEBHOOKS in app else None
 
+    def required_outbox() -> Outbox:
+        return app[WEBHOOKS].outbox
+
     app[MESSAGES] = MessageService(world, store, settings.messages, campaigns.rules, campaigns.caps,
                                    settings.campaigns.moderation_terms, outbox)
+    swaps = SimSwapSubscriptions(world, store, required_outbox)
+    app[SIM_SWAP_EVENTS] = swaps
+
+    async def start(app: web.Application) -> None:
+        # on_startup runs after every cleanup_ctx: the store is open, the world restored, the sender running.
+        app[WEBHOOKS].sender.on_gone(swaps.on_gone)
+        swaps.load()
+
+    app.on_startup.append(start)

@@ -257,8 +257,19 @@ MIGRATIONS: list[str] = [
     """,
     # Number verification (issue 6): how a three-legged token's subscriber was authenticated
     """
-    ALTER TABLE tokens ADD COLUMN amr TEXT;          -- 'nba': network-based authentication; NULL: other
+    ALTER TABLE tokens ADD COLUMN amr TEXT;          -- 'nba': network-based authentication, NULL: other
     ALTER TABLE ciba_requests ADD COLUMN amr TEXT;   -- the same, for the token a request yields
+    """,
+    # Asynchronous CAMARA answers (issue 5 follow-up): operations answered at a sink through the outbox
+    """
+    CREATE TABLE async_operations (
+        id TEXT PRIMARY KEY,              -- op_000001
+        seq INTEGER NOT NULL UNIQUE,
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        api TEXT NOT NULL,                -- region-device-count, population-density-data
+        created_us INTEGER NOT NULL       -- sim time of the request (the answer is the world's at that instant)
+    );
+    ALTER TABLE outbox ADD COLUMN correlator TEXT;   -- x-correlator sent with the event (NULL: the event id)
     """,
 ]
 

@@ -143,6 +143,8 @@ class OutboxEvent:
     body: str
     at: datetime
     content_type: str = CLOUDEVENTS_JSON
+    correlator: str | None = None
+    """``x-correlator`` header of the POST (e.g. the request an asynchronous answer answers); default: the id."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ class OutboxRow:
     attempts: int
     state: str
     last_error: str | None
+    correlator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ def _row(r: Any) -> OutboxRow:
                      sink_token=r["sink_token"], content_type=r["content_type"], body=r["body"],
                      at=from_micros(r["sim_time_us"]), created_wall=r["created_wall"],
                      next_attempt_wall=r["next_attempt_wall"], attempts=r["attempts"], state=r["state"],
-                     last_error=r["last_error"])
+                     last_error=r["last_error"], correlator=r["correlator"])
 
 
 class Outbox:
@@ -206,7 +209,7 @@ class Outbox:
         """
         now = self._wall()
         rows = [(e.event_id, e.subscription_id, e.partner_id, e.event_type, e.sink, e.sink_token, e.content_type,
-                 e.body, to_micros(e.at), now, now) for e in events]
+                 e.body, to_micros(e.at), now, now, e.correlator) for e in events]
         if not rows and also is None:
             return 0
         with self._store.transaction() as conn:
@@ -215,8 +218,8 @@ class Outbox:
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO outbox(event_id, subscription_id, partner_id, event_type, sink, sink_token, "
-                "content_type, body, sim_time_us, created_wall, next_attempt_wall) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "content_type, body, sim_time_us, created_wall, next_attempt_wall, correlator) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             added = conn.total_changes - before
         if added:
             for fn in self._listeners:
@@ -386,7 +389,7 @@ class WebhookSender:
         body = row.body.encode()
         secret, _ = self.secrets.get(row.partner_id)
         headers = {"Content-Type": row.content_type, SIGNATURE_HEADER: sign(body, secret),
-                   "x-correlator": row.event_id}
+                   "x-correlator": row.correlator or row.event_id}
         if row.sink_token:
             headers["Authorization"] = f"Bearer {row.sink_token}"
         started = time.monotonic()
@@ -465,8 +468,12 @@ class SinkCredential(WireModel):
     refresh_token_endpoint: str | None = None
 
 
-def sink_access_token(credential: SinkCredential | None) -> str | None:
-    """The bearer token to send events with (400 ``INVALID_CREDENTIAL``/``INVALID_TOKEN`` for other kinds)."""
+def sink_access_token(credential: SinkCredential | None, now: datetime | None = None) -> str | None:
+    """The bearer token to send events with (400 ``INVALID_CREDENTIAL``/``INVALID_TOKEN`` for other kinds).
+
+    Given ``now`` (simulated time), a token whose ``accessTokenExpiresUtc`` is not after it is refused with
+    ``400 INVALID_CREDENTIAL``: events could never be delivered with it.
+    """
     if credential is None:
         return None
     if credential.credential_type != "ACCESSTOKEN":
@@ -477,4 +484,7 @@ def sink_access_token(credential: SinkCredential | None) -> str | None:
         raise InvalidArgument("Only bearer token is supported.", code="INVALID_TOKEN")
     if credential.access_token is None or credential.access_token_expires_utc is None:
         raise InvalidArgument("sinkCredential needs accessToken and accessTokenExpiresUtc.")
+    if now is not None and credential.access_token_expires_utc <= now:
+        raise InvalidArgument("sinkCredential.accessTokenExpiresUtc is already past: the access token has expired.",
+                              code="INVALID_CREDENTIAL")
     return credential.access_token

@@ -7,6 +7,7 @@ outbox as the CAMARA notifications. The rules live in :mod:`gateway.campaign_eve
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
@@ -51,10 +52,10 @@ class CampaignSubscriptionList(WireModel):
     subscriptions: list[CampaignSubscriptionView]
 
 
-def view(sub: CampaignSubscription) -> CampaignSubscriptionView:
-    """Wire form."""
+def view(sub: CampaignSubscription, now: datetime) -> CampaignSubscriptionView:
+    """Wire form at simulated instant ``now`` (``EXPIRED`` once the sink answered 410 or its token expired)."""
     return CampaignSubscriptionView(id=sub.id, sink=sub.sink, types=list(sub.types), created_at=sub.created_at,
-                                    status="EXPIRED" if sub.ended else "ACTIVE")
+                                    status="ACTIVE" if sub.active_at(now) else "EXPIRED")
 
 
 @routes.post("/campaigns/v1/subscriptions", summary="Subscribe to my campaigns' events", access=Access.PARTNER,
@@ -64,11 +65,12 @@ async def create(request: web.Request) -> web.Response:
     """Events of the partner's campaigns are POSTed to ``sink`` as signed CloudEvents."""
     body = await read_json(request, CampaignSubscriptionRequest)
     sink = check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
-    token = sink_access_token(body.sink_credential)
+    now = request.app[WORLD].clock.now
+    token = sink_access_token(body.sink_credential, now)
+    expires = None if body.sink_credential is None else body.sink_credential.access_token_expires_utc
     types = tuple(body.types) if body.types else EVENT_TYPES
-    sub = request.app[CAMPAIGN_EVENTS].create(auth_of(request).partner_id, types, sink, token,
-                                              request.app[WORLD].clock.now)
-    return json_response(view(sub), status=201)
+    sub = request.app[CAMPAIGN_EVENTS].create(auth_of(request).partner_id, types, sink, token, now, expires)
+    return json_response(view(sub, now), status=201)
 
 
 @routes.get("/campaigns/v1/subscriptions", summary="List my campaign event subscriptions", access=Access.PARTNER,
@@ -76,7 +78,8 @@ async def create(request: web.Request) -> web.Response:
 async def list_subscriptions(request: web.Request) -> web.Response:
     """Oldest first."""
     subs = request.app[CAMPAIGN_EVENTS].list(auth_of(request).partner_id)
-    return json_response(CampaignSubscriptionList(subscriptions=[view(s) for s in subs]))
+    now = request.app[WORLD].clock.now
+    return json_response(CampaignSubscriptionList(subscriptions=[view(s, now) for s in subs]))
 
 
 @routes.get("/campaigns/v1/subscriptions/{subscriptionId}", summary="One campaign event subscription",
@@ -84,7 +87,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 async def get(request: web.Request) -> web.Response:
     """Another partner's subscription is 404."""
     sub = request.app[CAMPAIGN_EVENTS].get(auth_of(request).partner_id, request.match_info["subscriptionId"])
-    return json_response(view(sub))
+    return json_response(view(sub, request.app[WORLD].clock.now))
 
 
 @routes.delete("/campaigns/v1/subscriptions/{subscriptionId}", summary="Delete a campaign event subscription",

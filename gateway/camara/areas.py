@@ -1,7 +1,8 @@
 """CAMARA areas on the wire (``CIRCLE``, ``POLYGON`` of WGS84 points) and their translation to the simulator.
 
 Owns the wire models of ``Point``, ``Circle`` and ``Polygon``, the conversion to :class:`simulator.geo.Area`
-(metres on the city's projection) and back, and the operator's area rules (minimum radius, coverage). Network
+(metres on the city's projection) and back, and the operator's area rules (minimum radius from
+``Settings.min_radius_m``, coverage). Network
 estimates (a cell's circle or sector polygon) are built here too. It must not know about particular APIs.
 """
 
@@ -13,6 +14,7 @@ from typing import Annotated, Literal
 import shapely
 from pydantic import Field
 
+from gateway.errors import Unprocessable
 from gateway.wire import WireModel
 from simulator.errors import InvalidAreaError
 from simulator.geo import Area
@@ -21,8 +23,6 @@ from simulator.world import World
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 
-MIN_RADIUS_M = 200.0
-"""Smallest circle the operator verifies or watches: below this a cell-level answer means nothing."""
 MAX_POLYGON_POINTS = 15
 
 
@@ -57,6 +57,17 @@ def to_area(world: World, area: Circle | Polygon) -> Area:
     if isinstance(area, Circle):
         return Area.circle_wgs84(proj, area.center.latitude, area.center.longitude, area.radius)
     return Area.polygon_wgs84(proj, [(p.latitude, p.longitude) for p in area.boundary])
+
+
+def check_circle(world: World, circle: Circle, area: Area, min_radius_m: float, api: str) -> None:
+    """The operator's rules on a requested circle (``area`` is its simulator form): a radius of at least
+    ``min_radius_m`` (``Settings.min_radius_m``) and inside the coverage; else ``422 <api>.INVALID_AREA`` or
+    ``422 <api>.AREA_NOT_COVERED``."""
+    if circle.radius < min_radius_m:
+        raise Unprocessable(f"The requested area is too small (minimum radius {min_radius_m:g} m).",
+                            code=f"{api}.INVALID_AREA")
+    if not world.network.covers(area):
+        raise Unprocessable("Unable to cover the requested area.", code=f"{api}.AREA_NOT_COVERED")
 
 
 def coverage_share(world: World, area: Area) -> float:
@@ -97,4 +108,4 @@ def circle_surface(circle: Circle) -> float:
 
 
 __all__ = ["AnyArea", "Circle", "InvalidAreaError", "Point", "Polygon", "cell_circle", "cell_polygon",
-           "coverage_share", "to_area"]
+           "check_circle", "coverage_share", "to_area"]

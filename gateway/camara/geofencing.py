@@ -8,11 +8,21 @@ those few are examined in Python. Notifications (``area-entered``/``area-left`` 
 CloudEvents put in the outbox under ids ``<subscription>-<n>``, in the same transaction as the evaluation state
 that issued them (inside or not, counters, status). Subscriptions are loaded only *after* a restart has replayed
 the world, so the replay issues nothing: evaluation resumes from the saved state, and an event is never issued
-twice nor under another id. This module knows nothing of HTTP.
+twice nor under another id.
+
+Lifecycle, all in simulated time: a subscription ends (``subscription-ended``) when deleted, at
+``subscriptionExpireTime`` (``SUBSCRIPTION_EXPIRED``), after ``subscriptionMaxEvents`` area events
+(``MAX_EVENTS_REACHED``), when the sink's access token expires (``sinkCredential.accessTokenExpiresUtc``,
+``ACCESS_TOKEN_EXPIRED``: the ended event is the last one sent with that token) or when the sink answers ``410``
+(no event). While the subscriber withdraws their location consent the subscription is ``INACTIVE``: no area events,
+and ``subscription-updated`` (``SUBSCRIPTION_INACTIVE``, then ``SUBSCRIPTION_ACTIVE`` once consent is granted again,
+evaluation resuming from the device's cell at that instant without an area event). This module knows nothing of
+HTTP.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -22,8 +32,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.camara.areas import MIN_RADIUS_M, Circle, to_area
-from gateway.errors import NotFound, Unprocessable
+from gateway.camara.areas import Circle, check_circle, to_area
+from gateway.camara.subject import LOCATION_CONSENT
+from gateway.errors import NotFound
 from gateway.store import Store, from_micros, to_micros
 from gateway.webhooks import Outbox, OutboxEvent, cloud_event
 from simulator.clock import ScheduledCall
@@ -73,17 +84,21 @@ class GeofenceSpec:
     expire_time: datetime | None
     max_events: int | None
     initial_event: bool
+    sink_token_expires: datetime | None = None
+    """``sinkCredential.accessTokenExpiresUtc``: the subscription ends then (``ACCESS_TOKEN_EXPIRED``)."""
 
     def to_json(self) -> str:
         data = dict(self.__dict__)
-        data["expire_time"] = None if self.expire_time is None else to_micros(self.expire_time)
+        for key in ("expire_time", "sink_token_expires"):
+            data[key] = None if data[key] is None else to_micros(data[key])
         return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> GeofenceSpec:
         data = json.loads(text)
         data.pop("gone", None)
-        data["expire_time"] = None if data["expire_time"] is None else from_micros(data["expire_time"])
+        for key in ("expire_time", "sink_token_expires"):
+            data[key] = None if data.get(key) is None else from_micros(data[key])
         return cls(**data)
 
 
@@ -110,6 +125,11 @@ class Geofence:
     def active(self) -> bool:
         return self.status == "ACTIVE"
 
+    @property
+    def running(self) -> bool:
+        """Started and not ended: ``ACTIVE``, or ``INACTIVE`` while location consent is withdrawn."""
+        return self.status in ("ACTIVE", "INACTIVE")
+
     def state_json(self) -> str:
         return json.dumps({"status": self.status, "inside": self.inside, "events": self.events,
                            "issued": self.issued, "termination": self.termination, "gone": self.gone},
@@ -128,8 +148,9 @@ class Geofence:
 class GeofencingService:
     """Create, list, get, delete and evaluate geofencing subscriptions."""
 
-    def __init__(self, world: World, store: Store, outbox: Outbox) -> None:
+    def __init__(self, world: World, store: Store, outbox: Outbox, min_radius_m: float) -> None:
         self.world = world
+        self.min_radius_m = min_radius_m
         self.store = store
         self.outbox = outbox
         self._all: dict[str, Geofence] = {}
@@ -139,6 +160,7 @@ class GeofencingService:
         self._dirty: dict[str, Geofence] = {}
         self._cells: dict[tuple[float, float, float], frozenset[int]] = {}
         world.on_cell_change(self.on_cell_change)
+        world.on_consent_change(self.on_consent_change)
 
     # -- lifecycle with the store ----------------------------------------------------------------------------
     def load(self) -> None:
@@ -154,19 +176,15 @@ class GeofencingService:
             self._all[g.id] = g
             if g.status == "ACTIVATION_REQUESTED":
                 self._start(g)
-            elif g.active:
+            elif g.running:
                 self._watch(g)
                 self._schedule_expiry(g)
         self._flush()
 
     # -- partner operations ----------------------------------------------------------------------------------
     def check_area(self, circle: Circle) -> None:
-        """Operator rules on a geofence: a minimum radius and some coverage."""
-        if circle.radius < MIN_RADIUS_M:
-            raise Unprocessable(f"The requested area is too small (minimum radius {MIN_RADIUS_M:g} m).",
-                                code="GEOFENCING_SUBSCRIPTIONS.INVALID_AREA")
-        if not self.world.network.covers(to_area(self.world, circle)):
-            raise Unprocessable("Unable to cover the requested area.", code="GEOFENCING_SUBSCRIPTIONS.AREA_NOT_COVERED")
+        """Operator rules on a geofence: the minimum radius and coverage."""
+        check_circle(self.world, circle, to_area(self.world, circle), self.min_radius_m, "GEOFENCING_SUBSCRIPTIONS")
 
     def cells_of(self, circle: Circle) -> frozenset[int]:
         """The cells that count as inside ``circle`` (cached: partners watch the same areas for many devices)."""
@@ -248,9 +266,13 @@ class GeofencingService:
         self._dirty[g.id] = g
 
     def _schedule_expiry(self, g: Geofence) -> None:
-        if g.active and g.spec.expire_time is not None:
-            at = max(g.spec.expire_time, self.world.clock.now)
-            g._calls.append(self.world.clock.schedule(at, lambda: self._end(g, "SUBSCRIPTION_EXPIRED")))
+        if not g.running:
+            return
+        clock = self.world.clock
+        for at, reason in ((g.spec.expire_time, "SUBSCRIPTION_EXPIRED"),
+                           (g.spec.sink_token_expires, "ACCESS_TOKEN_EXPIRED")):
+            if at is not None:
+                g._calls.append(clock.schedule(max(at, clock.now), functools.partial(self._end, g, reason)))
 
     def _end(self, g: Geofence, reason: str, notify: bool = True) -> None:
         if g.termination is not None:
@@ -270,6 +292,27 @@ class GeofencingService:
         g.events += 1
         if g.spec.max_events is not None and g.events >= g.spec.max_events:
             self._end(g, "MAX_EVENTS_REACHED")
+
+    def on_consent_change(self, now: datetime, subscriber: int, purpose: str, channel: str | None, granted: bool,
+                          source: str) -> None:
+        """World listener: a watched subscriber's location consent makes their subscriptions (in)active."""
+        if purpose != LOCATION_CONSENT or subscriber not in self._by_sub:
+            return
+        allowed = bool(self.world.consent.is_permitted(subscriber, LOCATION_CONSENT, None))
+        for g in list(self._by_sub[subscriber]):
+            if allowed and g.status == "INACTIVE":
+                g.status = "ACTIVE"
+                g.inside = int(self.world.serving_cells(np.asarray([subscriber]))[0]) in g.cells
+                self._updated(g, "SUBSCRIPTION_ACTIVE")
+            elif not allowed and g.status == "ACTIVE":
+                g.status = "INACTIVE"
+                self._updated(g, "SUBSCRIPTION_INACTIVE")
+        self._flush()
+
+    def _updated(self, g: Geofence, reason: str) -> None:
+        self._dirty[g.id] = g
+        if g.version.lifecycle_events:
+            self._emit(g, "subscription-updated", {"updateReason": reason})
 
     def on_cell_change(self, now: datetime, subs: NDArray[np.int32], old: NDArray[np.int32],
                        new: NDArray[np.int32]) -> None:

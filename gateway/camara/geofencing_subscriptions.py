@@ -1,9 +1,10 @@
 """``geofencing-subscriptions`` v0.5 (current), v0.4 and v0.3: create, list, get and delete subscriptions.
 
-Handlers parse and check the request (protocol, sink, sink credential, one event type, scope per event type,
-expiry in the future, device or three-legged token) and call :class:`~gateway.camara.geofencing.GeofencingService`.
-The versions differ only by their :class:`~gateway.camara.geofencing.GeofencingVersion`: v0.3 sends no
-``subscription-started`` event, ignores ``initialEvent`` and takes two-legged tokens only.
+Handlers parse and check the request (protocol, sink, sink credential not yet expired in simulated time, one event
+type, scope per event type, expiry in the future, device or three-legged token) and call
+:class:`~gateway.camara.geofencing.GeofencingService`. The versions differ only by their
+:class:`~gateway.camara.geofencing.GeofencingVersion`: v0.3 sends no ``subscription-started`` event, ignores
+``initialEvent`` and takes two-legged tokens only.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def _spec(request: web.Request, body: SubscriptionRequest, version: GeofencingVe
     if body.protocol != "HTTP":
         raise InvalidArgument("Only HTTP is supported.", code="INVALID_PROTOCOL")
     sink = check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
-    token = sink_access_token(body.sink_credential)
+    token = sink_access_token(body.sink_credential, world.clock.now)
+    token_expires = None if body.sink_credential is None else body.sink_credential.access_token_expires_utc
     if len(body.types) > 1:
         raise Unprocessable("Only one event type per subscription is supported.",
                             code="MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED")
@@ -142,7 +144,7 @@ def _spec(request: web.Request, body: SubscriptionRequest, version: GeofencingVe
     return GeofenceSpec(event_type=event_type, subscriber=subject.index, device=device_echo(detail.device),
                         area=detail.area.model_dump(mode="json", by_alias=True), sink=sink, sink_token=token,
                         expire_time=config.subscription_expire_time, max_events=config.subscription_max_events,
-                        initial_event=bool(config.initial_event))
+                        initial_event=bool(config.initial_event), sink_token_expires=token_expires)
 
 
 def _serve(version: GeofencingVersion) -> None:

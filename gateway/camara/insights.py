@@ -34,7 +34,7 @@ DENSITY_PRECISIONS = range(4, 9)
 DENSITY_SYNC_LIMIT = 50_000
 """Largest grid (cells × hourly slots) answered synchronously."""
 DENSITY_LIMIT = 500_000
-"""Largest grid served at all."""
+"""Largest grid served at all (asynchronously, at a ``sink``, above :data:`DENSITY_SYNC_LIMIT`)."""
 DENSITY_HORIZON = timedelta(days=90)
 DENSITY_MAX_PERIOD = timedelta(days=7)
 _BASE32 = np.array(list("0123456789bcdefghjkmnpqrstuvwxyz"))
@@ -115,8 +115,11 @@ class InsightsService:
                                 code=f"{prefix}.UNSUPPORTED_PRECISION")
 
     def density(self, points: list[tuple[float, float]], start: datetime, end: datetime,
-                precision: int) -> tuple[DensityStatus, list[dict[str, Any]]]:
-        """Hourly grids of people/km² over the polygon of WGS84 ``points`` (latitude, longitude)."""
+                precision: int, asynchronous: bool = False) -> tuple[DensityStatus, list[dict[str, Any]]]:
+        """Hourly grids of people/km² over the polygon of WGS84 ``points`` (latitude, longitude).
+
+        ``asynchronous`` (an answer for a sink) lifts the synchronous size limit up to :data:`DENSITY_LIMIT`.
+        """
         self.check_density_window(start, end, precision)
         polygon = shapely.Polygon([(lon, lat) for lat, lon in points])
         if not polygon.is_valid or polygon.area <= 0:
@@ -128,7 +131,7 @@ class InsightsService:
         if size > DENSITY_LIMIT:
             raise Unprocessable("Indicated combination of area, time interval and precision is too big.",
                                 code="POPULATION_DENSITY_DATA.UNSUPPORTED_REQUEST")
-        if size > DENSITY_SYNC_LIMIT:
+        if size > DENSITY_SYNC_LIMIT and not asynchronous:
             raise Unprocessable("Indicated combination of area, time interval and precision is too big for a sync "
                                 "response.", code="POPULATION_DENSITY_DATA.UNSUPPORTED_SYNC_RESPONSE")
         world = self.world

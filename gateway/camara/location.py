@@ -15,15 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from gateway.camara.areas import (
-    MIN_RADIUS_M,
-    Circle,
-    Polygon,
-    cell_circle,
-    cell_polygon,
-    circle_surface,
-    to_area,
-)
+from gateway.camara.areas import Circle, Polygon, cell_circle, cell_polygon, check_circle, circle_surface, to_area
 from gateway.camara.subject import Subject
 from gateway.errors import GatewayError, NotFound, Unprocessable
 from simulator.geo import Area
@@ -73,8 +65,9 @@ class Verification:
 class LocationService:
     """Fixes, verifications and retrievals against the world at the simulated instant."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, min_radius_m: float) -> None:
         self.world = world
+        self.min_radius_m = min_radius_m
         self._areas: dict[tuple[float, float, float], Area] = {}
         self._shares: dict[tuple[int, float, float, float], float] = {}
 
@@ -111,12 +104,8 @@ class LocationService:
         return Fix(cell, last)
 
     def check_area(self, circle: Circle, rules: LocationRules) -> None:
-        """Operator rules on a requested circle: a minimum radius, inside the coverage."""
-        if circle.radius < MIN_RADIUS_M:
-            raise Unprocessable(f"The requested area is too small (minimum radius {MIN_RADIUS_M:g} m).",
-                                code=f"{rules.api}.INVALID_AREA")
-        if not self.world.network.covers(self.area(circle)):
-            raise Unprocessable("Unable to cover the requested area.", code=f"{rules.api}.AREA_NOT_COVERED")
+        """Operator rules on a requested circle: the minimum radius, inside the coverage."""
+        check_circle(self.world, circle, self.area(circle), self.min_radius_m, rules.api)
 
     def verify(self, subject: Subject, circle: Circle, max_age: int | None, rules: LocationRules) -> Verification:
         """TRUE when the serving cell lies inside the circle, FALSE when apart, PARTIAL with a match rate."""

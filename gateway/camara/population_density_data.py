@@ -2,8 +2,11 @@
 
 Answers come from :class:`~gateway.camara.insights.InsightsService`: the past from the presence history, the
 future from the same weekday and hour of past weeks; cells under the privacy threshold are ``LOW_DENSITY``.
-Asynchronous answers (``sink``) are not offered (``POPULATION_DENSITY_DATA.UNSUPPORTED_REQUEST`` once the sink and
-its credential have been checked).
+A request naming a ``sink`` is answered asynchronously (:mod:`gateway.camara.callbacks`): ``202 {"operationId"}``
+at once, then the ``PopulationDensityAsyncResponse`` (the answer of the request's simulated instant plus the
+``operationId``; ``OPERATION_NOT_COMPLETED`` with ``statusInfo`` if computing it failed) POSTed to the sink with the
+``sinkCredential`` bearer token. Asynchronous answers may be larger than synchronous ones (up to
+:data:`~gateway.camara.insights.DENSITY_LIMIT` cells × slots instead of ``DENSITY_SYNC_LIMIT``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from gateway.auth import auth_of
 from gateway.camara.areas import MAX_POLYGON_POINTS, Point
 from gateway.camara.insights import DensityStatus
 from gateway.camara.services import camara
-from gateway.errors import InvalidArgument, PermissionDenied, Unprocessable
-from gateway.keys import SETTINGS
+from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.keys import CORRELATOR, SETTINGS, WORLD
 from gateway.routing import Access, RouteTable, json_response, read_json
 from gateway.webhooks import SinkCredential, check_sink, sink_access_token
 from gateway.wire import Instant, WireModel
@@ -55,11 +58,21 @@ class PopulationDensityResponse(WireModel):
     status: DensityStatus
 
 
+class AcceptedAsyncResponse(WireModel):
+    """``202``: the answer will be POSTed to the sink with this ``operationId``."""
+
+    operation_id: str
+
+
 @routes.post("/population-density-data/v0.3/retrieve", summary="Population density over an area",
              access=Access.PARTNER, scopes=(SCOPE,), request=PopulationDensityRequest,
              response=PopulationDensityResponse, errors=(400, 401, 403, 422))
 async def retrieve(request: web.Request) -> web.Response:
-    """Hourly density estimations per geohash cell of the polygon."""
+    """Hourly density estimations per geohash cell of the polygon.
+
+    With a ``sink``: ``202 {"operationId"}`` at once, then the answer with that ``operationId`` POSTed to the sink
+    (``application/json``, bearer ``sinkCredential.accessToken``); it may be larger than a synchronous answer.
+    """
     if auth_of(request).subscriber is not None:
         raise PermissionDenied("population-density-data takes two-legged tokens only.")
     body = await read_json(request, PopulationDensityRequest)
@@ -68,11 +81,22 @@ async def retrieve(request: web.Request) -> web.Response:
             or not 3 <= len(area.boundary) <= MAX_POLYGON_POINTS:
         raise InvalidArgument("The area is not a polygon shape or exceeds supported complexity.",
                               code=f"{PREFIX}.INVALID_AREA")
-    if body.sink is not None:
-        check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
-        sink_access_token(body.sink_credential)
-        raise Unprocessable("Asynchronous answers are not supported: leave out sink.",
-                            code=f"{PREFIX}.UNSUPPORTED_REQUEST")
-    status, slots = camara(request).insights.density([(p.latitude, p.longitude) for p in area.boundary],
-                                                     body.start_time, body.end_time, body.precision)
-    return json_response(PopulationDensityResponse(timed_population_density_data=slots, status=status))
+    points = [(p.latitude, p.longitude) for p in area.boundary]
+    insights = camara(request).insights
+    if body.sink is None:
+        status, slots = insights.density(points, body.start_time, body.end_time, body.precision)
+        return json_response(PopulationDensityResponse(timed_population_density_data=slots, status=status))
+    sink = check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
+    token = sink_access_token(body.sink_credential, request.app[WORLD].clock.now)
+
+    def answer(operation_id: str) -> dict[str, Any]:
+        status, slots = insights.density(points, body.start_time, body.end_time, body.precision, asynchronous=True)
+        return {"timedPopulationDensityData": slots, "status": status, "operationId": operation_id}
+
+    def failed(operation_id: str, description: str) -> dict[str, Any]:
+        return {"timedPopulationDensityData": [], "status": "OPERATION_NOT_COMPLETED", "statusInfo": description,
+                "operationId": operation_id}
+
+    operation_id = camara(request).answers.submit(auth_of(request).partner_id, "population-density-data", sink,
+                                                  token, request[CORRELATOR], answer, failed)
+    return json_response(AcceptedAsyncResponse(operation_id=operation_id), status=202)

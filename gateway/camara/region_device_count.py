@@ -1,9 +1,11 @@
 """``region-device-count`` v0.2: how many devices are in an area, now or during a past interval (two-legged only).
 
 Answers come from :class:`~gateway.camara.insights.InsightsService`; counts under the privacy threshold are
-``DENSITY_BELOW_PRIVACY_THRESHOLD`` without a count. Asynchronous answers (``sink``) are not offered: the answer
-is always synchronous, and a request naming a ``sink`` is refused with ``REGION_DEVICE_COUNT.UNSUPPORTED_REQUEST``
-after its sink and credential have been checked.
+``DENSITY_BELOW_PRIVACY_THRESHOLD`` without a count. A request naming a ``sink`` is answered asynchronously
+(:mod:`gateway.camara.callbacks`): ``202`` with an empty JSON object at once (v0.2 defines no accepted-response body;
+the test plan's ``count_07`` expects 202 and JSON), then the ``RegionDeviceCountResponse`` of the request's
+simulated instant POSTed to the sink with the ``sinkCredential`` bearer token and the request's ``x-correlator``
+(v0.2 correlates a callback with its request by that header only).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from gateway.camara.areas import MAX_POLYGON_POINTS, Latitude, Longitude, Point
 from gateway.camara.insights import CountStatus, DeviceFilter
 from gateway.camara.services import camara
 from gateway.errors import InvalidArgument, PermissionDenied
-from gateway.keys import SETTINGS, WORLD
+from gateway.keys import CORRELATOR, SETTINGS, WORLD
 from gateway.routing import Access, RouteTable, json_response, read_json
-from gateway.webhooks import SinkCredential, check_sink, sink_access_token
+from gateway.webhooks import InvalidSink, SinkCredential, check_sink, sink_access_token
 from gateway.wire import Instant, WireModel
 from simulator.errors import InvalidAreaError
 from simulator.geo import Area
@@ -64,6 +66,10 @@ class RegionDeviceCountResponse(WireModel):
     status: CountStatus
 
 
+class AcceptedResponse(WireModel):
+    """``202``: the answer will be POSTed to the sink (an empty object; the callback carries the x-correlator)."""
+
+
 def _area(request: web.Request, area: CountArea) -> Area:
     proj = request.app[WORLD].city.projection
     if area.area_type == "CIRCLE":
@@ -85,7 +91,11 @@ def _area(request: web.Request, area: CountArea) -> Area:
              scopes=(SCOPE,), request=RegionDeviceCountRequest, response=RegionDeviceCountResponse,
              errors=(400, 401, 403))
 async def count(request: web.Request) -> web.Response:
-    """Devices served in the area now, or at least once during [starttime, endtime]."""
+    """Devices served in the area now, or at least once during [starttime, endtime].
+
+    With a ``sink``: ``202 {}`` at once, then the same answer POSTed to the sink (``application/json``, bearer
+    ``sinkCredential.accessToken``, the request's ``x-correlator``).
+    """
     if auth_of(request).subscriber is not None:
         raise PermissionDenied("region-device-count takes two-legged tokens only.")
     body = await read_json(request, RegionDeviceCountRequest)
@@ -95,19 +105,32 @@ async def count(request: web.Request) -> web.Response:
     if body.starttime is not None and body.endtime is not None and body.endtime < body.starttime:
         raise InvalidArgument("Indicated endtime is earlier than the starttime.", code=f"{PREFIX}.INVALID_END_DATE")
     area = _area(request, body.area)
+    sink: str | None = None
+    token: str | None = None
     if body.sink is not None:
-        check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
-        sink_access_token(body.sink_credential)
-        raise InvalidArgument("Asynchronous answers are not supported: leave out sink.",
-                              code=f"{PREFIX}.UNSUPPPORTED_REQUEST")
+        try:
+            sink = check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
+        except InvalidSink as exc:  # v0.2 has no INVALID_SINK code: a bad sink breaks the schema's format: uri
+            raise InvalidArgument(exc.message) from None
+        token = sink_access_token(body.sink_credential, request.app[WORLD].clock.now)
     flt = body.filter
     if flt is not None and flt.roaming_status is None and flt.device_type is None:
         raise InvalidArgument("filter needs roamingStatus or deviceType.")
     device_filter = DeviceFilter(
         roaming_status=None if flt is None or flt.roaming_status is None else frozenset(flt.roaming_status),
         device_type=None if flt is None or flt.device_type is None else frozenset(flt.device_type))
-    answer = camara(request).insights.count(area, body.starttime, body.endtime, device_filter)
-    return json_response(RegionDeviceCountResponse(count=answer.count, status=answer.status))
+    insights = camara(request).insights
+
+    def answer() -> RegionDeviceCountResponse:
+        result = insights.count(area, body.starttime, body.endtime, device_filter)
+        return RegionDeviceCountResponse(count=result.count, status=result.status)
+
+    if sink is None:
+        return json_response(answer())
+    camara(request).answers.submit(auth_of(request).partner_id, "region-device-count", sink, token, request[CORRELATOR],
+                                   lambda _operation: answer().model_dump(mode="json", by_alias=True,
+                                                                          exclude_none=True))
+    return json_response(AcceptedResponse(), status=202)
 
 
 __all__ = ["Latitude", "Longitude", "routes"]

@@ -1,9 +1,9 @@
 """The CAMARA services of one app, and how they are wired into it.
 
-Owns :class:`CamaraServices` (location, insights, device status, geofencing) and :func:`install`, which builds
-them with the webhook outbox and the CIBA service, stores them under typed app keys, loads the geofences once
-the store is open and the world restored, and ties the webhook sender to the app's lifetime. Handlers reach
-the services through :func:`camara`. It must not contain handlers or business rules.
+Owns :class:`CamaraServices` (location, insights, device status, geofencing, asynchronous answers) and
+:func:`install`, which builds them with the webhook outbox and the CIBA service, stores them under typed app keys,
+loads the geofences once the store is open and the world restored, and ties the webhook sender to the app's
+lifetime. Handlers reach the services through :func:`camara`. It must not contain handlers or business rules.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.camara.callbacks import AsyncAnswers
 from gateway.camara.device_status import DeviceStatusService
 from gateway.camara.geofencing import GeofencingService
 from gateway.camara.insights import InsightsService
@@ -31,6 +32,7 @@ class CamaraServices:
     insights: InsightsService
     status: DeviceStatusService
     geofencing: GeofencingService
+    answers: AsyncAnswers
 
 
 def camara(request: web.Request) -> CamaraServices:
@@ -43,7 +45,7 @@ def install(app: web.Application) -> None:
     campaign event subscriptions to the webhook outbox."""
     world, settings, store = app[WORLD], app[SETTINGS], app[STORE]
     webhooks = Webhooks.build(store, settings, lambda: world.clock.now)
-    geofencing = GeofencingService(world, store, webhooks.outbox)
+    geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m)
     webhooks.sender.on_gone(geofencing.on_gone)
     campaign_events = CampaignEvents(store, webhooks.outbox)
     webhooks.sender.on_gone(campaign_events.on_gone)
@@ -52,8 +54,9 @@ def install(app: web.Application) -> None:
         app[CAMPAIGNS].add_listener(campaign_events.on_campaign_event)
     app[WEBHOOKS] = webhooks
     app[CIBA] = CibaService(store, world, settings)
-    app[CAMARA] = CamaraServices(LocationService(world), InsightsService(world, settings.privacy_threshold),
-                                 DeviceStatusService(world), geofencing)
+    app[CAMARA] = CamaraServices(LocationService(world, settings.min_radius_m),
+                                 InsightsService(world, settings.privacy_threshold), DeviceStatusService(world),
+                                 geofencing, AsyncAnswers(store, webhooks.outbox, lambda: world.clock.now))
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         geofencing.load()  # the store is open and the world restored (replayed without subscriptions) by now

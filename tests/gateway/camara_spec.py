@@ -1,6 +1,8 @@
 """Conformance helpers: validate gateway answers against the CAMARA definitions in ``../shared/camara/specs``.
 
-Tests call :func:`spec` (skips the test, with a message, when the folder is absent) and :func:`assert_conforms`.
+Tests call :func:`spec` (skips the test, with a message, when the folder is absent) and :func:`assert_conforms`;
+:func:`assert_schema` checks a body against one component schema (callback bodies, which openapi-core does not
+validate as responses).
 """
 
 from __future__ import annotations
@@ -41,3 +43,19 @@ def assert_conforms(api: Any, method: str, path: str, status: int, body: Any,
                           content_type="application/json")
     response = MockResponse(json.dumps(body).encode(), status_code=status, content_type="application/json")
     api.validate_response(request, response)
+
+
+@cache
+def _schema_validator(name: str, schema: str) -> Any:
+    import yaml
+    from openapi_schema_validator import OAS30Validator
+
+    document = yaml.safe_load((CAMARA / "specs" / name).read_text())
+    return OAS30Validator({"$ref": f"#/components/schemas/{schema}", "components": document["components"]})
+
+
+def assert_schema(name: str, schema: str, body: Any) -> None:
+    """Raise unless ``body`` is valid against ``#/components/schemas/<schema>`` of ``specs/<name>`` (or skip)."""
+    spec(name)
+    errors = [e.message for e in _schema_validator(name, schema).iter_errors(body)]
+    assert not errors, errors

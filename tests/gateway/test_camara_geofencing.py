@@ -37,7 +37,8 @@ SPEC = "DeviceLocation_geofencing-subscriptions.yaml"
 BASE = "/geofencing-subscriptions/v0.5/subscriptions"
 HTTPS_SINK = "https://127.0.0.1:9/hook"  # spec-valid sink for conformance checks; nothing listens there
 EVENT_SCHEMAS = {"area-entered": "EventAreaEntered", "area-left": "EventAreaLeft",
-                 "subscription-started": "EventSubscriptionStarted", "subscription-ended": "EventSubscriptionEnded"}
+                 "subscription-started": "EventSubscriptionStarted", "subscription-ended": "EventSubscriptionEnded",
+                 "subscription-updated": "EventSubscriptionUpdated"}
 
 
 @pytest.fixture
@@ -256,6 +257,8 @@ GOOD = request_body(HTTPS_SINK, {"phoneNumber": "+4915100000000"}, circle(52.52,
     ("sinkCredential", {"credentialType": "PLAIN", "identifier": "a", "secret": "b"}, 400, "INVALID_CREDENTIAL"),
     # geofencing_subscriptions_400.6_create_subscriptions_with_invalid_access_token_type
     ("sinkCredential.accessTokenType", "mac", 400, "INVALID_TOKEN"),
+    # Commonalities event-subscription template: a sink access token already expired (simulated time) is refused
+    ("sinkCredential.accessTokenExpiresUtc", "2026-06-01T05:00:00Z", 400, "INVALID_CREDENTIAL"),
     # geofencing_subscriptions_400.7_invalid_url: bad sinks
     ("sink", "ftp://example.com/x", 400, "INVALID_SINK"),
     ("sink", "http://example.com/x", 400, "INVALID_SINK"),
@@ -333,3 +336,56 @@ async def test_v03_sends_no_started_event(client: Client, world: World, make_par
     assert (await client.get(base, headers=bearer(token))).status == 200
     resp = await client.get(f"{BASE}/{sub['id']}", headers=bearer(token))
     assert resp.status == 404  # subscriptions live under the version they were created with
+
+
+async def test_sink_token_expiry_ends_the_subscription(client: Client, world: World, make_partner: MakePartner,
+                                                      sink: Sink) -> None:
+    """accessTokenExpiresUtc is simulated time: the subscription ends then (ACCESS_TOKEN_EXPIRED, status EXPIRED)."""
+    _, token = await camara_partner(client, make_partner)
+    i = located(world)[0]
+    lat, lon, r = cell_centre(world, i)
+    body = request_body(sink.url, {"phoneNumber": msisdn(world, i)}, circle(lat, lon, r),
+                        subscriptionExpireTime="2026-06-01T08:00:00Z")
+    body["sinkCredential"]["accessTokenExpiresUtc"] = expires = "2026-06-01T06:30:00Z"
+    sub = await (await client.post(BASE, json=body, headers=bearer(token))).json()
+    await client.post("/admin/v1/clock/advance", json={"to": "2026-06-01T06:29:00Z"}, headers=ADMIN)
+    assert (await (await client.get(f"{BASE}/{sub['id']}", headers=bearer(token))).json())["status"] == "ACTIVE"
+    await client.post("/admin/v1/clock/advance", json={"to": "2026-06-01T09:00:00Z"}, headers=ADMIN)
+    await sink.wait_for(2)
+    secret = await secret_of(client, token)
+    ended = [check_cloud_event(r, secret, "sink-token") for r in sink.received
+             if r["body"]["type"].endswith("subscription-ended")]
+    assert [(e["data"]["terminationReason"], e["time"]) for e in ended] == [("ACCESS_TOKEN_EXPIRED", expires)]
+    assert (await (await client.get(f"{BASE}/{sub['id']}", headers=bearer(token))).json())["status"] == "EXPIRED"
+
+
+async def test_consent_withdrawal_makes_the_subscription_inactive(client: Client, world: World,
+                                                                  make_partner: MakePartner, sink: Sink) -> None:
+    """subscription-updated: INACTIVE while location consent is withdrawn (no area events), ACTIVE when regranted."""
+    api = spec(SPEC)
+    _, token = await camara_partner(client, make_partner)
+    i = located(world)[0]
+    number = msisdn(world, i)
+    lat, lon, r = cell_centre(world, i)
+    home, away = circle(lat, lon, r + 300), far_cell_circle(world, i)
+    await pin(client, number, home)
+    sub = await (await client.post(BASE, json=request_body(sink.url, {"phoneNumber": number}, home, LEFT),
+                                   headers=bearer(token))).json()
+    consent = f"/admin/v1/subscribers/{quote(number)}/consent"
+    resp = await client.put(consent, json={"purpose": "LOCATION_SHARING", "granted": False}, headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    resp = await client.get(f"{BASE}/{sub['id']}", headers=bearer(token))
+    got = await resp.json()
+    assert got["status"] == "INACTIVE"
+    assert_conforms(api, "GET", f"{BASE}/{sub['id']}", resp.status, {**got, "sink": HTTPS_SINK})  # https in specs
+    await pin(client, number, away)  # left the area while inactive: no area-left
+    await client.put(consent, json={"purpose": "LOCATION_SHARING", "granted": True}, headers=ADMIN)
+    assert (await (await client.get(f"{BASE}/{sub['id']}", headers=bearer(token))).json())["status"] == "ACTIVE"
+    await pin(client, number, home)  # back inside: still no event for an area-left subscription
+    await pin(client, number, away)  # leaves again while active: area-left
+    await sink.wait_for(4)
+    secret = await secret_of(client, token)
+    bodies = [check_cloud_event(r, secret, "sink-token") for r in sink.received]
+    kinds = [(b["type"].rsplit(".", 1)[-1], b["data"].get("updateReason")) for b in bodies]
+    assert kinds == [("subscription-started", None), ("subscription-updated", "SUBSCRIPTION_INACTIVE"),
+                     ("subscription-updated", "SUBSCRIPTION_ACTIVE"), ("area-left", None)]

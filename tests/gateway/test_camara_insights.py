@@ -7,12 +7,23 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pytest_aiohttp import AiohttpServer
 
-from gateway.camara.insights import geohash_cover
+from gateway.camara import insights
+from gateway.camara.insights import InsightsService, geohash_cover
 from gateway.settings import Settings
 from simulator.world import World
-from tests.gateway.camara_helpers import camara_partner, cell_centre, ciba_token, circle, located, msisdn
-from tests.gateway.camara_spec import assert_conforms, spec
+from tests.gateway.camara_helpers import (
+    Sink,
+    camara_partner,
+    cell_centre,
+    ciba_token,
+    circle,
+    located,
+    msisdn,
+    start_sink,
+)
+from tests.gateway.camara_spec import assert_conforms, assert_schema, spec
 from tests.gateway.conftest import ADMIN, Client, MakePartner, Wall, bearer
 
 COUNT = "/region-device-count/v0.2/count"
@@ -127,7 +138,11 @@ C = {"areaType": "CIRCLE", "center": {"latitude": 52.52, "longitude": 13.405}, "
     ({"area": C, "sink": "https://example.com/cb", "sinkCredential": {
         "credentialType": "ACCESSTOKEN", "accessToken": "x", "accessTokenExpiresUtc": "2030-01-01T00:00:00Z",
         "accessTokenType": "mac"}}, "INVALID_TOKEN"),  # region_device_count_count_11_sink_credential_invalid_token
-    ({"area": C, "sink": "https://example.com/cb"}, "REGION_DEVICE_COUNT.UNSUPPPORTED_REQUEST"),  # count_20
+    # Commonalities: a sink access token already expired (simulated time) is refused
+    ({"area": C, "sink": "https://example.com/cb", "sinkCredential": {
+        "credentialType": "ACCESSTOKEN", "accessToken": "x", "accessTokenExpiresUtc": "2026-06-01T05:00:00Z",
+        "accessTokenType": "bearer"}}, "INVALID_CREDENTIAL"),
+    ({"area": C, "sink": "ftp://example.com/cb"}, "INVALID_ARGUMENT"),  # v0.2 has no INVALID_SINK
 ])
 async def test_count_bad_input(client: Client, token: str, body: Any, code: str) -> None:
     status, answer = await post(client, COUNT, body, token)
@@ -214,7 +229,14 @@ FUTURE = {"startTime": "2026-06-02T08:00:00Z", "endTime": "2026-06-02T10:00:00Z"
     ({"area": {"areaType": "POLYGON", "boundary": [{"latitude": 40, "longitude": 0}, {"latitude": 40, "longitude": 30},
                                                    {"latitude": 60, "longitude": 30}]}, **FUTURE, "precision": 8}, 422,
      "POPULATION_DENSITY_DATA.UNSUPPORTED_REQUEST"),  # 422.03
-    ({"area": P, **FUTURE, "sink": "https://x.example/cb"}, 422, "POPULATION_DENSITY_DATA.UNSUPPORTED_REQUEST"),
+    # 422.03 "MUST generate a too big response in both sync and async scenarios": too big for a sink too
+    ({"area": {"areaType": "POLYGON", "boundary": [{"latitude": 40, "longitude": 0}, {"latitude": 40, "longitude": 30},
+                                                   {"latitude": 60, "longitude": 30}]}, **FUTURE, "precision": 8,
+      "sink": "https://x.example/cb"}, 422, "POPULATION_DENSITY_DATA.UNSUPPORTED_REQUEST"),
+    # Commonalities: a sink access token already expired (simulated time) is refused
+    ({"area": P, **FUTURE, "sink": "https://x.example/cb", "sinkCredential": {
+        "credentialType": "ACCESSTOKEN", "accessToken": "t", "accessTokenExpiresUtc": "2026-06-01T05:00:00Z",
+        "accessTokenType": "bearer"}}, 400, "INVALID_CREDENTIAL"),
 ])
 async def test_density_bad_input(client: Client, token: str, body: Any, status: int, code: str) -> None:
     got, answer = await post(client, DENSITY, body, token)
@@ -286,3 +308,93 @@ async def test_status_three_legged(client: Client, world: World, make_partner: M
     status, body = await post(client, REACH, {"device": {"phoneNumber": msisdn(world, i)}}, three)
     assert (status, body["code"]) == (422, "UNNECESSARY_IDENTIFIER")
     _ = cell_centre
+
+
+SINK_CREDENTIAL = {"credentialType": "ACCESSTOKEN", "accessToken": "sink-token",
+                   "accessTokenExpiresUtc": "2026-06-02T00:00:00Z", "accessTokenType": "bearer"}
+
+
+@pytest.fixture
+async def sink(aiohttp_server: AiohttpServer) -> Sink:
+    return await start_sink(aiohttp_server)
+
+
+async def post_async(client: Client, path: str, body: Any, token: str, correlator: str) -> tuple[int, Any]:
+    """POST naming the sink; the immediate answer must be JSON and echo the correlator."""
+    resp = await client.post(path, json=body, headers={**bearer(token), "x-correlator": correlator})
+    assert resp.content_type == "application/json" and resp.headers["x-correlator"] == correlator
+    return resp.status, await resp.json()
+
+
+def check_callback(record: dict[str, Any], token: str | None) -> None:
+    """A plain JSON callback (not a CloudEvent), with the sink's bearer token and the partner's signature."""
+    headers = record["headers"]
+    assert headers["Content-Type"] == "application/json"
+    assert headers.get("Authorization") == (None if token is None else f"Bearer {token}")
+    assert headers["X-Opsim-Signature"].startswith("sha256=")
+
+
+async def test_count_async_answer_at_sink(client: Client, world: World, token: str, sink: Sink) -> None:
+    """region_device_count_count_07_async_success: 202, then the answer of that instant at the sink."""
+    lat, lon = world.city.projection.lat0, world.city.projection.lon0
+    area = circle(lat, lon, 3000)
+    _, now = await post(client, COUNT, {"area": area}, token)
+    status, accepted = await post_async(client, COUNT, {"area": area, "sink": sink.url,
+                                                        "sinkCredential": SINK_CREDENTIAL}, token, "rdc-07")
+    assert (status, accepted) == (202, {})  # v0.2 defines no 202 body: an empty RegionDeviceCountResponse
+    assert_schema(COUNT_SPEC, "RegionDeviceCountResponse", accepted)
+    [body] = await sink.wait_for(1)
+    check_callback(sink.received[0], "sink-token")
+    assert sink.received[0]["headers"]["x-correlator"] == "rdc-07"  # v0.2 correlates callbacks by this header
+    assert body == now and body["status"] == "SUPPORTED_AREA"
+    assert_schema(COUNT_SPEC, "RegionDeviceCountResponse", body)
+    # without a sinkCredential (only RECOMMENDED): no Authorization header; a withheld count is a status only
+    tiny = {"area": circle(lat, lon, 1), "filter": {"deviceType": ["IoT device"]}, "sink": sink.url}
+    status, _ = await post_async(client, COUNT, tiny, token, "rdc-07b")
+    assert status == 202
+    bodies = await sink.wait_for(2)
+    check_callback(sink.received[1], None)
+    assert bodies[1] == {"status": "DENSITY_BELOW_PRIVACY_THRESHOLD"}
+    resp = await client.get("/admin/v1/webhooks/events", headers=ADMIN)
+    events = (await resp.json())["events"]
+    assert [(e["subscriptionId"], e["type"], e["state"]) for e in events] == [
+        ("op_000001", "org.camaraproject.region-device-count.v0.callback", "delivered"),
+        ("op_000002", "org.camaraproject.region-device-count.v0.callback", "delivered")]
+
+
+async def test_density_async_answer_at_sink(client: Client, world: World, token: str, sink: Sink,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """population_density_data_04_async_success_scenario: 202 with operationId, the same id in the callback;
+    asynchronous answers may exceed the synchronous size limit."""
+    api = spec(DENSITY_SPEC)
+    body = {"area": square(world, 1.0), "startTime": "2026-06-08T08:00:00Z", "endTime": "2026-06-08T10:00:00Z",
+            "precision": 6}
+    _, sync = await post(client, DENSITY, body, token)
+    monkeypatch.setattr(insights, "DENSITY_SYNC_LIMIT", 1)  # the same request is now too big for a sync answer
+    status, answer = await post(client, DENSITY, body, token)
+    assert (status, answer["code"]) == (422, "POPULATION_DENSITY_DATA.UNSUPPORTED_SYNC_RESPONSE")
+    status, accepted = await post_async(client, DENSITY, {**body, "sink": sink.url,
+                                                          "sinkCredential": SINK_CREDENTIAL}, token, "pdd-04")
+    assert status == 202 and set(accepted) == {"operationId"}
+    assert_conforms(api, "POST", DENSITY, status, accepted)
+    [callback] = await sink.wait_for(1)
+    check_callback(sink.received[0], "sink-token")
+    assert callback == {**sync, "operationId": accepted["operationId"]}
+    assert_schema(DENSITY_SPEC, "PopulationDensityAsyncResponse", callback)
+
+
+async def test_density_async_failure_is_reported_at_sink(client: Client, world: World, token: str, sink: Sink,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """population_density_data_05_async_operation_not_completed_scenario: OPERATION_NOT_COMPLETED with statusInfo."""
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("simulated failure while computing")
+
+    monkeypatch.setattr(InsightsService, "density", broken)
+    body = {"area": P, **FUTURE, "sink": sink.url, "sinkCredential": SINK_CREDENTIAL}
+    status, accepted = await post_async(client, DENSITY, body, token, "pdd-05")
+    assert status == 202
+    [callback] = await sink.wait_for(1)
+    assert callback["operationId"] == accepted["operationId"]
+    assert callback["status"] == "OPERATION_NOT_COMPLETED" and callback["statusInfo"]
+    assert "simulated failure" not in callback["statusInfo"]  # no internals
+    assert_schema(DENSITY_SPEC, "PopulationDensityAsyncResponse", callback)

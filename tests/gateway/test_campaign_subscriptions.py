@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from pytest_aiohttp import AiohttpServer
 
 from tests.gateway.camara_helpers import Sink, start_sink
 from tests.gateway.campaign_helpers import advance, campaign_body, campaign_partner, create, now_of
-from tests.gateway.conftest import Client, MakePartner
+from tests.gateway.conftest import ADMIN, Client, MakePartner
 
 BASE = "/campaigns/v1/subscriptions"
 
@@ -71,3 +71,29 @@ async def test_types_filter_crud_and_bad_sinks(client: Client, make_partner: Mak
         assert (resp.status, (await resp.json())["code"]) == (400, code)
     assert (await client.delete(f"{BASE}/{sub['id']}", headers=caller.headers)).status == 204
     assert (await client.get(f"{BASE}/{sub['id']}", headers=caller.headers)).status == 404
+
+
+async def test_sink_token_expiry(client: Client, make_partner: MakePartner, sink: Sink) -> None:
+    """An already expired sink token is refused; once it expires (simulated time) nothing more is sent."""
+    caller = await campaign_partner(client, make_partner)
+    now = await now_of(client)
+
+    def credential(expires: datetime) -> dict[str, Any]:
+        return {"credentialType": "ACCESSTOKEN", "accessToken": "tok", "accessTokenType": "bearer",
+                "accessTokenExpiresUtc": expires.isoformat().replace("+00:00", "Z")}
+
+    resp = await client.post(BASE, headers=caller.headers,
+                             json={"sink": sink.url, "sinkCredential": credential(now - timedelta(minutes=1))})
+    assert (resp.status, (await resp.json())["code"]) == (400, "INVALID_CREDENTIAL")
+    resp = await client.post(BASE, headers=caller.headers, json={
+        "sink": sink.url, "types": ["campaign.started", "campaign.completed"],
+        "sinkCredential": credential(now + timedelta(minutes=30))})
+    sub = await resp.json()
+    await create(client, caller, campaign_body(now + timedelta(minutes=10), hours=1))
+    await advance(client, 120)
+    await sink.wait_for(1)
+    resp = await client.get("/admin/v1/webhooks/events", params={"subscriptionId": sub["id"]}, headers=ADMIN)
+    stored = [e["type"].rsplit(".", 1)[-1] for e in (await resp.json())["events"]]
+    assert stored == ["started"]  # completed came after the token expired: not even queued
+    got = await (await client.get(f"{BASE}/{sub['id']}", headers=caller.headers)).json()
+    assert got["status"] == "EXPIRED"

@@ -1,0 +1,139 @@
+"""``sim-swap-subscriptions`` v0.3: create, list, get and delete subscriptions to a line's SIM swaps.
+
+Handlers check the request (protocol ``HTTP``, sink rules, ``ACCESSTOKEN`` sink credential, the one event type and
+its create scope, expiry in the future, the two-/three-legged identifier rule of
+:func:`gateway.camara.sim_swap.phone_subject`) and call
+:class:`~gateway.camara.sim_swap_events.SimSwapSubscriptions` (the rules and events live there).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from gateway.auth import auth_of
+from gateway.camara.sim_swap import phone_subject
+from gateway.camara.sim_swap_events import SWAPPED, SwapSubscription, SwapSubscriptionSpec
+from gateway.camara.subject import PhoneNumber
+from gateway.errors import InvalidArgument
+from gateway.keys import SETTINGS, SIM_SWAP_EVENTS, WORLD
+from gateway.routing import Access, RouteTable, json_response, no_content, read_json
+from gateway.webhooks import SinkCredential, check_sink, sink_access_token
+from gateway.wire import Instant, WireModel
+
+BASE = "/sim-swap-subscriptions/v0.3/subscriptions"
+SCOPE_CREATE = f"sim-swap-subscriptions:{SWAPPED}:create"
+SCOPE_READ = "sim-swap-subscriptions:read"
+SCOPE_DELETE = "sim-swap-subscriptions:delete"
+
+routes = RouteTable("CAMARA: sim-swap-subscriptions")
+
+
+class SubscriptionDetail(WireModel):
+    """The line to watch (two-legged tokens only; a three-legged token names it)."""
+
+    phone_number: PhoneNumber | None = None
+
+
+class Config(WireModel):
+    """Subscription settings."""
+
+    subscription_detail: SubscriptionDetail
+    subscription_expire_time: Instant | None = None
+    subscription_max_events: int | None = Field(default=None, ge=1)
+
+
+class HttpSettings(WireModel):
+    """HTTP delivery settings (POST only)."""
+
+    method: Literal["POST"] | None = None
+
+
+class SubscriptionRequest(WireModel):
+    """A new SIM swap subscription."""
+
+    protocol: Literal["HTTP", "MQTT3", "MQTT5", "AMQP", "NATS", "KAFKA"]
+    sink: str = Field(min_length=1, max_length=2048)
+    sink_credential: SinkCredential | None = None
+    types: list[Literal["org.camaraproject.sim-swap-subscriptions.v0.swapped"]] = Field(min_length=1)
+    config: Config
+    protocol_settings: HttpSettings | None = None
+
+
+class Subscription(WireModel):
+    """A SIM swap subscription."""
+
+    protocol: Literal["HTTP"] = "HTTP"
+    sink: str
+    types: list[str]
+    config: Config
+    id: str
+    starts_at: Instant
+    expires_at: Instant | None = None
+    status: Literal["ACTIVATION_REQUESTED", "ACTIVE", "EXPIRED", "INACTIVE", "DELETED"]
+
+
+class SubscriptionList(WireModel):
+    """Documentation only: the list answer is a bare JSON array of subscriptions."""
+
+    subscriptions: list[Subscription]
+
+
+def view(s: SwapSubscription) -> Subscription:
+    """Wire form of a subscription."""
+    config = Config(subscription_detail=SubscriptionDetail(phone_number=s.spec.phone_number),
+                    subscription_expire_time=s.spec.expire_time, subscription_max_events=s.spec.max_events)
+    return Subscription(sink=s.spec.sink, types=[SWAPPED], config=config, id=s.id, starts_at=s.created_at,
+                        expires_at=s.spec.expire_time, status=s.status)
+
+
+@routes.post(BASE, summary="Create a SIM swap subscription", access=Access.PARTNER, scopes=(SCOPE_CREATE,),
+             request=SubscriptionRequest, response=Subscription, status=201, errors=(400, 401, 403, 404, 422))
+async def create(request: web.Request) -> web.Response:
+    """A ``swapped`` event per SIM swap of the line (random or operator-made) until deleted, expired or
+    ``subscriptionMaxEvents`` is reached; ``subscription-started``/``-ended`` lifecycle events."""
+    body = await read_json(request, SubscriptionRequest)
+    world = request.app[WORLD]
+    if body.protocol != "HTTP":
+        raise InvalidArgument("Only HTTP is supported.", code="INVALID_PROTOCOL")
+    sink = check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
+    token = sink_access_token(body.sink_credential)
+    if len(body.types) > 1:
+        raise InvalidArgument("Only one event type per subscription is supported.")
+    config = body.config
+    if config.subscription_expire_time is not None and config.subscription_expire_time <= world.clock.now:
+        raise InvalidArgument("subscriptionExpireTime must be in the future.")
+    auth = auth_of(request)
+    subject = phone_subject(world, auth, config.subscription_detail.phone_number)
+    spec = SwapSubscriptionSpec(subscriber=subject.index, phone_number=config.subscription_detail.phone_number,
+                                sink=sink, sink_token=token, expire_time=config.subscription_expire_time,
+                                max_events=config.subscription_max_events)
+    s = request.app[SIM_SWAP_EVENTS].create(auth.partner_id, spec)
+    return json_response(view(s), status=201)
+
+
+@routes.get(BASE, summary="List SIM swap subscriptions", access=Access.PARTNER, scopes=(SCOPE_READ,),
+            response=SubscriptionList, errors=(400, 401, 403))
+async def list_subscriptions(request: web.Request) -> web.Response:
+    """The calling partner's subscriptions (a JSON array)."""
+    subs = request.app[SIM_SWAP_EVENTS].list(auth_of(request).partner_id)
+    text = "[" + ",".join(view(s).model_dump_json(by_alias=True, exclude_none=True) for s in subs) + "]"
+    return web.Response(text=text, content_type="application/json")
+
+
+@routes.get(BASE + "/{subscriptionId}", summary="Get a SIM swap subscription", access=Access.PARTNER,
+            scopes=(SCOPE_READ,), response=Subscription, errors=(400, 401, 403, 404))
+async def get(request: web.Request) -> web.Response:
+    """One of the calling partner's subscriptions."""
+    s = request.app[SIM_SWAP_EVENTS].get(auth_of(request).partner_id, request.match_info["subscriptionId"])
+    return json_response(view(s))
+
+
+@routes.delete(BASE + "/{subscriptionId}", summary="Delete a SIM swap subscription", access=Access.PARTNER,
+               scopes=(SCOPE_DELETE,), status=204, errors=(400, 401, 403, 404))
+async def delete(request: web.Request) -> web.Response:
+    """Ends the subscription (a ``subscription-ended`` event with ``SUBSCRIPTION_DELETED`` follows)."""
+    request.app[SIM_SWAP_EVENTS].delete(auth_of(request).partner_id, request.match_info["subscriptionId"])
+    return no_content()
