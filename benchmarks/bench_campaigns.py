@@ -83,6 +83,7 @@ def main() -> None:
         view, _ = service.create(partner.id, req)
         t = time.perf_counter()
         world.step()
+        store.drain()  # end to end: the records are in SQLite, not just handed to the background writer
         big_s = time.perf_counter() - t
         rep = service.report(None, view.id)
         emit("campaign_100k_end_to_end_s", big_s, statistics.mean(plain) / 1000, 5.0, "s", sent=rep.sent,
@@ -101,8 +102,10 @@ def main() -> None:
             ids.append(service.create(partner.id, r)[0].id)
         _tick_ms(world, 2)  # activation and start
         count = "SELECT COUNT(*) FROM campaign_records"
+        store.drain()
         rows_before = store.conn.execute(count).fetchone()[0]
         with_campaigns = _tick_ms(world, 30)
+        store.drain()
         rows_per_tick = (store.conn.execute(count).fetchone()[0] - rows_before) / 30
         for cid in ids:
             service.cancel(partner.id, cid)

@@ -11,11 +11,12 @@ Tick-time evaluation (DESIGN §3). The engine hangs off two world listeners and 
 * ``on_step(now)`` then, once per tick: makes visible the campaigns created strictly before ``now`` (so a
   replay after a restart activates them at the very tick the live run did), applies cancellations, moves
   campaigns through their lifecycle, turns the tick's movers into entries and exits for *every* running
-  ``ENTERS`` campaign with one lookup in a cells × campaigns boolean matrix (:func:`targeting.entered`),
+  ``ENTERS`` campaign with one lookup in a sparse cells → campaigns index (:func:`targeting.entered`),
   takes snapshots (``PRESENT``, ``HOME``, ``WORK``, ``VISITED``) at the start and at each opening of a daily
   window, releases dwell entries that are due, and sends each campaign's batch (new candidates plus those held
-  by quiet hours) through segment → policy → delivery. Every outcome is a row with a deterministic id,
-  inserted with ``INSERT OR IGNORE`` in one transaction per tick.
+  by quiet hours) through segment → policy → delivery. Every outcome is a row with a deterministic key,
+  handed as columns to the store's background writer (``INSERT OR IGNORE``; :mod:`gateway.writebehind`), so
+  the tick does not wait for SQLite; every read of records drains the writer first.
 
 Restart durability: campaigns, their cancellation instants and every record live in SQLite. A restarted
 gateway replays the world from its start (:mod:`gateway.journal`); the engine re-runs the same campaigns at the
@@ -225,6 +226,30 @@ class Record:
     clicked_at: datetime | None
 
 
+def record_id(campaign_seq: int, seq: int, outcome: str) -> str:
+    """Wire id of a record: ``msg_…`` for a send (delivered or failed), ``sup_…`` for a suppression."""
+    return f"{'sup' if outcome == 'SUPPRESSED' else 'msg'}_{campaign_seq:06d}_{seq:07d}"
+
+
+class _RecordBuffer:
+    """The tick's records as column chunks (no Python tuple per record until the writer thread builds rows)."""
+
+    _COLUMNS = 10
+
+    def __init__(self) -> None:
+        self._chunks: list[tuple[NDArray[Any], ...]] = []
+
+    def add(self, *columns: NDArray[Any]) -> None:
+        if len(columns[0]):
+            self._chunks.append(columns)
+
+    def take(self) -> list[NDArray[Any]] | None:
+        if not self._chunks:
+            return None
+        chunks, self._chunks = self._chunks, []
+        return [np.concatenate([c[i] for c in chunks]) for i in range(self._COLUMNS)]
+
+
 def public_id(seq: int) -> str:
     """Wire id of a campaign."""
     return f"{CAMPAIGN_PREFIX}{seq:06d}"
@@ -261,6 +286,7 @@ class _Live:
     target: Targeting
     created_us: int
     running: bool = False
+    slot: int = -1  # row of the engine's "seen" bit matrix while the campaign is live
     was_open: bool = False
     snapshot_done: bool = False
     counter: int = 0
@@ -290,16 +316,18 @@ class CampaignService:
         self._is_live = is_live
         self._listeners: list[Listener] = []
         self._queued: list[tuple[str, dict[str, Any], datetime]] = []
-        self._sup_rows: list[tuple[Any, ...]] = []
-        self._msg_rows: list[tuple[Any, ...]] = []
+        self._records = _RecordBuffer()
         self._loaded = False
         self._pending: dict[int, _Live] = {}
         self._live: dict[int, _Live] = {}
         self._cancels: dict[int, int] = {}  # seq -> cancelled_us not yet applied (replay)
         self._moves: list[tuple[Subs, Subs, Subs]] = []
-        self._matrix_key: tuple[int, ...] = ()
-        self._matrix = np.zeros((0, 0), bool)
-        self._matrix_any = np.zeros(0, bool)
+        self._seen = np.zeros((0, 0), np.uint8)  # live campaigns × subscribers, one bit each: "already considered"
+        self._free_slots: list[int] = []
+        self._slots_used = 0
+        self._index_key: tuple[int, ...] = ()
+        self._index = targeting.area_index(world.network.n_cells, [])
+
         self.caps = caps if caps is not None else FrequencyCaps(world.population.size,
                                                                 settings.partner_daily_cap is not None)
         """Daily advertising counts, shared with direct PROMO messages (:mod:`gateway.caps`)."""
@@ -525,8 +553,9 @@ class CampaignService:
         with self.store.transaction() as conn:
             conn.execute("UPDATE campaigns SET status = 'CANCELLED', cancelled_us = ? WHERE seq = ?",
                          (to_micros(now), row["seq"]))
-            self._apply_cancel(conn, row["seq"], now)
-            self._write(conn)
+        # Outside the transaction: the background record writer must be free to take the write lock.
+        self._apply_cancel(self.store.conn, row["seq"], now)
+        self._write()
         self._flush()
         return self.get(partner_id, campaign_id)
 
@@ -536,6 +565,8 @@ class CampaignService:
             live: _Live | None = None
         else:
             live = self._live.pop(seq, None)
+            if live is not None:
+                self._detach(live)
         if live is not None and len(live.held):
             self._suppress(live, live.held, np.full(len(live.held), policy.CANCELLED, np.uint8), at)
             live.held = live.held[:0]
@@ -546,6 +577,8 @@ class CampaignService:
     # -- reports ----------------------------------------------------------------------------------------------
     def _aggregates(self, seq: int, now: datetime, hour_us: int | None = None) -> dict[str, Any]:
         """Privacy-safe totals for events (optionally of one hour)."""
+        self._write()
+        self.store.drain()  # the records of this very tick are included
         now_us = to_micros(now)
         where, args = "campaign_seq = ?", [seq]
         if hour_us is not None:
@@ -566,6 +599,7 @@ class CampaignService:
         seq = row["seq"]
         now = self.world.clock.now
         now_us = to_micros(now)
+        self.store.drain()
         conn = self.store.conn
         totals = conn.execute(
             "SELECT COUNT(*) AS matched, SUM(outcome != 'SUPPRESSED') AS sent, SUM(outcome = 'DELIVERED') AS "
@@ -604,6 +638,7 @@ class CampaignService:
     def records(self, campaign_id: str, limit: int, after: int = 0) -> tuple[list[Record], int | None]:
         """Operator-side truth: a page of every outcome (delivery or suppression) with its subscriber."""
         row = self._row(None, campaign_id)
+        self.store.drain()
         rows = self.store.conn.execute("SELECT * FROM campaign_records WHERE campaign_seq = ? AND seq > ? "
                                        "ORDER BY seq LIMIT ?", (row["seq"], after, limit + 1)).fetchall()
         page = rows[:limit]
@@ -612,9 +647,9 @@ class CampaignService:
         def at(us: int | None) -> datetime | None:
             return None if us is None else from_micros(us)
 
-        out = [Record(r["id"], r["subscriber"], m, from_micros(r["at_us"]), r["outcome"], r["reason"], r["channel"],
-                      at(r["delivered_us"]), at(r["opened_us"]), at(r["clicked_us"])) for r, m in zip(page, numbers,
-                                                                                                     strict=True)]
+        out = [Record(record_id(r["campaign_seq"], r["seq"], r["outcome"]), r["subscriber"], m,
+                      from_micros(r["at_us"]), r["outcome"], r["reason"], r["channel"], at(r["delivered_us"]),
+                      at(r["opened_us"]), at(r["clicked_us"])) for r, m in zip(page, numbers, strict=True)]
         return out, (page[-1]["seq"] if len(rows) > limit else None)
 
     # -- engine -------------------------------------------------------------------------------------------------
@@ -649,37 +684,59 @@ class CampaignService:
         now_us = to_micros(now)
         moves, self._moves = self._moves, []
         events: list[tuple[_Live, str, str]] = []
-        with self.store.transaction() as conn:
-            for seq in sorted(s for s, c in self._pending.items() if c.created_us < now_us):
-                self._live[seq] = self._pending.pop(seq)
-            for seq in sorted(s for s, at in self._cancels.items() if at < now_us):
-                self._apply_cancel(conn, seq, from_micros(self._cancels[seq]))
-            for seq in sorted(self._live):
-                c = self._live[seq]
-                if not c.running and now >= c.req.start:
-                    c.running = True
-                    conn.execute("UPDATE campaigns SET status = 'RUNNING', started_us = ? WHERE seq = ? AND "
-                                 "status = 'SCHEDULED'", (now_us, seq))
-                    events.append((c, "campaign.started", "RUNNING"))
-                if c.running and now >= c.req.end:
-                    self._complete(conn, c, now)
-                    events.append((c, "campaign.completed", "COMPLETED"))
-            enters = [c for _, c in sorted(self._live.items()) if c.running and c.target.mode == "ENTERS"]
-            entries = self._entries(enters, moves)
-            batches = []
-            for seq in sorted(self._live):
-                c = self._live[seq]
-                if c.running:
-                    batch = self._evaluate(c, now, entries.get(seq))
-                    if batch is not None:
-                        batches.append((c, batch))
-            if batches:
-                self._decide(batches, now)
-            self._write(conn)
-            for c, event, status in events:
-                self._emit(event, {"campaignId": c.id, "partnerId": partner_public_id(c.partner_id),
-                                   "status": status, **self._aggregates(c.seq, now)}, now)
-            self._hourly(now)
+        updates: list[tuple[str, tuple[Any, ...]]] = []  # status changes: rare, so most ticks write no row here
+        conn = self.store.conn
+        self._fit_seen()
+        for seq in sorted(s for s, c in self._pending.items() if c.created_us < now_us):
+            self._live[seq] = self._attach(self._pending.pop(seq))
+        for seq in sorted(s for s, at in self._cancels.items() if at < now_us):
+            self._apply_cancel(conn, seq, from_micros(self._cancels[seq]))
+        for seq in sorted(self._live):
+            c = self._live[seq]
+            if not c.running and now >= c.req.start:
+                c.running = True
+                updates.append(("UPDATE campaigns SET status = 'RUNNING', started_us = ? WHERE seq = ? AND "
+                                "status = 'SCHEDULED'", (now_us, seq)))
+                events.append((c, "campaign.started", "RUNNING"))
+            if c.running and now >= c.req.end:
+                updates.append(self._complete(c, now))
+                events.append((c, "campaign.completed", "COMPLETED"))
+        enters = [c for _, c in sorted(self._live.items()) if c.running and c.target.mode == "ENTERS"]
+        in_subs, in_j, out_subs, out_j = self._entries(enters, moves)
+        # No-dwell ENTERS campaigns with their window open are evaluated together; the rest one by one.
+        fast = np.array([c.target.dwell_minutes == 0 and self._window_open(c.req, now) for c in enters], bool)
+        fresh = self._fresh_entries(enters, in_subs[fast[in_j]], in_j[fast[in_j]], now) if len(enters) else {}
+        slow = ~fast[in_j] if len(enters) else np.zeros(0, bool)
+        slow_out = ~fast[out_j] if len(enters) else np.zeros(0, bool)
+        ins = self._per_campaign(enters, in_subs[slow], in_j[slow])
+        outs = self._per_campaign(enters, out_subs[slow_out], out_j[slow_out])
+        no_one = np.zeros(0, np.int32)
+        batches = []
+        for seq in sorted(self._live):
+            c = self._live[seq]
+            if not c.running:
+                continue
+            if c.target.mode == "ENTERS" and c.target.dwell_minutes == 0 and self._window_open(c.req, now):
+                c.was_open = True
+                new = fresh.get(seq, no_one)
+                batch = (np.sort(np.concatenate([c.held, new])).astype(np.int32) if len(c.held) else new) \
+                    if len(c.held) or len(new) else None
+            else:
+                moved = (ins.get(seq, no_one), outs.get(seq, no_one)) if c.target.mode == "ENTERS" else None
+                batch = self._evaluate(c, now, moved)
+            if batch is not None:
+                batches.append((c, batch))
+        if batches:
+            self._decide(batches, now)
+        self._write()
+        if updates:
+            with self.store.transaction() as tx:
+                for sql, args in updates:
+                    tx.execute(sql, args)
+        for c, event, status in events:
+            self._emit(event, {"campaignId": c.id, "partnerId": partner_public_id(c.partner_id),
+                               "status": status, **self._aggregates(c.seq, now)}, now)
+        self._hourly(now)
         self._flush()
 
     def _hourly(self, now: datetime) -> None:
@@ -694,45 +751,94 @@ class CampaignService:
                         "hour": format_instant(from_micros(previous)), **self._aggregates(seq, now, previous)}
                 self._emit("campaign.report.hourly", data, now)
 
-    def _complete(self, conn: Any, c: _Live, now: datetime) -> None:
+    def _complete(self, c: _Live, now: datetime) -> tuple[str, tuple[Any, ...]]:
+        """End a campaign in memory; returns the status update for the caller's transaction."""
         if len(c.held):
             self._suppress(c, c.held, np.full(len(c.held), policy.QUIET_HOURS, np.uint8), now)
         c.held = c.held[:0]
-        del self._live[c.seq]
-        conn.execute("UPDATE campaigns SET status = 'COMPLETED', completed_us = ? WHERE seq = ? AND status IN "
-                     "('SCHEDULED', 'RUNNING')", (to_micros(now), c.seq))
+        self._detach(self._live.pop(c.seq))
+        return ("UPDATE campaigns SET status = 'COMPLETED', completed_us = ? WHERE seq = ? AND status IN "
+                "('SCHEDULED', 'RUNNING')", (to_micros(now), c.seq))
 
     def _entries(self, enters: list[_Live], moves: list[tuple[Subs, Subs, Subs]]
-                 ) -> dict[int, tuple[Subs, Subs]]:
-        """Entrants and leavers of each running ENTERS campaign this tick (one matrix lookup for all)."""
+                 ) -> tuple[Subs, NDArray[np.intp], Subs, NDArray[np.intp]]:
+        """Entrants and leavers of every running ENTERS campaign this tick, as (subscribers, index into
+        ``enters``) sorted by campaign: one sparse index lookup for all campaigns."""
+        empty = np.zeros(0, np.int32), np.zeros(0, np.intp)
         if not enters or not moves:
-            return {}
+            return (*empty, *empty)
         key = tuple(c.seq for c in enters)
-        if key != self._matrix_key:
-            self._matrix = targeting.area_matrix(self.world.network.n_cells, [c.target.cells for c in enters])
-            self._matrix_any = np.asarray(self._matrix.any(axis=1), dtype=bool)
-            self._matrix_key = key
+        if key != self._index_key:
+            self._index = targeting.area_index(self.world.network.n_cells, [c.target.cells for c in enters])
+            self._index_key = key
         subs = np.concatenate([m[0] for m in moves])
         old = np.concatenate([m[1] for m in moves])
         new = np.concatenate([m[2] for m in moves])
-        touching = self._matrix_any[old] | self._matrix_any[new]  # movers near no campaign are dropped at once
+        touching = self._index.changed(old, new)  # movers whose campaigns did not change are dropped at once
         subs, old, new = subs[touching], old[touching], new[touching]
-        e_row, e_col, x_row, x_col = targeting.entered(self._matrix, old, new)
-        cols = np.arange(len(enters) + 1)
-        e_bounds = np.searchsorted(e_col, cols)
-        x_bounds = np.searchsorted(x_col, cols)
-        out = {}
-        for j, c in enumerate(enters):
-            ins = subs[e_row[e_bounds[j]:e_bounds[j + 1]]]
-            outs = subs[x_row[x_bounds[j]:x_bounds[j + 1]]]
-            if len(ins) or len(outs):
-                out[c.seq] = (ins, outs)
+        e_row, e_col, x_row, x_col = targeting.entered(self._index, old, new)
+        return subs[e_row], e_col.astype(np.intp), subs[x_row], x_col.astype(np.intp)
+
+    @staticmethod
+    def _per_campaign(enters: list[_Live], subs: Subs, j: NDArray[np.intp]) -> dict[int, Subs]:
+        bounds = np.searchsorted(j, np.arange(len(enters) + 1))
+        return {enters[i].seq: subs[bounds[i]:bounds[i + 1]] for i in np.flatnonzero(np.diff(bounds)).tolist()}
+
+    # -- "already considered" bits: one row per live campaign, views handed to the campaigns -----------------
+    def _fit_seen(self, rows: int | None = None) -> None:
+        """Make the bit matrix wide enough for the population and tall enough for ``rows`` campaigns."""
+        width = (self.world.population.size + 7) // 8
+        height = max(rows or 0, self._seen.shape[0])
+        if self._seen.shape[1] >= width and self._seen.shape[0] >= height:
+            return
+        grown = np.zeros((height, max(width, self._seen.shape[1])), np.uint8)
+        grown[: self._seen.shape[0], : self._seen.shape[1]] = self._seen
+        self._seen = grown
+        for c in self._live.values():
+            c.seen = grown[c.slot]
+
+    def _attach(self, c: _Live) -> _Live:
+        """Give a campaign becoming live a cleared row of the bit matrix."""
+        if self._free_slots:
+            c.slot = self._free_slots.pop()
+        else:
+            c.slot = self._slots_used
+            self._slots_used += 1
+            if c.slot >= self._seen.shape[0]:
+                self._fit_seen(max(4, 2 * c.slot))  # doubling: few reallocations for many campaigns
+        self._seen[c.slot] = 0
+        c.seen = self._seen[c.slot]
+        return c
+
+    def _detach(self, c: _Live) -> None:
+        if c.slot >= 0:
+            self._free_slots.append(c.slot)
+            c.slot = -1
+
+    def _fresh_entries(self, enters: list[_Live], subs: Subs, j: NDArray[np.intp], now: datetime) -> dict[int, Subs]:
+        """First-time entrants of every no-dwell ENTERS campaign at once (segment misfits queued as suppressed)."""
+        if len(subs) == 0:
+            return {}
+        n = np.int64(max(self.world.population.size, 1))
+        key = np.unique(j.astype(np.int64) * n + subs)
+        j, subs = key // n, (key % n).astype(np.int32)
+        slots = np.array([c.slot for c in enters], dtype=np.int64)[j]
+        byte, bit = subs >> 3, (np.uint8(1) << (subs & 7).astype(np.uint8)).astype(np.uint8)
+        unseen = (self._seen[slots, byte] & bit) == 0
+        j, subs, slots, byte, bit = j[unseen], subs[unseen], slots[unseen], byte[unseen], bit[unseen]
+        np.bitwise_or.at(self._seen, (slots, byte), bit)
+        bounds = np.searchsorted(j, np.arange(len(enters) + 1))
+        out: dict[int, Subs] = {}
+        for idx in np.flatnonzero(np.diff(bounds)).tolist():
+            c = enters[idx]
+            kept, misfit = targeting.apply_segment(self.world, subs[bounds[idx]:bounds[idx + 1]], c.target.segment)
+            if len(misfit):
+                self._suppress(c, misfit, np.full(len(misfit), policy.SEGMENT, np.uint8), now)
+            out[c.seq] = kept
         return out
 
     @staticmethod
     def _unseen(c: _Live, subs: Subs, n: int) -> Subs:
-        if len(c.seen) * 8 < n:
-            c.seen = np.concatenate([c.seen, np.zeros((n + 7) // 8 - len(c.seen), np.uint8)])
         bits = (c.seen[subs >> 3] >> (subs & 7).astype(np.uint8)) & 1
         unseen: Subs = subs[bits == 0]
         return unseen
@@ -814,62 +920,83 @@ class CampaignService:
         delivered_us = now_us + np.round(out.latency_s * 1e6).astype(np.int64)
         opened_us = delivered_us + np.nan_to_num(out.open_after_s * 1e6, nan=-1e18).astype(np.int64)
         clicked_us = delivered_us + np.nan_to_num(out.click_after_s * 1e6, nan=-1e18).astype(np.int64)
-        send_pos = np.searchsorted(send, np.arange(len(subs)))  # index into the sends of pair i (when sent)
-        for j, (c, _) in enumerate(items):
-            lo, hi = int(bounds[j]), int(bounds[j + 1])
-            part = slice(lo, hi)
-            c.held = subs[part][d.held[part]]
-            refused = np.flatnonzero(d.reason[part] != 255) + lo
-            if len(refused):
-                self._suppress(c, subs[refused], d.reason[refused], now)
-            k = slice(int(send_pos[lo]), int(send_pos[hi]) if hi < len(subs) else len(send))
-            mine = send[k]
-            if len(mine):
-                self._sent(c, subs[mine], d.channel[mine], out.delivered[k], delivered_us[k], opened_us[k],
-                           clicked_us[k], now_us)
+        lives = [c for c, _ in items]
+        for j, c in enumerate(lives):
+            c.held = subs[bounds[j]:bounds[j + 1]][d.held[bounds[j]:bounds[j + 1]]]
+        # Records for every campaign at once; per campaign, suppressions are numbered before sends, as always.
+        refused = np.flatnonzero(d.reason != 255)
+        self._suppress_many(lives, camp[refused], subs[refused], d.reason[refused], now)
+        if len(send):
+            self._sent_many(lives, camp[send], subs[send], d.channel[send], out.delivered, delivered_us, opened_us,
+                            clicked_us, now_us)
 
-    def _ids(self, c: _Live, prefix: str, n: int) -> tuple[range, list[str]]:
-        seqs = range(c.counter + 1, c.counter + n + 1)
-        c.counter += n
-        return seqs, [f"{prefix}_{c.seq:06d}_{k:07d}" for k in seqs]
+    @staticmethod
+    def _seqs_many(lives: list[_Live], camp: NDArray[np.intp]) -> NDArray[np.int64]:
+        """Next record numbers per campaign for records of campaigns ``lives[camp]`` (``camp`` ascending)."""
+        counts = np.bincount(camp, minlength=len(lives))
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        base = np.array([c.counter for c in lives], dtype=np.int64)
+        seqs: NDArray[np.int64] = base[camp] + np.arange(len(camp)) - first[camp] + 1
+        for c, k in zip(lives, counts.tolist(), strict=True):
+            c.counter += k
+        return seqs
 
     def _suppress(self, c: _Live, subs: Subs, reasons: NDArray[np.uint8], now: datetime) -> None:
-        """Queue suppression records (written by :meth:`_write` with the tick's transaction)."""
-        seqs, ids = self._ids(c, "sup", len(subs))
-        at = to_micros(now)
-        names = np.asarray(policy.REASONS, dtype=object)[reasons].tolist()
-        self._sup_rows.extend(zip([c.seq] * len(ids), seqs, ids, subs.tolist(), [at] * len(ids), names, strict=True))
+        """Queue suppression records of one campaign."""
+        self._suppress_many([c], np.zeros(len(subs), np.intp), subs, reasons, now)
 
-    def _sent(self, c: _Live, subs: Subs, channel: NDArray[np.uint8], ok: NDArray[np.bool_],
-              delivered_us: NDArray[np.int64], opened_us: NDArray[np.int64], clicked_us: NDArray[np.int64],
-              now_us: int) -> None:
-        """Queue the records of one campaign's sends and put the delivered ones in the inboxes."""
+    def _suppress_many(self, lives: list[_Live], camp: NDArray[np.intp], subs: Subs, reasons: NDArray[np.uint8],
+                       now: datetime) -> None:
+        """Queue suppression records (written with the tick's other records, off the tick's path)."""
         n = len(subs)
-        c.sent += n
-        seqs, ids = self._ids(c, "msg", n)
-        names = np.asarray(policy.CHANNELS, dtype=object)[channel].tolist()
-        outcome = np.where(ok, "DELIVERED", "FAILED").tolist()
+        if n == 0:
+            return
+        names = np.asarray(policy.REASONS, dtype=object)[reasons]
+        none = np.full(n, None, dtype=object)
+        campaign_seq = np.array([c.seq for c in lives], dtype=np.int64)[camp]
+        self._records.add(campaign_seq, self._seqs_many(lives, camp), subs, np.full(n, to_micros(now), np.int64),
+                          np.full(n, "SUPPRESSED", dtype=object), names, none, none, none, none)
 
-        def nullable(values: NDArray[np.int64]) -> list[int | None]:
-            return [None if v < 0 else v for v in np.where(ok, values, -1).tolist()]
+    def _sent_many(self, lives: list[_Live], camp: NDArray[np.intp], subs: Subs, channel: NDArray[np.uint8],
+                   ok: NDArray[np.bool_], delivered_us: NDArray[np.int64], opened_us: NDArray[np.int64],
+                   clicked_us: NDArray[np.int64], now_us: int) -> None:
+        """Queue the records of the sends (``camp`` ascending) and put the delivered ones in the inboxes."""
+        n = len(subs)
+        seqs = self._seqs_many(lives, camp)
+        counts = np.bincount(camp, minlength=len(lives))
+        for c, k in zip(lives, counts.tolist(), strict=True):
+            c.sent += k
+        names = np.asarray(policy.CHANNELS, dtype=object)[channel]
+        outcome = np.where(ok, "DELIVERED", "FAILED").astype(object)
 
-        self._msg_rows.extend(zip([c.seq] * n, seqs, ids, subs.tolist(), [now_us] * n, outcome, names,
-                                  nullable(delivered_us), nullable(opened_us), nullable(clicked_us), strict=True))
+        def nullable(values: NDArray[np.int64]) -> NDArray[np.object_]:
+            out = values.astype(object)
+            out[~ok | (values < 0)] = None
+            return out
+
+        campaign_seq = np.array([c.seq for c in lives], dtype=np.int64)[camp]
+        self._records.add(campaign_seq, seqs, subs, np.full(n, now_us, np.int64), outcome,
+                          np.full(n, None, dtype=object), names, nullable(delivered_us), nullable(opened_us),
+                          nullable(clicked_us))
         good = np.flatnonzero(ok)
-        if len(good):
-            received = [from_micros(v) for v in delivered_us[good].tolist()]
-            self.world.deliver_many(subs[good], received, [names[i] for i in good.tolist()], c.req.sender_name,
-                                    c.req.text, c.req.kind, title=c.req.title,
-                                    message_ids=[ids[i] for i in good.tolist()], campaignId=c.id)
+        if not len(good):
+            return
+        # The inbox holds one message per delivery; the campaign's text differs, so group by campaign.
+        bounds = np.searchsorted(camp[good], np.arange(len(lives) + 1))
+        for j, c in enumerate(lives):
+            mine = good[bounds[j]:bounds[j + 1]]
+            if not len(mine):
+                continue
+            received = [from_micros(v) for v in delivered_us[mine].tolist()]
+            self.world.deliver_many(subs[mine], received, names[mine].tolist(), c.req.sender_name, c.req.text,
+                                    c.req.kind, title=c.req.title,
+                                    message_ids=[record_id(c.seq, k, "DELIVERED") for k in seqs[mine].tolist()],
+                                    campaignId=c.id)
 
-    def _write(self, conn: Any) -> None:
-        """Insert the queued records (idempotently: a replay writes the same ids again and is ignored)."""
-        if self._sup_rows:
-            conn.executemany(
-                "INSERT OR IGNORE INTO campaign_records(campaign_seq, seq, id, subscriber, at_us, outcome, reason) "
-                "VALUES (?, ?, ?, ?, ?, 'SUPPRESSED', ?)", self._sup_rows)
-        if self._msg_rows:
-            conn.executemany(
-                "INSERT OR IGNORE INTO campaign_records(campaign_seq, seq, id, subscriber, at_us, outcome, channel, "
-                "delivered_us, opened_us, clicked_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._msg_rows)
-        self._sup_rows, self._msg_rows = [], []
+    def _write(self) -> None:
+        """Hand the tick's records to the store's background writer (idempotent: a replay re-sends the same keys)."""
+        columns = self._records.take()
+        if columns is not None:
+            self.store.append_rows(
+                "INSERT OR IGNORE INTO campaign_records(campaign_seq, seq, subscriber, at_us, outcome, reason, "
+                "channel, delivered_us, opened_us, clicked_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", columns)

@@ -13,12 +13,14 @@ import hmac
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from gateway.writebehind import WriteBehind
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -271,6 +273,53 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE outbox ADD COLUMN correlator TEXT;   -- x-correlator sent with the event (NULL: the event id)
     """,
+    # Campaign records are written in bulk off the tick: their id is derived from (campaign_seq, seq) on read
+    """
+    ALTER TABLE campaign_records DROP COLUMN id;
+    """,
+    # Triggered chains /journeys/v1 (issue 6): journeys, enrolments, recipients and the outcome of every step;
+    # the messages a journey sends name it (hidden from the partner's GET), and direct messages keep their opening
+    """
+    CREATE TABLE journeys (
+        seq INTEGER PRIMARY KEY,          -- jny_<seq>
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,               -- JSON of the request
+        created_us INTEGER NOT NULL,
+        cancelled_us INTEGER,
+        idempotency_key TEXT,
+        body_hash TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX journeys_idempotency ON journeys(partner_id, idempotency_key);
+    CREATE TABLE journey_enrolments (
+        seq INTEGER PRIMARY KEY,          -- enr_<seq>
+        journey_seq INTEGER NOT NULL REFERENCES journeys(seq),
+        msisdn TEXT NOT NULL,
+        subscriber INTEGER NOT NULL,
+        event_us INTEGER NOT NULL,        -- the instant the reminders are relative to
+        created_us INTEGER NOT NULL,
+        UNIQUE (journey_seq, msisdn, event_us)
+    );
+    CREATE TABLE journey_recipients (
+        journey_seq INTEGER NOT NULL REFERENCES journeys(seq),
+        n INTEGER NOT NULL,               -- order of triggering within the journey
+        subscriber INTEGER NOT NULL,
+        trigger_us INTEGER NOT NULL,
+        PRIMARY KEY (journey_seq, n)
+    );
+    CREATE TABLE journey_steps (
+        journey_seq INTEGER NOT NULL REFERENCES journeys(seq),
+        n INTEGER NOT NULL,               -- the recipient
+        step INTEGER NOT NULL,            -- 1-based
+        outcome TEXT NOT NULL,            -- MESSAGE (see messages), REFUSED (the send was refused), STOPPED
+        reason TEXT,                      -- REFUSED: the error code, STOPPED: the stop reason
+        message_seq INTEGER REFERENCES messages(seq),
+        at_us INTEGER NOT NULL,
+        PRIMARY KEY (journey_seq, n, step)
+    );
+    ALTER TABLE messages ADD COLUMN origin TEXT;       -- the journey that sent it (NULL: sent by the partner)
+    ALTER TABLE messages ADD COLUMN opened_us INTEGER; -- sim time the subscriber opens it (NULL: never)
+    """,
 ]
 
 
@@ -346,6 +395,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._conn: sqlite3.Connection | None = None
+        self._writer: WriteBehind | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -360,10 +410,35 @@ class Store:
         self._migrate()
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Write what is still queued, then close the connection (idempotent)."""
+        try:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def append_rows(self, sql: str, columns: Sequence[Any]) -> None:
+        """Insert bulk records (``INSERT OR IGNORE`` on deterministic keys only) without waiting for them.
+
+        On a file database the rows are written by a background thread (see :mod:`gateway.writebehind`);
+        ``:memory:`` has no second connection, so they are written at once.
+        """
+        if self.path == ":memory:":
+            cols = [c.tolist() if hasattr(c, "tolist") else list(c) for c in columns]
+            with self.transaction() as conn:
+                conn.executemany(sql, zip(*cols, strict=True))
+            return
+        if self._writer is None:
+            self._writer = WriteBehind(self.path)
+        self._writer.submit(sql, columns)
+
+    def drain(self) -> None:
+        """Wait until every row given to :meth:`append_rows` is in the database (before reading them)."""
+        if self._writer is not None:
+            self._writer.drain()
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -136,26 +136,90 @@ def apply_segment(world: World, subs: Subs, segment: Segment) -> tuple[Subs, Sub
     return subs[keep], subs[~keep]
 
 
-def area_matrix(n_cells: int, cell_sets: list[NDArray[np.int32]]) -> NDArray[np.bool_]:
-    """Cells × campaigns membership (one extra row absorbs cell -1): column ``j`` marks campaign ``j``'s cells."""
-    m = np.zeros((n_cells + 1, len(cell_sets)), dtype=bool)
-    for j, cells in enumerate(cell_sets):
-        m[cells, j] = True
-    return m
+@dataclass(frozen=True)
+class AreaIndex:
+    """Which areas (campaigns) each cell belongs to, as compressed rows: the areas of cell ``c`` are
+    ``areas[ptr[c]:ptr[c + 1]]``. One extra empty row absorbs cell -1 (no serving cell).
 
-
-def entered(matrix: NDArray[np.bool_], old: NDArray[np.int32], new: NDArray[np.int32]
-            ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
-    """Who entered and who left each campaign's areas in a batch of cell changes.
-
-    Two fancy-index lookups of the movers' old and new cells cover every campaign at once. Returns
-    ``(enter_rows, enter_cols, exit_rows, exit_cols)``: rows index the batch, columns the matrix's campaigns,
-    sorted by column then row.
+    Sparse on purpose: a mover touches only the few areas of its old and new cells, so a tick costs in
+    proportion to those, not to movers × areas.
     """
-    was = matrix[old]
-    now = matrix[new]
-    e_row, e_col = np.nonzero(now & ~was)
-    x_row, x_col = np.nonzero(was & ~now)
-    e_order = np.argsort(e_col, kind="stable")  # few hits: sorting them beats scanning a transposed matrix
-    x_order = np.argsort(x_col, kind="stable")
+
+    ptr: NDArray[np.int64]
+    areas: NDArray[np.int32]
+    n_areas: int
+    signature: NDArray[np.uint64]
+    """XOR of a fixed 64-bit code per area over each cell's areas: two cells with the same set of areas have
+    the same signature, and different sets collide with probability 2**-64, so a mover whose old and new
+    signatures agree entered and left nothing and is dropped before any set arithmetic."""
+
+    @property
+    def any(self) -> NDArray[np.bool_]:
+        """Whether each cell (plus the -1 row) belongs to at least one area."""
+        return np.diff(self.ptr) > 0
+
+    def changed(self, old: NDArray[np.int32], new: NDArray[np.int32]) -> NDArray[np.bool_]:
+        """Movers whose old and new cells differ in their areas (candidates for entries and exits)."""
+        last = len(self.ptr) - 2
+        return np.asarray(self.signature[np.where(old < 0, last, old)] != self.signature[np.where(new < 0, last, new)])
+
+    def pairs(self, cells: NDArray[np.int32]) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+        """(batch row, area) for every area of every cell in ``cells``."""
+        rows_cells = np.where(cells < 0, len(self.ptr) - 2, cells)
+        start = self.ptr[rows_cells]
+        count = self.ptr[rows_cells + 1] - start
+        rows = np.repeat(np.arange(len(cells), dtype=np.int64), count)
+        first = np.repeat(start - np.concatenate([[0], np.cumsum(count)[:-1]]), count)
+        return rows, self.areas[first + np.arange(len(rows))]
+
+
+def area_index(n_cells: int, cell_sets: list[NDArray[np.int32]]) -> AreaIndex:
+    """Cells → areas index of ``cell_sets`` (area ``j`` is the cells of ``cell_sets[j]``)."""
+    cells = np.concatenate([np.asarray(c, np.int64) for c in cell_sets]) if cell_sets else np.zeros(0, np.int64)
+    areas = np.repeat(np.arange(len(cell_sets), dtype=np.int32), [len(c) for c in cell_sets])
+    order = np.lexsort((areas, cells))
+    counts = np.bincount(cells, minlength=n_cells + 1)[: n_cells + 1]
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    codes = _area_codes(len(cell_sets))
+    signature = np.zeros(n_cells + 1, np.uint64)
+    np.bitwise_xor.at(signature, cells, codes[areas])
+    return AreaIndex(ptr, areas[order], len(cell_sets), signature)
+
+
+def _sorted_member(needles: NDArray[np.int64], haystack: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Whether each needle is in the sorted ``haystack``."""
+    if len(haystack) == 0:
+        return np.zeros(len(needles), bool)
+    pos = np.minimum(np.searchsorted(haystack, needles), len(haystack) - 1)
+    return np.asarray(haystack[pos] == needles)
+
+
+def _area_codes(n: int) -> NDArray[np.uint64]:
+    """A fixed pseudo-random 64-bit code per area index (SplitMix64 of the index; no random state)."""
+    with np.errstate(over="ignore"):
+        z = (np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return np.asarray(z ^ (z >> np.uint64(31)))
+
+
+def entered(index: AreaIndex, old: NDArray[np.int32], new: NDArray[np.int32]
+            ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64], NDArray[np.int32]]:
+    """Who entered and who left each area in a batch of cell changes.
+
+    Returns ``(enter_rows, enter_areas, exit_rows, exit_areas)``: rows index the batch; sorted by area, then
+    row. A mover entered an area when the area holds its new cell and not its old one.
+    """
+    new_rows, new_areas = index.pairs(new)
+    old_rows, old_areas = index.pairs(old)
+    width = max(index.n_areas, 1)
+    # Rows ascend and each cell's areas are sorted, so both key arrays are sorted: membership is a binary search.
+    new_keys = new_rows * width + new_areas
+    old_keys = old_rows * width + old_areas
+    enter = ~_sorted_member(new_keys, old_keys)
+    leave = ~_sorted_member(old_keys, new_keys)
+    e_row, e_col = new_rows[enter], new_areas[enter]
+    x_row, x_col = old_rows[leave], old_areas[leave]
+    e_order = np.lexsort((e_row, e_col))
+    x_order = np.lexsort((x_row, x_col))
     return e_row[e_order], e_col[e_order], x_row[x_order], x_col[x_order]

@@ -121,7 +121,8 @@ class DayPlan:
 
     def take_until(self, tick: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
         """Events due at or before ``tick`` not yet taken."""
-        end = int(np.searchsorted(self.tick, tick, side="right"))
+        # The needle must have the array's dtype: a Python int would make numpy cast the whole array first.
+        end = int(np.searchsorted(self.tick, self.tick.dtype.type(tick), side="right"))
         sl = slice(self.cursor, end)
         self.cursor = max(end, self.cursor)
         return self.sub[sl], self.place[sl]

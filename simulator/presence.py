@@ -82,7 +82,7 @@ class PresenceHistory:
         snap = chunk.snapshot
         cells[: len(snap)] = snap
         t, s, c = chunk.arrays()
-        upto = int(np.searchsorted(t, tick, side="right"))
+        upto = int(np.searchsorted(t, t.dtype.type(tick), side="right"))  # same dtype: no copy of t
         # Changes are in time order, so the last assignment per subscriber must win: keep last occurrences.
         s_up, c_up = s[:upto], c[:upto]
         if len(s_up):
@@ -103,8 +103,8 @@ class PresenceHistory:
         last = self._chunk_index(t2)
         for chunk in self._chunks[first: last + 1]:
             t, s, c = chunk.arrays()
-            lo = int(np.searchsorted(t, t1, side="right"))
-            hi = int(np.searchsorted(t, t2, side="right"))
+            lo = int(np.searchsorted(t, t.dtype.type(t1), side="right"))
+            hi = int(np.searchsorted(t, t.dtype.type(t2), side="right"))
             if hi > lo:
                 hit = cell_mask[c[lo:hi]]
                 seen[s[lo:hi][hit]] = True
