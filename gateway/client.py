@@ -46,6 +46,14 @@ from gateway.api.campaigns import (
 )
 from gateway.api.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
 from gateway.api.health import Health
+from gateway.api.journeys import (
+    Enrolment,
+    EnrolmentRequest,
+    Journey,
+    JourneyCreate,
+    JourneyList,
+    JourneyReportModel,
+)
 from gateway.api.partners import ApiKeyInfo, ApiKeyList, Me
 from gateway.api.webhooks import OutboxEventView, OutboxList, WebhookSecret
 from gateway.auth import TokenResponse
@@ -248,6 +256,37 @@ class PartnerClient(_Client):
         """``GET /campaigns/v1/campaigns/{id}/report``."""
         return await self.call(CampaignReport, "GET",
                                f"/campaigns/v1/campaigns/{quote(campaign_id, safe='')}/report")
+
+    # -- journeys ----------------------------------------------------------------------------------------------
+    async def create_journey(self, body: JourneyCreate, idempotency_key: str | None = None) -> Journey:
+        """``POST /journeys/v1/journeys`` (the same key and body give back the same journey)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        _, raw = await self.send("POST", "/journeys/v1/journeys", json=_dump(body), headers=headers)
+        return Journey.model_validate_json(raw)
+
+    async def journeys(self, limit: int = 20, cursor: str | None = None) -> JourneyList:
+        """``GET /journeys/v1/journeys`` (one page; follow ``next_cursor``)."""
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor is not None else {})}
+        _, raw = await self.send("GET", "/journeys/v1/journeys", params=params)
+        return JourneyList.model_validate_json(raw)
+
+    async def journey(self, journey_id: str) -> Journey:
+        """``GET /journeys/v1/journeys/{id}``."""
+        return await self.call(Journey, "GET", f"/journeys/v1/journeys/{quote(journey_id, safe='')}")
+
+    async def cancel_journey(self, journey_id: str) -> Journey:
+        """``DELETE /journeys/v1/journeys/{id}``."""
+        return await self.call(Journey, "DELETE", f"/journeys/v1/journeys/{quote(journey_id, safe='')}")
+
+    async def enrol(self, journey_id: str, body: EnrolmentRequest) -> Enrolment:
+        """``POST /journeys/v1/journeys/{id}/enrolments`` (``EVENT_REMINDER`` journeys)."""
+        return await self.call(Enrolment, "POST", f"/journeys/v1/journeys/{quote(journey_id, safe='')}/enrolments",
+                               json=_dump(body))
+
+    async def journey_report(self, journey_id: str) -> JourneyReportModel:
+        """``GET /journeys/v1/journeys/{id}/report``."""
+        return await self.call(JourneyReportModel, "GET",
+                               f"/journeys/v1/journeys/{quote(journey_id, safe='')}/report")
 
     # -- CAMARA ----------------------------------------------------------------------------------------------
     async def verify_location(self, body: VerifyLocationRequest) -> VerifyLocationResponse:

@@ -3,7 +3,8 @@
 Owns the one ``asyncio.Lock`` that serialises every world mutation (the world is synchronous and not
 thread-safe; all calls run on the event loop thread), the paced-clock loop, clock checkpoints and the admin
 journal (every world-changing admin operation is applied through :mod:`gateway.journal` and then recorded, so
-live application and replay are the same code). It must not know about HTTP or wire models.
+live application and replay are the same code), and the services' part in a restore (:meth:`ControlPlane.on_restore`).
+It must not know about HTTP or wire models.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.errors import Conflict, OutOfRange
-from gateway.journal import RestoreReport, apply, check_world_options, restore
+from gateway.journal import Replay, RestoreReport, apply, check_world_options, restore
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.wire import format_instant
@@ -44,14 +46,25 @@ class ControlPlane:
         self.lock = asyncio.Lock()
         self.restored: RestoreReport | None = None
         self._last_checkpoint: datetime | None = None
+        self._restorers: list[tuple[Callable[[], Iterable[Replay]], Callable[[], None]]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------------
+    def on_restore(self, replay: Callable[[], Iterable[Replay]], resume: Callable[[], None]) -> None:
+        """Have a service take part in :meth:`start`: ``replay()`` is called once the store is open and before
+        the world is replayed (it schedules on the clock what its clock callbacks did and returns what its partner
+        requests did, see :func:`gateway.journal.restore`); ``resume()`` once the world is restored (it puts its
+        pending work back on the clock)."""
+        self._restorers.append((replay, resume))
+
     def start(self) -> RestoreReport:
         """Open the store, check it belongs to this world, replay the journal, apply the start clock mode."""
         self.store.open()
         try:
             check_world_options(self.store, self.world.config)
-            self.restored = restore(self.store, self.world)
+            replays = [r for replay, _ in self._restorers for r in replay()]
+            self.restored = restore(self.store, self.world, replays)
+            for _, resume in self._restorers:
+                resume()
         except BaseException:
             self.store.close()
             raise

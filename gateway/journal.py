@@ -5,6 +5,8 @@ the admin API. So the store keeps (1) the options the world was built with, (2) 
 world-changing admin operation stamped with the sim time it was applied at, and (3) checkpoints of the clock.
 Restoring = build the same world, replay the journal in sim-time order (``run_until(at)`` then apply), then run
 to the last checkpoint. Clock mode and pace are start options (``opsim serve --clock/--pace``), not restored.
+Services whose partner requests changed in-memory state outside the world (direct messages counted into the
+frequency caps) hand :func:`restore` :data:`Replay` effects to run at their instants among the entries.
 
 This module owns the op names and how each is applied to a world; it must not touch HTTP or partners.
 """
@@ -12,7 +14,7 @@ This module owns the op names and how each is applied to a world; it must not to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,6 +110,11 @@ def apply(world: World, op: str, args: dict[str, Any]) -> None:
     APPLY[op](world, args)
 
 
+Replay = tuple[datetime, Callable[[], None]]
+"""An effect a service re-applies while the world is replayed: what a partner request did at that instant to
+in-memory state (frequency caps...), applied like a journal entry once the world has run to the instant."""
+
+
 @dataclass(frozen=True)
 class RestoreReport:
     """What a restore did."""
@@ -116,8 +123,12 @@ class RestoreReport:
     restored_to: str | None
 
 
-def restore(store: Store, world: World) -> RestoreReport:
-    """Bring a freshly built world to the state the journal and clock checkpoint describe."""
+def restore(store: Store, world: World, replays: Sequence[Replay] = ()) -> RestoreReport:
+    """Bring a freshly built world to the state the journal and clock checkpoint describe.
+
+    ``replays`` are run at their instants among the journal entries (after the entries of the same instant: an
+    admin operation such as adding a test phone came before the requests that used it).
+    """
     entries = store.journal()
     saved = store.saved_clock()
     if not entries and saved is None:
@@ -127,11 +138,21 @@ def restore(store: Store, world: World) -> RestoreReport:
     if world.clock.now > first:
         raise StoreError(f"cannot restore {store.path}: the world is already at {format_instant(world.clock.now)}, "
                          f"after the first saved instant {format_instant(first)}")
+    pending = sorted(replays, key=lambda r: r[0])
+    done = 0
     for entry in entries:
+        while done < len(pending) and pending[done][0] < entry.at:
+            world.run_until(pending[done][0])
+            pending[done][1]()
+            done += 1
         world.run_until(entry.at)
         if entry.op not in APPLY:
             raise StoreError(f"journal of {store.path} has an operation this opsim does not know: {entry.op}")
         apply(world, entry.op, entry.args)
-    target = max([t for t in (saved, entries[-1].at if entries else None) if t is not None])
+    for at, effect in pending[done:]:
+        world.run_until(at)
+        effect()
+    target = max([t for t in (saved, entries[-1].at if entries else None,
+                              pending[-1][0] if pending else None) if t is not None])
     world.run_until(target)
     return RestoreReport(len(entries), format_instant(target))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gateway.campaigns import CampaignService
     from gateway.ciba import CibaService
     from gateway.control import ControlPlane
+    from gateway.journeys import JourneyService
     from gateway.messages import MessageService
     from gateway.metrics import Metrics
     from gateway.partners import PartnerService
@@ -43,6 +44,7 @@ WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
 CAMPAIGN_EVENTS: web.AppKey[CampaignEvents] = web.AppKey("campaign_events")
 VERIFY: web.AppKey[VerifyService] = web.AppKey("verify")
 MESSAGES: web.AppKey[MessageService] = web.AppKey("messages")
+JOURNEYS: web.AppKey[JourneyService] = web.AppKey("journeys")
 SIM_SWAP_EVENTS: web.AppKey[SimSwapSubscriptions] = web.AppKey("sim_swap_events")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 

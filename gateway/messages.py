@@ -397,18 +397,27 @@ class MessageService:
                 raise ModerationRejected(f"The text contains the blocked term '{hit}'.")
         return text, priority, ttl, template_seq
 
-    def send(self, partner_id: int, req: MessageRequest, idempotency_key: str | None = None
-             ) -> tuple[MessageView, bool]:
-        """Accept a message and try it at once; returns it and whether it is new (an idempotent replay is not)."""
+    def check(self, partner_id: int, req: MessageRequest) -> None:
+        """Raise what :meth:`send` would raise for the request's content (its number is not looked at)."""
+        self._check(partner_id, req)
+
+    def send(self, partner_id: int, req: MessageRequest, idempotency_key: str | None = None,
+             origin: str | None = None) -> tuple[MessageView, bool]:
+        """Accept a message and try it at once; returns it and whether it is new (an idempotent replay is not).
+
+        ``origin`` names the partner's automation that sends it (a journey id): such a message goes to a
+        subscriber the operator selected, so the partner never reads it (``GET`` is 404), only aggregates.
+        """
         digest = req.digest()
         conn = self.store.conn
+        reader = partner_id if origin is None else None
         if idempotency_key is not None:
             row = conn.execute("SELECT seq, request_hash FROM messages WHERE partner_id = ? AND idempotency_key = ?",
                                (partner_id, idempotency_key)).fetchone()
             if row is not None:
                 if row["request_hash"] != digest:
                     raise Conflict("Idempotency-Key was already used with a different request body.")
-                return self.get(partner_id, _wire_id(MSG_PREFIX, int(row["seq"]))), False
+                return self.get(reader, _wire_id(MSG_PREFIX, int(row["seq"]))), False
         subscriber = self._subscriber(req.phone_number)
         text, priority, ttl, template_seq = self._check(partner_id, req)
         now_us = to_micros(self.world.clock.now)
@@ -418,22 +427,23 @@ class MessageService:
             seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0])
             conn.execute(
                 "INSERT INTO messages(seq, partner_id, subscriber, msisdn, kind, channel, priority, sender, "
-                "template_seq, text, title, created_us, expires_us, status, idempotency_key, request_hash, callback) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'NEW', ?, ?, ?)",
+                "template_seq, text, title, created_us, expires_us, status, idempotency_key, request_hash, callback, "
+                "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'NEW', ?, ?, ?, ?)",
                 (seq, partner_id, subscriber, req.phone_number, req.kind, req.channel, priority, req.sender_name,
-                 template_seq, text, req.title, now_us, expires_us, idempotency_key, digest, callback))
+                 template_seq, text, req.title, now_us, expires_us, idempotency_key, digest, callback, origin))
         self._change(seq, "ACCEPTED")
         self.world.clock.schedule(from_micros(expires_us), lambda: self._expire(seq))
         self._attempt(seq)
-        return self.get(partner_id, _wire_id(MSG_PREFIX, seq)), True
+        return self.get(reader, _wire_id(MSG_PREFIX, seq)), True
 
     # -- reading ------------------------------------------------------------------------------------------------
     def get(self, partner_id: int | None, message_id: str) -> MessageView:
-        """A message of the partner (``None``: any, operator side) with its history; another's is 404."""
+        """A message of the partner (``None``: any, operator side) with its history; another's is 404, and so is
+        one a journey sent (the partner sees its aggregates only)."""
         seq = _seq_of(message_id, MSG_PREFIX)
         row = None if seq is None else self.store.conn.execute("SELECT * FROM messages WHERE seq = ?",
                                                                (seq,)).fetchone()
-        if row is None or (partner_id is not None and row["partner_id"] != partner_id):
+        if row is None or (partner_id is not None and (row["partner_id"] != partner_id or row["origin"] is not None)):
             raise NotFound(f"Message {message_id} not found.")
         history = [StatusChange(r["status"], from_micros(r["at_us"]), r["channel"], r["reason"])
                    for r in self.store.conn.execute("SELECT * FROM message_events WHERE message_seq = ? ORDER BY n",
@@ -542,7 +552,8 @@ class MessageService:
         latency = float(out.latency_s[k])
         if bool(out.delivered[k]):
             self._in_flight[seq] = self._in_flight.get(seq, 0) + 1
-            world.clock.schedule(now + timedelta(seconds=latency), lambda: self._arrive(seq, channel))
+            opens = float(out.open_after_s[k])
+            world.clock.schedule(now + timedelta(seconds=latency), lambda: self._arrive(seq, channel, opens))
         elif not fallback:
             self._change(seq, "FAILED", channel, "NETWORK")
             return
@@ -550,7 +561,7 @@ class MessageService:
             world.clock.schedule(now + timedelta(seconds=self.rules.push_fallback_s),
                                  lambda: self._attempt(seq, fallback=True))
 
-    def _arrive(self, seq: int, channel: str) -> None:
+    def _arrive(self, seq: int, channel: str, open_after_s: float = float("nan")) -> None:
         self._in_flight[seq] = self._in_flight.get(seq, 1) - 1
         row = self._row(seq)
         if row["status"] in FINAL:
@@ -559,6 +570,10 @@ class MessageService:
         self.world.deliver(int(row["subscriber"]), channel, row["sender"], row["text"], row["kind"],
                            title=row["title"], message_id=_wire_id(MSG_PREFIX, seq), **meta)
         self._change(seq, "DELIVERED", channel)
+        if open_after_s == open_after_s:  # not NaN: the subscriber opens it then (reports count it once passed)
+            with self.store.transaction() as conn:
+                conn.execute("UPDATE messages SET opened_us = ? WHERE seq = ?",
+                             (to_micros(self.world.clock.now) + round(open_after_s * 1e6), seq))
 
     def _expire(self, seq: int) -> None:
         row = self._row(seq)

@@ -1,4 +1,5 @@
-"""The direct-messaging services of one app (authentication codes, direct messages, SIM swap subscriptions).
+"""The direct-messaging services of one app (authentication codes, direct messages, journeys, SIM swap
+subscriptions).
 
 Owns :func:`install`, which builds the services of an app made by ``create_app`` and stores them under typed
 app keys. Direct ``PROMO`` messages share the campaign service's rules and frequency caps. Status webhooks and
@@ -12,7 +13,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.camara.sim_swap_events import SimSwapSubscriptions
-from gateway.keys import CAMPAIGNS, MESSAGES, SETTINGS, SIM_SWAP_EVENTS, STORE, VERIFY, WEBHOOKS, WORLD
+from gateway.journeys import JourneyService
+from gateway.keys import (
+    CAMPAIGNS,
+    JOURNEYS,
+    MESSAGES,
+    SETTINGS,
+    SIM_SWAP_EVENTS,
+    STORE,
+    VERIFY,
+    WEBHOOKS,
+    WORLD,
+)
 from gateway.messages import MessageService
 from gateway.verify import VerifyService
 from gateway.webhooks import Outbox
@@ -32,6 +44,8 @@ def install(app: web.Application) -> None:
 
     app[MESSAGES] = MessageService(world, store, settings.messages, campaigns.rules, campaigns.caps,
                                    settings.campaigns.moderation_terms, outbox)
+    app[JOURNEYS] = JourneyService(world, store, app[MESSAGES], settings.campaigns.privacy_threshold,
+                                   settings.min_radius_m, settings.campaigns.max_radius_m)
     swaps = SimSwapSubscriptions(world, store, required_outbox)
     app[SIM_SWAP_EVENTS] = swaps
 

@@ -320,6 +320,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN origin TEXT;       -- the journey that sent it (NULL: sent by the partner)
     ALTER TABLE messages ADD COLUMN opened_us INTEGER; -- sim time the subscriber opens it (NULL: never)
     """,
+    # Durable wake-ups of direct messages and authentication codes in flight (gateway.timers): resumed on restart
+    """
+    CREATE TABLE timers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,              -- the service: messages, verify
+        due_us INTEGER NOT NULL,          -- sim time the call is due
+        action TEXT NOT NULL,
+        args TEXT NOT NULL                -- JSON object
+    );
+    CREATE INDEX timers_owner ON timers(owner, due_us);
+    """,
 ]
 
 

@@ -22,10 +22,18 @@ Rules, all on the simulated clock and configured by :class:`gateway.settings.Ver
   (setting ``sim_swap_block_hours`` or the request's ``simSwapMaxAgeHours``) gets no code.
 
 Every send and delivery is a row (``verification_sends``). This module knows nothing of HTTP.
+
+Restart durability: the verifications and their sends are rows; a restart rebuilds the rest. While the world is
+replayed (:meth:`VerifyService.replay`), every code that reached a device is put back in its inbox at the instant
+it arrived, so inboxes hold what they held, in the same order. The sends' next steps (an arrival, the SMS
+fallback, an SMSC retry) are durable wake-ups (:mod:`gateway.timers`) that :meth:`VerifyService.resume` puts back
+on the clock: a code in flight when the gateway stopped arrives when it would have. Codes are not re-decided on
+replay: checks and resends were partner requests, and the rows already say what came of them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import sqlite3
@@ -37,9 +45,11 @@ import numpy as np
 
 from gateway.delivery import simulate
 from gateway.errors import IdentifierNotFound, NotFound, PermissionDenied, TooManyRequests, Unprocessable
+from gateway.journal import Replay
 from gateway.policy import PUSH, SMS
 from gateway.settings import VerifySettings
 from gateway.store import Store, from_micros, to_micros
+from gateway.timers import Timers
 from simulator.errors import UnknownSubscriberError
 from simulator.world import World
 
@@ -114,6 +124,23 @@ class VerifyService:
         self.world = world
         self.store = store
         self.rules = rules
+        self._timers = Timers(store, world.clock, "verify", {"sms": self._sms, "arrive": self._arrive})
+
+    # -- restart ------------------------------------------------------------------------------------------------
+    def replay(self) -> list[Replay]:
+        """Before the world is replayed: put every delivered code back on its device's clock instant."""
+        rows = self.store.conn.execute(
+            "SELECT s.verification_seq, s.channel, s.delivered_us, v.subscriber FROM verification_sends s "
+            "JOIN verifications v ON v.seq = s.verification_seq WHERE s.status = 'DELIVERED' "
+            "ORDER BY s.delivered_us, s.verification_seq, s.attempt").fetchall()
+        for r in rows:
+            self.world.clock.schedule(from_micros(int(r["delivered_us"])), functools.partial(
+                self._deliver, int(r["verification_seq"]), int(r["subscriber"]), str(r["channel"])))
+        return []
+
+    def resume(self) -> None:
+        """Once the world is restored: arrivals, SMS fallbacks and retries that were pending go on."""
+        self._timers.resume()
 
     # -- code and delivery ------------------------------------------------------------------------------------
     def code_of(self, seq: int) -> str:
@@ -143,7 +170,7 @@ class VerifyService:
                 latency = float(outcome.latency_s[0])
                 due = now + timedelta(seconds=latency)
                 self._record(seq, attempt, "PUSH", now_us, to_micros(due), "SENT", None)
-                world.clock.schedule(due, lambda: self._arrive(seq, subscriber, attempt, "PUSH"))
+                self._timers.schedule(due, "arrive", seq=seq, subscriber=subscriber, attempt=attempt, channel="PUSH")
                 push_in_time = latency <= self.rules.push_fallback_s
         if channel == "SMS" or (channel == "AUTO" and not app):
             self._record(seq, attempt, "SMS", now_us, now_us, "SCHEDULED", None)
@@ -151,8 +178,8 @@ class VerifyService:
         elif channel == "AUTO" and not push_in_time:
             due = now + timedelta(seconds=self.rules.push_fallback_s)
             self._record(seq, attempt, "SMS", now_us, to_micros(due), "SCHEDULED", None)
-            latency, ok = float(outcome.latency_s[1]), bool(outcome.delivered[1])
-            world.clock.schedule(due, lambda: self._sms(seq, subscriber, attempt, expires_us, latency, ok))
+            self._timers.schedule(due, "sms", seq=seq, subscriber=subscriber, attempt=attempt, expires_us=expires_us,
+                                  latency_s=float(outcome.latency_s[1]), ok=bool(outcome.delivered[1]))
 
     def _record(self, seq: int, attempt: int, channel: str, at_us: int, due_us: int, status: str,
                 reason: str | None) -> None:
@@ -179,23 +206,26 @@ class VerifyService:
         if not bool(world.is_reachable(subscriber)[0]):
             retry = now + timedelta(seconds=SMSC_RETRY_S)
             self._update_send(seq, attempt, "SMS", "SCHEDULED", "UNREACHABLE", due_us=to_micros(retry))
-            world.clock.schedule(retry, lambda: self._sms(seq, subscriber, attempt, expires_us, latency_s, ok))
+            self._timers.schedule(retry, "sms", seq=seq, subscriber=subscriber, attempt=attempt, expires_us=expires_us,
+                                  latency_s=latency_s, ok=ok)
             return
         if not ok:
             self._update_send(seq, attempt, "SMS", "FAILED", "NETWORK")
             return
         due = now + timedelta(seconds=latency_s)
         self._update_send(seq, attempt, "SMS", "SENT", None, due_us=to_micros(due))
-        world.clock.schedule(due, lambda: self._arrive(seq, subscriber, attempt, "SMS"))
+        self._timers.schedule(due, "arrive", seq=seq, subscriber=subscriber, attempt=attempt, channel="SMS")
 
     def _arrive(self, seq: int, subscriber: int, attempt: int, channel: str) -> None:
-        world = self.world
+        self._deliver(seq, subscriber, channel)
+        self._update_send(seq, attempt, channel, "DELIVERED", None, delivered_us=to_micros(self.world.clock.now))
+
+    def _deliver(self, seq: int, subscriber: int, channel: str) -> None:
         code = self.code_of(seq)
         minutes = max(1, self.rules.code_ttl_s // 60)
-        world.deliver(subscriber, channel, SENDER, f"Your verification code is {code}. It expires in {minutes} "
-                      "minutes. Never share it with anyone.", "AUTHENTICATION",
-                      verificationId=public_id(seq), code=code)
-        self._update_send(seq, attempt, channel, "DELIVERED", None, delivered_us=to_micros(world.clock.now))
+        self.world.deliver(subscriber, channel, SENDER, f"Your verification code is {code}. It expires in {minutes} "
+                           "minutes. Never share it with anyone.", "AUTHENTICATION",
+                           verificationId=public_id(seq), code=code)
 
     # -- limits and guards --------------------------------------------------------------------------------------
     def _limits(self, partner_id: int, msisdn: str, now_us: int) -> None:

@@ -97,6 +97,13 @@ class Devices:
             return last_change
         return periodic
 
+    def next_periodic_update_us(self, subs: NDArray[np.int64], after: datetime) -> NDArray[np.int64]:
+        """First periodic update of each device strictly after ``after``, in microseconds since the epoch."""
+        period = PERIODIC_UPDATE_S * 1_000_000
+        phase = np.round(self.update_phase_s[subs].astype(np.float64) * 1e6).astype(np.int64)
+        after_us = int(after.timestamp()) * 1_000_000 + after.microsecond  # exact for whole-second epochs
+        return phase + ((after_us - phase) // period + 1) * period
+
     def deliver(self, sub: int, at: datetime, channel: str, sender: str, text: str, kind: str,
                 title: str | None = None, message_id: str | None = None, **meta: Any) -> InboxMessage:
         """Put a message in the device's inbox and return it."""

@@ -14,6 +14,16 @@ The model, documented because partners' fraud checks depend on it:
   the instants within the hour. The draw depends only on the seed and the hour, never on the tick size or on how
   the population is split into blocks. A swap takes effect at the first tick at or after its instant.
 * The operator (admin API) may swap a line's SIM at any time (:meth:`SimCards.swap`).
+* **New activations** (``SUBSCRIBER_JOINED`` of ``/journeys/v1``). Exponential tenures with a mean of
+  :data:`MEAN_TENURE_DAYS` are the steady state of a Poisson process of subscription starts at
+  :data:`ACTIVATION_RATE_PER_YEAR` (one over the mean tenure, 25 %) per line and year, so the simulation keeps
+  producing them: the activations of simulated hour ``h`` are drawn from the named stream
+  ``("line-activation", h)`` exactly as swaps are (a Poisson count over the built population, then lines and
+  instants). An activation is a new subscription on an existing number (the previous subscriber churned, or
+  the number was ported in): the row keeps its person and routine (the synthetic population has a fixed
+  size), and the line's activation instant, hence its latest SIM change, moves to the join. The world drops
+  the draws that fall on inbound roamers (foreign SIMs are not this operator's lines) before applying them
+  (:meth:`SimCards.activate`). Test subscribers are activated when they are added.
 
 The latest SIM change of a line (what CAMARA ``sim-swap/retrieve-date`` answers) is the later of its activation
 and its latest swap. This module owns these columns only; the world calls it once per tick and tells listeners.
@@ -35,6 +45,8 @@ MAX_TENURE_DAYS = 15 * 365.0
 """No line is older than this."""
 SWAP_RATE_PER_YEAR = 0.04
 """Expected SIM swaps per line and year."""
+ACTIVATION_RATE_PER_YEAR = 365.0 / MEAN_TENURE_DAYS
+"""Expected new subscriptions per line and year during the simulation (the rate behind the tenures)."""
 NEVER = np.iinfo(np.int64).min
 """Marker of "never swapped" in the microsecond columns."""
 
@@ -73,10 +85,9 @@ class SimCards:
             self.activated_us[lo:hi] = start_us - (tenure_days * _US_PER_DAY).astype(np.int64)
             swapped = since_swap_days < tenure_days
             self.swapped_us[lo:hi][swapped] = start_us - (since_swap_days[swapped] * _US_PER_DAY).astype(np.int64)
-        self._done_us = start_us  # swaps up to and including this instant are applied
-        self._hour: int | None = None
-        self._hour_subs: NDArray[np.int32] = np.empty(0, np.int32)
-        self._hour_at: NDArray[np.int64] = np.empty(0, np.int64)
+        self.activation_rate_per_hour = ACTIVATION_RATE_PER_YEAR / (365.0 * 24.0)
+        self._swaps = _HourlyDraws(streams, "sim-swap", start_us)
+        self._activations = _HourlyDraws(streams, "line-activation", start_us)
 
     @property
     def size(self) -> int:
@@ -89,36 +100,23 @@ class SimCards:
         self.swapped_us = np.concatenate([self.swapped_us, np.full(k, NEVER, np.int64)])
         self.swap_count = np.concatenate([self.swap_count, np.zeros(k, np.int32)])
 
-    def _draw_hour(self, hour: int) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
-        """Lines swapped during simulated hour ``hour`` and the instants, sorted by instant."""
-        if self._hour != hour:
-            rng = self._streams.stream("sim-swap", hour)
-            count = int(rng.poisson(self.base_size * self.rate_per_hour))
-            subs = rng.integers(0, self.base_size, count).astype(np.int32)
-            at = hour * _US_PER_HOUR + rng.integers(0, _US_PER_HOUR, count).astype(np.int64)
-            order = np.argsort(at, kind="stable")
-            self._hour, self._hour_subs, self._hour_at = hour, subs[order], at[order]
-        return self._hour_subs, self._hour_at
-
     def advance(self, until: datetime) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         """Apply the random swaps after the last call and up to ``until``; returns the lines and instants."""
-        end = to_us(until)
-        if end <= self._done_us or self.base_size == 0 or self.rate_per_hour <= 0:
-            self._done_us = max(self._done_us, end)
-            return np.empty(0, np.int32), np.empty(0, np.int64)
-        subs_parts, at_parts = [], []
-        for hour in range(self._done_us // _US_PER_HOUR, end // _US_PER_HOUR + 1):
-            subs, at = self._draw_hour(hour)
-            due = (at > self._done_us) & (at <= end)
-            if due.any():
-                subs_parts.append(subs[due])
-                at_parts.append(at[due])
-        self._done_us = end
-        if not subs_parts:
-            return np.empty(0, np.int32), np.empty(0, np.int64)
-        subs, at = np.concatenate(subs_parts), np.concatenate(at_parts)
-        self._record(subs, at)
+        subs, at = self._swaps.advance(to_us(until), self.base_size, self.rate_per_hour)
+        if len(subs):
+            self._record(subs, at)
         return subs, at
+
+    def draw_activations(self, until: datetime) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+        """Lines drawn for new activations after the last call and up to ``until``, with the instants.
+
+        Not applied: the world keeps the operator's own lines and calls :meth:`activate`.
+        """
+        return self._activations.advance(to_us(until), self.base_size, self.activation_rate_per_hour)
+
+    def activate(self, subs: NDArray[np.int32], at: NDArray[np.int64]) -> None:
+        """Start a new subscription on each line of ``subs`` at the aligned instants (microseconds)."""
+        np.maximum.at(self.activated_us, subs, at)
 
     def _record(self, subs: NDArray[np.int32], at: NDArray[np.int64]) -> None:
         np.maximum.at(self.swapped_us, subs, at)
@@ -136,3 +134,47 @@ class SimCards:
     def swapped_since(self, subs: NDArray[np.int64] | NDArray[np.int32], since: datetime) -> NDArray[np.bool_]:
         """Whether each line's SIM changed (activation included) strictly after ``since``."""
         return np.asarray(self.latest_change_us(subs) > to_us(since))
+
+
+class _HourlyDraws:
+    """Events of a Poisson process per line, drawn per simulated hour from the named stream ``(name, hour)``.
+
+    The draw of an hour depends only on the seed, the name and the hour (never on how time is stepped); one
+    hour is cached, since ticks are shorter than an hour.
+    """
+
+    def __init__(self, streams: RngStreams, name: str, start_us: int) -> None:
+        self._streams = streams
+        self._name = name
+        self._done_us = start_us  # events up to and including this instant are returned
+        self._hour: int | None = None
+        self._hour_subs: NDArray[np.int32] = np.empty(0, np.int32)
+        self._hour_at: NDArray[np.int64] = np.empty(0, np.int64)
+
+    def _draw_hour(self, hour: int, lines: int, rate_per_hour: float) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+        """Lines hit during simulated hour ``hour`` and the instants, sorted by instant."""
+        if self._hour != hour:
+            rng = self._streams.stream(self._name, hour)
+            count = int(rng.poisson(lines * rate_per_hour))
+            subs = rng.integers(0, lines, count).astype(np.int32)
+            at = hour * _US_PER_HOUR + rng.integers(0, _US_PER_HOUR, count).astype(np.int64)
+            order = np.argsort(at, kind="stable")
+            self._hour, self._hour_subs, self._hour_at = hour, subs[order], at[order]
+        return self._hour_subs, self._hour_at
+
+    def advance(self, end: int, lines: int, rate_per_hour: float) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+        """The events after the last call and up to ``end`` (microseconds), in instant order per hour."""
+        if end <= self._done_us or lines == 0 or rate_per_hour <= 0:
+            self._done_us = max(self._done_us, end)
+            return np.empty(0, np.int32), np.empty(0, np.int64)
+        subs_parts, at_parts = [], []
+        for hour in range(self._done_us // _US_PER_HOUR, end // _US_PER_HOUR + 1):
+            subs, at = self._draw_hour(hour, lines, rate_per_hour)
+            due = (at > self._done_us) & (at <= end)
+            if due.any():
+                subs_parts.append(subs[due])
+                at_parts.append(at[due])
+        self._done_us = end
+        if not subs_parts:
+            return np.empty(0, np.int32), np.empty(0, np.int64)
+        return np.concatenate(subs_parts), np.concatenate(at_parts)

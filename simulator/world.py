@@ -45,6 +45,7 @@ CellListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int32], NDArray
 ConsentListener = Callable[[datetime, int, str, "str | None", bool, str], None]
 StepListener = Callable[[datetime], None]
 SimSwapListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int64]], None]
+ActivationListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int64]], None]
 
 
 @dataclass
@@ -136,6 +137,7 @@ class World:
         self._consent_listeners: list[ConsentListener] = []
         self._step_listeners: list[StepListener] = []
         self._sim_listeners: list[SimSwapListener] = []
+        self._activation_listeners: list[ActivationListener] = []
         self.sims = SimCards(population.size, self.start, streams)
         self._place_cell_cache: dict[str, NDArray[np.int32]] = {}
         self.tick_ms_last = 0.0
@@ -192,6 +194,10 @@ class World:
         if len(swapped):
             for sim_fn in self._sim_listeners:
                 sim_fn(now, swapped, swapped_at)
+        joined, joined_at = self.sims.draw_activations(now)
+        if len(joined):
+            home = ~self.population.roaming[joined]  # inbound roamers hold foreign SIMs: not this operator's lines
+            self._activated(now, joined[home], joined_at[home])
         self.realism.on_tick(self._day, self._weekday, self.mobility.place, self.mobility.moving)
         for fn in self._step_listeners:
             fn(now)
@@ -357,6 +363,21 @@ class World:
         """
         self._sim_listeners.append(fn)
 
+    def on_line_activation(self, fn: ActivationListener) -> None:
+        """Call ``fn(now, subscribers, instants_us)`` after new line activations (see :mod:`simulator.lifecycle`).
+
+        Random activations are heard once per tick (instants within it); a test subscriber when it is added
+        (inbound roamers among them: their first attach in the country).
+        """
+        self._activation_listeners.append(fn)
+
+    def _activated(self, now: datetime, subs: NDArray[np.int32], at: NDArray[np.int64]) -> None:
+        if len(subs) == 0:
+            return
+        self.sims.activate(subs, at)
+        for fn in self._activation_listeners:
+            fn(now, subs, at)
+
     # -- gatherings ----------------------------------------------------------------------------------
     def add_gathering(self, name: str, start: datetime, end: datetime, *, place: str | None = None,
                       latitude: float | None = None, longitude: float | None = None, share: float | None = None,
@@ -446,6 +467,14 @@ class World:
         t = int(self.last_change_tick[i])
         last_change = self.time_of(t) if t >= 0 else None
         return self.devices.last_contact(i, self.clock.now, last_change)
+
+    def next_periodic_contacts(self, subs: NDArray[np.int64] | NDArray[np.int32], after: datetime
+                               ) -> NDArray[np.int64]:
+        """Each device's first periodic update strictly after ``after`` (microseconds since the epoch).
+
+        With cell changes (heard through :meth:`on_cell_change`), these are the moments the network hears a device.
+        """
+        return self.devices.next_periodic_update_us(np.asarray(subs, dtype=np.int64), after)
 
     def is_reachable(self, subs: NDArray[np.int64] | int) -> NDArray[np.bool_]:
         """Whether devices can be reached now."""
@@ -537,6 +566,7 @@ class World:
         self.presence.extend(self.cell)
         self.realism.in_sample = np.append(self.realism.in_sample, False)
         self.sims.extend(self.clock.now)
+        self._activated(self.clock.now, np.asarray([i], np.int32), self.sims.activated_us[[i]])
         return i
 
     def inbox(self, i: int) -> list[dict[str, Any]]:

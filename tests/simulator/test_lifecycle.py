@@ -93,3 +93,21 @@ def test_same_seed_same_lifecycle() -> None:
     b = SimCards(5_000, datetime(2026, 1, 1, tzinfo=UTC), RngStreams(11))
     assert (a.activated_us == b.activated_us).all()
     assert (a.swapped_us == b.swapped_us).all()
+
+
+def test_new_activations_over_time_skip_inbound_roamers() -> None:
+    """Random activations (stream "line-activation") reach ``on_line_activation`` listeners, move the line's
+    activation to the join, never fall on an inbound roamer, and a test phone joins when it is added."""
+    world = World.build(WorldConfig(city="berlin", subscribers=3_000, seed=4, start=START, realism_sample=100))
+    world.sims.activation_rate_per_hour = 50 / (3_000 * 24)  # fifty a day, to see some in a short run
+    heard: list[tuple[datetime, list[int], list[int]]] = []
+    world.on_line_activation(lambda now, subs, at: heard.append((now, subs.tolist(), at.tolist())))
+    world.advance(timedelta(hours=12))
+    joined = [i for _, subs, _ in heard for i in subs]
+    assert 5 < len(joined) < 60
+    assert not world.population.roaming[joined].any()
+    for now, subs, instants in heard:
+        for i, at in zip(subs, instants, strict=True):
+            assert START < from_us(at) <= now and world.sim_activated(i) >= from_us(at)
+    i = world.add_test_subscriber("+491700000002")
+    assert heard[-1] == (world.clock.now, [i], [to_us(world.clock.now)])

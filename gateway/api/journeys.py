@@ -1,0 +1,268 @@
+"""Triggered chains ``/journeys/v1``: create, list, read and cancel journeys, enrol numbers, read reports.
+
+Scopes: ``journeys:write`` (create, cancel, enrol), ``journeys:read`` (read, report). Thin handlers over
+:class:`gateway.journeys.JourneyService`, where the triggers, steps and stop conditions are documented. Every step
+is a direct message and obeys its kind's rules (:mod:`gateway.messages`); reports are per-step aggregates with
+counts under the privacy threshold withheld (``null``, named in ``withheld``). Another partner's journey is 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import Field, StrictInt, StringConstraints
+
+from gateway.api.campaigns import AreaModel, CircleArea, ListQuery, Point, PolygonArea
+from gateway.api.messages import ParamName, ParamValue
+from gateway.auth import auth_of
+from gateway.camara.subject import PhoneNumber
+from gateway.journeys import (
+    MAX_DELAY_S,
+    MAX_STEPS,
+    EnrolmentView,
+    JourneyReport,
+    JourneyRequest,
+    JourneyView,
+    StepSpec,
+)
+from gateway.keys import CONTROL, JOURNEYS, SETTINGS
+from gateway.routing import Access, RouteTable, json_response, read_json, read_query
+from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec
+from gateway.wire import Instant, WireModel
+
+routes = RouteTable("journeys")
+
+SCOPE_READ = "journeys:read"
+SCOPE_WRITE = "journeys:write"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+Trigger = Literal["SUBSCRIBER_JOINED", "ROAMING_ARRIVAL", "AREA_ENTERED", "EVENT_REMINDER"]
+Status = Literal["SCHEDULED", "ACTIVE", "COMPLETED", "CANCELLED"]
+
+
+class TriggerModel(WireModel):
+    """What starts a recipient's chain; ``area`` (CAMARA circle or polygon) for ``AREA_ENTERED`` only."""
+
+    type: Trigger
+    area: AreaModel | None = None
+
+
+class StepModel(WireModel):
+    """One message of the chain, ``delaySeconds`` after the trigger or the previous step (negative: before the
+    event, ``EVENT_REMINDER`` steps ``after: TRIGGER`` only). ``text`` or an approved ``templateId``."""
+
+    kind: Literal["TRANSACTIONAL", "INFORMATIONAL", "PROMO", "AUTHENTICATION"]
+    channel: Literal["PUSH", "SMS", "PUSH_THEN_SMS"] = "PUSH_THEN_SMS"
+    text: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    title: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    template_id: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    template_parameters: dict[ParamName, ParamValue] = Field(default_factory=dict, max_length=20)
+    delay_seconds: StrictInt = Field(default=0, ge=-MAX_DELAY_S, le=MAX_DELAY_S)
+    after: Literal["TRIGGER", "PREVIOUS_STEP"] = "PREVIOUS_STEP"
+    ttl_seconds: StrictInt | None = Field(default=None, ge=1)
+
+
+class StopModel(WireModel):
+    """Stop conditions."""
+
+    max_recipients: int | None = Field(default=None, ge=1, le=10_000_000)
+    end_time: Instant | None = None
+    on_area_exit: bool = False
+    on_consent_withdrawn: bool = False
+
+
+class JourneyCreate(WireModel):
+    """A new journey (runs from the next tick, or from ``startTime``)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    trigger: TriggerModel
+    sender_name: Annotated[str, StringConstraints(min_length=1, max_length=11)]
+    steps: list[StepModel] = Field(min_length=1, max_length=MAX_STEPS)
+    start_time: Instant | None = None
+    stop: StopModel = Field(default_factory=StopModel)
+
+
+class Journey(JourneyCreate):
+    """A journey as its partner sees it (its recipients only as aggregates, in the report)."""
+
+    id: str
+    status: Status
+    created_at: Instant
+    cancelled_at: Instant | None = None
+
+
+class JourneyList(WireModel):
+    """A page of the caller's journeys, oldest first."""
+
+    journeys: list[Journey]
+    next_cursor: str | None = None
+
+
+class EnrolmentRequest(WireModel):
+    """One of the partner's customers and the instant of its event (the reminders count from it)."""
+
+    phone_number: PhoneNumber
+    event_time: Instant
+
+
+class PlannedStepInfo(WireModel):
+    """When a step is due for this enrolment; ``TOO_LATE`` when that instant had passed at enrolment."""
+
+    step: int
+    due_at: Instant
+    status: Literal["SCHEDULED", "TOO_LATE"]
+
+
+class Enrolment(WireModel):
+    """An enrolment and its planned steps."""
+
+    id: str
+    journey_id: str
+    phone_number: str
+    event_time: Instant
+    created_at: Instant
+    steps: list[PlannedStepInfo]
+
+
+class StepCounts(WireModel):
+    """Aggregates of one step: ``pending`` (not reached yet), ``inFlight`` (accepted, held or sent, not final),
+    ``sent``, ``delivered``, ``failed``, ``expired``, ``opened``, ``suppressed`` by the message rules' reason,
+    ``stopped`` by the journey's stop reason."""
+
+    step: int
+    pending: int | None
+    in_flight: int | None
+    sent: int | None
+    delivered: int | None
+    failed: int | None
+    expired: int | None
+    opened: int | None
+    suppressed: dict[str, int | None]
+    stopped: dict[str, int | None]
+
+
+class JourneyReportModel(WireModel):
+    """Aggregates only, never an identity: counts from 1 to ``privacyThreshold - 1`` are null (see ``withheld``)."""
+
+    journey_id: str
+    status: Status
+    generated_at: Instant
+    recipients: int | None
+    steps: list[StepCounts]
+    withheld: list[str]
+    privacy_threshold: int
+
+
+# -- conversions ------------------------------------------------------------------------------------------
+
+def _area(a: CircleArea | PolygonArea | None) -> AreaSpec | None:
+    if a is None:
+        return None
+    if isinstance(a, CircleArea):
+        return CircleSpec(a.center.latitude, a.center.longitude, a.radius)
+    return PolygonSpec(tuple((p.latitude, p.longitude) for p in a.boundary))
+
+
+def _request(body: JourneyCreate) -> JourneyRequest:
+    steps = tuple(StepSpec(s.kind, s.channel, s.text, s.title, s.template_id, dict(s.template_parameters),
+                           s.delay_seconds, s.after, s.ttl_seconds) for s in body.steps)
+    return JourneyRequest(body.name, body.trigger.type, body.sender_name, steps, _area(body.trigger.area),
+                          body.start_time, body.stop.end_time, body.stop.max_recipients, body.stop.on_area_exit,
+                          body.stop.on_consent_withdrawn)
+
+
+def journey_model(v: JourneyView) -> Journey:
+    """Wire form of a stored journey."""
+    r = v.request
+    area: CircleArea | PolygonArea | None = None
+    if isinstance(r.area, CircleSpec):
+        area = CircleArea(area_type="CIRCLE", center=Point(latitude=r.area.latitude, longitude=r.area.longitude),
+                          radius=r.area.radius)
+    elif isinstance(r.area, PolygonSpec):
+        area = PolygonArea(area_type="POLYGON", boundary=[Point(latitude=p[0], longitude=p[1])
+                                                          for p in r.area.boundary])
+    return Journey.model_validate({
+        "id": v.id, "name": r.name, "status": v.status, "trigger": {"type": r.trigger, "area": area},
+        "senderName": r.sender_name, "startTime": r.start, "createdAt": v.created_at, "cancelledAt": v.cancelled_at,
+        "steps": [{"kind": s.kind, "channel": s.channel, "text": s.text, "title": s.title, "templateId": s.template_id,
+                   "templateParameters": s.template_parameters, "delaySeconds": s.delay_seconds, "after": s.after,
+                   "ttlSeconds": s.ttl_seconds} for s in r.steps],
+        "stop": {"maxRecipients": r.max_recipients, "endTime": r.end, "onAreaExit": r.stop_on_area_exit,
+                 "onConsentWithdrawn": r.stop_on_consent_withdrawn}})
+
+
+def _enrolment_model(e: EnrolmentView) -> Enrolment:
+    return Enrolment(id=e.id, journey_id=e.journey_id, phone_number=e.phone_number, event_time=e.event_time,
+                     created_at=e.created_at, steps=[PlannedStepInfo(step=s.step, due_at=s.due_at, status=s.status)
+                                                     for s in e.steps])
+
+
+def _report_model(r: JourneyReport, threshold: int) -> JourneyReportModel:
+    steps = [StepCounts(step=s.step, pending=s.pending, in_flight=s.in_flight, sent=s.sent, delivered=s.delivered,
+                        failed=s.failed, expired=s.expired, opened=s.opened, suppressed=s.suppressed,
+                        stopped=s.stopped) for s in r.steps]
+    return JourneyReportModel(journey_id=r.journey_id, status=r.status, generated_at=r.generated_at,
+                              recipients=r.recipients, steps=steps, withheld=r.withheld, privacy_threshold=threshold)
+
+
+# -- routes -----------------------------------------------------------------------------------------------
+
+@routes.post("/journeys/v1/journeys", summary="Create a journey", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
+             request=JourneyCreate, response=Journey, status=201, errors=(400, 401, 403, 409, 422))
+async def create(request: web.Request) -> web.Response:
+    """Every step is checked as a message would be (approved sender and templates, channel limits, moderation).
+    ``Idempotency-Key``: the same key and body give the same journey (200), another body 409."""
+    body = await read_json(request, JourneyCreate)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = key[:200] if key else None
+    async with request.app[CONTROL].lock:
+        view, new = request.app[JOURNEYS].create(auth_of(request).partner_id, _request(body), key)
+    return json_response(journey_model(view), status=201 if new else 200)
+
+
+@routes.get("/journeys/v1/journeys", summary="List my journeys", access=Access.PARTNER, scopes=(SCOPE_READ,),
+            query=ListQuery, response=JourneyList, errors=(400, 401, 403))
+async def list_journeys(request: web.Request) -> web.Response:
+    """The caller's journeys, oldest first, ``limit`` per page."""
+    q = read_query(request, ListQuery)
+    views, cursor = request.app[JOURNEYS].list_own(auth_of(request).partner_id, q.limit, q.cursor)
+    return json_response(JourneyList(journeys=[journey_model(v) for v in views], next_cursor=cursor))
+
+
+@routes.get("/journeys/v1/journeys/{journeyId}", summary="One of my journeys", access=Access.PARTNER,
+            scopes=(SCOPE_READ,), response=Journey, errors=(401, 403, 404))
+async def get_journey(request: web.Request) -> web.Response:
+    """A journey of the caller; any other id is 404."""
+    return json_response(journey_model(request.app[JOURNEYS].get(auth_of(request).partner_id,
+                                                                 request.match_info["journeyId"])))
+
+
+@routes.delete("/journeys/v1/journeys/{journeyId}", summary="Cancel a journey", access=Access.PARTNER,
+               scopes=(SCOPE_WRITE,), response=Journey, errors=(401, 403, 404, 409))
+async def cancel(request: web.Request) -> web.Response:
+    """No new recipients; the rest of every chain is stopped (``CANCELLED``). Completed or cancelled: 409."""
+    async with request.app[CONTROL].lock:
+        view = request.app[JOURNEYS].cancel(auth_of(request).partner_id, request.match_info["journeyId"])
+    return json_response(journey_model(view))
+
+
+@routes.post("/journeys/v1/journeys/{journeyId}/enrolments", summary="Enrol a number in an EVENT_REMINDER journey",
+             access=Access.PARTNER, scopes=(SCOPE_WRITE,), request=EnrolmentRequest, response=Enrolment, status=201,
+             errors=(400, 401, 403, 404, 409))
+async def enrol(request: web.Request) -> web.Response:
+    """One of the partner's customers, for one event instant; steps already past are ``TOO_LATE``."""
+    body = await read_json(request, EnrolmentRequest)
+    async with request.app[CONTROL].lock:
+        view = request.app[JOURNEYS].enrol(auth_of(request).partner_id, request.match_info["journeyId"],
+                                           body.phone_number, body.event_time)
+    return json_response(_enrolment_model(view), status=201)
+
+
+@routes.get("/journeys/v1/journeys/{journeyId}/report", summary="Journey report", access=Access.PARTNER,
+            scopes=(SCOPE_READ,), response=JourneyReportModel, errors=(401, 403, 404))
+async def report(request: web.Request) -> web.Response:
+    """Per-step aggregates as of now; counts under the privacy threshold are null."""
+    result = request.app[JOURNEYS].report(auth_of(request).partner_id, request.match_info["journeyId"])
+    model = _report_model(result, request.app[SETTINGS].campaigns.privacy_threshold)
+    return web.Response(text=model.model_dump_json(by_alias=True), content_type="application/json")
