@@ -137,7 +137,7 @@ def create_app(world: World, settings: Settings) -> web.Application:
     app[PARTNERS] = PartnerService(store, lambda: world.clock.now, settings.wall_clock, settings.token_lifetime_s)
     control = app[CONTROL]
     app[CAMPAIGNS] = CampaignService(world, store, settings.campaigns, is_live=lambda: control.restored is not None,
-                                     min_radius_m=settings.min_radius_m)
+                                     min_radius_m=settings.min_radius_m, partner_limit=app[PARTNERS].limit)
     install_messaging(app)
     app[METRICS] = Metrics(world)
     app[RATE_LIMITER] = RateLimiter(app[PARTNERS].rate_limit)

@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 
 from gateway import delivery, policy, sms, targeting
 from gateway.caps import FrequencyCaps
-from gateway.errors import Conflict, InvalidArgument, NotFound, Unprocessable
+from gateway.errors import Conflict, InvalidArgument, NotFound, QuotaExceeded, Unprocessable
 from gateway.partners import partner_public_id
 from gateway.settings import MIN_RADIUS_M, CampaignSettings
 from gateway.store import Store, from_micros, to_micros
@@ -306,9 +306,11 @@ class CampaignService:
 
     def __init__(self, world: World, store: Store, settings: CampaignSettings,
                  is_live: Callable[[], bool] = lambda: True, caps: FrequencyCaps | None = None,
-                 min_radius_m: float = MIN_RADIUS_M) -> None:
+                 min_radius_m: float = MIN_RADIUS_M,
+                 partner_limit: Callable[[int, str], float | None] = lambda partner, name: None) -> None:
         self.world = world
         self.store = store
+        self._partner_limit = partner_limit
         self.settings = settings
         self.min_radius_m = min_radius_m  # Settings.min_radius_m: one rule with the CAMARA location APIs
         self.rules = policy.Rules(settings.quiet_start_hour, settings.quiet_end_hour, settings.daily_cap,
@@ -474,6 +476,7 @@ class CampaignService:
                 if row["body_hash"] != body_hash:
                     raise Conflict("Idempotency-Key was already used with a different request body.")
                 return self.get(partner_id, public_id(row["seq"])), False
+        self._check_quota(partner_id)
         self._check_message(req)
         self._check_schedule(req)
         target = self._targeting(req.targeting)
@@ -502,6 +505,17 @@ class CampaignService:
         else:
             self._pending[seq] = _Live(seq, partner_id, req, target, to_micros(now))
         return self.get(partner_id, public_id(seq)), True
+
+    def _check_quota(self, partner_id: int) -> None:
+        """The partner's ``maxCampaigns`` limit counts its SCHEDULED and RUNNING campaigns (429 QUOTA_EXCEEDED)."""
+        limit = self._partner_limit(partner_id, "maxCampaigns")
+        if limit is None:
+            return
+        active = self.store.conn.execute("SELECT COUNT(*) FROM campaigns WHERE partner_id = ? AND status IN "
+                                         "('SCHEDULED', 'RUNNING')", (partner_id,)).fetchone()[0]
+        if active >= limit:
+            raise QuotaExceeded(f"The partner's limit of {limit:g} active campaigns is reached; cancel one or wait "
+                                "until one completes.")
 
     def _row(self, partner_id: int | None, campaign_id: str) -> Any:
         seq = parse_id(campaign_id)

@@ -123,6 +123,13 @@ class TooManyRequests(GatewayError):
     default_message = "Rate limit reached."
 
 
+class QuotaExceeded(TooManyRequests):
+    """A partner limit set by the operator (e.g. active campaigns) is used up."""
+
+    code = "QUOTA_EXCEEDED"
+    default_message = "Out of resource quota."
+
+
 class Internal(GatewayError):
     status, code = 500, "INTERNAL"
     default_message = "Unknown server error."

@@ -136,11 +136,15 @@ class PartnerService:
         token = self._store.create_token(partner.id, scopes, now + self._lifetime)
         return IssuedToken(token, self._lifetime, scopes)
 
-    def rate_limit(self, partner_id: int) -> float | None:
-        """The partner's ``requestsPerSecond`` limit, ``None`` when unlimited."""
+    def limit(self, partner_id: int, name: str) -> float | None:
+        """One of the partner's limits by its wire name (e.g. ``maxCampaigns``), ``None`` when unlimited."""
         row = self._store.get_partner(partner_id)
-        value = None if row is None else row.limits.get("requestsPerSecond", row.limits.get("requests_per_second"))
-        return float(value) if value else None
+        value = None if row is None else row.limits.get(name)
+        return None if value is None else float(value)
+
+    def rate_limit(self, partner_id: int) -> float | None:
+        """The partner's ``requestsPerSecond`` limit, ``None`` when unlimited (0 is treated as unlimited)."""
+        return self.limit(partner_id, "requestsPerSecond") or None
 
     # -- request authentication ----------------------------------------------------------------------------
     def resolve(self, credential: str) -> Grant | None:

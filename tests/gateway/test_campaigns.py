@@ -12,6 +12,8 @@ from gateway.keys import CAMPAIGNS
 from simulator.world import World
 from tests.gateway.campaign_helpers import (
     CENTRE,
+    SCOPES,
+    Caller,
     advance,
     campaign_body,
     campaign_partner,
@@ -23,7 +25,7 @@ from tests.gateway.campaign_helpers import (
     tally,
     truth,
 )
-from tests.gateway.conftest import ADMIN, Client, MakePartner
+from tests.gateway.conftest import ADMIN, Client, MakePartner, PartnerCreds, bearer, fetch_token
 
 FAR = (52.45, 13.25)  # inside Berlin, ~13 km from the centre
 
@@ -359,3 +361,23 @@ async def test_restart_reproduces_records_and_inboxes(aiohttp_client: Any, fresh
     assert [await inbox(client2, m) for m in sample] == inboxes
     await advance(client2, 30)
     assert len(await truth(client2, a["id"])) == len(before[a["id"]][1])  # cancelled: nothing new
+
+
+async def test_max_campaigns_limit_is_a_quota(client: Client) -> None:
+    """A partner limited to 1 active campaign gets 429 QUOTA_EXCEEDED for a second, and may create again after
+    cancelling the first."""
+    resp = await client.post("/admin/v1/partners", headers=ADMIN,
+                             json={"name": "small", "scopes": list(SCOPES), "limits": {"maxCampaigns": 1}})
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+    caller = Caller(body["id"], bearer(await fetch_token(client, PartnerCreds(body["id"], body["clientId"],
+                                                                                body["clientSecret"]))))
+    start = await now_of(client) + timedelta(hours=1)
+    first = await create(client, caller, campaign_body(start))
+    refused = await client.post("/campaigns/v1/campaigns", json=campaign_body(start), headers=caller.headers)
+    assert refused.status == 429
+    err = await refused.json()
+    assert err["code"] == "QUOTA_EXCEEDED" and err["status"] == 429
+    cancel = await client.delete(f"/campaigns/v1/campaigns/{first['id']}", headers=caller.headers)
+    assert cancel.status == 200, await cancel.text()
+    await create(client, caller, campaign_body(start))
