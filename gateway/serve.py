@@ -18,6 +18,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in
+from gateway.config import ConfigError, load_settings
 from gateway.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
 from gateway.store import StoreError
 from simulator.errors import SimulatorError
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", choices=("manual", "paced"), default="paced", help="clock mode (default paced)")
     p.add_argument("--pace", type=_positive_float, default=60.0,
                    help="sim seconds per wall second in paced mode (default 60)")
+    p.add_argument("--config", default=None,
+                   help="operator settings file (YAML or JSON): campaign policy, verify, messages, webhooks, ...")
     p.add_argument("--admin-token", default=None,
                    help=f"admin API token (default ${ADMIN_TOKEN_ENV}, else a random one)")
     return p
@@ -69,6 +72,11 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         if args.admin_token is not None and not args.admin_token.strip():
             raise UsageError("argument --admin-token: must not be empty")
+        settings = Settings(host=args.host, port=args.port, db_path=args.db,
+                            admin_token=args.admin_token or default_admin_token(), clock_mode=args.clock,
+                            pace_factor=args.pace)
+        if args.config is not None:  # before the world is built: a bad file costs nothing
+            settings = load_settings(args.config, settings)
         config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed)
         if args.start is not None:
             config.start = args.start
@@ -77,15 +85,12 @@ def main(argv: list[str]) -> int:
         started = time.monotonic()
         world = World.build(config)
         built = time.monotonic() - started
-    except UsageError as exc:
+    except (UsageError, ConfigError) as exc:
         print(f"opsim serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SimulatorError as exc:
         print(f"opsim serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    settings = Settings(host=args.host, port=args.port, db_path=args.db,
-                        admin_token=args.admin_token or default_admin_token(), clock_mode=args.clock,
-                        pace_factor=args.pace)
     summary = world.summary()
     pace = f"paced {args.pace:g}x" if args.clock == "paced" else "manual"
     banner = [
