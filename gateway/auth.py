@@ -148,6 +148,20 @@ def oauth_error(error: str, description: str, status: int = 400) -> web.Response
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 
+async def oauth_form(request: web.Request) -> dict[str, str] | web.Response:
+    """The parameters of an OAuth form body, each given once; else the RFC 6749 ``invalid_request`` answer."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
+    form = await request.post()
+    fields: dict[str, str] = {}
+    for name in form:
+        values = form.getall(name)
+        if len(values) != 1 or not isinstance(values[0], str):
+            return oauth_error("invalid_request", f"parameter {name} must appear once")
+        fields[name] = values[0]
+    return fields
+
+
 def basic_credentials(header: str) -> tuple[str, str] | None:
     """(client_id, client_secret) of an HTTP Basic ``Authorization`` header, or ``None`` when malformed."""
     scheme, _, value = header.partition(" ")
@@ -189,15 +203,9 @@ async def token(request: web.Request) -> web.Response:
     Errors follow RFC 6749 (``{"error", "error_description"}``), not the CAMARA shape. Tokens last
     ``expires_in`` wall-clock seconds.
     """
-    if request.content_type != "application/x-www-form-urlencoded":
-        return oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
-    form = await request.post()
-    fields: dict[str, str] = {}
-    for name in form:
-        values = form.getall(name)
-        if len(values) != 1 or not isinstance(values[0], str):
-            return oauth_error("invalid_request", f"parameter {name} must appear once")
-        fields[name] = values[0]
+    fields = await oauth_form(request)
+    if isinstance(fields, web.Response):
+        return fields
     grant_type = fields.get("grant_type")
     if not grant_type:
         return oauth_error("invalid_request", "grant_type is required")

@@ -30,11 +30,7 @@ from gateway.api.admin_subscribers import (
     SubscriberView,
 )
 from gateway.api.admin_world import WorldSummary
-from gateway.api.campaign_subscriptions import (
-    CampaignSubscriptionList,
-    CampaignSubscriptionRequest,
-    CampaignSubscriptionView,
-)
+from gateway.api.campaign_subscriptions import CampaignSubscriptionRequest
 from gateway.api.campaigns import (
     AudienceEstimate,
     Campaign,
@@ -45,6 +41,7 @@ from gateway.api.campaigns import (
     EstimateRequest,
 )
 from gateway.api.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
+from gateway.api.event_subscriptions import EventSubscriptionList, EventSubscriptionView
 from gateway.api.health import Health
 from gateway.api.journeys import (
     Enrolment,
@@ -55,7 +52,7 @@ from gateway.api.journeys import (
     JourneyReportModel,
 )
 from gateway.api.partners import ApiKeyInfo, ApiKeyList, Me
-from gateway.api.webhooks import OutboxEventView, OutboxList, WebhookSecret
+from gateway.api.webhooks import OutboxCounts, OutboxEventView, OutboxList, WebhookSecret
 from gateway.auth import TokenResponse
 from gateway.camara.device_reachability_status import DeviceStatusRequest, ReachabilityStatusResponse
 from gateway.camara.device_roaming_status import RoamingStatusResponse
@@ -363,13 +360,13 @@ class PartnerClient(_Client):
             return await self.call(WebhookSecret, "POST", "/partner/v1/webhook-secret/rotate")
         return await self.call(WebhookSecret, "GET", "/partner/v1/webhook-secret")
 
-    async def subscribe_campaign_events(self, body: CampaignSubscriptionRequest) -> CampaignSubscriptionView:
+    async def subscribe_campaign_events(self, body: CampaignSubscriptionRequest) -> EventSubscriptionView:
         """``POST /campaigns/v1/subscriptions``: campaign events as CloudEvents at the partner's sink."""
-        return await self.call(CampaignSubscriptionView, "POST", "/campaigns/v1/subscriptions", json=_dump(body))
+        return await self.call(EventSubscriptionView, "POST", "/campaigns/v1/subscriptions", json=_dump(body))
 
-    async def campaign_event_subscriptions(self) -> list[CampaignSubscriptionView]:
+    async def campaign_event_subscriptions(self) -> list[EventSubscriptionView]:
         """``GET /campaigns/v1/subscriptions``."""
-        return (await self.call(CampaignSubscriptionList, "GET", "/campaigns/v1/subscriptions")).subscriptions
+        return (await self.call(EventSubscriptionList, "GET", "/campaigns/v1/subscriptions")).subscriptions
 
     async def delete_campaign_event_subscription(self, subscription_id: str) -> None:
         """``DELETE /campaigns/v1/subscriptions/{id}``."""
@@ -483,6 +480,10 @@ class AdminClient(_Client):
         params = {"limit": str(limit), **({"state": state} if state is not None else {})}
         _, raw = await self.send("GET", "/admin/v1/webhooks/events", params=params)
         return OutboxList.model_validate_json(raw).events
+
+    async def webhook_counts(self) -> OutboxCounts:
+        """Outbox events per delivery state (``pending``: not attempted yet, ``retrying``, ``delivered``…)."""
+        return await self.call(OutboxCounts, "GET", "/admin/v1/webhooks/counts")
 
     async def webhook_event(self, event_id: str) -> OutboxEventView:
         """One outbox event with every delivery attempt."""

@@ -18,7 +18,7 @@ Triggers (the trigger instant is what delays count from):
   country for the whole run, so a journey meets each of them once, within the hour after it starts, as an
   operator switching on a welcome service does; a roaming test phone added later arrives when it is added.
 * ``AREA_ENTERED``: the first move of a subscriber from a cell outside the area into one inside (subscribers
-  already inside when the journey starts have not entered). Incremental: only the tick's movers are examined,
+  already inside when the journey is created have not entered). Incremental: only the tick's movers are examined,
   with one cells → journeys index (:func:`gateway.targeting.entered`).
 * ``EVENT_REMINDER``: the partner enrols numbers of its own customers, each with an event instant; step delays
   count from the event and may be negative (a reminder the day before). Steps already past at enrolment are
@@ -40,9 +40,12 @@ Privacy: recipients selected by the operator are never disclosed; their messages
 ``GET /messages`` (``origin``). Reports are per-step aggregates with the campaigns' privacy threshold.
 
 Restart: journeys, enrolments and cancellation instants live in SQLite and become visible to the engine once
-the clock passes their creation instant, so the replay of a restarted gateway re-runs them at the same ticks;
-messages are sent with deterministic idempotency keys (a replay gets the existing message back) and records are
-``INSERT OR IGNORE``. This module knows nothing of HTTP.
+the clock passes their creation instant, so the replay of a restarted gateway re-runs them at the same ticks and
+rebuilds every chain (pending steps wait on the clock again). A join or a move counts for the journeys created
+strictly before its instant (at the creation instant, whether the request came first is not in the journal).
+A step already recorded is not sent again (its row says what came of it; the message carries on by itself,
+:mod:`gateway.messages`), messages are sent with deterministic idempotency keys, records are
+``INSERT OR IGNORE``, and events are not emitted again during the replay. This module knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -61,6 +65,7 @@ from numpy.typing import NDArray
 from gateway import targeting
 from gateway.errors import Conflict, GatewayError, IdentifierNotFound, InvalidArgument, NotFound, Unprocessable
 from gateway.messages import MSG_PREFIX, MessageRequest, MessageService
+from gateway.partners import partner_public_id
 from gateway.store import Store, from_micros, to_micros
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec
 from gateway.wire import format_instant
@@ -78,6 +83,10 @@ MAX_STEPS = 10
 MAX_DELAY_S = 30 * 86_400
 JOURNEY_PREFIX, ENROLMENT_PREFIX = "jny_", "enr_"
 _OVER = ("CANCELLED", "COMPLETED")
+EVENT_TYPES: tuple[str, ...] = ("journey.started", "journey.completed", "journey.cancelled", "journey.report.hourly")
+_HOUR_US = 3_600_000_000
+
+Listener = Callable[[str, dict[str, Any], datetime], None]
 
 Subs = NDArray[np.int32]
 
@@ -223,6 +232,33 @@ class StepReport:
 
 
 @dataclass(frozen=True)
+class StepOutcome:
+    """What became of one step for one recipient (operator side): ``outcome`` is ``PENDING`` (not reached yet),
+    ``MESSAGE`` (``status`` and ``reason`` are the message's), ``REFUSED`` (the send was refused: ``reason`` is the
+    error code) or ``STOPPED`` (``reason`` is the stop reason)."""
+
+    step: int
+    due_at: datetime
+    outcome: str
+    reason: str | None = None
+    message_id: str | None = None
+    status: str | None = None
+    sent: bool = False
+    decided_at: datetime | None = None
+    opened_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecipientRecord:
+    """One recipient of a journey with its subscriber's number (operator side only)."""
+
+    n: int
+    msisdn: str
+    triggered_at: datetime
+    steps: list[StepOutcome]
+
+
+@dataclass(frozen=True)
 class JourneyReport:
     """Aggregates of a journey as of now (``withheld`` names the counts under the privacy threshold)."""
 
@@ -249,6 +285,7 @@ class _Live:
     start_us: int = 0
     end_us: int | None = None
     recipients: int = 0
+    started: bool = False
     seen: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     chains: dict[int, _Chain] = field(default_factory=dict)
     by_sub: dict[int, set[int]] = field(default_factory=dict)
@@ -284,7 +321,7 @@ class JourneyService:
     """Journeys API service and the engine that runs them inside world ticks."""
 
     def __init__(self, world: World, store: Store, messages: MessageService, privacy_threshold: int,
-                 min_radius_m: float, max_radius_m: float) -> None:
+                 min_radius_m: float, max_radius_m: float, is_live: Callable[[], bool] = lambda: True) -> None:
         self.world = world
         self.store = store
         self.messages = messages
@@ -295,10 +332,13 @@ class JourneyService:
         self._pending: dict[int, _Live] = {}
         self._live: dict[int, _Live] = {}
         self._enrolments: list[_Enrolment] = []
-        self._moves: list[tuple[Subs, Subs, Subs]] = []
+        self._moves: list[tuple[int, Subs, Subs, Subs]] = []  # (instant, movers, old cells, new cells)
         self._joins: list[tuple[Subs, NDArray[np.int64]]] = []
         self._index_key: tuple[int, ...] = ()
         self._index = targeting.area_index(world.network.n_cells, [])
+        self._is_live = is_live
+        self._listeners: list[Listener] = []
+        self._hour_us: int | None = None
         world.on_cell_change(self._on_cells)
         world.on_line_activation(self._on_activation)
         world.on_consent_change(self._on_consent)
@@ -449,6 +489,7 @@ class JourneyService:
         live = self._live.pop(seq, None) or self._pending.pop(seq, None)
         if live is not None:
             self._close(live, "CANCELLED", now_us)
+            self._emit("journey.cancelled", live)
         return self.get(partner_id, journey_id)
 
     def enrol(self, partner_id: int, journey_id: str, msisdn: str, event_time: datetime) -> EnrolmentView:
@@ -542,13 +583,77 @@ class JourneyService:
         return JourneyReport(view.id, view.status, self.world.clock.now, show("recipients", recipients), steps,
                              withheld)
 
+    def recipients(self, journey_id: str, limit: int, after: int = 0) -> tuple[list[RecipientRecord], int | None]:
+        """Operator-side truth: a page of a journey's recipients in triggering order, each with its number, its
+        trigger instant and the outcome of every step (what the report aggregates); the cursor is the last ``n``."""
+        view = self.get(None, journey_id)
+        seq = int(_seq_of(view.id, JOURNEY_PREFIX) or 0)
+        conn = self.store.conn
+        now_us = to_micros(self.world.clock.now)
+        rows = conn.execute("SELECT n, subscriber, trigger_us FROM journey_recipients WHERE journey_seq = ? AND n > ? "
+                            "ORDER BY n LIMIT ?", (seq, after, limit + 1)).fetchall()
+        page = rows[:limit]
+        if not page:
+            return [], None
+        decided: dict[tuple[int, int], Any] = {(r["n"], r["step"]): r for r in conn.execute(
+            "SELECT s.n AS n, s.step AS step, s.outcome AS outcome, s.reason AS reason, s.message_seq AS message_seq, "
+            "s.at_us AS at_us, m.status AS status, m.reason AS message_reason, m.opened_us AS opened_us, "
+            "EXISTS (SELECT 1 FROM message_events e WHERE e.message_seq = s.message_seq AND e.status = 'SENT') AS sent "
+            "FROM journey_steps s LEFT JOIN messages m ON m.seq = s.message_seq "
+            "WHERE s.journey_seq = ? AND s.n BETWEEN ? AND ?", (seq, page[0]["n"], page[-1]["n"]))}
+        numbers = self.world.msisdns(np.asarray([r["subscriber"] for r in page], np.int64))
+        offsets = view.request.offsets()
+        out = []
+        for r, msisdn in zip(page, numbers, strict=True):
+            steps = []
+            for k, offset in enumerate(offsets, start=1):
+                due = from_micros(int(r["trigger_us"]) + offset * 1_000_000)
+                d = decided.get((r["n"], k))
+                if d is None:
+                    steps.append(StepOutcome(k, due, "PENDING"))
+                    continue
+                message = d["message_seq"]
+                opened = d["opened_us"]
+                steps.append(StepOutcome(
+                    k, due, d["outcome"], d["message_reason"] if message is not None else d["reason"],
+                    None if message is None else f"{MSG_PREFIX}{int(message):08d}", d["status"], bool(d["sent"]),
+                    from_micros(d["at_us"]), None if opened is None or opened > now_us else from_micros(opened)))
+            out.append(RecipientRecord(int(r["n"]), str(msisdn), from_micros(int(r["trigger_us"])), steps))
+        return out, (int(page[-1]["n"]) if len(rows) > limit else None)
+
+    # -- events -------------------------------------------------------------------------------------------------
+    def add_listener(self, fn: Listener) -> None:
+        """Call ``fn(event_type, data, sim_time)`` for journey events (see :data:`EVENT_TYPES`).
+
+        ``data`` holds the journey id, the partner id, the status and the report's aggregates (what
+        :meth:`report` answers: counts under the privacy threshold withheld), never a subscriber's identity;
+        ``journey.report.hourly`` adds the ``hour`` it closes. Events are emitted live only: the replay after a
+        restart does not repeat them.
+        """
+        self._listeners.append(fn)
+
+    def _emit(self, event: str, live: _Live, extra: dict[str, Any] | None = None) -> None:
+        if not self._listeners or not self._is_live():
+            return
+        r = self.report(None, live.id)
+        data: dict[str, Any] = {
+            "journeyId": r.journey_id, "partnerId": partner_public_id(live.partner_id), "status": r.status,
+            **(extra or {}), "recipients": r.recipients,
+            "steps": [{"step": s.step, "pending": s.pending, "inFlight": s.in_flight, "sent": s.sent,
+                       "delivered": s.delivered, "failed": s.failed, "expired": s.expired, "opened": s.opened,
+                       "suppressed": s.suppressed, "stopped": s.stopped} for s in r.steps],
+            "withheld": r.withheld}
+        now = self.world.clock.now
+        for fn in self._listeners:
+            fn(event, data, now)
+
     # -- engine: listeners --------------------------------------------------------------------------------------
     def _wants(self, *triggers: str) -> bool:
         return any(j.req.trigger in triggers for table in (self._pending, self._live) for j in table.values())
 
     def _on_cells(self, now: datetime, subs: Subs, old: Subs, new: Subs) -> None:
         if self._wants("AREA_ENTERED", "ROAMING_ARRIVAL"):
-            self._moves.append((subs, old, new))
+            self._moves.append((to_micros(now), subs, old, new))
 
     def _on_activation(self, now: datetime, subs: Subs, at: NDArray[np.int64]) -> None:
         if self._wants("SUBSCRIBER_JOINED", "ROAMING_ARRIVAL"):
@@ -569,9 +674,14 @@ class JourneyService:
         self._ensure_loaded()
         moves, self._moves = self._moves, []
         joins, self._joins = self._joins, []
+        now_us = to_micros(now)
+        hour, self._hour_us = self._hour_us, now_us // _HOUR_US * _HOUR_US
         if not self._pending and not self._live:
             return
-        now_us = to_micros(now)
+        if hour is not None and hour != self._hour_us:
+            for seq in sorted(self._live):
+                if self._live[seq].started:
+                    self._emit("journey.report.hourly", self._live[seq], {"hour": format_instant(from_micros(hour))})
         for seq in sorted(s for s, j in self._pending.items() if j.created_us < now_us):
             self._activate(self._pending.pop(seq))
         for seq in sorted(self._live):
@@ -584,24 +694,35 @@ class JourneyService:
         for e in due:
             if e.journey_seq in self._live:
                 self._enrolled(self._live[e.journey_seq], e)
+        for seq in sorted(self._live):
+            live = self._live[seq]
+            if not live.started and live.start_us <= now_us:
+                live.started = True
+                self._emit("journey.started", live)
         subs, old, new = (np.concatenate([m[i] for m in moves]) if moves else np.zeros(0, np.int32)
-                          for i in range(3))
+                          for i in range(1, 4))
+        moved_at = np.concatenate([np.full(len(m[1]), m[0], np.int64) for m in moves]) if moves else \
+            np.zeros(0, np.int64)
         joined = np.concatenate([j[0] for j in joins]) if joins else np.zeros(0, np.int32)
         joined_at = np.concatenate([j[1] for j in joins]) if joins else np.zeros(0, np.int64)
         roaming = self.world.device_kinds(joined)[0]
-        areas = self._area_moves(subs, old, new)
+        roamers = self.world.device_kinds(subs)[0] if len(subs) else np.zeros(0, bool)
+        areas = self._area_moves(subs, old, new, moved_at)
         for seq in sorted(self._live):
             live = self._live[seq]
             trigger = live.req.trigger
+            # A join or move at an instant counts for the journeys created before it: at the creation instant,
+            # whether the request came before or after the event is not something a replay can tell.
+            after = joined_at > live.created_us
             if trigger == "SUBSCRIBER_JOINED":
-                self._trigger(live, joined[~roaming], joined_at[~roaming], now_us)
+                self._trigger(live, joined[~roaming & after], joined_at[~roaming & after], now_us)
             elif trigger == "ROAMING_ARRIVAL":
                 queue_at, queue_subs = live.arrivals
                 k = int(np.searchsorted(queue_at, now_us, side="right"))
                 live.arrivals = (queue_at[k:], queue_subs[k:])
-                movers = subs[self.world.device_kinds(subs)[0]] if len(subs) else subs
-                self._trigger(live, np.concatenate([joined[roaming], queue_subs[:k], movers]),
-                              np.concatenate([joined_at[roaming], queue_at[:k],
+                movers = subs[roamers & (moved_at > live.created_us)]
+                self._trigger(live, np.concatenate([joined[roaming & after], queue_subs[:k], movers]),
+                              np.concatenate([joined_at[roaming & after], queue_at[:k],
                                               np.full(len(movers), now_us, np.int64)]), now_us)
             elif trigger == "AREA_ENTERED" and seq in areas:
                 ins, outs = areas[seq]
@@ -613,6 +734,7 @@ class JourneyService:
             if live.end_us is not None and live.end_us <= now_us:
                 del self._live[seq]
                 self._close(live, "JOURNEY_ENDED", now_us)
+                self._emit("journey.completed", live)
 
     def _activate(self, live: _Live) -> None:
         self._live[live.seq] = live
@@ -623,8 +745,10 @@ class JourneyService:
             order = np.lexsort((visitors, at))
             live.arrivals = (at[order], visitors[order])
 
-    def _area_moves(self, subs: Subs, old: Subs, new: Subs) -> dict[int, tuple[Subs, Subs]]:
-        """Entrants and leavers of each live AREA_ENTERED journey this tick (one cells → areas index for all)."""
+    def _area_moves(self, subs: Subs, old: Subs, new: Subs, moved_at: NDArray[np.int64]
+                    ) -> dict[int, tuple[Subs, Subs]]:
+        """Entrants (since the journey's creation) and leavers of each live AREA_ENTERED journey this tick (one
+        cells → areas index for all)."""
         areas = [j for _, j in sorted(self._live.items()) if j.cells is not None]
         if not areas or len(subs) == 0:
             return {}
@@ -634,7 +758,8 @@ class JourneyService:
                                                                              if j.cells is not None])
             self._index_key = key
         e_row, e_col, x_row, x_col = targeting.entered(self._index, old, new)
-        return {j.seq: (subs[e_row[e_col == c]], subs[x_row[x_col == c]]) for c, j in enumerate(areas)}
+        return {j.seq: (subs[e_row[(e_col == c) & (moved_at[e_row] > j.created_us)]], subs[x_row[x_col == c]])
+                for c, j in enumerate(areas)}
 
     def _trigger(self, live: _Live, subs: Subs, at: NDArray[np.int64], now_us: int) -> None:
         """Start the chain of each new recipient among ``subs`` (triggered at ``at``), in (instant, subscriber)
@@ -700,6 +825,9 @@ class JourneyService:
                              dict(s.template_parameters), None, s.ttl_seconds)
         key = f"{live.id}/{chain.n:07d}/{chain.step + 1}"
         now_us = to_micros(self.world.clock.now)
+        if self.store.conn.execute("SELECT 1 FROM journey_steps WHERE journey_seq = ? AND n = ? AND step = ?",
+                                   (live.seq, chain.n, chain.step + 1)).fetchone() is not None:
+            return  # a replay after a restart: the row says what came of it (the rules may have changed since)
         try:
             view, _ = self.messages.send(live.partner_id, req, key, origin=live.id)
         except GatewayError as exc:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from gateway.auth import AuthContext
     from gateway.camara.services import CamaraServices
     from gateway.camara.sim_swap_events import SimSwapSubscriptions
-    from gateway.campaign_events import CampaignEvents
+    from gateway.campaign_events import PartnerEvents
     from gateway.campaigns import CampaignService
     from gateway.ciba import CibaService
     from gateway.control import ControlPlane
@@ -41,7 +41,8 @@ CAMPAIGNS: web.AppKey[CampaignService] = web.AppKey("campaigns")
 CAMARA: web.AppKey[CamaraServices] = web.AppKey("camara")
 CIBA: web.AppKey[CibaService] = web.AppKey("ciba")
 WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
-CAMPAIGN_EVENTS: web.AppKey[CampaignEvents] = web.AppKey("campaign_events")
+CAMPAIGN_EVENTS: web.AppKey[PartnerEvents] = web.AppKey("campaign_events")
+JOURNEY_EVENTS: web.AppKey[PartnerEvents] = web.AppKey("journey_events")
 VERIFY: web.AppKey[VerifyService] = web.AppKey("verify")
 MESSAGES: web.AppKey[MessageService] = web.AppKey("messages")
 JOURNEYS: web.AppKey[JourneyService] = web.AppKey("journeys")

@@ -25,10 +25,21 @@ change is a ``message_events`` row and, when the message names a ``callback`` si
 ``org.opsim.messages.v1.message-status`` put in the webhook outbox in the same transaction (one outbox lane per
 message, ids ``<messageId>-<n>``). The partner sees only its message's status, never the subscriber's profile.
 This module knows nothing of HTTP.
+
+Restart durability: messages and their status history are rows; a restart rebuilds the rest from them rather
+than re-deciding (blocks, approvals and consent may have changed since, and the rows say what came of each
+message). While the world is replayed (:meth:`MessageService.replay`), each message that reached a device is put
+back in its inbox at the instant it arrived, and each ``PROMO`` send is counted again into the shared daily cap at
+the instant it was sent (after that instant's tick when the request itself sent it, as live), so inboxes and the
+campaigns' cap decisions in the replay are those of the first run. What a message still waits for (expiry, a
+retry, the end of quiet hours, an arrival, the SMS fallback) is a durable wake-up (:mod:`gateway.timers`) that
+:meth:`MessageService.resume` puts back on the clock: a message in flight when the gateway stopped completes when
+it would have.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -43,8 +54,11 @@ import numpy as np
 from gateway import delivery, policy, sms
 from gateway.caps import FrequencyCaps
 from gateway.errors import Conflict, IdentifierNotFound, InvalidArgument, NotFound, OutOfRange, Unprocessable
+from gateway.journal import Replay
+from gateway.partners import parse_public_id
 from gateway.settings import MessageSettings
 from gateway.store import Store, from_micros, to_micros
+from gateway.timers import Timers
 from gateway.webhooks import Outbox, OutboxEvent, cloud_event
 from simulator.errors import UnknownSubscriberError
 from simulator.world import World
@@ -90,11 +104,6 @@ class ModerationRejected(Unprocessable):
 
 def _wire_id(prefix: str, seq: int) -> str:
     return f"{prefix}{seq:08d}"
-
-
-def _seq_of(value: str, prefix: str) -> int | None:
-    tail = value[len(prefix):]
-    return int(tail) if value.startswith(prefix) and tail.isdigit() else None
 
 
 def placeholders(text: str) -> list[str]:
@@ -212,6 +221,8 @@ class MessageService:
         self.moderation_terms = moderation_terms
         self._outbox = outbox
         self._in_flight: dict[int, int] = {}  # message seq -> arrivals scheduled and not yet happened
+        self._timers = Timers(store, world.clock, "messages",
+                              {"expire": self._expire, "attempt": self._attempt, "arrive": self._arrive})
 
     # -- senders and templates (partner side) ---------------------------------------------------------------
     def register_sender(self, partner_id: int, name: str) -> Registration:
@@ -259,7 +270,7 @@ class MessageService:
             text=row["text"] if "text" in keys else None)
 
     def _get(self, table: str, prefix: str, partner_id: int | None, wire_id: str) -> Registration:
-        seq = _seq_of(wire_id, prefix)
+        seq = parse_public_id(wire_id, prefix)
         row = None if seq is None else self.store.conn.execute(f"SELECT * FROM {table} WHERE seq = ?",
                                                                (seq,)).fetchone()
         if row is None or (partner_id is not None and row["partner_id"] != partner_id):
@@ -295,7 +306,7 @@ class MessageService:
     # -- operator decisions -----------------------------------------------------------------------------------
     def _decide(self, table: str, prefix: str, wire_id: str, approve: bool, reason: str | None) -> Registration:
         current = self._get(table, prefix, None, wire_id)
-        seq = _seq_of(current.id, prefix)
+        seq = parse_public_id(current.id, prefix)
         with self.store.transaction() as conn:
             conn.execute(f"UPDATE {table} SET status = ?, reason = ?, decided_us = ? WHERE seq = ?",
                          ("APPROVED" if approve else "REJECTED", None if approve else reason,
@@ -370,7 +381,7 @@ class MessageService:
         if req.template_id is not None:
             if req.text is not None:
                 raise InvalidArgument("Give text or templateId, not both.")
-            seq = _seq_of(req.template_id, TEMPLATE_PREFIX)
+            seq = parse_public_id(req.template_id, TEMPLATE_PREFIX)
             row = None if seq is None else self.store.conn.execute(
                 "SELECT * FROM message_templates WHERE seq = ? AND partner_id = ?", (seq, partner_id)).fetchone()
             if row is None or row["status"] != "APPROVED" or row["kind"] != req.kind:
@@ -432,7 +443,7 @@ class MessageService:
                 (seq, partner_id, subscriber, req.phone_number, req.kind, req.channel, priority, req.sender_name,
                  template_seq, text, req.title, now_us, expires_us, idempotency_key, digest, callback, origin))
         self._change(seq, "ACCEPTED")
-        self.world.clock.schedule(from_micros(expires_us), lambda: self._expire(seq))
+        self._timers.schedule(from_micros(expires_us), "expire", seq=seq)
         self._attempt(seq)
         return self.get(reader, _wire_id(MSG_PREFIX, seq)), True
 
@@ -440,7 +451,7 @@ class MessageService:
     def get(self, partner_id: int | None, message_id: str) -> MessageView:
         """A message of the partner (``None``: any, operator side) with its history; another's is 404, and so is
         one a journey sent (the partner sees its aggregates only)."""
-        seq = _seq_of(message_id, MSG_PREFIX)
+        seq = parse_public_id(message_id, MSG_PREFIX)
         row = None if seq is None else self.store.conn.execute("SELECT * FROM messages WHERE seq = ?",
                                                                (seq,)).fetchone()
         if row is None or (partner_id is not None and (row["partner_id"] != partner_id or row["origin"] is not None)):
@@ -518,13 +529,13 @@ class MessageService:
         if len(decision.held):
             if status != "HELD":
                 self._change(seq, "HELD", reason="QUIET_HOURS")
-            world.clock.schedule(release, lambda: self._attempt(seq))
+            self._timers.schedule(release, "attempt", seq=seq)
             return
         if len(decision.suppressed):
             reason = policy.REASONS[int(decision.reason[0])]
             if reason == "UNREACHABLE":
                 wait = HIGH_RETRY_S if row["priority"] == "HIGH" else self.rules.retry_s
-                world.clock.schedule(now + timedelta(seconds=wait), lambda: self._attempt(seq, fallback))
+                self._timers.schedule(now + timedelta(seconds=wait), "attempt", seq=seq, fallback=fallback)
             elif fallback:
                 if not self._in_flight.get(seq):
                     self._change(seq, "FAILED", "PUSH", "NETWORK")
@@ -553,27 +564,62 @@ class MessageService:
         if bool(out.delivered[k]):
             self._in_flight[seq] = self._in_flight.get(seq, 0) + 1
             opens = float(out.open_after_s[k])
-            world.clock.schedule(now + timedelta(seconds=latency), lambda: self._arrive(seq, channel, opens))
+            self._timers.schedule(now + timedelta(seconds=latency), "arrive", seq=seq, channel=channel,
+                                  open_after_s=opens)
         elif not fallback:
             self._change(seq, "FAILED", channel, "NETWORK")
             return
         if fallback and (not bool(out.delivered[k]) or latency > self.rules.push_fallback_s):
-            world.clock.schedule(now + timedelta(seconds=self.rules.push_fallback_s),
-                                 lambda: self._attempt(seq, fallback=True))
+            self._timers.schedule(now + timedelta(seconds=self.rules.push_fallback_s), "attempt", seq=seq,
+                                  fallback=True)
 
     def _arrive(self, seq: int, channel: str, open_after_s: float = float("nan")) -> None:
         self._in_flight[seq] = self._in_flight.get(seq, 1) - 1
         row = self._row(seq)
         if row["status"] in FINAL:
             return  # delivered by the other channel already, or expired in flight (the network drops it)
-        meta: dict[str, Any] = {"messageKind": row["kind"], "priority": row["priority"]}
-        self.world.deliver(int(row["subscriber"]), channel, row["sender"], row["text"], row["kind"],
-                           title=row["title"], message_id=_wire_id(MSG_PREFIX, seq), **meta)
+        self._deliver(row, channel)
         self._change(seq, "DELIVERED", channel)
         if open_after_s == open_after_s:  # not NaN: the subscriber opens it then (reports count it once passed)
             with self.store.transaction() as conn:
                 conn.execute("UPDATE messages SET opened_us = ? WHERE seq = ?",
                              (to_micros(self.world.clock.now) + round(open_after_s * 1e6), seq))
+
+    def _deliver(self, row: sqlite3.Row, channel: str) -> None:
+        meta: dict[str, Any] = {"messageKind": row["kind"], "priority": row["priority"]}
+        self.world.deliver(int(row["subscriber"]), channel, row["sender"], row["text"], row["kind"],
+                           title=row["title"], message_id=_wire_id(MSG_PREFIX, int(row["seq"])), **meta)
+
+    # -- restart ------------------------------------------------------------------------------------------------
+    def replay(self) -> list[Replay]:
+        """Before the world is replayed: schedule each delivery again at its instant; returns the ``PROMO`` sends
+        to count into the caps (a send by the accepting request runs after its instant's tick, as it did live)."""
+        conn, clock = self.store.conn, self.world.clock
+        for r in conn.execute("SELECT message_seq, channel, at_us FROM message_events WHERE status = 'DELIVERED' "
+                              "ORDER BY at_us, message_seq").fetchall():
+            clock.schedule(from_micros(int(r["at_us"])), functools.partial(
+                lambda seq, channel: self._deliver(self._row(seq), channel), int(r["message_seq"]), str(r["channel"])))
+        at_request: list[Replay] = []
+        for r in conn.execute("SELECT m.seq, m.created_us, MIN(e.at_us) AS sent_us FROM messages m JOIN "
+                              "message_events e ON e.message_seq = m.seq AND e.status = 'SENT' "
+                              "WHERE m.kind = 'PROMO' GROUP BY m.seq ORDER BY sent_us, m.seq").fetchall():
+            count = functools.partial(self._count_promo, int(r["seq"]))
+            if r["sent_us"] == r["created_us"]:
+                at_request.append((from_micros(int(r["sent_us"])), count))
+            else:
+                clock.schedule(from_micros(int(r["sent_us"])), count)
+        return at_request
+
+    def _count_promo(self, seq: int) -> None:
+        row = self._row(seq)
+        subs = np.asarray([int(row["subscriber"])], np.int32)
+        self.caps.record(subs, self.world.local_clock(subs).day, np.asarray([int(row["partner_id"])], np.int64))
+
+    def resume(self) -> None:
+        """Once the world is restored: expiries, retries, releases, arrivals and fallbacks that were pending go on."""
+        for action, args in self._timers.resume():
+            if action == "arrive":
+                self._in_flight[args["seq"]] = self._in_flight.get(args["seq"], 0) + 1
 
     def _expire(self, seq: int) -> None:
         row = self._row(seq)

@@ -5,7 +5,9 @@ Owns :func:`install`, which builds the services of an app made by ``create_app``
 app keys. Direct ``PROMO`` messages share the campaign service's rules and frequency caps. Status webhooks and
 SIM swap events go through the app's webhook outbox, installed later by :mod:`gateway.camara.services`, hence
 looked up lazily; SIM swap subscriptions are loaded at start-up, once the store is open and the world restored.
-It must not contain handlers or business rules.
+Codes and direct messages take part in the restore (:meth:`gateway.control.ControlPlane.on_restore`): what they
+delivered and counted is replayed with the world, what they still wait for resumes after it. It must not contain
+handlers or business rules.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gateway.camara.sim_swap_events import SimSwapSubscriptions
 from gateway.journeys import JourneyService
 from gateway.keys import (
     CAMPAIGNS,
+    CONTROL,
     JOURNEYS,
     MESSAGES,
     SETTINGS,
@@ -44,8 +47,12 @@ def install(app: web.Application) -> None:
 
     app[MESSAGES] = MessageService(world, store, settings.messages, campaigns.rules, campaigns.caps,
                                    settings.campaigns.moderation_terms, outbox)
+    for service in (app[VERIFY], app[MESSAGES]):  # what was delivered and counted is replayed, what waits resumes
+        app[CONTROL].on_restore(service.replay, service.resume)
+    control = app[CONTROL]
     app[JOURNEYS] = JourneyService(world, store, app[MESSAGES], settings.campaigns.privacy_threshold,
-                                   settings.min_radius_m, settings.campaigns.max_radius_m)
+                                   settings.min_radius_m, settings.campaigns.max_radius_m,
+                                   is_live=lambda: control.restored is not None)
     swaps = SimSwapSubscriptions(world, store, required_outbox)
     app[SIM_SWAP_EVENTS] = swaps
 

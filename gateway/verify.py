@@ -46,6 +46,7 @@ import numpy as np
 from gateway.delivery import simulate
 from gateway.errors import IdentifierNotFound, NotFound, PermissionDenied, TooManyRequests, Unprocessable
 from gateway.journal import Replay
+from gateway.partners import parse_public_id
 from gateway.policy import PUSH, SMS
 from gateway.settings import VerifySettings
 from gateway.store import Store, from_micros, to_micros
@@ -106,11 +107,6 @@ class VerificationView:
 def public_id(seq: int) -> str:
     """Wire id of a verification."""
     return f"{PREFIX}{seq:08d}"
-
-
-def _seq_of(vid: str) -> int | None:
-    tail = vid[len(PREFIX):]
-    return int(tail) if vid.startswith(PREFIX) and tail.isdigit() else None
 
 
 def _hash(seq: int, code: str) -> bytes:
@@ -334,7 +330,7 @@ class VerifyService:
 
     # -- reading ------------------------------------------------------------------------------------------------
     def _row(self, partner_id: int, vid: str) -> sqlite3.Row:
-        seq = _seq_of(vid)
+        seq = parse_public_id(vid, PREFIX)
         row = None if seq is None else self.store.conn.execute(
             "SELECT * FROM verifications WHERE seq = ? AND partner_id = ?", (seq, partner_id)).fetchone()
         if row is None:

@@ -170,6 +170,19 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class OutboxCounts:
+    """How many stored events are in each delivery state."""
+
+    pending: int
+    """Stored and not attempted yet (on their way)."""
+    retrying: int
+    """Attempted, failed, waiting in back-off for their next attempt."""
+    delivered: int
+    dead: int
+    cancelled: int
+
+
+@dataclass(frozen=True)
 class Attempt:
     """One delivery attempt."""
 
@@ -278,6 +291,16 @@ class Outbox:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._store.conn.execute(f"SELECT * FROM outbox {where} ORDER BY seq LIMIT ?", (*args, limit))
         return [_row(r) for r in rows]
+
+    def counts(self) -> OutboxCounts:
+        """Events per delivery state (counted on the state index; no event is read)."""
+        conn = self._store.conn
+        by_state = {str(r[0]): int(r[1]) for r in conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")}
+        retrying = int(conn.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND attempts > 0"
+                                    ).fetchone()[0])
+        return OutboxCounts(pending=by_state.get("pending", 0) - retrying, retrying=retrying,
+                            delivered=by_state.get("delivered", 0), dead=by_state.get("dead", 0),
+                            cancelled=by_state.get("cancelled", 0))
 
     def get(self, event_id: str) -> OutboxRow | None:
         """One stored event."""

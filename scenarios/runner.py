@@ -352,8 +352,7 @@ class Runner:
 
     async def _outbox_busy(self) -> bool:
         """Whether the gateway's webhook outbox holds an event not attempted yet (it is on its way here)."""
-        pending = await self._timed(self.stack.admin.webhook_events(state="pending", limit=1000))
-        return any(e.attempts == 0 for e in pending)
+        return (await self._timed(self.stack.admin.webhook_counts())).pending > 0
 
     async def _collect_webhooks(self) -> None:
         if any(spec.sinks for spec in self.partner_specs.values()):  # nothing can arrive without a sink

@@ -13,7 +13,7 @@ from typing import Literal
 from aiohttp import web
 
 from gateway.api.admin_subscribers import Msisdn
-from gateway.auth import basic_credentials, oauth_error
+from gateway.auth import basic_credentials, oauth_error, oauth_form
 from gateway.ciba import CibaError, PolicyMode
 from gateway.control import normalise_msisdn
 from gateway.keys import CIBA
@@ -47,15 +47,9 @@ class BackchannelResponse(RfcModel):
 async def bc_authorize(request: web.Request) -> web.Response:
     """Ask the subscriber named by ``login_hint`` (``tel:+…``) to approve ``scope`` (API scopes and one ``dpv:``
     purpose). Poll ``/oauth2/token`` with the CIBA grant and the ``auth_req_id`` for the answer."""
-    if request.content_type != "application/x-www-form-urlencoded":
-        return oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
-    form = await request.post()
-    fields: dict[str, str] = {}
-    for name in form:
-        values = form.getall(name)
-        if len(values) != 1 or not isinstance(values[0], str):
-            return oauth_error("invalid_request", f"parameter {name} must appear once")
-        fields[name] = values[0]
+    fields = await oauth_form(request)
+    if isinstance(fields, web.Response):
+        return fields
     authorization = request.headers.get("Authorization")
     if authorization is not None:
         basic = basic_credentials(authorization)

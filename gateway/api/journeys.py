@@ -1,4 +1,5 @@
-"""Triggered chains ``/journeys/v1``: create, list, read and cancel journeys, enrol numbers, read reports.
+"""Triggered chains ``/journeys/v1``: create, list, read and cancel journeys, enrol numbers, read reports; and the
+operator-side truth ``/admin/v1/journeys/{id}/recipients`` (every recipient with its number and step outcomes).
 
 Scopes: ``journeys:write`` (create, cancel, enrol), ``journeys:read`` (read, report). Thin handlers over
 :class:`gateway.journeys.JourneyService`, where the triggers, steps and stop conditions are documented. Every step
@@ -13,7 +14,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import Field, StrictInt, StringConstraints
 
-from gateway.api.campaigns import AreaModel, CircleArea, ListQuery, Point, PolygonArea
+from gateway.api.campaigns import AdminListQuery, AreaModel, CircleArea, ListQuery, Point, PolygonArea
 from gateway.api.messages import ParamName, ParamValue
 from gateway.auth import auth_of
 from gateway.camara.subject import PhoneNumber
@@ -24,6 +25,7 @@ from gateway.journeys import (
     JourneyReport,
     JourneyRequest,
     JourneyView,
+    RecipientRecord,
     StepSpec,
 )
 from gateway.keys import CONTROL, JOURNEYS, SETTINGS
@@ -154,6 +156,38 @@ class JourneyReportModel(WireModel):
     privacy_threshold: int
 
 
+class StepOutcomeModel(WireModel):
+    """One step for one recipient: ``PENDING`` (due at ``dueAt``), ``MESSAGE`` (``status``/``reason`` are the
+    message's; ``sent`` once it left on a channel), ``REFUSED`` (``reason``: the error code) or ``STOPPED``
+    (``reason``: the stop condition); ``decidedAt`` is when the outcome was recorded."""
+
+    step: int
+    due_at: Instant
+    outcome: Literal["PENDING", "MESSAGE", "REFUSED", "STOPPED"]
+    reason: str | None = None
+    message_id: str | None = None
+    status: str | None = None
+    sent: bool = False
+    decided_at: Instant | None = None
+    opened_at: Instant | None = None
+
+
+class RecipientModel(WireModel):
+    """A recipient of a journey (operator side: the subscriber's number, never shown to a partner)."""
+
+    n: int
+    msisdn: str
+    triggered_at: Instant
+    steps: list[StepOutcomeModel]
+
+
+class RecipientList(WireModel):
+    """A page of a journey's recipients in triggering order; ``nextCursor`` is the cursor of the next page."""
+
+    recipients: list[RecipientModel]
+    next_cursor: str | None = None
+
+
 # -- conversions ------------------------------------------------------------------------------------------
 
 def _area(a: CircleArea | PolygonArea | None) -> AreaSpec | None:
@@ -204,6 +238,14 @@ def _report_model(r: JourneyReport, threshold: int) -> JourneyReportModel:
                         stopped=s.stopped) for s in r.steps]
     return JourneyReportModel(journey_id=r.journey_id, status=r.status, generated_at=r.generated_at,
                               recipients=r.recipients, steps=steps, withheld=r.withheld, privacy_threshold=threshold)
+
+
+def _recipient_model(r: RecipientRecord) -> RecipientModel:
+    return RecipientModel.model_validate({
+        "n": r.n, "msisdn": r.msisdn, "triggeredAt": r.triggered_at,
+        "steps": [{"step": s.step, "dueAt": s.due_at, "outcome": s.outcome, "reason": s.reason,
+                   "messageId": s.message_id, "status": s.status, "sent": s.sent, "decidedAt": s.decided_at,
+                   "openedAt": s.opened_at} for s in r.steps]})
 
 
 # -- routes -----------------------------------------------------------------------------------------------
@@ -266,3 +308,16 @@ async def report(request: web.Request) -> web.Response:
     result = request.app[JOURNEYS].report(auth_of(request).partner_id, request.match_info["journeyId"])
     model = _report_model(result, request.app[SETTINGS].campaigns.privacy_threshold)
     return web.Response(text=model.model_dump_json(by_alias=True), content_type="application/json")
+
+
+# -- operator side ------------------------------------------------------------------------------------------
+
+@routes.get("/admin/v1/journeys/{journeyId}/recipients", summary="Journey truth (every recipient and step)",
+            access=Access.ADMIN, query=AdminListQuery, response=RecipientList, errors=(400, 404))
+async def recipients(request: web.Request) -> web.Response:
+    """Every recipient of a journey with the subscriber's MSISDN, its trigger instant and each step's outcome,
+    reason and message id (paginated): what the partner's report aggregates."""
+    q = read_query(request, AdminListQuery)
+    records, cursor = request.app[JOURNEYS].recipients(request.match_info["journeyId"], q.limit, q.cursor)
+    return json_response(RecipientList(recipients=[_recipient_model(r) for r in records],
+                                       next_cursor=None if cursor is None else str(cursor)))

@@ -64,6 +64,16 @@ class OutboxList(WireModel):
     events: list[OutboxEventView]
 
 
+class OutboxCounts(WireModel):
+    """How many stored events are in each delivery state."""
+
+    pending: int = Field(description="Stored and not attempted yet (on their way).")
+    retrying: int = Field(description="Attempted, failed, waiting in back-off for their next attempt.")
+    delivered: int
+    dead: int
+    cancelled: int
+
+
 class OutboxQuery(WireModel):
     """Filters of the outbox listing."""
 
@@ -127,6 +137,14 @@ async def list_events(request: web.Request) -> web.Response:
     q = read_query(request, OutboxQuery)
     rows = request.app[WEBHOOKS].outbox.events(state=q.state, subscription_id=q.subscription_id, limit=q.limit)
     return json_response(OutboxList(events=[event_view(request, r) for r in rows]))
+
+
+@routes.get("/admin/v1/webhooks/counts", summary="Outbox counts", access=Access.ADMIN, response=OutboxCounts)
+async def counts(request: web.Request) -> web.Response:
+    """Events per delivery state: how much is on its way, retried, delivered, dead-lettered or cancelled."""
+    c = request.app[WEBHOOKS].outbox.counts()
+    return json_response(OutboxCounts(pending=c.pending, retrying=c.retrying, delivered=c.delivered, dead=c.dead,
+                                      cancelled=c.cancelled))
 
 
 @routes.get("/admin/v1/webhooks/dead-letters", summary="Dead-lettered events", access=Access.ADMIN,

@@ -6,9 +6,9 @@ plus the cell serving the centre (the operator sees cells, not points). Evaluati
 cell-change listener hands over the movers of a tick, a boolean column tells which of them are watched, and only
 those few are examined in Python. Notifications (``area-entered``/``area-left`` and the lifecycle events) are
 CloudEvents put in the outbox under ids ``<subscription>-<n>``, in the same transaction as the evaluation state
-that issued them (inside or not, counters, status). Subscriptions are loaded only *after* a restart has replayed
-the world, so the replay issues nothing: evaluation resumes from the saved state, and an event is never issued
-twice nor under another id.
+that issued them (inside or not, counters, status; :class:`gateway.camara.subscriptions.SubscriptionEvents`).
+Subscriptions are loaded only *after* a restart has replayed the world, so the replay issues nothing: evaluation
+resumes from the saved state, and an event is never issued twice nor under another id.
 
 Lifecycle, all in simulated time: a subscription ends (``subscription-ended``) when deleted, at
 ``subscriptionExpireTime`` (``SUBSCRIPTION_EXPIRED``), after ``subscriptionMaxEvents`` area events
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,9 +33,10 @@ from numpy.typing import NDArray
 
 from gateway.camara.areas import Circle, check_circle, to_area
 from gateway.camara.subject import LOCATION_CONSENT
+from gateway.camara.subscriptions import SubscriptionEvents, insert_subscription
 from gateway.errors import NotFound
 from gateway.store import Store, from_micros, to_micros
-from gateway.webhooks import Outbox, OutboxEvent, cloud_event
+from gateway.webhooks import Outbox
 from simulator.clock import ScheduledCall
 from simulator.world import World
 
@@ -156,8 +156,7 @@ class GeofencingService:
         self._all: dict[str, Geofence] = {}
         self._by_sub: dict[int, list[Geofence]] = {}
         self._watched = np.zeros(world.population.size, dtype=np.bool_)
-        self._batch: list[OutboxEvent] = []
-        self._dirty: dict[str, Geofence] = {}
+        self._events = SubscriptionEvents(lambda: outbox)
         self._cells: dict[tuple[float, float, float], frozenset[int]] = {}
         world.on_cell_change(self.on_cell_change)
         world.on_consent_change(self.on_consent_change)
@@ -208,12 +207,7 @@ class GeofencingService:
         """Store a subscription and start it now (``subscription-started``, then the initial event if asked)."""
         now = self.world.clock.now
         cells = self.cells_of(Circle.model_validate(spec.area))
-        with self.store.transaction() as conn:
-            seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM event_subscriptions").fetchone()[0])
-            sub_id = f"{ID_PREFIX}{seq:06d}"
-            conn.execute("INSERT INTO event_subscriptions(id, seq, partner_id, api, version, spec, created_us) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (sub_id, seq, partner_id, API, version.version, spec.to_json(), to_micros(now)))
+        sub_id = insert_subscription(self.store, ID_PREFIX, partner_id, API, version.version, spec.to_json(), now)
         g = Geofence(sub_id, partner_id, version, spec, now, cells)
         self._all[sub_id] = g
         self._start(g)
@@ -263,7 +257,7 @@ class GeofencingService:
         if g.version.initial_event and g.spec.initial_event and g.inside == (g.spec.event_type == AREA_ENTERED):
             self._area_event(g)
         self._schedule_expiry(g)
-        self._dirty[g.id] = g
+        self._events.changed(g)
 
     def _schedule_expiry(self, g: Geofence) -> None:
         if not g.running:
@@ -284,7 +278,7 @@ class GeofencingService:
             call.cancel()
         if notify:
             self._emit(g, "subscription-ended", {"terminationReason": reason})
-        self._dirty[g.id] = g
+        self._events.changed(g)
         self._flush()
 
     def _area_event(self, g: Geofence) -> None:
@@ -310,7 +304,7 @@ class GeofencingService:
         self._flush()
 
     def _updated(self, g: Geofence, reason: str) -> None:
-        self._dirty[g.id] = g
+        self._events.changed(g)
         if g.version.lifecycle_events:
             self._emit(g, "subscription-updated", {"updateReason": reason})
 
@@ -332,7 +326,7 @@ class GeofencingService:
                 if inside == g.inside:
                     continue
                 g.inside = inside
-                self._dirty[g.id] = g
+                self._events.changed(g)
                 if inside == (g.spec.event_type == AREA_ENTERED):
                     self._area_event(g)
         self._flush()
@@ -358,31 +352,17 @@ class GeofencingService:
                 self._watched[sub] = False
 
     def _emit(self, g: Geofence, kind: str, extra: dict[str, Any]) -> None:
-        g.issued += 1
-        self._dirty[g.id] = g
-        event_id = f"{g.id}-{g.issued:06d}"
         data: dict[str, Any] = {"subscriptionId": g.id}
         if g.spec.device is not None:
             data["device"] = g.spec.device
         data["area"] = g.spec.area
         data.update(extra)
-        at = self.world.clock.now
-        self._batch.append(OutboxEvent(event_id, g.id, g.partner_id, TYPE_PREFIX + kind, g.spec.sink,
-                                       g.spec.sink_token, cloud_event(event_id, g.version.source, TYPE_PREFIX + kind,
-                                                                      at, data), at))
+        self._events.emit(g, g.version.source, TYPE_PREFIX + kind, data, g.spec.sink, g.spec.sink_token,
+                          self.world.clock.now)
 
     def _flush(self) -> None:
         """Store the pending notifications and the state that issued them, in one transaction."""
-        if not self._batch and not self._dirty:
-            return
-        batch, self._batch = self._batch, []
-        dirty, self._dirty = list(self._dirty.values()), {}
-
-        def save(conn: sqlite3.Connection) -> None:
-            conn.executemany("UPDATE event_subscriptions SET state = ? WHERE id = ?",
-                             [(g.state_json(), g.id) for g in dirty])
-
-        self.outbox.add(batch, also=save)
+        self._events.flush()
 
     # -- figures ---------------------------------------------------------------------------------------------
     def active_count(self) -> int:

@@ -1,7 +1,8 @@
 """``geofencing-subscriptions`` v0.5 (current), v0.4 and v0.3: create, list, get and delete subscriptions.
 
 Handlers parse and check the request (protocol, sink, sink credential not yet expired in simulated time, one event
-type, scope per event type, expiry in the future, device or three-legged token) and call
+type, scope per event type, expiry in the future, device or three-legged token; the parts every CAMARA
+subscription API shares are :mod:`gateway.camara.subscriptions`) and call
 :class:`~gateway.camara.geofencing.GeofencingService`. The versions differ only by their
 :class:`~gateway.camara.geofencing.GeofencingVersion`: v0.3 sends no ``subscription-started`` event, ignores
 ``initialEvent`` and takes two-legged tokens only.
@@ -15,14 +16,14 @@ from aiohttp import web
 from pydantic import Field
 
 from gateway.auth import auth_of
+from gateway.camara import subscriptions
 from gateway.camara.areas import Circle
 from gateway.camara.geofencing import SUBSCRIPTION_TYPES, VERSIONS, Geofence, GeofenceSpec, GeofencingVersion
 from gateway.camara.services import camara
 from gateway.camara.subject import Device, DeviceResponse, device_echo, require_location_consent, resolve
-from gateway.errors import InvalidArgument, PermissionDenied, Unprocessable
+from gateway.errors import PermissionDenied, Unprocessable
 from gateway.keys import SETTINGS, WORLD
 from gateway.routing import Access, RouteTable, json_response, no_content, read_json
-from gateway.webhooks import SinkCredential, check_sink, sink_access_token
 from gateway.wire import Instant, WireModel
 
 routes = RouteTable("CAMARA: geofencing-subscriptions")
@@ -54,21 +55,8 @@ class ConfigRequest(WireModel):
     initial_event: bool | None = None
 
 
-class HttpSettings(WireModel):
-    """HTTP delivery settings (POST only; custom headers are not supported and refused)."""
-
-    method: Literal["POST"] | None = None
-
-
-class SubscriptionRequest(WireModel):
+class SubscriptionRequest(subscriptions.SubscriptionRequest[GeofenceType, ConfigRequest]):
     """A new geofencing subscription."""
-
-    protocol: Literal["HTTP", "MQTT3", "MQTT5", "AMQP", "NATS", "KAFKA"]
-    sink: str = Field(min_length=1, max_length=2048)
-    sink_credential: SinkCredential | None = None
-    types: list[GeofenceType] = Field(min_length=1)
-    config: ConfigRequest
-    protocol_settings: HttpSettings | None = None
 
 
 class SubscriptionDetail(WireModel):
@@ -87,17 +75,8 @@ class ConfigResponse(WireModel):
     initial_event: bool | None = None
 
 
-class Subscription(WireModel):
+class Subscription(subscriptions.Subscription[ConfigResponse]):
     """A geofencing subscription."""
-
-    protocol: Literal["HTTP"] = "HTTP"
-    sink: str
-    types: list[str]
-    config: ConfigResponse
-    id: str
-    starts_at: Instant
-    expires_at: Instant | None = None
-    status: Literal["ACTIVATION_REQUESTED", "ACTIVE", "EXPIRED", "INACTIVE", "DELETED"]
 
 
 class SubscriptionList(WireModel):
@@ -121,10 +100,7 @@ def subscription_view(g: Geofence) -> Subscription:
 def _spec(request: web.Request, body: SubscriptionRequest, version: GeofencingVersion) -> GeofenceSpec:
     auth = auth_of(request)
     world = request.app[WORLD]
-    if body.protocol != "HTTP":
-        raise InvalidArgument("Only HTTP is supported.", code="INVALID_PROTOCOL")
-    sink = check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
-    token = sink_access_token(body.sink_credential, world.clock.now)
+    sink, token = subscriptions.delivery(body, request.app[SETTINGS].allow_http_loopback_sinks, world.clock.now)
     token_expires = None if body.sink_credential is None else body.sink_credential.access_token_expires_utc
     if len(body.types) > 1:
         raise Unprocessable("Only one event type per subscription is supported.",
@@ -133,8 +109,7 @@ def _spec(request: web.Request, body: SubscriptionRequest, version: GeofencingVe
     if create_scope(event_type) not in auth.scopes:
         raise PermissionDenied(f"Missing scope: {create_scope(event_type)}.")
     config = body.config
-    if config.subscription_expire_time is not None and config.subscription_expire_time <= world.clock.now:
-        raise InvalidArgument("subscriptionExpireTime must be in the future.")
+    subscriptions.check_expire_time(config.subscription_expire_time, world.clock.now)
     if not version.three_legged and auth.subscriber is not None:
         raise PermissionDenied(f"geofencing-subscriptions {version.version} takes two-legged tokens only.")
     detail = config.subscription_detail

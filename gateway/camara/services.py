@@ -18,9 +18,20 @@ from gateway.camara.device_status import DeviceStatusService
 from gateway.camara.geofencing import GeofencingService
 from gateway.camara.insights import InsightsService
 from gateway.camara.location import LocationService
-from gateway.campaign_events import CampaignEvents
+from gateway.campaign_events import CAMPAIGN_FEED, JOURNEY_FEED, PartnerEvents
 from gateway.ciba import CibaService
-from gateway.keys import CAMARA, CAMPAIGN_EVENTS, CAMPAIGNS, CIBA, SETTINGS, STORE, WEBHOOKS, WORLD
+from gateway.keys import (
+    CAMARA,
+    CAMPAIGN_EVENTS,
+    CAMPAIGNS,
+    CIBA,
+    JOURNEY_EVENTS,
+    JOURNEYS,
+    SETTINGS,
+    STORE,
+    WEBHOOKS,
+    WORLD,
+)
 from gateway.webhooks import Webhooks
 
 
@@ -42,16 +53,17 @@ def camara(request: web.Request) -> CamaraServices:
 
 def install(app: web.Application) -> None:
     """Build the services of an app made by ``create_app`` (world, settings, store, campaigns set); also wires
-    campaign event subscriptions to the webhook outbox."""
+    campaign and journey event subscriptions to the webhook outbox."""
     world, settings, store = app[WORLD], app[SETTINGS], app[STORE]
     webhooks = Webhooks.build(store, settings, lambda: world.clock.now)
     geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m)
     webhooks.sender.on_gone(geofencing.on_gone)
-    campaign_events = CampaignEvents(store, webhooks.outbox)
-    webhooks.sender.on_gone(campaign_events.on_gone)
-    app[CAMPAIGN_EVENTS] = campaign_events
-    if CAMPAIGNS in app:
-        app[CAMPAIGNS].add_listener(campaign_events.on_campaign_event)
+    for key, service, feed in ((CAMPAIGN_EVENTS, CAMPAIGNS, CAMPAIGN_FEED), (JOURNEY_EVENTS, JOURNEYS, JOURNEY_FEED)):
+        events = PartnerEvents(store, webhooks.outbox, feed)
+        webhooks.sender.on_gone(events.on_gone)
+        app[key] = events
+        if service in app:
+            app[service].add_listener(events.on_event)
     app[WEBHOOKS] = webhooks
     app[CIBA] = CibaService(store, world, settings)
     app[CAMARA] = CamaraServices(LocationService(world, settings.min_radius_m),

@@ -7,14 +7,14 @@ lookup, never a scan. Each swap of a watched line is a CloudEvent ``org.camarapr
 swapped``; lifecycle events ``subscription-started`` (on creation) and ``subscription-ended``
 (``SUBSCRIPTION_DELETED``, ``SUBSCRIPTION_EXPIRED`` on the simulated clock, ``MAX_EVENTS_REACHED``,
 ``NETWORK_TERMINATED`` after a ``410``) do not count towards ``subscriptionMaxEvents``. Events go to the outbox
-under ids ``<subscription>-<n>`` in the same transaction as the state that issued them. Subscriptions are loaded
+under ids ``<subscription>-<n>`` in the same transaction as the state that issued them
+(:class:`gateway.camara.subscriptions.SubscriptionEvents`). Subscriptions are loaded
 only after a restart has replayed the world (the replay issues nothing). This module knows nothing of HTTP.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.camara.subscriptions import SubscriptionEvents, insert_subscription
 from gateway.errors import NotFound
 from gateway.store import Store, from_micros, to_micros
-from gateway.webhooks import Outbox, OutboxEvent, cloud_event
+from gateway.webhooks import Outbox
 from simulator.clock import ScheduledCall
 from simulator.world import World
 
@@ -86,11 +87,9 @@ class SimSwapSubscriptions:
     def __init__(self, world: World, store: Store, outbox: Callable[[], Outbox]) -> None:
         self.world = world
         self.store = store
-        self._outbox = outbox  # looked up when needed: the app builds its outbox after this service
         self._all: dict[str, SwapSubscription] = {}
         self._by_sub: dict[int, list[SwapSubscription]] = {}
-        self._batch: list[OutboxEvent] = []
-        self._dirty: dict[str, SwapSubscription] = {}
+        self._events = SubscriptionEvents(outbox)  # the app builds its outbox after this service
         world.on_sim_swap(self.on_sim_swap)
 
     def load(self) -> None:
@@ -112,12 +111,7 @@ class SimSwapSubscriptions:
     def create(self, partner_id: int, spec: SwapSubscriptionSpec) -> SwapSubscription:
         """Store a subscription and start it now (``subscription-started``)."""
         now = self.world.clock.now
-        with self.store.transaction() as conn:
-            seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM event_subscriptions").fetchone()[0])
-            sub_id = f"{ID_PREFIX}{seq:06d}"
-            conn.execute("INSERT INTO event_subscriptions(id, seq, partner_id, api, version, spec, created_us) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)", (sub_id, seq, partner_id, API, VERSION, spec.to_json(),
-                                                          to_micros(now)))
+        sub_id = insert_subscription(self.store, ID_PREFIX, partner_id, API, VERSION, spec.to_json(), now)
         s = SwapSubscription(sub_id, partner_id, spec, now)
         self._all[sub_id] = s
         self._start(s)
@@ -173,7 +167,7 @@ class SimSwapSubscriptions:
         if s.spec.expire_time is not None:
             at = max(s.spec.expire_time, self.world.clock.now)
             s._calls.append(self.world.clock.schedule(at, lambda: self._end(s, "SUBSCRIPTION_EXPIRED")))
-        self._dirty[s.id] = s
+        self._events.changed(s)
 
     def _end(self, s: SwapSubscription, reason: str, notify: bool = True) -> None:
         if s.termination is not None:
@@ -189,30 +183,15 @@ class SimSwapSubscriptions:
             call.cancel()
         if notify:
             self._emit(s, "subscription-ended", {"terminationReason": reason})
-        self._dirty[s.id] = s
+        self._events.changed(s)
         self._flush()
 
     def _emit(self, s: SwapSubscription, kind: str, extra: dict[str, Any]) -> None:
-        s.issued += 1
-        self._dirty[s.id] = s
-        event_id = f"{s.id}-{s.issued:06d}"
         data: dict[str, Any] = {"subscriptionId": s.id}
         if kind == "swapped" and s.spec.phone_number is not None:
             data["phoneNumber"] = s.spec.phone_number
         data.update(extra)
-        at = self.world.clock.now
-        event_type = TYPE_PREFIX + kind
-        self._batch.append(OutboxEvent(event_id, s.id, s.partner_id, event_type, s.spec.sink, s.spec.sink_token,
-                                       cloud_event(event_id, SOURCE, event_type, at, data), at))
+        self._events.emit(s, SOURCE, TYPE_PREFIX + kind, data, s.spec.sink, s.spec.sink_token, self.world.clock.now)
 
     def _flush(self) -> None:
-        if not self._batch and not self._dirty:
-            return
-        batch, self._batch = self._batch, []
-        dirty, self._dirty = list(self._dirty.values()), {}
-
-        def save(conn: sqlite3.Connection) -> None:
-            conn.executemany("UPDATE event_subscriptions SET state = ? WHERE id = ?",
-                             [(s.state_json(), s.id) for s in dirty])
-
-        self._outbox().add(batch, also=save)
+        self._events.flush()

@@ -2,7 +2,8 @@
 
 Handlers check the request (protocol ``HTTP``, sink rules, ``ACCESSTOKEN`` sink credential, the one event type and
 its create scope, expiry in the future, the two-/three-legged identifier rule of
-:func:`gateway.camara.sim_swap.phone_subject`) and call
+:func:`gateway.camara.sim_swap.phone_subject`; the parts every CAMARA subscription API shares are
+:mod:`gateway.camara.subscriptions`) and call
 :class:`~gateway.camara.sim_swap_events.SimSwapSubscriptions` (the rules and events live there).
 """
 
@@ -14,13 +15,13 @@ from aiohttp import web
 from pydantic import Field
 
 from gateway.auth import auth_of
+from gateway.camara import subscriptions
 from gateway.camara.sim_swap import phone_subject
 from gateway.camara.sim_swap_events import SWAPPED, SwapSubscription, SwapSubscriptionSpec
 from gateway.camara.subject import PhoneNumber
 from gateway.errors import InvalidArgument
 from gateway.keys import SETTINGS, SIM_SWAP_EVENTS, WORLD
 from gateway.routing import Access, RouteTable, json_response, no_content, read_json
-from gateway.webhooks import SinkCredential, check_sink, sink_access_token
 from gateway.wire import Instant, WireModel
 
 BASE = "/sim-swap-subscriptions/v0.3/subscriptions"
@@ -45,34 +46,13 @@ class Config(WireModel):
     subscription_max_events: int | None = Field(default=None, ge=1)
 
 
-class HttpSettings(WireModel):
-    """HTTP delivery settings (POST only)."""
-
-    method: Literal["POST"] | None = None
-
-
-class SubscriptionRequest(WireModel):
+class SubscriptionRequest(subscriptions.SubscriptionRequest[
+        Literal["org.camaraproject.sim-swap-subscriptions.v0.swapped"], Config]):
     """A new SIM swap subscription."""
 
-    protocol: Literal["HTTP", "MQTT3", "MQTT5", "AMQP", "NATS", "KAFKA"]
-    sink: str = Field(min_length=1, max_length=2048)
-    sink_credential: SinkCredential | None = None
-    types: list[Literal["org.camaraproject.sim-swap-subscriptions.v0.swapped"]] = Field(min_length=1)
-    config: Config
-    protocol_settings: HttpSettings | None = None
 
-
-class Subscription(WireModel):
+class Subscription(subscriptions.Subscription[Config]):
     """A SIM swap subscription."""
-
-    protocol: Literal["HTTP"] = "HTTP"
-    sink: str
-    types: list[str]
-    config: Config
-    id: str
-    starts_at: Instant
-    expires_at: Instant | None = None
-    status: Literal["ACTIVATION_REQUESTED", "ACTIVE", "EXPIRED", "INACTIVE", "DELETED"]
 
 
 class SubscriptionList(WireModel):
@@ -96,15 +76,11 @@ async def create(request: web.Request) -> web.Response:
     ``subscriptionMaxEvents`` is reached; ``subscription-started``/``-ended`` lifecycle events."""
     body = await read_json(request, SubscriptionRequest)
     world = request.app[WORLD]
-    if body.protocol != "HTTP":
-        raise InvalidArgument("Only HTTP is supported.", code="INVALID_PROTOCOL")
-    sink = check_sink(body.sink, request.app[SETTINGS].allow_http_loopback_sinks)
-    token = sink_access_token(body.sink_credential)
+    sink, token = subscriptions.delivery(body, request.app[SETTINGS].allow_http_loopback_sinks)
     if len(body.types) > 1:
         raise InvalidArgument("Only one event type per subscription is supported.")
     config = body.config
-    if config.subscription_expire_time is not None and config.subscription_expire_time <= world.clock.now:
-        raise InvalidArgument("subscriptionExpireTime must be in the future.")
+    subscriptions.check_expire_time(config.subscription_expire_time, world.clock.now)
     auth = auth_of(request)
     subject = phone_subject(world, auth, config.subscription_detail.phone_number)
     spec = SwapSubscriptionSpec(subscriber=subject.index, phone_number=config.subscription_detail.phone_number,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +16,8 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from gateway.app import create_app
 from gateway.keys import WORLD
 from gateway.settings import Settings
-from gateway.webhooks import check_sink, is_loopback
+from gateway.store import Store
+from gateway.webhooks import Attempt, Outbox, OutboxCounts, OutboxEvent, check_sink, is_loopback
 from simulator.world import World
 from tests.gateway.camara_helpers import (
     ENTERED,
@@ -173,6 +175,8 @@ async def test_dead_letters_and_redrive(client: Client, world: World, make_partn
     await eventually(dead)
     letters = (await admin_json(client, "/admin/v1/webhooks/dead-letters"))["events"]
     assert [e["eventId"] for e in letters] == [f"{sub}-000001"]
+    assert (await admin_json(client, "/admin/v1/webhooks/counts")) == {
+        "pending": 0, "retrying": 0, "delivered": 0, "dead": 1, "cancelled": 0}
     assert len(letters[0]["history"]) >= 2 and letters[0]["lastError"] == "sink answered 503"
     broken["on"] = False
     redriven = await admin_json(client, f"/admin/v1/webhooks/dead-letters/{sub}-000001/redrive", "POST")
@@ -260,3 +264,21 @@ async def test_secret_rotation(client: Client, make_partner: MakePartner) -> Non
     assert rotated["secret"] != first["secret"]
     resp = await client.get("/admin/v1/partners/ptn_999999/webhook-secret", headers=ADMIN)
     assert resp.status == 404
+
+
+def test_outbox_counts_by_state(tmp_path: Path) -> None:
+    """Counts per state: events never attempted (pending) apart from those failed and waiting (retrying)."""
+    store = Store(tmp_path / "counts.db")
+    store.open()
+    partner, _, _ = store.create_partner("p", ("a",), {}, "2026-06-01T06:00:00Z")
+    outbox = Outbox(store, wall=lambda: 100.0)
+    at = datetime(2026, 6, 1, 6, tzinfo=UTC)
+    assert outbox.counts() == OutboxCounts(0, 0, 0, 0, 0)
+    outbox.add([OutboxEvent(f"e{i}", f"s{i}", partner.id, "t", "https://example.org", None, "{}", at)
+                for i in range(5)])
+    rows = {r.event_id: r for r in outbox.events()}
+    for event_id, state in (("e0", "delivered"), ("e1", "pending"), ("e2", "dead")):
+        outbox.record(rows[event_id], Attempt(event_id, 1, 100.0, 500, None, 1.0), state, 200.0)
+    outbox.cancel("s3", "gone")
+    assert outbox.counts() == OutboxCounts(pending=1, retrying=1, delivered=1, dead=1, cancelled=1)
+    store.close()

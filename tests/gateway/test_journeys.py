@@ -440,3 +440,166 @@ async def test_same_seed_same_journey_records(aiohttp_client: AiohttpClient, fre
                             "LEFT JOIN messages m ON m.seq = s.message_seq ORDER BY s.n, s.step").fetchall()
         digests.append([tuple(r) for r in rows])
     assert digests[0] and digests[0] == digests[1]
+
+
+# -- restart and operator-side truth ---------------------------------------------------------------------------------
+
+async def truth(client: Client, jid: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """Every recipient of a journey through the admin API (all pages)."""
+    out: list[dict[str, Any]] = []
+    cursor = "0"
+    while True:
+        resp = await client.get(f"/admin/v1/journeys/{jid}/recipients", params={"limit": str(limit),
+                                                                                 "cursor": cursor}, headers=ADMIN)
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        out += body["recipients"]
+        if body.get("nextCursor") is None:
+            return out
+        cursor = body["nextCursor"]
+
+
+async def first_phase(client: Client, world: World) -> tuple[Partner, list[str], list[str]]:
+    """Journeys of every trigger (and one cancelled), run until some steps have fired and some wait."""
+    p = await new_partner(client)
+    walker = await outside_phone(client, world, "+491701100020")
+    early = await create(client, p.token, journey({"type": "SUBSCRIBER_JOINED"}, [step("Too early")]))
+    await phone(client, "+491701100023")  # joins at the instant of the next journey's creation, before it
+    chains: list[tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]] = [
+        ({"type": "SUBSCRIBER_JOINED"}, [step("Welcome aboard", delaySeconds=120, after="TRIGGER"),
+                                         step("Your tips", delaySeconds=3600)], {}),
+        ({"type": "ROAMING_ARRIVAL"}, [step("Willkommen!"), step("Travel tips", delaySeconds=1800)], {}),
+        (area_trigger(world), [step("Hi"), step("Still around?", delaySeconds=1800)], {"stop": {"onAreaExit": True}}),
+        ({"type": "EVENT_REMINDER"}, [
+            step("In one hour", kind="TRANSACTIONAL", delaySeconds=-3600, after="TRIGGER"),
+            step("In ten minutes", kind="TRANSACTIONAL", delaySeconds=-600, after="TRIGGER")], {}),
+        ({"type": "SUBSCRIBER_JOINED"}, [step("One"), step("Two", delaySeconds=900)], {})]
+    ids = [early["id"]] + [(await create(client, p.token, journey(trigger, steps, **extra)))["id"]
+                           for trigger, steps, extra in chains]
+    await advance(client, 60)
+    joiner = await phone(client, "+491701100021")  # joins at 06:01
+    await pin(client, walker, *centre(world))  # enters at 06:01
+    enrolled = await phone(client, "+491701100022")
+    resp = await client.post(f"{PATH}/{ids[4]}/enrolments", headers=bearer(p.token),
+                             json={"phoneNumber": enrolled, "eventTime": "2026-06-01T07:30:00Z"})
+    assert resp.status == 201, await resp.text()
+    await advance(client, 120)
+    resp = await client.delete(f"{PATH}/{ids[5]}", headers=bearer(p.token))  # its joiner's step 2 is CANCELLED
+    assert resp.status == 200, await resp.text()
+    await advance(client, 30 * 60 + 30)  # 06:33:30, between two ticks
+    return p, ids, [walker, joiner, enrolled, "+491701100023"]
+
+
+async def snapshot(client: Client, p: Partner, ids: list[str], phones: list[str]) -> dict[str, Any]:
+    """Reports (but their generation instant), the operator-side truth and inboxes of every recipient."""
+    reports = [{k: v for k, v in (await report(client, p.token, jid)).items() if k != "generatedAt"} for jid in ids]
+    records = {jid: await truth(client, jid, limit=7) for jid in ids}
+    numbers = sorted({r["msisdn"] for rs in records.values() for r in rs} | set(phones))
+    return {"reports": reports, "records": records, "inboxes": {m: await inbox(client, m) for m in numbers}}
+
+
+async def test_restart_resumes_journeys_as_if_uninterrupted(aiohttp_client: AiohttpClient, fresh_world: Any,
+                                                            settings: Settings, tmp_path: Any) -> None:
+    """Stop with steps fired and pending and restart from the same db: reports, records and inboxes are those
+    before the stop, pending steps fire at their instants, and the end state is that of an uninterrupted run."""
+    def app_settings(name: str) -> Settings:
+        return dataclasses.replace(settings, db_path=tmp_path / name,
+                                   campaigns=CampaignSettings(privacy_threshold=1))
+
+    whole = await aiohttp_client(create_app(fresh_world(), app_settings("whole.db")))
+    wp, ids, phones = await first_phase(whole, whole.app[JOURNEYS].world)
+    await advance(whole, 3 * 3600)
+    uninterrupted = await snapshot(whole, wp, ids, phones)
+    await whole.close()
+
+    first = await aiohttp_client(create_app(fresh_world(), app_settings("restarted.db")))
+    p, ids, phones = await first_phase(first, first.app[JOURNEYS].world)
+    before = await snapshot(first, p, ids, phones)
+    walker, joiner, enrolled, _ = phones
+    assert received(before["inboxes"][joiner]) == [("One", "2026-06-01T06:02"), ("Too early", "2026-06-01T06:02"),
+                                                   ("Welcome aboard", "2026-06-01T06:03")]
+    assert received(before["inboxes"][enrolled])[-1] == ("In one hour", "2026-06-01T06:30")
+    assert ("Hi", "2026-06-01T06:02") in received(before["inboxes"][walker])
+    pending = [s["outcome"] for rs in before["records"].values() for r in rs for s in r["steps"]]
+    assert "PENDING" in pending and "MESSAGE" in pending and "STOPPED" in pending
+    await first.close()
+
+    world = fresh_world()
+    second = await aiohttp_client(create_app(world, app_settings("restarted.db")))
+    assert await snapshot(second, p, ids, phones) == before
+    await advance(second, 29 * 60)  # 07:02:30: the joiner's second step is due at 07:03
+    [joined] = [r for r in await truth(second, ids[1]) if r["msisdn"] == joiner]
+    assert joined["steps"][1]["outcome"] == "PENDING" and joined["steps"][1]["dueAt"] == "2026-06-01T07:03:00Z"
+    await advance(second, 60)
+    [joined] = [r for r in await truth(second, ids[1]) if r["msisdn"] == joiner]
+    assert joined["steps"][1]["outcome"] == "MESSAGE" and joined["steps"][1]["decidedAt"] == "2026-06-01T07:03:00Z"
+    await advance(second, 3 * 3600 - 30 * 60)
+    [late] = [r for r in (await truth(second, ids[4])) if r["msisdn"] == enrolled]
+    assert [(s["dueAt"], s["decidedAt"]) for s in late["steps"]] == [("2026-06-01T06:30:00Z", "2026-06-01T06:30:00Z"),
+                                                                     ("2026-06-01T07:20:00Z", "2026-06-01T07:20:00Z")]
+    assert await snapshot(second, p, ids, phones) == uninterrupted
+
+
+def tally(records: list[dict[str, Any]], steps: int) -> list[dict[str, Any]]:
+    """The per-step counts of a report, computed from the operator-side truth."""
+    out: list[dict[str, Any]] = []
+    for k in range(steps):
+        outcomes = [r["steps"][k] for r in records]
+        messages = [s for s in outcomes if s["outcome"] == "MESSAGE"]
+        suppressed: dict[str, int] = {}
+        stopped: dict[str, int] = {}
+        for s in outcomes:
+            if s["outcome"] == "STOPPED":
+                stopped[s["reason"]] = stopped.get(s["reason"], 0) + 1
+            elif s["outcome"] == "REFUSED" or s.get("status") == "SUPPRESSED":
+                reason = s["reason"].rsplit(".", 1)[-1]
+                suppressed[reason] = suppressed.get(reason, 0) + 1
+        out.append({"step": k + 1, "pending": sum(s["outcome"] == "PENDING" for s in outcomes),
+                    "inFlight": sum(s["status"] in ("ACCEPTED", "HELD", "SENT") for s in messages),
+                    "sent": sum(s["sent"] for s in messages),
+                    **{name: sum(s["status"] == name.upper() for s in messages)
+                       for name in ("delivered", "failed", "expired")},
+                    "opened": sum("openedAt" in s for s in messages),
+                    "suppressed": suppressed, "stopped": stopped})
+    return out
+
+
+async def test_report_totals_equal_the_operator_truth(jclient: Client, world: World, partner: Partner) -> None:
+    """The partner's report is the aggregate of /admin/v1/journeys/{id}/recipients, step by step; pages join up."""
+    welcome = await create(jclient, partner.token, journey({"type": "ROAMING_ARRIVAL"}, [
+        step("Willkommen!"), step("20% off in the duty free", kind="PROMO", delaySeconds=600),
+        step("Tips", delaySeconds=3600)], stop={"onConsentWithdrawn": True}))
+    joined = await create(jclient, partner.token, journey({"type": "SUBSCRIBER_JOINED"}, [
+        step("Hello", channel="PUSH"), step("Deal", kind="PROMO", delaySeconds=300)]))
+    await advance(jclient, 60)
+    await phone(jclient, "+491701100030", ads=False)  # no advertising consent: the PROMO step is suppressed
+    await phone(jclient, "+491701100031", app=False)  # no app: the PUSH step is suppressed (NO_APP)
+    await advance(jclient, 1800)
+    await jclient.delete(f"{PATH}/{joined['id']}", headers=bearer(partner.token))
+    await advance(jclient, 1800)
+    for body in (welcome, joined):
+        records = await truth(jclient, body["id"])
+        assert records == await truth(jclient, body["id"], limit=3)
+        assert [r["n"] for r in records] == list(range(1, len(records) + 1))
+        got = await report(jclient, partner.token, body["id"])
+        assert got["recipients"] == len(records) > 0
+        for counted, expected in zip(got["steps"], tally(records, len(body["steps"])), strict=True):
+            nonzero = {k: {r: n for r, n in v.items() if n} if isinstance(v, dict) else v for k, v in counted.items()}
+            assert nonzero == expected
+    promo = tally(await truth(jclient, joined["id"]), 2)[1]
+    assert promo["suppressed"].get("NO_CONSENT") == 1 and tally(await truth(jclient, joined["id"]), 2)[0][
+        "suppressed"] == {"NO_APP": 1}
+    [first] = (await truth(jclient, welcome["id"], limit=1))[:1]
+    assert first["msisdn"].startswith("+") and first["steps"][0]["messageId"].startswith("msg_")
+
+
+async def test_truth_is_operator_only(jclient: Client, partner: Partner) -> None:
+    """The truth endpoint needs the admin token; an unknown journey is 404; a bad cursor is 400."""
+    body = await create(jclient, partner.token, journey({"type": "SUBSCRIBER_JOINED"}, [step()]))
+    path = f"/admin/v1/journeys/{body['id']}/recipients"
+    assert (await jclient.get(path, headers=bearer(partner.token))).status in (401, 403)
+    for url, status in ((path, 200), ("/admin/v1/journeys/jny_999999/recipients", 404),
+                        (path + "?cursor=x", 400), (path + "?limit=0", 400)):
+        resp = await jclient.get(url, headers=ADMIN)
+        assert resp.status == status, url
+    assert (await (await jclient.get(path, headers=ADMIN)).json()) == {"recipients": []}

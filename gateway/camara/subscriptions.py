@@ -1,0 +1,135 @@
+"""What every CAMARA event-subscription API shares (``geofencing-subscriptions``, ``sim-swap-subscriptions``).
+
+Owns the parts of the CAMARA commonalities subscription resource that do not depend on the API: the request's
+delivery fields (``protocol``, ``sink``, ``sinkCredential``, ``protocolSettings``) and their checks, the answer's
+lifecycle fields (``id``, ``startsAt``, ``expiresAt``, ``status``), the ``event_subscriptions`` row a new
+subscription gets (campaign event subscriptions share that table and counter), and :class:`SubscriptionEvents`,
+which puts a subscription's CloudEvents in the webhook outbox in one transaction with the evaluation state that
+issued them, under ids ``<subscription>-<n>`` (so an event is never issued twice nor under another id). Each API
+keeps its own ``config``, event types, rules and evaluation. This module must not know about the world nor about
+any one API.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from pydantic import Field
+
+from gateway.errors import InvalidArgument
+from gateway.store import Store, to_micros
+from gateway.webhooks import Outbox, OutboxEvent, SinkCredential, check_sink, cloud_event, sink_access_token
+from gateway.wire import Instant, WireModel
+
+Protocols = Literal["HTTP", "MQTT3", "MQTT5", "AMQP", "NATS", "KAFKA"]
+Status = Literal["ACTIVATION_REQUESTED", "ACTIVE", "EXPIRED", "INACTIVE", "DELETED"]
+
+TypeT = TypeVar("TypeT")
+RequestConfigT = TypeVar("RequestConfigT", bound=WireModel)
+ConfigT = TypeVar("ConfigT", bound=WireModel)
+
+
+class HttpSettings(WireModel):
+    """HTTP delivery settings (POST only; custom headers are not supported and refused)."""
+
+    method: Literal["POST"] | None = None
+
+
+class SubscriptionRequest(WireModel, Generic[TypeT, RequestConfigT]):
+    """A new subscription: where and how to deliver, the event types and the API's ``config``."""
+
+    protocol: Protocols
+    sink: str = Field(min_length=1, max_length=2048)
+    sink_credential: SinkCredential | None = None
+    types: list[TypeT] = Field(min_length=1)
+    config: RequestConfigT
+    protocol_settings: HttpSettings | None = None
+
+
+class Subscription(WireModel, Generic[ConfigT]):
+    """A subscription as answered: the request's delivery fields, the API's ``config`` and the lifecycle."""
+
+    protocol: Literal["HTTP"] = "HTTP"
+    sink: str
+    types: list[str]
+    config: ConfigT
+    id: str
+    starts_at: Instant
+    expires_at: Instant | None = None
+    status: Status
+
+
+def delivery(body: SubscriptionRequest[Any, Any], allow_http_loopback: bool,
+             now: datetime | None = None) -> tuple[str, str | None]:
+    """(sink, bearer token) of a request: ``HTTP`` only, sink rules, ``ACCESSTOKEN`` credential (not expired at
+    ``now`` when given)."""
+    if body.protocol != "HTTP":
+        raise InvalidArgument("Only HTTP is supported.", code="INVALID_PROTOCOL")
+    return check_sink(body.sink, allow_http_loopback), sink_access_token(body.sink_credential, now)
+
+
+def check_expire_time(expire_time: datetime | None, now: datetime) -> None:
+    """``subscriptionExpireTime`` must be in the future (simulated time)."""
+    if expire_time is not None and expire_time <= now:
+        raise InvalidArgument("subscriptionExpireTime must be in the future.")
+
+
+def insert_subscription(store: Store, prefix: str, partner_id: int, api: str, version: str, spec: str,
+                        now: datetime) -> str:
+    """Store a new ``event_subscriptions`` row; returns its id (``<prefix><seq>``, one counter for every API)."""
+    with store.transaction() as conn:
+        seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM event_subscriptions").fetchone()[0])
+        sub_id = f"{prefix}{seq:06d}"
+        conn.execute("INSERT INTO event_subscriptions(id, seq, partner_id, api, version, spec, created_us) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (sub_id, seq, partner_id, api, version, spec, to_micros(now)))
+    return sub_id
+
+
+class Notified(Protocol):
+    """A subscription as :class:`SubscriptionEvents` needs it."""
+
+    id: str
+    partner_id: int
+    issued: int
+    """Events issued so far (the ``n`` of the next id)."""
+
+    def state_json(self) -> str:
+        """The evaluation state to save with the events."""
+
+
+class SubscriptionEvents:
+    """Events of one API's subscriptions and the states that issued them, stored together on :meth:`flush`."""
+
+    def __init__(self, outbox: Callable[[], Outbox]) -> None:
+        self._outbox = outbox  # looked up when needed: an app may build its outbox after the service
+        self._batch: list[OutboxEvent] = []
+        self._dirty: dict[str, Notified] = {}
+
+    def changed(self, s: Notified) -> None:
+        """Save the state of ``s`` at the next :meth:`flush`."""
+        self._dirty[s.id] = s
+
+    def emit(self, s: Notified, source: str, event_type: str, data: dict[str, Any], sink: str,
+             sink_token: str | None, at: datetime) -> None:
+        """Issue the next event of ``s`` (id ``<subscription>-<n>``), stored at the next :meth:`flush`."""
+        s.issued += 1
+        self._dirty[s.id] = s
+        event_id = f"{s.id}-{s.issued:06d}"
+        self._batch.append(OutboxEvent(event_id, s.id, s.partner_id, event_type, sink, sink_token,
+                                       cloud_event(event_id, source, event_type, at, data), at))
+
+    def flush(self) -> None:
+        """Store the pending events and the states that issued them, in one transaction."""
+        if not self._batch and not self._dirty:
+            return
+        batch, self._batch = self._batch, []
+        dirty, self._dirty = list(self._dirty.values()), {}
+
+        def save(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE event_subscriptions SET state = ? WHERE id = ?",
+                             [(s.state_json(), s.id) for s in dirty])
+
+        self._outbox().add(batch, also=save)
