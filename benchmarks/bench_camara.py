@@ -16,6 +16,7 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 
+from benchmarks._load import CONCURRENCY, baseline_app, best_rates, partner_auth, serve
 from benchmarks._report import emit
 from gateway.app import create_app
 from gateway.camara.areas import Circle
@@ -26,39 +27,10 @@ from gateway.webhooks import Outbox, OutboxEvent, WebhookSecrets, WebhookSender,
 from simulator.world import World, WorldConfig
 
 REQUESTS = 3000
-CONCURRENCY = 32
 ROUNDS = 3
 SUBSCRIPTIONS = 10_000
 TICKS = 30
 EVENTS = 5000
-
-
-async def _start(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-
-async def _hammer(url: str, headers: dict[str, str], body: dict[str, Any], requests: int = REQUESTS) -> float:
-    """Requests per second of ``requests`` POSTs with ``CONCURRENCY`` in flight."""
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        remaining = requests
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                async with session.post(url, json=body, headers=headers) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        raise RuntimeError(f"{url} answered {resp.status}: {await resp.text()}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return requests / (time.perf_counter() - started)
 
 
 def _located(world: World) -> int:
@@ -69,16 +41,10 @@ def _located(world: World) -> int:
 
 async def verification_rps(world: World, tmp: Path) -> None:
     """POST /location-verification/v3/verify (token, device, consent, cell geometry) vs a bare JSON handler."""
-    gateway, url = await _start(create_app(world, Settings(db_path=tmp / "bench.db", admin_token="adm", port=0,
-                                                           access_log=False)))
-
-    async def trivial(request: web.Request) -> web.Response:
-        await request.json()
-        return web.json_response({"verificationResult": "TRUE", "lastLocationTime": "2026-06-01T06:00:00Z"})
-
-    bare_app = web.Application()
-    bare_app.router.add_post("/verify", trivial)
-    bare, bare_url = await _start(bare_app)
+    gateway, url = await serve(create_app(world, Settings(db_path=tmp / "bench.db", admin_token="adm", port=0,
+                                                          access_log=False)))
+    bare, bare_url = await serve(baseline_app("POST", "/verify", {
+        "verificationResult": "TRUE", "lastLocationTime": "2026-06-01T06:00:00Z"}, parse_json=True))
     i = _located(world)
     loc = world.locate(i)
     body = {"device": {"phoneNumber": world.subscriber_profile(i)["msisdn"]},
@@ -86,21 +52,9 @@ async def verification_rps(world: World, tmp: Path) -> None:
                                                       "longitude": loc["cellLongitude"]}, "radius": 2000}}
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.post(f"{url}/admin/v1/partners", json={
-                    "name": "bench", "scopes": ["location-verification:verify"]},
-                    headers={"Authorization": "Bearer adm"}) as resp:
-                partner = await resp.json()
-            async with session.post(f"{url}/oauth2/token", data={
-                    "grant_type": "client_credentials", "client_id": partner["clientId"],
-                    "client_secret": partner["clientSecret"]}) as resp:
-                token = (await resp.json())["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        await _hammer(f"{url}/location-verification/v3/verify", auth, body, 300)  # warm-up
-        await _hammer(f"{bare_url}/verify", {}, body, 300)
-        best = baseline = 0.0
-        for _ in range(ROUNDS):  # alternate, keep the best of each
-            best = max(best, await _hammer(f"{url}/location-verification/v3/verify", auth, body))
-            baseline = max(baseline, await _hammer(f"{bare_url}/verify", {}, body))
+            auth = await partner_auth(session, url, ["location-verification:verify"])
+        best, baseline = await best_rates((f"{url}/location-verification/v3/verify", auth), (f"{bare_url}/verify", {}),
+                                          REQUESTS, ROUNDS, body)
     finally:
         await gateway.cleanup()
         await bare.cleanup()
@@ -167,7 +121,7 @@ async def webhook_throughput(tmp: Path) -> None:
 
     app = web.Application()
     app.router.add_post("/events", sink)
-    runner, url = await _start(app)
+    runner, url = await serve(app)
     store = Store(tmp / "hooks.db")
     store.open()
     store.conn.execute("INSERT INTO partners(id, name, scopes, limits, created_at) VALUES (1, 'b', '[]', '{}', 'x')")

@@ -24,6 +24,7 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 
+from benchmarks._load import ADMIN, baseline_app, partner_auth, serve
 from benchmarks._report import emit
 from gateway.app import create_app
 from gateway.settings import Settings, VerifySettings
@@ -32,7 +33,6 @@ from simulator.world import World, WorldConfig
 RATE = 500
 SECONDS = 6
 SUBSCRIBERS = 20_000
-ADMIN = {"Authorization": "Bearer adm"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,14 +48,6 @@ def timing(samples: list[float]) -> Any:
                 samples.append((time.perf_counter() - started) * 1000.0)
 
     return measure
-
-
-async def _start(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 async def _paced(calls: list[Callable[[], Coroutine[Any, Any, None]]], per_second: int) -> None:
@@ -78,27 +70,17 @@ async def run(tmp: Path) -> dict[str, Any]:
     app.middlewares.insert(0, timing(gw_samples))
     base_samples: list[float] = []
 
-    async def trivial(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response({"id": "vrf_00000001", "status": "PENDING"})
-
-    bare_app = web.Application(middlewares=[timing(base_samples)])
-    bare_app.router.add_post("/verify", trivial)
-    gateway, url = await _start(app)
-    bare, bare_url = await _start(bare_app)
+    bare_app = baseline_app("POST", "/verify", {"id": "vrf_00000001", "status": "PENDING"},
+                            middlewares=(timing(base_samples),))
+    gateway, url = await serve(app)
+    bare, bare_url = await serve(bare_app)
     rng = np.random.default_rng(0)
     numbers = world.msisdns(rng.permutation(SUBSCRIBERS)[: RATE * SECONDS])
     failures = undelivered = 0
     try:
         connector = aiohttp.TCPConnector(limit=256)
         async with aiohttp.ClientSession(connector=connector) as session:
-            async with session.post(f"{url}/admin/v1/partners", json={"name": "bench", "scopes": ["verify"]},
-                                    headers=ADMIN) as resp:
-                partner = await resp.json()
-            async with session.post(f"{url}/oauth2/token", data={
-                    "grant_type": "client_credentials", "client_id": partner["clientId"],
-                    "client_secret": partner["clientSecret"]}) as resp:
-                auth = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+            auth = await partner_auth(session, url, ["verify"])
 
             async def start(msisdn: str, out: dict[str, str]) -> None:
                 nonlocal failures

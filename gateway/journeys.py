@@ -65,7 +65,7 @@ from numpy.typing import NDArray
 from gateway import targeting
 from gateway.errors import Conflict, GatewayError, IdentifierNotFound, InvalidArgument, NotFound, Unprocessable
 from gateway.messages import MSG_PREFIX, MessageRequest, MessageService
-from gateway.partners import partner_public_id
+from gateway.partners import parse_public_id, partner_public_id
 from gateway.store import Store, from_micros, to_micros
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec
 from gateway.wire import format_instant
@@ -104,11 +104,6 @@ class JourneyClosed(Conflict):
 def public_id(seq: int) -> str:
     """Wire id of a journey."""
     return f"{JOURNEY_PREFIX}{seq:06d}"
-
-
-def _seq_of(value: str, prefix: str) -> int | None:
-    tail = value[len(prefix):]
-    return int(tail) if value.startswith(prefix) and tail.isdigit() else None
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -434,7 +429,7 @@ class JourneyService:
         return self.get(partner_id, public_id(seq)), True
 
     def _row(self, partner_id: int | None, journey_id: str) -> Any:
-        seq = _seq_of(journey_id, JOURNEY_PREFIX)
+        seq = parse_public_id(journey_id, JOURNEY_PREFIX)
         row = None if seq is None else self.store.conn.execute("SELECT * FROM journeys WHERE seq = ?",
                                                                (seq,)).fetchone()
         if row is None or (partner_id is not None and row["partner_id"] != partner_id):
@@ -464,7 +459,7 @@ class JourneyService:
         """A page of the partner's journeys, oldest first, and the cursor of the next page."""
         start = 0
         if after is not None:
-            seq = _seq_of(after, JOURNEY_PREFIX)
+            seq = parse_public_id(after, JOURNEY_PREFIX)
             if seq is None:
                 raise InvalidArgument("cursor is not a journey id.")
             start = seq
@@ -479,7 +474,7 @@ class JourneyService:
         view = self.get(partner_id, journey_id)
         if view.status in _OVER:
             raise JourneyClosed(f"Journey {journey_id} is {view.status} and cannot be cancelled.")
-        seq = int(_seq_of(view.id, JOURNEY_PREFIX) or 0)
+        seq = int(parse_public_id(view.id, JOURNEY_PREFIX) or 0)
         now_us = to_micros(self.world.clock.now)
         with self.store.transaction() as conn:
             conn.execute("UPDATE journeys SET cancelled_us = ? WHERE seq = ?", (now_us, seq))
@@ -509,7 +504,7 @@ class JourneyService:
             sub = self.world.find_subscriber(msisdn)
         except UnknownSubscriberError:
             raise IdentifierNotFound("The phone number is not a subscriber of this operator.") from None
-        seq = int(_seq_of(view.id, JOURNEY_PREFIX) or 0)
+        seq = int(parse_public_id(view.id, JOURNEY_PREFIX) or 0)
         conn = self.store.conn
         count = int(conn.execute("SELECT COUNT(*) FROM journey_enrolments WHERE journey_seq = ?",
                                  (seq,)).fetchone()[0])
@@ -534,7 +529,7 @@ class JourneyService:
         """Per-step aggregates as of now: pending, in flight, sent, delivered, failed, expired, opened,
         suppressed by reason (the message rules) and stopped by reason (the journey's stop conditions)."""
         view = self.get(partner_id, journey_id)
-        seq = int(_seq_of(view.id, JOURNEY_PREFIX) or 0)
+        seq = int(parse_public_id(view.id, JOURNEY_PREFIX) or 0)
         conn = self.store.conn
         now_us = to_micros(self.world.clock.now)
         recipients = int(conn.execute("SELECT COUNT(*) FROM journey_recipients WHERE journey_seq = ?",
@@ -587,7 +582,7 @@ class JourneyService:
         """Operator-side truth: a page of a journey's recipients in triggering order, each with its number, its
         trigger instant and the outcome of every step (what the report aggregates); the cursor is the last ``n``."""
         view = self.get(None, journey_id)
-        seq = int(_seq_of(view.id, JOURNEY_PREFIX) or 0)
+        seq = int(parse_public_id(view.id, JOURNEY_PREFIX) or 0)
         conn = self.store.conn
         now_us = to_micros(self.world.clock.now)
         rows = conn.execute("SELECT n, subscriber, trigger_us FROM journey_recipients WHERE journey_seq = ? AND n > ? "
@@ -833,7 +828,7 @@ class JourneyService:
         except GatewayError as exc:
             outcome: tuple[str, str | None, int | None] = ("REFUSED", exc.error_code, None)
         else:
-            outcome = ("MESSAGE", None, _seq_of(view.id, MSG_PREFIX))
+            outcome = ("MESSAGE", None, parse_public_id(view.id, MSG_PREFIX))
         with self.store.transaction() as conn:
             self._record(conn, chain, *outcome, now_us)
 

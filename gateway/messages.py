@@ -53,7 +53,15 @@ import numpy as np
 
 from gateway import delivery, policy, sms
 from gateway.caps import FrequencyCaps
-from gateway.errors import Conflict, IdentifierNotFound, InvalidArgument, NotFound, OutOfRange, Unprocessable
+from gateway.errors import (
+    Conflict,
+    IdentifierNotFound,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    QuotaExceeded,
+    Unprocessable,
+)
 from gateway.journal import Replay
 from gateway.partners import parse_public_id
 from gateway.settings import MessageSettings
@@ -212,8 +220,10 @@ class MessageService:
 
     def __init__(self, world: World, store: Store, rules: MessageSettings, promo_rules: policy.Rules,
                  caps: FrequencyCaps, moderation_terms: tuple[str, ...],
-                 outbox: Callable[[], Outbox | None] = lambda: None) -> None:
+                 outbox: Callable[[], Outbox | None] = lambda: None,
+                 partner_limit: Callable[[int, str], float | None] = lambda partner, name: None) -> None:
         self.world = world
+        self._partner_limit = partner_limit
         self.store = store
         self.rules = rules
         self.promo_rules = promo_rules
@@ -412,6 +422,18 @@ class MessageService:
         """Raise what :meth:`send` would raise for the request's content (its number is not looked at)."""
         self._check(partner_id, req)
 
+    def _check_quota(self, partner_id: int) -> None:
+        """The partner's ``messagesPerDay`` limit: messages accepted since local midnight in the city (429)."""
+        limit = self._partner_limit(partner_id, "messagesPerDay")
+        if limit is None:
+            return
+        local = self.world.local_time()
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        sent = self.store.conn.execute("SELECT COUNT(*) FROM messages WHERE partner_id = ? AND created_us >= ?",
+                                       (partner_id, to_micros(midnight))).fetchone()[0]
+        if sent >= limit:
+            raise QuotaExceeded(f"The partner's limit of {limit:g} messages per day is reached.")
+
     def send(self, partner_id: int, req: MessageRequest, idempotency_key: str | None = None,
              origin: str | None = None) -> tuple[MessageView, bool]:
         """Accept a message and try it at once; returns it and whether it is new (an idempotent replay is not).
@@ -431,6 +453,7 @@ class MessageService:
                 return self.get(reader, _wire_id(MSG_PREFIX, int(row["seq"]))), False
         subscriber = self._subscriber(req.phone_number)
         text, priority, ttl, template_seq = self._check(partner_id, req)
+        self._check_quota(partner_id)
         now_us = to_micros(self.world.clock.now)
         expires_us = now_us + ttl * 1_000_000
         callback = None if req.sink is None else json.dumps({"sink": req.sink, "token": req.sink_token})

@@ -21,6 +21,7 @@ from gateway.keys import (
     CONTROL,
     JOURNEYS,
     MESSAGES,
+    PARTNERS,
     SETTINGS,
     SIM_SWAP_EVENTS,
     STORE,
@@ -46,7 +47,7 @@ def install(app: web.Application) -> None:
         return app[WEBHOOKS].outbox
 
     app[MESSAGES] = MessageService(world, store, settings.messages, campaigns.rules, campaigns.caps,
-                                   settings.campaigns.moderation_terms, outbox)
+                                   settings.campaigns.moderation_terms, outbox, partner_limit=app[PARTNERS].limit)
     for service in (app[VERIFY], app[MESSAGES]):  # what was delivered and counted is replayed, what waits resumes
         app[CONTROL].on_restore(service.replay, service.resume)
     control = app[CONTROL]

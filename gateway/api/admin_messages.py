@@ -7,6 +7,7 @@ gateway state (SQLite), not world state, so it is not journaled; it survives res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from aiohttp import web
@@ -83,42 +84,47 @@ def _admin_view(reg: Registration) -> AdminRegistration:
                              **registration_view(reg).model_dump(by_alias=False))
 
 
+def _listed(request: web.Request,
+            registrations: Callable[[int | None, str | None], list[Registration]]) -> list[AdminRegistration]:
+    """Every partner's registrations of one kind, filtered by ``?status``."""
+    q = read_query(request, RegistrationQuery)
+    return [_admin_view(r) for r in registrations(None, q.status)]
+
+
+async def _decided(request: web.Request, decide: Callable[[str, bool, str | None], Registration],
+                   id_param: str) -> web.Response:
+    """The operator's decision on the registration named by path parameter ``id_param``."""
+    body = await read_json(request, Decision)
+    reg = decide(request.match_info[id_param], body.decision == "APPROVED", body.reason)
+    return json_response(_admin_view(reg))
+
+
 @routes.get("/admin/v1/message-senders", summary="Sender names of every partner", access=Access.ADMIN,
             query=RegistrationQuery, response=AdminSenderList, errors=(400,))
 async def list_senders(request: web.Request) -> web.Response:
     """Oldest first; ``?status=PENDING`` lists what awaits a decision."""
-    q = read_query(request, RegistrationQuery)
-    regs = request.app[MESSAGES].senders(None, q.status)
-    return json_response(AdminSenderList(senders=[_admin_view(r) for r in regs]))
+    return json_response(AdminSenderList(senders=_listed(request, request.app[MESSAGES].senders)))
 
 
 @routes.post("/admin/v1/message-senders/{senderId}/decision", summary="Approve or reject a sender name",
              access=Access.ADMIN, request=Decision, response=AdminRegistration, errors=(400, 404))
 async def decide_sender(request: web.Request) -> web.Response:
     """Takes effect for messages accepted from now on."""
-    body = await read_json(request, Decision)
-    reg = request.app[MESSAGES].decide_sender(request.match_info["senderId"], body.decision == "APPROVED",
-                                              body.reason)
-    return json_response(_admin_view(reg))
+    return await _decided(request, request.app[MESSAGES].decide_sender, "senderId")
 
 
 @routes.get("/admin/v1/message-templates", summary="Message templates of every partner", access=Access.ADMIN,
             query=RegistrationQuery, response=AdminTemplateList, errors=(400,))
 async def list_templates(request: web.Request) -> web.Response:
     """Oldest first; ``?status=PENDING`` lists what awaits a decision."""
-    q = read_query(request, RegistrationQuery)
-    regs = request.app[MESSAGES].templates(None, q.status)
-    return json_response(AdminTemplateList(templates=[_admin_view(r) for r in regs]))
+    return json_response(AdminTemplateList(templates=_listed(request, request.app[MESSAGES].templates)))
 
 
 @routes.post("/admin/v1/message-templates/{templateId}/decision", summary="Approve or reject a template",
              access=Access.ADMIN, request=Decision, response=AdminRegistration, errors=(400, 404))
 async def decide_template(request: web.Request) -> web.Response:
     """Takes effect for messages accepted from now on."""
-    body = await read_json(request, Decision)
-    reg = request.app[MESSAGES].decide_template(request.match_info["templateId"], body.decision == "APPROVED",
-                                                body.reason)
-    return json_response(_admin_view(reg))
+    return await _decided(request, request.app[MESSAGES].decide_template, "templateId")
 
 
 def _blocks(request: web.Request, msisdn: str) -> web.Response:

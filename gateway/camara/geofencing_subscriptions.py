@@ -20,7 +20,7 @@ from gateway.camara import subscriptions
 from gateway.camara.areas import Circle
 from gateway.camara.geofencing import SUBSCRIPTION_TYPES, VERSIONS, Geofence, GeofenceSpec, GeofencingVersion
 from gateway.camara.services import camara
-from gateway.camara.subject import Device, DeviceResponse, device_echo, require_location_consent, resolve
+from gateway.camara.subject import Device, DeviceResponse, device_echo, resolve_locatable
 from gateway.errors import PermissionDenied, Unprocessable
 from gateway.keys import SETTINGS, WORLD
 from gateway.routing import Access, RouteTable, json_response, no_content, read_json
@@ -113,8 +113,7 @@ def _spec(request: web.Request, body: SubscriptionRequest, version: GeofencingVe
     if not version.three_legged and auth.subscriber is not None:
         raise PermissionDenied(f"geofencing-subscriptions {version.version} takes two-legged tokens only.")
     detail = config.subscription_detail
-    subject = resolve(world, auth, detail.device)
-    require_location_consent(world, subject)
+    subject = resolve_locatable(world, auth, detail.device)
     camara(request).geofencing.check_area(detail.area)
     return GeofenceSpec(event_type=event_type, subscriber=subject.index, device=device_echo(detail.device),
                         area=detail.area.model_dump(mode="json", by_alias=True), sink=sink, sink_token=token,

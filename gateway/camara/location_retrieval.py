@@ -16,7 +16,7 @@ from gateway.auth import auth_of
 from gateway.camara.areas import Circle, Polygon
 from gateway.camara.location import LocationRules
 from gateway.camara.services import camara
-from gateway.camara.subject import Device, DeviceResponse, require_location_consent, resolve
+from gateway.camara.subject import Device, DeviceResponse, resolve_locatable
 from gateway.keys import WORLD
 from gateway.routing import Access, RouteTable, json_response, read_json
 from gateway.wire import Instant, WireModel
@@ -48,9 +48,7 @@ def _serve(version: str, rules: LocationRules, errors: tuple[int, ...]) -> None:
     async def retrieve(request: web.Request) -> web.Response:
         """The area where the network locates the device (its serving cell)."""
         body = await read_json(request, RetrievalLocationRequest)
-        world = request.app[WORLD]
-        subject = resolve(world, auth_of(request), body.device)
-        require_location_consent(world, subject)
+        subject = resolve_locatable(request.app[WORLD], auth_of(request), body.device)
         area, at = camara(request).location.retrieve(subject, body.max_age, body.max_surface, rules)
         return json_response(Location(last_location_time=at, area=area, device=subject.echo))
 

@@ -16,7 +16,7 @@ from gateway.auth import auth_of
 from gateway.camara.areas import Circle
 from gateway.camara.location import LocationRules
 from gateway.camara.services import camara
-from gateway.camara.subject import Device, DeviceResponse, require_location_consent, resolve
+from gateway.camara.subject import Device, DeviceResponse, resolve_locatable
 from gateway.keys import WORLD
 from gateway.routing import Access, RouteTable, json_response, read_json
 from gateway.wire import Instant, WireModel
@@ -66,9 +66,7 @@ def _serve(version: str, request_model: type[VerifyLocationRequest],
     async def verify(request: web.Request) -> web.Response:
         """Whether the network locates the device within the circle (serving cell against the area)."""
         body = await read_json(request, request_model)
-        world = request.app[WORLD]
-        subject = resolve(world, auth_of(request), body.device)
-        require_location_consent(world, subject)
+        subject = resolve_locatable(request.app[WORLD], auth_of(request), body.device)
         answer = camara(request).location.verify(subject, body.area, body.max_age, rules)
         return json_response(response_model.model_validate({
             "verification_result": answer.result, "last_location_time": answer.last_location_time,

@@ -116,10 +116,13 @@ def resolve(world: World, auth: AuthContext, device: Device | None) -> Subject:
     return Subject(i, device.phone_number, echo)
 
 
-def require_location_consent(world: World, subject: Subject) -> None:
-    """403 unless the subscriber allows their location to be shared now."""
+def resolve_locatable(world: World, auth: AuthContext, device: Device | None) -> Subject:
+    """The subscriber of a location request (as :func:`resolve`); 403 unless they allow their location to be
+    shared now."""
+    subject = resolve(world, auth, device)
     if not world.consent.is_permitted(subject.index, LOCATION_CONSENT, None):
         raise PermissionDenied("The subscriber does not allow their location to be shared.")
+    return subject
 
 
 def device_echo(device: Device | None) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from gateway.keys import CAMPAIGNS, MESSAGES
 from gateway.webhooks import CLOUDEVENTS_JSON
 from simulator.world import World
 from tests.gateway.camara_helpers import start_sink
-from tests.gateway.conftest import ADMIN, Client, MakePartner, bearer, fetch_token
+from tests.gateway.conftest import ADMIN, Client, MakePartner, PartnerCreds, bearer, fetch_token
 
 PATH = "/messages/v1/messages"
 SCOPES = ("messages:send", "messages:read")
@@ -354,3 +354,22 @@ async def test_bad_registrations(client: Client, partner: Partner, path: str, bo
     """Registrations are validated before anything is stored."""
     resp = await client.post(path, json=body, headers=bearer(partner.token))
     assert resp.status == status, await resp.text()
+
+
+async def test_messages_per_day_limit_is_a_quota(client: Client) -> None:
+    """A partner limited to 2 messages a day gets 429 QUOTA_EXCEEDED for the third, and may send again the next
+    local day."""
+    created = await client.post("/admin/v1/partners", headers=ADMIN,
+                                json={"name": "limited", "scopes": list(SCOPES), "limits": {"messagesPerDay": 2}})
+    assert created.status == 201, await created.text()
+    body = await created.json()
+    token = await fetch_token(client, PartnerCreds(body["id"], body["clientId"], body["clientSecret"]))
+    reg = await client.post("/messages/v1/senders", json={"name": "Acme"}, headers=bearer(token))
+    await approve(client, "senders", (await reg.json())["id"])
+    number = await phone(client, "+491519990001")
+    assert (await send(client, token, number))[0] == 201
+    assert (await send(client, token, number))[0] == 201
+    status, err = await send(client, token, number)
+    assert status == 429 and err["code"] == "QUOTA_EXCEEDED"
+    await advance(client, 24 * 3600)
+    assert (await send(client, token, number))[0] == 201
