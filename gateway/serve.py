@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--city", default="moscow", help="city preset (default moscow)")
     p.add_argument("--subscribers", type=int_in(1, 5_000_000), default=100_000, help="population (default 100000)")
     p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="root seed (default 0)")
+    p.add_argument("--locale", default=None, help="Faker locale of names and e-mails (default: the city's)")
     p.add_argument("--start", type=instant, default=None, help="sim start, ISO 8601 (default 2026-06-01T06:00Z)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int_in(0, 65535), default=8080, help="TCP port, 0 for any free one (default 8080)")
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
                             pace_factor=args.pace)
         if args.config is not None:  # before the world is built: a bad file costs nothing
             settings = load_settings(args.config, settings)
-        config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed)
+        config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, locale=args.locale)
         if args.start is not None:
             config.start = args.start
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -24,6 +24,7 @@ def _world_args(p: argparse.ArgumentParser, subscribers_flag: str = "--subscribe
     p.add_argument(subscribers_flag, dest="subscribers", type=positive_int, default=default_n,
                    help="number of subscribers")
     p.add_argument("--seed", type=non_negative_int, default=0, help="root random seed")
+    p.add_argument("--locale", help="Faker locale of names and e-mails, e.g. en_GB (default: the city's)")
     p.add_argument("--fictional-numbers", action="store_true",
                    help="give subscribers numbers under the unassigned country code +999")
 
@@ -44,7 +45,7 @@ def _world_config(args: argparse.Namespace) -> WorldConfig:
     start = getattr(args, "start", None) or DEFAULT_START
     return WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, start=start,
                        tick_seconds=getattr(args, "tick", 60), fictional_numbers=args.fictional_numbers,
-                       custom_city=custom)
+                       custom_city=custom, locale=args.locale)
 
 
 def _check_city(args: argparse.Namespace) -> None:
@@ -111,9 +112,11 @@ def _run_audience(args: argparse.Namespace) -> int:
     _writable_dir(args.out.parent if str(args.out.parent) else Path("."), "--out")
     config = _world_config(args)
     streams = RngStreams(config.seed)
-    from simulator.city import city_from_preset
+    from simulator.city import city_from_preset, with_locale
 
     city = config.custom_city or city_from_preset(config.city)
+    if config.locale is not None:
+        city = with_locale(city, config.locale)
     pop = Population.build(city, config.subscribers, streams, fictional_numbers=config.fictional_numbers)
     rates = ConsentRates()
     if args.consent_rate is not None:

@@ -99,6 +99,16 @@ class WorldSpec(Strict):
     consent: ConsentRatesSpec = Field(default_factory=ConsentRatesSpec)
     fictional_numbers: bool = False
     roaming_share: Annotated[float, Field(ge=0, le=0.5)] = 0.02
+    locale: Name | None = None  # Faker locale of names and e-mails (e.g. en_GB); default: the city's
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str | None) -> str | None:
+        from faker.config import AVAILABLE_LOCALES
+
+        if value is not None and value not in AVAILABLE_LOCALES:
+            raise ValueError(f"unknown locale {value!r}; use a Faker locale such as en_US, de_DE, ko_KR")
+        return value
 
     @field_validator("city")
     @classmethod

@@ -8,6 +8,7 @@ generate people or cells.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -228,6 +229,15 @@ class City:
             if p.name.lower() == name.lower():
                 return i
         raise UnknownCityError(f"unknown place {name!r} in {self.display_name}")
+
+
+def with_locale(city: City, locale: str) -> City:
+    """The same city with another Faker locale for names and e-mails (e.g. ``en_GB`` in Berlin)."""
+    from faker.config import AVAILABLE_LOCALES
+
+    if locale not in AVAILABLE_LOCALES:
+        raise InvalidConfigError(f"unknown locale {locale!r}; use a Faker locale such as en_US, de_DE, ko_KR")
+    return dataclasses.replace(city, locale=locale)
 
 
 def _disc_boundary(radius: float) -> BaseGeometry:

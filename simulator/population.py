@@ -759,7 +759,9 @@ class Population:
         """Full display names of ``rows`` in each subscriber's customary order."""
         first = np.asarray(self.first_names, dtype=object)[self.first_name[rows]]
         last = np.asarray(self.last_names, dtype=object)[self.last_name[rows]]
-        locales = [COUNTRIES[c].locale if c in COUNTRIES else self.city.locale for c in self.countries]
+        # Subscribers of the city's own country use the city's locale (which a world may override).
+        locales = [self.city.locale if k == 0 or c not in COUNTRIES else COUNTRIES[c].locale
+                   for k, c in enumerate(self.countries)]
         loc = np.asarray(locales, dtype=object)[self.home_country[rows]]
         return [profiles.full_name(f, s, lc) for f, s, lc in zip(first.tolist(), last.tolist(), loc.tolist(),
                                                                 strict=True)]

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.typing import NDArray
 
-from simulator.city import City, city_from_preset
+from simulator.city import City, city_from_preset, with_locale
 from simulator.clock import ClockMode, SimClock, as_utc
 from simulator.consent import ConsentLedger, ConsentRates
 from simulator.devices import Devices, InboxMessage
@@ -62,6 +62,8 @@ class WorldConfig:
     consent: ConsentRates | None = None
     realism_sample: int = 2_000
     custom_city: City | None = field(default=None, repr=False)
+    locale: str | None = None
+    """Faker locale of the subscribers' names and e-mails; default: the city's."""
 
     def validate(self) -> None:
         """Raise InvalidConfigError naming the first bad field."""
@@ -159,6 +161,8 @@ class World:
         config.validate()
         streams = RngStreams(config.seed)
         city = config.custom_city or city_from_preset(config.city)
+        if config.locale is not None:
+            city = with_locale(city, config.locale)
         network = Network.build(city, streams)
         population = Population.build(city, config.subscribers, streams, fictional_numbers=config.fictional_numbers,
                                       roaming_share=config.roaming_share)

@@ -115,3 +115,28 @@ def test_custom_city_from_geojson(tmp_path: Path, capsys: pytest.CaptureFixture[
                         "--country", "DE", "--subscribers", "300", "--days", "0.05", "--out", str(out), "--quiet")
     assert code == 0, err
     assert json.loads((out / "summary.json").read_text())["counts"]["cells"] > 10
+
+
+def test_locale_override_changes_names_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--locale swaps the Faker vocabulary of names and e-mails; numbers stay the country's."""
+    import csv
+
+    rows = {}
+    for locale in ("de_DE", "ja_JP"):
+        out = tmp_path / f"{locale}.csv"
+        assert _run(capsys, "audience", "--city", "berlin", "--size", "200", "--seed", "4", "--locale", locale,
+                    "--out", str(out))[0] == 0
+        local = [r for r in csv.DictReader(out.read_text(encoding="utf-8").splitlines()) if r["roaming"] == "false"]
+        rows[locale] = local  # visitors keep the names of their own countries
+    names_de = {r["name"] for r in rows["de_DE"]}
+    names_ja = {r["name"] for r in rows["ja_JP"]}
+    assert not names_de & names_ja
+    assert sum(any("\u3040" <= ch <= "\u9fff" for ch in n) for n in names_ja) > 0.9 * len(names_ja)
+    assert all(r["msisdn"].startswith("+49") for r in rows["ja_JP"])
+
+
+def test_unknown_locale_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown locale is refused with one line naming it."""
+    code, _, err = _run(capsys, "audience", "--size", "10", "--locale", "xx_XX", "--out", str(tmp_path / "a.csv"))
+    assert code == 2 and "xx_XX" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a.csv").exists()
