@@ -234,9 +234,8 @@ def record_id(campaign_seq: int, seq: int, outcome: str) -> str:
 class _RecordBuffer:
     """The tick's records as column chunks (no Python tuple per record until the writer thread builds rows)."""
 
-    _COLUMNS = 10
-
-    def __init__(self) -> None:
+    def __init__(self, columns: int) -> None:
+        self._COLUMNS = columns
         self._chunks: list[tuple[NDArray[Any], ...]] = []
 
     def add(self, *columns: NDArray[Any]) -> None:
@@ -318,7 +317,9 @@ class CampaignService:
         self._is_live = is_live
         self._listeners: list[Listener] = []
         self._queued: list[tuple[str, dict[str, Any], datetime]] = []
-        self._records = _RecordBuffer()
+        # Suppressions and sends are buffered apart: each binds only the columns it has (binding holds the GIL).
+        self._suppressions = _RecordBuffer(5)
+        self._sends = _RecordBuffer(9)
         self._loaded = False
         self._pending: dict[int, _Live] = {}
         self._live: dict[int, _Live] = {}
@@ -966,10 +967,9 @@ class CampaignService:
         if n == 0:
             return
         names = np.asarray(policy.REASONS, dtype=object)[reasons]
-        none = np.full(n, None, dtype=object)
         campaign_seq = np.array([c.seq for c in lives], dtype=np.int64)[camp]
-        self._records.add(campaign_seq, self._seqs_many(lives, camp), subs, np.full(n, to_micros(now), np.int64),
-                          np.full(n, "SUPPRESSED", dtype=object), names, none, none, none, none)
+        self._suppressions.add(campaign_seq, self._seqs_many(lives, camp), subs, np.full(n, to_micros(now), np.int64),
+                               names)
 
     def _sent_many(self, lives: list[_Live], camp: NDArray[np.intp], subs: Subs, channel: NDArray[np.uint8],
                    ok: NDArray[np.bool_], delivered_us: NDArray[np.int64], opened_us: NDArray[np.int64],
@@ -989,9 +989,8 @@ class CampaignService:
             return out
 
         campaign_seq = np.array([c.seq for c in lives], dtype=np.int64)[camp]
-        self._records.add(campaign_seq, seqs, subs, np.full(n, now_us, np.int64), outcome,
-                          np.full(n, None, dtype=object), names, nullable(delivered_us), nullable(opened_us),
-                          nullable(clicked_us))
+        self._sends.add(campaign_seq, seqs, subs, np.full(n, now_us, np.int64), outcome, names,
+                        nullable(delivered_us), nullable(opened_us), nullable(clicked_us))
         good = np.flatnonzero(ok)
         if not len(good):
             return
@@ -1009,8 +1008,13 @@ class CampaignService:
 
     def _write(self) -> None:
         """Hand the tick's records to the store's background writer (idempotent: a replay re-sends the same keys)."""
-        columns = self._records.take()
-        if columns is not None:
+        suppressed = self._suppressions.take()
+        if suppressed is not None:
             self.store.append_rows(
-                "INSERT OR IGNORE INTO campaign_records(campaign_seq, seq, subscriber, at_us, outcome, reason, "
-                "channel, delivered_us, opened_us, clicked_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", columns)
+                "INSERT OR IGNORE INTO campaign_records(campaign_seq, seq, subscriber, at_us, outcome, reason) "
+                "VALUES (?, ?, ?, ?, 'SUPPRESSED', ?)", suppressed)
+        sent = self._sends.take()
+        if sent is not None:
+            self.store.append_rows(
+                "INSERT OR IGNORE INTO campaign_records(campaign_seq, seq, subscriber, at_us, outcome, channel, "
+                "delivered_us, opened_us, clicked_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", sent)
