@@ -115,9 +115,3 @@ class PresenceHistory:
         parts = [c.arrays() for c in self._chunks]
         return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
                 np.concatenate([p[2] for p in parts]))
-
-    def subscriber_events(self, sub: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
-        """(tick, cell) of one subscriber's changes."""
-        t, s, c = self.events()
-        m = s == sub
-        return t[m], c[m]

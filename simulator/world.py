@@ -621,17 +621,14 @@ class World:
 
     def occupants(self, area: Area, precise: bool = False) -> NDArray[np.int32]:
         """Subscribers whose serving cell covers part of ``area`` now (or, ``precise``, who are inside it)."""
-        inside = np.flatnonzero(self._mask(self.area_cells(area))[self.cell]).astype(np.int32)
+        inside = self.occupants_of_cells(self.area_cells(area))
         if precise:
             inside = inside[area.contains(self.mobility.x[inside], self.mobility.y[inside])]
         return inside
 
     def visitors(self, area: Area, t1: datetime, t2: datetime) -> NDArray[np.int32]:
         """Subscribers who were in a cell of ``area`` at some moment between ``t1`` and ``t2``."""
-        k1, k2 = self.tick_of(t1), self.tick_of(t2)
-        k2 = min(k2, self.tick_index)
-        seen = self.presence.visitors(self._mask(self.area_cells(area)), k1, k2, self.population.size)
-        return np.flatnonzero(seen).astype(np.int32)
+        return self.visitors_of_cells(self.area_cells(area), t1, t2)
 
     # -- audiences (vectorised queries for targeting and delivery) --------------------------------------
     def occupants_of_cells(self, cells: NDArray[np.int32]) -> NDArray[np.int32]:
