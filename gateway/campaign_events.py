@@ -24,8 +24,9 @@ from typing import Any
 from gateway.camara.subscriptions import insert_subscription
 from gateway.errors import NotFound
 from gateway.partners import PARTNER_PREFIX, parse_public_id
-from gateway.store import Store, from_micros, to_micros
+from gateway.store import Store
 from gateway.webhooks import Outbox, OutboxEvent, cloud_event
+from simulator.clock import from_micros, to_micros
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,11 @@ from gateway.caps import FrequencyCaps
 from gateway.errors import Conflict, InvalidArgument, NotFound, QuotaExceeded, Unprocessable
 from gateway.partners import partner_public_id
 from gateway.settings import MIN_RADIUS_M, CampaignSettings
-from gateway.store import Store, from_micros, to_micros
+from gateway.store import Store
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec, Targeting
 from gateway.wire import format_instant
+from simulator.clock import from_micros, to_micros
+from simulator.inbox import MessageTemplate
 from simulator.segments import Segment
 from simulator.world import World
 
@@ -226,9 +228,17 @@ class Record:
     clicked_at: datetime | None
 
 
+RECORD_ID_DIGITS = 7
+
+
+def record_id_prefix(campaign_seq: int, outcome: str) -> str:
+    """What the wire ids of a campaign's records of ``outcome`` start with (the record number follows)."""
+    return f"{'sup' if outcome == 'SUPPRESSED' else 'msg'}_{campaign_seq:06d}_"
+
+
 def record_id(campaign_seq: int, seq: int, outcome: str) -> str:
     """Wire id of a record: ``msg_…`` for a send (delivered or failed), ``sup_…`` for a suppression."""
-    return f"{'sup' if outcome == 'SUPPRESSED' else 'msg'}_{campaign_seq:06d}_{seq:07d}"
+    return f"{record_id_prefix(campaign_seq, outcome)}{seq:0{RECORD_ID_DIGITS}d}"
 
 
 class _RecordBuffer:
@@ -286,6 +296,7 @@ class _Live:
     created_us: int
     running: bool = False
     slot: int = -1  # row of the engine's "seen" bit matrix while the campaign is live
+    template: int = -1  # the world's inbox template of its message, once live
     was_open: bool = False
     snapshot_done: bool = False
     counter: int = 0
@@ -823,6 +834,11 @@ class CampaignService:
                 self._fit_seen(max(4, 2 * c.slot))  # doubling: few reallocations for many campaigns
         self._seen[c.slot] = 0
         c.seen = self._seen[c.slot]
+        req = c.req
+        # A delivered message's inbox id is its record's id: the device and the operator-side truth agree.
+        c.template = self.world.message_template(MessageTemplate(
+            req.sender_name, req.text, req.kind, req.title, record_id_prefix(c.seq, "DELIVERED"), RECORD_ID_DIGITS,
+            {"campaignId": c.id}))
         return c
 
     def _detach(self, c: _Live) -> None:
@@ -992,19 +1008,9 @@ class CampaignService:
         self._sends.add(campaign_seq, seqs, subs, np.full(n, now_us, np.int64), outcome, names,
                         nullable(delivered_us), nullable(opened_us), nullable(clicked_us))
         good = np.flatnonzero(ok)
-        if not len(good):
-            return
-        # The inbox holds one message per delivery; the campaign's text differs, so group by campaign.
-        bounds = np.searchsorted(camp[good], np.arange(len(lives) + 1))
-        for j, c in enumerate(lives):
-            mine = good[bounds[j]:bounds[j + 1]]
-            if not len(mine):
-                continue
-            received = [from_micros(v) for v in delivered_us[mine].tolist()]
-            self.world.deliver_many(subs[mine], received, names[mine].tolist(), c.req.sender_name, c.req.text,
-                                    c.req.kind, title=c.req.title,
-                                    message_ids=[record_id(c.seq, k, "DELIVERED") for k in seqs[mine].tolist()],
-                                    campaignId=c.id)
+        template = np.array([c.template for c in lives], dtype=np.int32)
+        self.world.deliver_batch(subs[good], delivered_us[good], channel[good], policy.CHANNELS,
+                                 template[camp[good]], seqs[good])
 
     def _write(self) -> None:
         """Hand the tick's records to the store's background writer (idempotent: a replay re-sends the same keys)."""

@@ -66,10 +66,10 @@ from gateway import targeting
 from gateway.errors import Conflict, GatewayError, IdentifierNotFound, InvalidArgument, NotFound, Unprocessable
 from gateway.messages import MSG_PREFIX, MessageRequest, MessageService
 from gateway.partners import parse_public_id, partner_public_id
-from gateway.store import Store, from_micros, to_micros
+from gateway.store import Store
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec
 from gateway.wire import format_instant
-from simulator.clock import ScheduledCall
+from simulator.clock import ScheduledCall, from_micros, to_micros
 from simulator.errors import UnknownSubscriberError
 from simulator.world import World
 

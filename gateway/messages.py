@@ -65,9 +65,10 @@ from gateway.errors import (
 from gateway.journal import Replay
 from gateway.partners import parse_public_id
 from gateway.settings import MessageSettings
-from gateway.store import Store, from_micros, to_micros
+from gateway.store import Store
 from gateway.timers import Timers
 from gateway.webhooks import Outbox, OutboxEvent, cloud_event
+from simulator.clock import from_micros, to_micros
 from simulator.errors import UnknownSubscriberError
 from simulator.world import World
 

@@ -16,13 +16,12 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gateway.writebehind import WriteBehind
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from simulator.clock import from_micros, to_micros
 
 # scrypt cost: secrets are 256-bit random strings, so the KDF guards a leaked database against nothing that
 # brute force could reach anyway; a modest cost keeps token issuance fast in tests and benchmarks.
@@ -332,16 +331,6 @@ MIGRATIONS: list[str] = [
     CREATE INDEX timers_owner ON timers(owner, due_us);
     """,
 ]
-
-
-def to_micros(instant: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware instant."""
-    return (instant - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_micros(micros: int) -> datetime:
-    """Inverse of :func:`to_micros` (UTC)."""
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def fast_hash(value: str) -> bytes:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from gateway.store import Store, from_micros, to_micros
-from simulator.clock import SimClock
+from gateway.store import Store
+from simulator.clock import SimClock, from_micros, to_micros
 
 Action = Callable[..., None]
 

@@ -49,8 +49,9 @@ from gateway.journal import Replay
 from gateway.partners import parse_public_id
 from gateway.policy import PUSH, SMS
 from gateway.settings import VerifySettings
-from gateway.store import Store, from_micros, to_micros
+from gateway.store import Store
 from gateway.timers import Timers
+from simulator.clock import from_micros, to_micros
 from simulator.errors import UnknownSubscriberError
 from simulator.world import World
 

@@ -37,8 +37,9 @@ from pydantic import StringConstraints
 
 from gateway.errors import InvalidArgument
 from gateway.settings import Settings, epoch_seconds
-from gateway.store import Store, from_micros, to_micros
+from gateway.store import Store
 from gateway.wire import Instant, WireModel, format_instant
+from simulator.clock import from_micros, to_micros
 
 log = logging.getLogger("opsim.gateway.webhooks")
 

@@ -19,6 +19,19 @@ from simulator.errors import ClockError
 ClockMode = Literal["manual", "paced"]
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(instant: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware instant (exact, unlike float timestamps)."""
+    return (instant - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    """Inverse of :func:`to_micros` (UTC)."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
 def as_utc(instant: datetime) -> datetime:
     """Return ``instant`` in UTC; naive datetimes are refused because their zone is a guess."""
     if instant.tzinfo is None or instant.utcoffset() is None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simulator.clock import from_micros, to_micros
 from simulator.errors import ConsentError, InvalidConfigError, UnknownSubscriberError
 from simulator.rng import BLOCK_SIZE, RngStreams
 
@@ -38,18 +39,13 @@ SOURCES: tuple[str, ...] = ("INITIAL", "APP", "SMS", "WEB", "CARE", "API", "SCEN
 """Well-known sources of consent changes; other names of the same shape are added to a ledger on use."""
 
 _SOURCE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _micros(at: datetime) -> int:
     """Microseconds since the Unix epoch of an aware datetime (exact, unlike float timestamps)."""
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise ConsentError(f"consent instants must be timezone-aware datetimes, got {at!r}")
-    return (at - _EPOCH) // timedelta(microseconds=1)
-
-
-def _from_micros(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+    return to_micros(at)
 
 
 def bit_of(purpose: str, channel: str | None) -> int:
@@ -222,7 +218,7 @@ class ConsentLedger:
     @property
     def last_change(self) -> datetime:
         """Instant of the latest change (the start if none); new changes may not be earlier."""
-        return _from_micros(self._last_us)
+        return from_micros(self._last_us)
 
     @staticmethod
     def validate_grants(granted: dict[tuple[str, str | None], bool] | None) -> None:
@@ -308,7 +304,7 @@ class ConsentLedger:
         at_us = self._check_time(at)
         rows = np.unique(self._rows(subscribers))
         flip = self._apply(rows, bit, bool(granted), at_us, code)
-        return ConsentChanges(_from_micros(at_us), purpose, BITS[bit][1], bool(granted), source, flip)
+        return ConsentChanges(from_micros(at_us), purpose, BITS[bit][1], bool(granted), source, flip)
 
     def grant(self, subscribers: int | ArrayLike, purpose: str, channel: str | None, at: datetime,
               source: str) -> ConsentChanges:
@@ -387,7 +383,7 @@ class ConsentLedger:
                 out.append(ConsentChange(self.start, purpose, channel, True, "INITIAL"))
         for j in np.flatnonzero(self._sub.values == row).tolist():
             purpose, channel = BITS[int(self._bit.values[j])]
-            out.append(ConsentChange(_from_micros(int(self._t.values[j])), purpose, channel,
+            out.append(ConsentChange(from_micros(int(self._t.values[j])), purpose, channel,
                                      bool(self._granted.values[j]), self.sources[int(self._source.values[j])]))
         return out
 

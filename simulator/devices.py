@@ -8,14 +8,14 @@ module does not decide who gets a message; it records what a device received.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simulator.clock import to_micros
+from simulator.inbox import WHOLE_ID, Inboxes, InboxMessage, MessageTemplate
 from simulator.rng import RngStreams
 
 NIGHT_OFF_SHARE = 0.08
@@ -36,33 +36,6 @@ def _mix(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
         return z ^ (z >> np.uint64(31))
 
 
-@dataclass(slots=True)
-class InboxMessage:
-    """A message as the device received it.
-
-    Read-only by convention: not frozen, because a frozen dataclass costs four times as much to build and a busy
-    tick builds thousands.
-    """
-
-    id: str
-    received_at: datetime
-    channel: str
-    sender: str
-    text: str
-    kind: str
-    title: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """CamelCase JSON-ready form."""
-        out: dict[str, Any] = {"id": self.id, "receivedAt": self.received_at.isoformat(), "channel": self.channel,
-                               "sender": self.sender, "text": self.text, "kind": self.kind}
-        if self.title is not None:
-            out["title"] = self.title
-        out.update(self.meta)
-        return out
-
-
 class Devices:
     """Reachability columns and inboxes of every subscriber's device."""
 
@@ -72,8 +45,7 @@ class Devices:
         self.night_off = rng.random(n) < NIGHT_OFF_SHARE
         self.update_phase_s = rng.uniform(0, PERIODIC_UPDATE_S, n).astype(np.float32)
         self.forced_off = np.zeros(n, bool)
-        self._inbox: dict[int, list[InboxMessage]] = {}
-        self._seq = 0
+        self.inboxes = Inboxes()
 
     def extend(self, k: int = 1) -> None:
         """Add ``k`` devices (test subscribers): always on, phase 0."""
@@ -109,29 +81,15 @@ class Devices:
         return phase + ((after_us - phase) // period + 1) * period
 
     def deliver(self, sub: int, at: datetime, channel: str, sender: str, text: str, kind: str,
-                title: str | None = None, message_id: str | None = None, **meta: Any) -> InboxMessage:
-        """Put a message in the device's inbox and return it."""
-        self._seq += 1
-        msg = InboxMessage(message_id or f"inb_{self._seq:08d}", at, channel, sender, text, kind, title, dict(meta))
-        self._inbox.setdefault(sub, []).append(msg)
-        return msg
-
-    def deliver_many(self, subs: NDArray[np.int64], received_at: Sequence[datetime], channels: Sequence[str],
-                     sender: str, text: str, kind: str, *, title: str | None = None,
-                     message_ids: Sequence[str] | None = None, **meta: Any) -> None:
-        """Put the same message in many inboxes (aligned ``received_at``, ``channels`` and optional ids).
-
-        The inbox holds one small record per received message, so this is the one place where messages are
-        built one by one; callers hand over whole index arrays.
-        """
-        ids = message_ids if message_ids is not None else [None] * len(subs)
-        extra = dict(meta)
-        inbox = self._inbox
-        for sub, at, channel, mid in zip(subs.tolist(), received_at, channels, ids, strict=True):
-            self._seq += 1
-            msg = InboxMessage(mid or f"inb_{self._seq:08d}", at, channel, sender, text, kind, title, extra)
-            inbox.setdefault(sub, []).append(msg)
+                title: str | None = None, message_id: str | None = None, **meta: Any) -> None:
+        """Put one message in a device's inbox (its own id, or the next ``inb_…`` number)."""
+        inboxes = self.inboxes
+        if message_id is None:
+            template, number = MessageTemplate(sender, text, kind, title, meta=meta), None
+        else:
+            template, number = MessageTemplate(sender, text, kind, title, message_id, meta=meta), WHOLE_ID
+        inboxes.add(sub, to_micros(at), inboxes.channel_codes([channel]), inboxes.register(template), number)
 
     def inbox(self, sub: int) -> list[InboxMessage]:
         """Messages the device received, oldest first."""
-        return list(self._inbox.get(sub, []))
+        return self.inboxes.read(sub)

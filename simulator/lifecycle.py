@@ -32,11 +32,12 @@ and its latest swap. This module owns these columns only; the world calls it onc
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
 
+from simulator.clock import to_micros
 from simulator.rng import BLOCK_SIZE, RngStreams
 
 MEAN_TENURE_DAYS = 4 * 365.0
@@ -50,19 +51,8 @@ ACTIVATION_RATE_PER_YEAR = 365.0 / MEAN_TENURE_DAYS
 NEVER = np.iinfo(np.int64).min
 """Marker of "never swapped" in the microsecond columns."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US_PER_DAY = 86_400 * 1_000_000
 _US_PER_HOUR = 3_600 * 1_000_000
-
-
-def to_us(instant: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware instant."""
-    return (instant - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_us(micros: int) -> datetime:
-    """Inverse of :func:`to_us` (UTC)."""
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 class SimCards:
@@ -72,7 +62,7 @@ class SimCards:
         self._streams = streams
         self.base_size = n
         self.rate_per_hour = rate_per_year / (365.0 * 24.0)
-        start_us = to_us(start)
+        start_us = to_micros(start)
         self.activated_us = np.empty(n, np.int64)
         self.swapped_us = np.full(n, NEVER, np.int64)
         self.swap_count = np.zeros(n, np.int32)
@@ -96,13 +86,13 @@ class SimCards:
 
     def extend(self, at: datetime, k: int = 1) -> None:
         """Add ``k`` lines activated at ``at`` (test subscribers); they are never swapped at random."""
-        self.activated_us = np.concatenate([self.activated_us, np.full(k, to_us(at), np.int64)])
+        self.activated_us = np.concatenate([self.activated_us, np.full(k, to_micros(at), np.int64)])
         self.swapped_us = np.concatenate([self.swapped_us, np.full(k, NEVER, np.int64)])
         self.swap_count = np.concatenate([self.swap_count, np.zeros(k, np.int32)])
 
     def advance(self, until: datetime) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         """Apply the random swaps after the last call and up to ``until``; returns the lines and instants."""
-        subs, at = self._swaps.advance(to_us(until), self.base_size, self.rate_per_hour)
+        subs, at = self._swaps.advance(to_micros(until), self.base_size, self.rate_per_hour)
         if len(subs):
             self._record(subs, at)
         return subs, at
@@ -112,7 +102,7 @@ class SimCards:
 
         Not applied: the world keeps the operator's own lines and calls :meth:`activate`.
         """
-        return self._activations.advance(to_us(until), self.base_size, self.activation_rate_per_hour)
+        return self._activations.advance(to_micros(until), self.base_size, self.activation_rate_per_hour)
 
     def activate(self, subs: NDArray[np.int32], at: NDArray[np.int64]) -> None:
         """Start a new subscription on each line of ``subs`` at the aligned instants (microseconds)."""
@@ -124,7 +114,7 @@ class SimCards:
 
     def swap(self, i: int, at: datetime) -> None:
         """Give line ``i`` a new SIM at ``at`` (operator action)."""
-        self._record(np.asarray([i], np.int32), np.asarray([to_us(at)], np.int64))
+        self._record(np.asarray([i], np.int32), np.asarray([to_micros(at)], np.int64))
 
     def latest_change_us(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.int64]:
         """Latest SIM change of each line: the later of activation and latest swap (microseconds)."""
@@ -133,7 +123,7 @@ class SimCards:
 
     def swapped_since(self, subs: NDArray[np.int64] | NDArray[np.int32], since: datetime) -> NDArray[np.bool_]:
         """Whether each line's SIM changed (activation included) strictly after ``since``."""
-        return np.asarray(self.latest_change_us(subs) > to_us(since))
+        return np.asarray(self.latest_change_us(subs) > to_micros(since))
 
 
 class _HourlyDraws:

@@ -21,12 +21,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.city import City, city_from_preset, with_locale
-from simulator.clock import ClockMode, SimClock, as_utc
+from simulator.clock import ClockMode, SimClock, as_utc, from_micros
 from simulator.consent import ConsentLedger, ConsentRates
-from simulator.devices import Devices, InboxMessage
+from simulator.devices import Devices
 from simulator.errors import InvalidAreaError, InvalidConfigError, UnknownSubscriberError
 from simulator.geo import Area
-from simulator.lifecycle import SimCards, from_us
+from simulator.inbox import MessageTemplate
+from simulator.lifecycle import SimCards
 from simulator.mobility import HOME, DayPlan, MobilityState, PlanBuilder, Venues, travel_seconds
 from simulator.network import Network
 from simulator.population import Population
@@ -577,9 +578,9 @@ class World:
         """Messages the device received, oldest first."""
         return [m.to_dict() for m in self.devices.inbox(self._check(i))]
 
-    def deliver(self, i: int, channel: str, sender: str, text: str, kind: str, **extra: Any) -> InboxMessage:
+    def deliver(self, i: int, channel: str, sender: str, text: str, kind: str, **extra: Any) -> None:
         """Put a message on a device now."""
-        return self.devices.deliver(self._check(i), self.clock.now, channel, sender, text, kind, **extra)
+        self.devices.deliver(self._check(i), self.clock.now, channel, sender, text, kind, **extra)
 
     # -- SIM cards (see simulator.lifecycle) ---------------------------------------------------------------
     def sim_swap(self, i: int) -> datetime:
@@ -595,11 +596,11 @@ class World:
 
     def sim_activated(self, i: int) -> datetime:
         """When subscriber ``i``'s line was activated."""
-        return from_us(int(self.sims.activated_us[self._check(i)]))
+        return from_micros(int(self.sims.activated_us[self._check(i)]))
 
     def last_sim_change(self, i: int) -> datetime:
         """Latest SIM change of subscriber ``i``: its latest swap, or its activation if it was never swapped."""
-        return from_us(int(self.sims.latest_change_us(np.asarray([self._check(i)]))[0]))
+        return from_micros(int(self.sims.latest_change_us(np.asarray([self._check(i)]))[0]))
 
     def last_sim_changes(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.int64]:
         """Latest SIM change of each subscriber, in microseconds since the epoch."""
@@ -705,12 +706,21 @@ class World:
             day[sel] = local.toordinal()
         return LocalClock(hour, minute, weekday, day)
 
-    def deliver_many(self, subs: NDArray[np.int64] | NDArray[np.int32], received_at: Sequence[datetime],
-                     channels: Sequence[str], sender: str, text: str, kind: str, *, title: str | None = None,
-                     message_ids: Sequence[str] | None = None, **meta: Any) -> None:
-        """Put one message on each device of ``subs`` (aligned ``received_at``, ``channels`` and ids)."""
-        self.devices.deliver_many(np.asarray(subs, dtype=np.int64), received_at, channels, sender, text, kind,
-                                  title=title, message_ids=message_ids, **meta)
+    def message_template(self, template: MessageTemplate) -> int:
+        """Register what a batch of deliveries share; :meth:`deliver_batch` refers to it by the returned number."""
+        return self.devices.inboxes.register(template)
+
+    def deliver_batch(self, subs: NDArray[np.int64] | NDArray[np.int32], received_us: NDArray[np.int64],
+                      channel: NDArray[np.uint8], channel_names: Sequence[str], template: NDArray[np.int32] | int,
+                      number: NDArray[np.int64] | None = None) -> None:
+        """Put one message on each device of ``subs``, as columns (no object per message).
+
+        Aligned with ``subs``: ``received_us`` (microseconds since the epoch), ``channel`` (indexes into
+        ``channel_names``), ``template`` (numbers from :meth:`message_template`) and the id ``number`` (default:
+        a running count).
+        """
+        inboxes = self.devices.inboxes
+        inboxes.add(subs, received_us, inboxes.channel_codes(channel_names)[channel], template, number)
 
     # -- network insights (aggregates for the CAMARA APIs) -------------------------------------------
     def cell_counts_at(self, at: datetime | None = None) -> NDArray[np.int64]:

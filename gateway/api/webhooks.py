@@ -16,9 +16,9 @@ from gateway.errors import NotFound
 from gateway.keys import PARTNERS, WEBHOOKS
 from gateway.partners import partner_public_id
 from gateway.routing import Access, RouteTable, json_response, read_query
-from gateway.store import from_micros
 from gateway.webhooks import OutboxRow
 from gateway.wire import Instant, WireModel
+from simulator.clock import from_micros
 
 routes = RouteTable("webhooks")
 

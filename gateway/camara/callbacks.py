@@ -22,8 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from gateway.errors import GatewayError
-from gateway.store import Store, to_micros
+from gateway.store import Store
 from gateway.webhooks import Outbox, OutboxEvent
+from simulator.clock import to_micros
 
 log = logging.getLogger("opsim.gateway.camara")
 

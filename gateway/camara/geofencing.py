@@ -35,9 +35,9 @@ from gateway.camara.areas import Circle, check_circle, to_area
 from gateway.camara.subject import LOCATION_CONSENT
 from gateway.camara.subscriptions import SubscriptionEvents, insert_subscription
 from gateway.errors import NotFound
-from gateway.store import Store, from_micros, to_micros
+from gateway.store import Store
 from gateway.webhooks import Outbox
-from simulator.clock import ScheduledCall
+from simulator.clock import ScheduledCall, from_micros, to_micros
 from simulator.world import World
 
 API = "geofencing-subscriptions"

@@ -25,9 +25,9 @@ from numpy.typing import NDArray
 
 from gateway.camara.subscriptions import SubscriptionEvents, insert_subscription
 from gateway.errors import NotFound
-from gateway.store import Store, from_micros, to_micros
+from gateway.store import Store
 from gateway.webhooks import Outbox
-from simulator.clock import ScheduledCall
+from simulator.clock import ScheduledCall, from_micros, to_micros
 from simulator.world import World
 
 API = "sim-swap-subscriptions"

@@ -20,9 +20,10 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from pydantic import Field
 
 from gateway.errors import InvalidArgument
-from gateway.store import Store, to_micros
+from gateway.store import Store
 from gateway.webhooks import Outbox, OutboxEvent, SinkCredential, check_sink, cloud_event, sink_access_token
 from gateway.wire import Instant, WireModel
+from simulator.clock import to_micros
 
 Protocols = Literal["HTTP", "MQTT3", "MQTT5", "AMQP", "NATS", "KAFKA"]
 Status = Literal["ACTIVATION_REQUESTED", "ACTIVE", "EXPIRED", "INACTIVE", "DELETED"]

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from gateway.campaigns import CampaignRequest, CampaignService, TargetingSpec
 from gateway.policy import REASONS
 from gateway.settings import CampaignSettings
-from gateway.store import Store, from_micros
+from gateway.store import Store
 from gateway.targeting import CircleSpec
+from simulator.clock import from_micros
 from simulator.world import World
 
 CAMPAIGN = st.fixed_dictionaries({

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from simulator.lifecycle import to_us
+from simulator.clock import to_micros
 from simulator.world import World
 from tests.gateway.camara_helpers import ciba_token
 from tests.gateway.camara_spec import assert_conforms, spec
@@ -24,7 +24,7 @@ async def token(client: Client, make_partner: MakePartner) -> str:
 
 def never_swapped_since_start(world: World) -> int:
     """A line whose latest SIM change is more than 2400 hours before the start."""
-    old = world.last_sim_changes(range(200)) < to_us(world.clock.now - timedelta(hours=2401))  # type: ignore[arg-type]
+    old = world.last_sim_changes(range(200)) < to_micros(world.clock.now - timedelta(hours=2401))  # type: ignore[arg-type]
     return int(old.argmax())
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from simulator.lifecycle import SimCards, from_us, to_us
+from simulator.clock import from_micros, to_micros
+from simulator.lifecycle import SimCards
 from simulator.rng import RngStreams
 from simulator.world import World, WorldConfig
 from tests.simulator.conftest import START, small_config
@@ -16,7 +17,7 @@ from tests.simulator.conftest import START, small_config
 def test_every_line_is_activated_in_the_past() -> None:
     """Activation instants lie before the start, within the tenure bounds; swaps never precede activation."""
     cards = SimCards(20_000, START, RngStreams(3))
-    start = to_us(START)
+    start = to_micros(START)
     assert (cards.activated_us < start).all()
     assert (cards.activated_us >= start - int(15 * 365 * 86_400e6) - 1).all()
     ever = cards.swapped_us > np.iinfo(np.int64).min
@@ -31,7 +32,7 @@ def test_swap_rate_matches_the_documented_poisson_rate() -> None:
     cards = SimCards(50_000, START, RngStreams(5))
     subs, at = cards.advance(START + timedelta(days=365))
     assert 0.035 * 50_000 < len(subs) < 0.045 * 50_000
-    assert (at > to_us(START)).all()
+    assert (at > to_micros(START)).all()
     assert (np.diff(at[np.argsort(at)]) >= 0).all()
 
 
@@ -64,8 +65,8 @@ def test_world_swaps_over_time_and_tells_listeners() -> None:
     assert heard
     for now, subs, instants in heard:
         for i, at in zip(subs, instants, strict=True):
-            assert from_us(at) <= now
-            assert world.last_sim_change(i) >= from_us(at)
+            assert from_micros(at) <= now
+            assert world.last_sim_change(i) >= from_micros(at)
     since = START
     changed = world.sim_swapped_since(np.arange(3_000), since)
     assert set(np.flatnonzero(changed).tolist()) == {i for _, subs, _ in heard for i in subs}
@@ -84,7 +85,7 @@ def test_admin_swap_and_test_subscriber_activation() -> None:
     assert heard[-1] == [7]
     i = world.add_test_subscriber("+491700000001")
     assert world.sim_activated(i) == world.clock.now == world.last_sim_change(i)
-    assert world.last_sim_changes(np.asarray([i, 7])).tolist() == [to_us(world.clock.now)] * 2
+    assert world.last_sim_changes(np.asarray([i, 7])).tolist() == [to_micros(world.clock.now)] * 2
 
 
 def test_same_seed_same_lifecycle() -> None:
@@ -108,6 +109,6 @@ def test_new_activations_over_time_skip_inbound_roamers() -> None:
     assert not world.population.roaming[joined].any()
     for now, subs, instants in heard:
         for i, at in zip(subs, instants, strict=True):
-            assert START < from_us(at) <= now and world.sim_activated(i) >= from_us(at)
+            assert START < from_micros(at) <= now and world.sim_activated(i) >= from_micros(at)
     i = world.add_test_subscriber("+491700000002")
-    assert heard[-1] == (world.clock.now, [i], [to_us(world.clock.now)])
+    assert heard[-1] == (world.clock.now, [i], [to_micros(world.clock.now)])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
 
-from simulator import profiles
 from simulator.errors import InvalidConfigError
 from simulator.geo import Area
 from simulator.segments import Segment
@@ -103,21 +101,3 @@ def test_local_clock(world: World) -> None:
     assert clock.hour.tolist() == [22] * 5 and clock.minute.tolist() == [22 * 60 + 30] * 5
     assert clock.weekday.tolist() == [0] * 5
     assert clock.day.tolist() == [date(2026, 6, 1).toordinal()] * 5
-
-
-def test_deliver_many_fills_inboxes_in_order() -> None:
-    """A batch delivery puts one message per device, with its own time, channel and id."""
-    from tests.simulator.conftest import small_config
-
-    w = copy.deepcopy(World.build(small_config(n=300)))
-    t = w.clock.now
-    w.deliver_many(np.array([3, 5]), [t, t + timedelta(seconds=2)], ["PUSH", "SMS"], "Acme", "hi", "PROMO",
-                   message_ids=["m1", "m2"], campaignId="cmp_000001")
-    assert [m["id"] for m in w.inbox(3)] == ["m1"] and w.inbox(5)[0]["channel"] == "SMS"
-    assert w.inbox(5)[0]["campaignId"] == "cmp_000001"
-    assert w.msisdns(np.array([3])) == [w.subscriber_profile(3)["msisdn"]]
-
-
-def test_interest_codes_are_stable() -> None:
-    """Segments rely on the interest catalogue order (bit j is INTERESTS[j])."""
-    assert profiles.interests_to_mask(["SPORTS"]) == 1

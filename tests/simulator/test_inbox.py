@@ -1,0 +1,98 @@
+"""Columnar inboxes: bulk delivery, per-device reads in delivery order, ids, compaction and merging."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.clock import from_micros, to_micros
+from simulator.inbox import WHOLE_ID, Inboxes, MessageTemplate
+from simulator.world import World
+from tests.simulator.conftest import START, small_config
+
+T0 = to_micros(START)
+
+
+def test_world_batch_delivery_fills_inboxes_with_ids_channels_and_meta() -> None:
+    """A batch puts one message per device, with its own instant, channel, template and id number."""
+    w = copy.deepcopy(World.build(small_config(n=300)))
+    acme = w.message_template(MessageTemplate("Acme", "hi", "PROMO", id_prefix="msg_000001_", id_digits=7,
+                                              meta={"campaignId": "cmp_000001"}))
+    city = w.message_template(MessageTemplate("City", "Road closed", "INFORMATIONAL", title="Notice"))
+    w.deliver_batch(np.array([3, 5, 3]), np.array([T0, T0 + 2_000_000, T0 + 5_000_000]), np.array([0, 1, 1], np.uint8),
+                    ("PUSH", "SMS"), np.array([acme, acme, city], np.int32), np.array([1, 2, 9]))
+    three = w.inbox(3)
+    assert [m["id"] for m in three] == ["msg_000001_0000001", "inb_00000009"]
+    assert [m["channel"] for m in three] == ["PUSH", "SMS"]
+    assert three[0]["campaignId"] == "cmp_000001" and "campaignId" not in three[1]  # meta is the template's
+    assert three[1]["title"] == "Notice" and three[1]["sender"] == "City"
+    assert w.inbox(5)[0]["receivedAt"] == (START + timedelta(seconds=2)).isoformat()
+    assert w.inbox(4) == []
+    assert w.msisdns(np.array([3])) == [w.subscriber_profile(3)["msisdn"]]
+
+
+def test_single_deliveries_keep_their_own_ids_or_get_running_numbers() -> None:
+    """A message delivered with its own id keeps it; others are numbered by their place among all messages."""
+    w = copy.deepcopy(World.build(small_config(n=300)))
+    w.deliver(7, "SMS", "Bank", "Code 1234", "AUTHENTICATION", message_id="vrf_1", code="1234")
+    w.deliver(7, "PUSH", "Bank", "Hello", "TRANSACTIONAL")
+    inbox = w.inbox(7)
+    assert [m["id"] for m in inbox] == ["vrf_1", "inb_00000002"]
+    assert inbox[0]["code"] == "1234" and "code" not in inbox[1]
+    assert inbox[0]["receivedAt"] == w.clock.now.isoformat()
+
+
+def test_template_ids() -> None:
+    """Ids are the prefix plus the zero-padded number, or the prefix alone for a message with its own id."""
+    t = MessageTemplate("A", "x", "PROMO", id_prefix="msg_000002_", id_digits=7)
+    assert t.message_id(42) == "msg_000002_0000042"
+    assert t.message_id(WHOLE_ID) == "msg_000002_"
+
+
+def test_reads_between_deliveries_and_many_compactions_keep_delivery_order() -> None:
+    """Hundreds of chunks force compactions and merges; reads interleaved with adds see every message in order."""
+    box = Inboxes()
+    tpl = box.register(MessageTemplate("A", "x", "PROMO"))
+    codes = box.channel_codes(["PUSH"])
+    rng = np.random.default_rng(3)
+    expected: dict[int, list[int]] = {}
+    for step in range(700):
+        subs = rng.integers(0, 50, rng.integers(1, 40))
+        first = len(box) + 1
+        box.add(subs, T0 + step, codes[0], tpl)
+        for k, s in enumerate(subs.tolist()):
+            expected.setdefault(s, []).append(first + k)
+        if step % 97 == 0:
+            probe = int(subs[0])
+            assert [int(m.id[4:]) for m in box.read(probe)] == expected[probe]
+    for sub, numbers in expected.items():
+        assert [int(m.id[4:]) for m in box.read(sub)] == numbers
+    assert len(box) == sum(len(v) for v in expected.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 9), st.sampled_from(["PUSH", "SMS"])), max_size=20), max_size=30),
+       st.sets(st.integers(0, 29)))
+def test_inboxes_match_a_list_per_device(batches: list[list[tuple[int, str]]], read_after: set[int]) -> None:
+    """Property: whatever the batches and the reads between them, each device's inbox equals a plain list model."""
+    box = Inboxes()
+    tpl = box.register(MessageTemplate("A", "x", "PROMO"))
+    model: dict[int, list[tuple[str, str, int]]] = {}
+    for b, batch in enumerate(batches):
+        subs = np.array([s for s, _ in batch], np.int64)
+        chans = box.channel_codes([c for _, c in batch])
+        first = len(box) + 1
+        box.add(subs, np.full(len(subs), T0 + b), chans, tpl)
+        for k, (s, c) in enumerate(batch):
+            model.setdefault(s, []).append((f"inb_{first + k:08d}", c, T0 + b))
+        if b in read_after:
+            for s in range(10):
+                got = [(m.id, m.channel, to_micros(m.received_at)) for m in box.read(s)]
+                assert got == model.get(s, [])
+    for s in range(10):
+        final = [(m.id, m.channel, m.received_at) for m in box.read(s)]
+        assert final == [(i, c, from_micros(us)) for i, c, us in model.get(s, [])]
