@@ -1,7 +1,7 @@
 """The subscribers' phones: reachability, last network contact and the inbox of received messages.
 
 Owns per-device columns (whether the phone is switched off at night, its periodic-update phase) and the
-inboxes, which are sparse (only devices that received something have one). Reachability is a pure function
+inboxes (columns too, see :mod:`simulator.inbox`). Reachability is a pure function
 of the device, the instant and the seed, so it answers for any instant without storing a timeline. This
 module does not decide who gets a message; it records what a device received.
 """

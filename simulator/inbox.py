@@ -28,6 +28,9 @@ WHOLE_ID = -1
 """Id number meaning "the template's id prefix is the whole id" (a message delivered with its own id)."""
 _COMPACT_ROWS = 1 << 16
 _COMPACT_CHUNKS = 256
+_MAX_RUN_ROWS = 1 << 20
+"""Runs stop merging at this size: a bigger merge would stall a tick (allocating and filling hundreds of MB),
+and a read costs only two binary searches per run."""
 
 
 @dataclass(slots=True)
@@ -156,7 +159,7 @@ class Inboxes:
         self._compact()
         found = []
         for run in self._runs:
-            lo, hi = np.searchsorted(run.sub, [sub, sub + 1])
+            lo, hi = np.searchsorted(run.sub, np.array([sub, sub + 1], run.sub.dtype))  # same dtype: no copy
             if hi > lo:
                 found.append(run.take(slice(int(lo), int(hi))))
         if not found:
@@ -171,11 +174,11 @@ class Inboxes:
         return out
 
     def _compact(self) -> None:
-        """Sort the pending chunks into a run; merge runs of similar size (at most ~log2 of the rows remain)."""
+        """Sort the pending chunks into a run; merge it with the runs before it while they are of similar size."""
         if not self._chunks:
             return
         run = _Rows.concat(self._chunks).sorted_by_device()
         self._chunks, self._chunk_rows = [], 0
-        while self._runs and len(self._runs[-1]) <= 2 * len(run):
-            run = _Rows.concat([self._runs.pop(), run]).sorted_by_device()
+        while self._runs and len(self._runs[-1]) <= 2 * len(run) and len(self._runs[-1]) + len(run) <= _MAX_RUN_ROWS:
+            run = _Rows.concat([self._runs.pop(), run]).sorted_by_device()  # timsort: two runs merge
         self._runs.append(run)

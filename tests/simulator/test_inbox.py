@@ -6,9 +6,11 @@ import copy
 from datetime import timedelta
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import simulator.inbox as inbox_module
 from simulator.clock import from_micros, to_micros
 from simulator.inbox import WHOLE_ID, Inboxes, MessageTemplate
 from simulator.world import World
@@ -96,3 +98,20 @@ def test_inboxes_match_a_list_per_device(batches: list[list[tuple[int, str]]], r
     for s in range(10):
         final = [(m.id, m.channel, m.received_at) for m in box.read(s)]
         assert final == [(i, c, from_micros(us)) for i, c, us in model.get(s, [])]
+
+
+def test_runs_stop_merging_at_their_cap_and_reads_stay_ordered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With small compaction and run caps, many capped runs remain and every inbox still reads in order."""
+    monkeypatch.setattr(inbox_module, "_COMPACT_ROWS", 50)
+    monkeypatch.setattr(inbox_module, "_MAX_RUN_ROWS", 200)
+    box = Inboxes()
+    tpl = box.register(MessageTemplate("A", "x", "PROMO"))
+    push = box.channel_codes(["PUSH"])[0]
+    rng = np.random.default_rng(5)
+    subs = rng.integers(0, 30, 5_000)
+    for start in range(0, len(subs), 25):
+        box.add(subs[start:start + 25], T0, push, tpl)
+    box.read(0)
+    assert len(box._runs) >= 5_000 // 200 and all(len(r) <= 200 for r in box._runs)
+    for s in range(30):
+        assert [int(m.id[4:]) for m in box.read(s)] == (np.flatnonzero(subs == s) + 1).tolist()
