@@ -1,10 +1,11 @@
-"""Inbox figures: a busy simulated day of campaign deliveries into the columnar inboxes.
+"""Inbox figures: two busy simulated days of campaign deliveries into the columnar inboxes.
 
 * ``inbox_batch_add_ms``: mean cost of delivering one tick's batch of 2,800 messages (the ENTERS benchmark's
-  rate, about 8 million messages a day) to random devices of a 1M world, compactions and merges included;
+  rate, about 4 million messages a day of 60 s ticks) to random devices of a 1M world, compactions and merges
+  included;
   baseline: building one message object per delivery into a per-device list (what the inboxes were before).
 * ``inbox_batch_add_worst_ms``: the worst single batch (the one that pays for the largest merge).
-* ``inbox_read_ms``: median time to read one device's inbox after the day.
+* ``inbox_read_ms``: median time to read one device's inbox afterwards.
 
 Usage: python -m benchmarks.bench_inbox [--batches N]
 """
@@ -41,7 +42,7 @@ def _object_inbox(batches: list[tuple[np.ndarray, np.ndarray]]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--batches", type=int, default=2_880, help="ticks of deliveries (2,880: a day of 30 s ticks)")
+    ap.add_argument("--batches", type=int, default=2_880, help="ticks of deliveries (2,880: two days of 60 s ticks)")
     args = ap.parse_args()
     rng = np.random.default_rng(11)
     box = Inboxes()
