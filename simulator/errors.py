@@ -49,3 +49,7 @@ class ConsentError(SimulatorError):
 
 class OutputError(SimulatorError):
     """An output file that cannot be written (nothing is left half-written)."""
+
+
+class InboxError(SimulatorError):
+    """A delivery names a message template or channel code the inboxes do not know."""

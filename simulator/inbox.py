@@ -5,11 +5,11 @@ not an object until someone reads it. What many deliveries share (sender, text, 
 how their ids are spelled) is a :class:`MessageTemplate`, registered once; a delivery is one row of five
 columns: device, received instant, channel, template and id number.
 
-Rows arrive in chunks (one per :meth:`Inboxes.add`). Reading compacts the chunks into a run sorted by device,
-and runs of similar size are merged, as in a log-structured merge tree: a device's messages are then a few
-binary searches away, and appending stays a list append. Sorting is stable, so within a device, rows keep
-the order in which they were delivered; runs are kept oldest first, so reading them in order gives the inbox
-oldest first.
+Rows arrive in chunks (one per :meth:`Inboxes.add`). A read, or enough pending rows, compacts the chunks
+into a run sorted by device, and runs of similar size are merged (up to a cap), as in a log-structured merge
+tree: a device's messages are then a few binary searches away, and appending stays a list append. Sorting
+is stable, so within a device, rows keep the order in which they were delivered; runs are kept oldest first,
+so reading them in order gives the inbox oldest first.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from simulator.clock import from_micros
+from simulator.errors import InboxError
 
 WHOLE_ID = -1
 """Id number meaning "the template's id prefix is the whole id" (a message delivered with its own id)."""
@@ -90,8 +91,7 @@ class _Rows:
         return len(self.sub)
 
     def take(self, index: NDArray[np.intp] | slice) -> _Rows:
-        return _Rows(self.sub[index], self.received_us[index], self.channel[index], self.template[index],
-                     self.number[index])
+        return _Rows(*(getattr(self, name)[index] for name in _Rows.__slots__))
 
     @staticmethod
     def concat(parts: Sequence[_Rows]) -> _Rows:
@@ -147,8 +147,15 @@ class Inboxes:
         def column(values: ArrayLike, dtype: type[np.generic]) -> Any:
             return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
 
-        self._chunks.append(_Rows(sub.copy(), column(received_us, np.int64), column(channel, np.uint8),
-                                  column(template, np.int32), column(number, np.int64)))
+        channels, templates = column(channel, np.int64), column(template, np.int64)
+        # Checked here, not when read: a bad code would otherwise surface later, in someone else's read.
+        for codes, known, what in ((templates, len(self._templates), "message template"),
+                                   (channels, len(self._channels), "channel code")):
+            if codes.min() < 0 or codes.max() >= known:
+                raise InboxError(f"unknown {what} {int(codes[(codes < 0) | (codes >= known)][0])} "
+                                 f"(known: 0 to {known - 1})")
+        self._chunks.append(_Rows(sub.copy(), column(received_us, np.int64), channels.astype(np.uint8),
+                                  templates.astype(np.int32), column(number, np.int64)))
         self._count += n
         self._chunk_rows += n
         if self._chunk_rows >= _COMPACT_ROWS or len(self._chunks) >= _COMPACT_CHUNKS:

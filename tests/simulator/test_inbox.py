@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import simulator.inbox as inbox_module
 from simulator.clock import from_micros, to_micros
+from simulator.errors import InboxError
 from simulator.inbox import WHOLE_ID, Inboxes, MessageTemplate
 from simulator.world import World
 from tests.simulator.conftest import START, small_config
@@ -115,3 +116,16 @@ def test_runs_stop_merging_at_their_cap_and_reads_stay_ordered(monkeypatch: pyte
     assert len(box._runs) >= 5_000 // 200 and all(len(r) <= 200 for r in box._runs)
     for s in range(30):
         assert [int(m.id[4:]) for m in box.read(s)] == (np.flatnonzero(subs == s) + 1).tolist()
+
+
+@pytest.mark.parametrize(("template", "channel", "named"),
+                         [(1, 0, "message template 1"), (-1, 0, "message template -1"), (0, 7, "channel code 7")])
+def test_unknown_template_or_channel_is_refused_and_changes_nothing(template: int, channel: int, named: str) -> None:
+    """A delivery naming a template or channel code that was never registered fails at once, naming it."""
+    box = Inboxes()
+    tpl = box.register(MessageTemplate("A", "x", "PROMO"))
+    push = int(box.channel_codes(["PUSH"])[0])
+    box.add([1], T0, push, tpl)
+    with pytest.raises(InboxError, match=named):
+        box.add([1, 2], T0, np.array([push, channel]), np.array([tpl, template]))
+    assert len(box) == 1 and [m.id for m in box.read(1)] == ["inb_00000001"] and box.read(2) == []
