@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NoReturn
 
+from gateway.wire import in_range
+
 EXIT_USAGE = 2
 
 
@@ -27,12 +29,16 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def instant(text: str) -> datetime:
-    """An RFC 3339 / ISO 8601 instant; a missing zone means UTC."""
+    """An RFC 3339 / ISO 8601 instant in the accepted range (``gateway.wire.INSTANT_RANGE``); no zone means UTC."""
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return in_range(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}: {text!r}") from None
 
 
 def int_in(low: int, high: int) -> Callable[[str], int]:

@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 from gateway import delivery, policy, sms, targeting
 from gateway.caps import FrequencyCaps
 from gateway.errors import Conflict, InvalidArgument, NotFound, QuotaExceeded, Unprocessable
-from gateway.partners import partner_public_id
+from gateway.partners import parse_public_id, partner_public_id
 from gateway.settings import MIN_RADIUS_M, CampaignSettings
 from gateway.store import Store
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec, Targeting
@@ -266,9 +266,7 @@ def public_id(seq: int) -> str:
 
 def parse_id(value: str) -> int | None:
     """The counter behind a campaign id, or None."""
-    if not value.startswith(CAMPAIGN_PREFIX) or not value[len(CAMPAIGN_PREFIX):].isdigit():
-        return None
-    return int(value[len(CAMPAIGN_PREFIX):])
+    return parse_public_id(value, CAMPAIGN_PREFIX)
 
 
 def two_significant(n: int) -> int:

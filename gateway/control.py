@@ -30,6 +30,20 @@ MAX_ADVANCE = timedelta(days=366)
 """Longest single advance: beyond this a request is surely a typo, and it would hold the world for long."""
 
 
+def advance_span(seconds: float) -> timedelta:
+    """An advance given in seconds as a duration (400 ``OUT_OF_RANGE`` beyond :data:`MAX_ADVANCE`).
+
+    Checked before converting: ``timedelta(seconds=1e308)`` itself overflows.
+    """
+    if not seconds <= MAX_ADVANCE.total_seconds():
+        raise _too_far()
+    return timedelta(seconds=seconds)
+
+
+def _too_far() -> OutOfRange:
+    return OutOfRange(f"Cannot advance by more than {MAX_ADVANCE.days} days at once.")
+
+
 def normalise_msisdn(msisdn: str) -> str:
     """E.164 with its ``+`` (paths may carry it URL-encoded or drop it)."""
     msisdn = msisdn.strip()
@@ -130,13 +144,15 @@ class ControlPlane:
             if target < now:
                 raise Conflict(f"Cannot move the clock back from {format_instant(now)} to {format_instant(target)}.")
             if target - now > MAX_ADVANCE:
-                raise OutOfRange(f"Cannot advance by more than {MAX_ADVANCE.days} days at once.")
+                raise _too_far()
             await self._run_to(target)
             self.store.append_journal(self.world.clock.now, "advance", {"to": format_instant(target)})
             self._last_checkpoint = self.world.clock.now
 
     async def advance_by(self, delta: timedelta) -> None:
-        """Run the world for ``delta`` (manual mode only)."""
+        """Run the world for ``delta`` (manual mode only; 400 ``OUT_OF_RANGE`` beyond :data:`MAX_ADVANCE`)."""
+        if delta > MAX_ADVANCE:  # before adding: now + timedelta.max overflows
+            raise _too_far()
         await self.advance_to(self.world.clock.now + delta)
 
     async def set_mode(self, mode: ClockMode, factor: float | None) -> None:

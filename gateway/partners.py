@@ -31,11 +31,22 @@ def key_public_id(key_id: int) -> str:
     return f"{KEY_PREFIX}{key_id:06d}"
 
 
+MAX_ID = 2**63 - 1
+"""The largest counter an id may carry: SQLite integers are 64-bit, so a larger number is no row of ours."""
+
+
 def parse_public_id(value: str, prefix: str) -> int | None:
-    """The counter behind a wire id, or ``None`` when it is not one of ours."""
-    if not value.startswith(prefix) or not value[len(prefix):].isdigit():
+    """The counter behind a wire id (``<prefix><ASCII digits>``), or ``None`` when it is not one of ours.
+
+    Every wire id with a counter is parsed here, so an id from a path, query or body whose number does not fit
+    SQLite's int64 is simply unknown (404) rather than an overflow in a query.
+    """
+    digits = value[len(prefix):]
+    # isdigit() alone admits digits int() refuses ("²") and other scripts' digits; 20 digits exceed int64 anyway.
+    if not value.startswith(prefix) or not digits.isascii() or not digits.isdigit() or len(digits) > 19:
         return None
-    return int(value[len(prefix):])
+    number = int(digits)
+    return number if number <= MAX_ID else None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,6 +28,7 @@ from pydantic import (
 )
 
 from gateway.api.campaigns import SegmentModel
+from gateway.wire import Instant
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
@@ -40,14 +40,25 @@ Share = Annotated[float, Field(ge=0, le=1)]
 _DURATION = TypeAdapter(timedelta)
 
 
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be a positive duration")
+MAX_SPAN = timedelta(days=36525)
+"""Longest duration a scenario may give (100 years): added to a start in the accepted instant range it cannot
+overflow; a result past that range is refused by the gateway like any other instant."""
+
+
+def _bounded(value: timedelta) -> timedelta:
+    if value > MAX_SPAN:
+        raise ValueError(f"must be at most {MAX_SPAN.days} days")
     return value
 
 
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive duration")
+    return _bounded(value)
+
+
 Duration = Annotated[timedelta, AfterValidator(_positive)]
-"""An ISO 8601 duration (``PT15M``) or a number of seconds."""
+"""An ISO 8601 duration (``PT15M``) or a number of seconds, positive and at most :data:`MAX_SPAN`."""
 
 
 def _when(value: Any) -> Any:
@@ -58,14 +69,15 @@ def _when(value: Any) -> Any:
     return value
 
 
-When = Annotated[AwareDatetime | timedelta, BeforeValidator(_when)]
-"""An instant with a zone, or a duration (``PT3H``, ``+PT3H``) counted from the scenario's ``start``."""
+When = Annotated[Instant | Annotated[timedelta, AfterValidator(_bounded)], BeforeValidator(_when)]
+"""An instant with a zone in the accepted range (see ``gateway.wire.Instant``), or a duration (``PT3H``,
+``+PT3H``, at most :data:`MAX_SPAN`) counted from the scenario's ``start``."""
 
 
 class Strict(BaseModel):
-    """Base of every scenario model: unknown keys are errors."""
+    """Base of every scenario model: unknown keys and non-finite numbers (YAML ``.inf``, ``.nan``) are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # -- world -----------------------------------------------------------------------------------------------
@@ -575,7 +587,7 @@ class Scenario(Strict):
     name: Id
     description: Annotated[str, StringConstraints(max_length=4000)] = ""
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
-    start: AwareDatetime
+    start: Instant
     tick: Annotated[Duration, Field(ge=timedelta(seconds=1), le=timedelta(hours=1))] = timedelta(minutes=1)
     world: WorldSpec = Field(default_factory=WorldSpec)
     operator: OperatorSpec = Field(default_factory=OperatorSpec)

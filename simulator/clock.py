@@ -14,12 +14,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from simulator.errors import ClockError
+from simulator.errors import ClockError, InstantRangeError
 
 ClockMode = Literal["manual", "paced"]
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+MIN_INSTANT = EPOCH
+"""Earliest instant accepted anywhere (inclusive): microsecond stamps are never negative."""
+MAX_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
+"""First instant refused anywhere: ~1000 years short of ``datetime``'s year 9999, so adding any bounded duration
+(a window, a clock advance, a retry, a time zone) to an accepted instant cannot overflow."""
+
+
+def check_instant(instant: datetime) -> datetime:
+    """``instant`` in UTC when it lies in [:data:`MIN_INSTANT`, :data:`MAX_INSTANT`), else :class:`InstantRangeError`.
+
+    Every instant that comes from outside (API, CLI, scenario files) goes through here before it is stored or
+    scheduled. Compared before converting, because converting an instant near year 1 or 9999 to UTC may itself
+    overflow.
+    """
+    if not MIN_INSTANT <= instant < MAX_INSTANT:
+        raise InstantRangeError(f"instant {instant.isoformat()} is outside the accepted range "
+                                f"[{MIN_INSTANT.isoformat()}, {MAX_INSTANT.isoformat()}) in UTC")
+    return instant.astimezone(UTC)
 
 
 def to_micros(instant: datetime) -> int:
@@ -27,9 +46,19 @@ def to_micros(instant: datetime) -> int:
     return (instant - EPOCH) // timedelta(microseconds=1)
 
 
+_FIRST, _LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
 def from_micros(micros: int) -> datetime:
-    """Inverse of :func:`to_micros` (UTC)."""
-    return EPOCH + timedelta(microseconds=micros)
+    """Inverse of :func:`to_micros` (UTC).
+
+    Stamps beyond what ``datetime`` holds (written by versions that did not range-check instants) read as its
+    first or last instant, so one bad stored value cannot make every read of a table fail.
+    """
+    try:
+        return EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        return _FIRST if micros < 0 else _LAST
 
 
 def as_utc(instant: datetime) -> datetime:
@@ -101,9 +130,9 @@ class SimClock:
     def run_until(self, until: datetime) -> int:
         """Run every callback due up to and including ``until``, then set now to ``until``.
 
-        Returns the number of callbacks run. Refuses an instant in the past.
+        Returns the number of callbacks run. Refuses an instant in the past or past :data:`MAX_INSTANT`.
         """
-        until = as_utc(until)
+        until = check_instant(as_utc(until))
         if until < self._now:
             raise ClockError(f"cannot go back in time from {self._now.isoformat()} to {until.isoformat()}")
         ran = 0

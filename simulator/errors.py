@@ -11,6 +11,10 @@ class ClockError(SimulatorError):
     """The clock was asked to go backwards or to use a mode it is not in."""
 
 
+class InstantRangeError(ClockError):
+    """An instant outside the range the simulator can represent with margin (see ``simulator.clock.MAX_INSTANT``)."""
+
+
 class UnknownCityError(SimulatorError):
     """A city preset name that does not exist."""
 

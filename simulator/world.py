@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.city import City, city_from_preset, with_locale
-from simulator.clock import ClockMode, SimClock, as_utc, from_micros
+from simulator.clock import MAX_INSTANT, MIN_INSTANT, ClockMode, SimClock, as_utc, from_micros
 from simulator.consent import ConsentLedger, ConsentRates
 from simulator.devices import Devices
 from simulator.errors import InvalidAreaError, InvalidConfigError, UnknownSubscriberError
@@ -41,6 +41,9 @@ ROUTINE = -3
 """Place code meaning "wherever the routine says the subscriber should be now" (end of a gathering)."""
 
 DEFAULT_START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+
+_MAX_GATHERING_TICK = np.iinfo(np.int32).max - 3600
+"""Gatherings end before this tick: attendees' hold is an int32 tick number (plus up to half an hour of leaving)."""
 
 CellListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]], None]
 ConsentListener = Callable[[datetime, int, str, "str | None", bool, str], None]
@@ -80,6 +83,9 @@ class WorldConfig:
             raise InvalidConfigError("roaming share must be between 0 and 0.5")
         if self.start.tzinfo is None:
             raise InvalidConfigError("start must have a time zone")
+        if not MIN_INSTANT <= self.start < MAX_INSTANT:
+            raise InvalidConfigError(f"start must be from {MIN_INSTANT.isoformat()} "
+                                     f"to before {MAX_INSTANT.isoformat()}")
 
 
 @dataclass(frozen=True)
@@ -397,6 +403,8 @@ class World:
             raise InvalidConfigError("gathering end must be after its start")
         if start < self.clock.now:
             raise InvalidConfigError("gathering start must not be in the past")
+        if self.tick_of(end) >= _MAX_GATHERING_TICK:  # hold_until holds tick numbers as int32
+            raise InvalidConfigError("gathering end is too far in the future for this world's tick")
         if place is not None:
             venue = self.venues.named_offset + self.city.place(place)
         elif latitude is not None and longitude is not None:

@@ -8,6 +8,7 @@ from typing import Literal, Self
 from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
+from gateway.control import advance_span
 from gateway.keys import CONTROL
 from gateway.routing import Access, RouteTable, json_response, read_json
 from gateway.wire import Instant, WireModel
@@ -26,7 +27,8 @@ class ClockState(WireModel):
 
 
 class ClockAdvance(WireModel):
-    """Exactly one of: ``duration`` (ISO 8601, e.g. ``PT1H``), ``seconds``, or ``to`` (an instant)."""
+    """Exactly one of: ``duration`` (ISO 8601, e.g. ``PT1H``), ``seconds``, or ``to`` (an instant); at most
+    366 days ahead (400 ``OUT_OF_RANGE`` beyond)."""
 
     duration: timedelta | None = None
     seconds: float | None = Field(default=None, gt=0)
@@ -74,7 +76,7 @@ async def advance(request: web.Request) -> web.Response:
     if body.to is not None:
         await control.advance_to(body.to)
     else:
-        delta = body.duration if body.duration is not None else timedelta(seconds=body.seconds or 0)
+        delta = body.duration if body.duration is not None else advance_span(body.seconds or 0)
         await control.advance_by(delta)
     return _state(request)
 

@@ -16,6 +16,7 @@ from pydantic import Field, StringConstraints
 from gateway.auth import auth_of
 from gateway.campaigns import DAYS, CampaignRequest, CampaignView, Estimate, Record, Report, TargetingSpec
 from gateway.keys import CAMPAIGNS, CONTROL, SETTINGS
+from gateway.partners import MAX_ID
 from gateway.routing import Access, RouteTable, json_response, read_json, read_query
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec
 from gateway.wire import Instant, WireModel
@@ -241,7 +242,7 @@ class AdminListQuery(WireModel):
     """Paging of the operator-side truth."""
 
     limit: int = Field(default=100, ge=1, le=1000)
-    cursor: int = Field(default=0, ge=0)
+    cursor: int = Field(default=0, ge=0, le=MAX_ID)  # SQLite integers are 64-bit
 
 
 # -- conversions ------------------------------------------------------------------------------------------

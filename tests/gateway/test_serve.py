@@ -21,6 +21,8 @@ from gateway.serve import main
     (["--pace", "-1"], "--pace"),  # not positive
     (["--clock", "fast"], "--clock"),  # not a mode
     (["--start", "yesterday"], "--start"),  # not an instant
+    (["--start", "9999-12-31T23:59:59-01:00"], "--start"),  # past the accepted range (year 10000 in UTC)
+    (["--start", "1969-12-31T23:59:59Z"], "--start"),  # before it
     (["--admin-token", " "], "--admin-token"),  # empty
     (["--city", "atlantis", "--subscribers", "10"], "atlantis"),  # unknown city
     (["--bogus"], "--bogus"),  # unknown option

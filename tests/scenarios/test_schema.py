@@ -21,6 +21,15 @@ STEP = "steps:\n  - advance: PT1H\n"
     ("name: t\n" + STEP, "1:1: start", "required field missing"),
     # a naive instant is refused (zones matter for quiet hours)
     ("name: t\nstart: 2026-06-06T14:00:00\n" + STEP, "2:8: start", "timezone"),
+    # a start the simulator cannot hold (year 10000 in UTC)
+    ("name: t\nstart: 9999-12-31T23:59:59-01:00\n" + STEP, "2:8: start", "instant must be from 1970"),
+    # a step duration from start that would overflow
+    (HEAD + "steps:\n  - at: P999999999D\n    advance: PT1H\n", "4:9: steps[0].at", "at most 36525 days"),
+    # an advance that would overflow
+    (HEAD + "steps:\n  - advance: P999999999D\n", "4:14: steps[0].advance", "at most 36525 days"),
+    # YAML's infinity is no number
+    (HEAD + "steps:\n  - expect:\n      - {of: webhooks, at_least: .inf}\n", "5:34: steps[0].expect[0].at_least",
+     "finite number"),
     # a step with two actions
     (HEAD + "steps:\n  - advance: PT1H\n"
             "    set_consent: {msisdn: '+4915100000001', purpose: ANALYTICS, granted: true}\n",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from simulator.clock import SimClock
-from simulator.errors import ClockError
+from simulator.clock import MAX_INSTANT, MIN_INSTANT, SimClock, check_instant, from_micros, to_micros
+from simulator.errors import ClockError, InstantRangeError
 
 T0 = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 
@@ -100,3 +100,38 @@ def test_bad_mode_and_factor_are_refused() -> None:
         clock.set_mode("fast")  # type: ignore[arg-type]
     with pytest.raises(ClockError):
         clock.set_mode("paced", factor=0)
+
+
+@pytest.mark.parametrize("text", [
+    "1969-12-31T23:59:59.999999Z",  # just before the first accepted instant
+    "9000-01-01T00:00:00Z",  # the first refused one
+    "8999-12-31T23:00:00-01:00",  # the same instant written in another zone
+    "0001-01-01T00:00:00+01:00",  # year 0 in UTC: converting it would overflow
+    "9999-12-31T23:59:59-01:00",  # year 10000 in UTC: likewise
+])
+def test_instants_out_of_range_are_refused(text: str) -> None:
+    """Instants outside [1970, 9000) UTC raise InstantRangeError, whatever their zone."""
+    with pytest.raises(InstantRangeError):
+        check_instant(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def test_instants_in_range_come_back_in_utc() -> None:
+    """Both ends of the range are accepted and returned in UTC."""
+    assert check_instant(MIN_INSTANT) == MIN_INSTANT
+    last = MAX_INSTANT - timedelta(microseconds=1)
+    assert check_instant(last.astimezone(timezone(timedelta(hours=-1)))) == last
+
+
+def test_stored_stamps_past_datetime_read_as_its_ends() -> None:
+    """A microsecond stamp beyond datetime's range saturates instead of raising."""
+    assert from_micros(to_micros(T0)) == T0
+    assert from_micros(10**20) == datetime.max.replace(tzinfo=UTC)
+    assert from_micros(-(10**20)) == datetime.min.replace(tzinfo=UTC)
+
+
+def test_clock_refuses_to_run_past_the_range() -> None:
+    """run_until beyond MAX_INSTANT is refused and time does not move."""
+    clock = SimClock(T0)
+    with pytest.raises(InstantRangeError):
+        clock.run_until(MAX_INSTANT)
+    assert clock.now == T0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -157,6 +157,10 @@ def test_gathering_bad_input() -> None:
     with pytest.raises(InvalidConfigError):
         world.add_gathering("x", START + timedelta(hours=1), START + timedelta(hours=2), place="Olympiastadion",
                             share=1.5)
+    with pytest.raises(InvalidConfigError):  # the attendees' hold (an int32 tick) cannot hold its end
+        world.add_gathering("x", START + timedelta(hours=1), START + timedelta(days=366 * 5000),
+                            place="Olympiastadion", share=0.1)
+    assert world.gatherings == []
 
 
 def test_visitors_include_everyone_present_at_any_moment(week_world: World) -> None:
@@ -187,8 +191,10 @@ def test_occupants_precise_is_a_subset(week_world: World) -> None:
     ("seed", -1),            # negative seed
     ("tick_seconds", 0),     # zero tick
     ("roaming_share", 0.9),  # implausible share of visitors
+    ("start", datetime(1969, 12, 31, 23, 59, tzinfo=UTC)),  # before the accepted instants
+    ("start", datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),  # past them: no room for the days it will run
 ])
-def test_bad_config_is_refused(field: str, value: int | float) -> None:
+def test_bad_config_is_refused(field: str, value: int | float | datetime) -> None:
     """Bad world options raise InvalidConfigError."""
     config = small_config(n=100)
     setattr(config, field, value)
