@@ -21,7 +21,7 @@ from gateway.journal import Replay, RestoreReport, apply, check_world_options, r
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.wire import format_instant
-from simulator.clock import ClockMode
+from simulator.clock import MAX_INSTANT, ClockMode
 from simulator.world import GatheringInfo, World
 
 log = logging.getLogger("opsim.gateway")
@@ -145,6 +145,8 @@ class ControlPlane:
                 raise Conflict(f"Cannot move the clock back from {format_instant(now)} to {format_instant(target)}.")
             if target - now > MAX_ADVANCE:
                 raise _too_far()
+            if target >= MAX_INSTANT:  # refused before the first tick, or the world would stop part-way
+                raise OutOfRange(f"Cannot advance the clock to or past {format_instant(MAX_INSTANT)}.")
             await self._run_to(target)
             self.store.append_journal(self.world.clock.now, "advance", {"to": format_instant(target)})
             self._last_checkpoint = self.world.clock.now

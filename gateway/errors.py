@@ -145,6 +145,7 @@ class ServiceUnavailable(GatewayError):
 # Looked up along the exception's MRO, so a new SimulatorError subclass falls back to its nearest ancestor.
 _SIMULATOR_ERRORS: dict[type[Exception], type[GatewayError]] = {
     sim_errors.UnknownSubscriberError: NotFound,
+    sim_errors.InstantRangeError: OutOfRange,
     sim_errors.ClockError: Conflict,
     sim_errors.UnknownCityError: InvalidArgument,
     sim_errors.InvalidAreaError: InvalidArgument,

@@ -507,7 +507,9 @@ class Store:
     @staticmethod
     def _partner(row: sqlite3.Row) -> PartnerRow:
         return PartnerRow(id=row["id"], name=row["name"], scopes=tuple(json.loads(row["scopes"])),
-                          limits=json.loads(row["limits"]), disabled=bool(row["disabled"]),
+                          # Older versions stored a limit of 1e400 as Infinity: read it as no limit, as it acted.
+                          limits=json.loads(row["limits"], parse_constant=lambda _: None),
+                          disabled=bool(row["disabled"]),
                           created_at=row["created_at"])
 
     def get_partner(self, partner_id: int) -> PartnerRow | None:

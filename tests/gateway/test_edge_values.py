@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from gateway.store import Store
 from simulator.clock import to_micros
 from simulator.world import World
 from tests.gateway.campaign_helpers import campaign_body, instant
-from tests.gateway.conftest import ADMIN, Client, MakePartner, PartnerCreds, a_msisdn, bearer, fetch_token
+from tests.gateway.conftest import ADMIN, TINY, Client, MakePartner, PartnerCreds, a_msisdn, bearer, fetch_token
 
 CAMPAIGN_SUBS = "/campaigns/v1/subscriptions"
 SIM_SWAP_SUBS = "/sim-swap-subscriptions/v0.3/subscriptions"
@@ -220,7 +221,7 @@ async def test_everything_still_works_after_refused_requests(client: Client, hea
 
 async def test_a_stored_instant_out_of_range_does_not_break_the_others(
         aiohttp_client: AiohttpClient, fresh_world: Callable[[], World], settings: Settings) -> None:
-    """A db written by an older version with a sink token expiring past year 9999 still lists and advances."""
+    """A db written by an older version (sink token expiring past year 9999, an infinite limit) still serves."""
     client = await aiohttp_client(create_app(fresh_world(), settings))
     resp = await client.post("/admin/v1/partners", json={"name": "old", "scopes": list(SCOPES)}, headers=ADMIN)
     created = await resp.json()
@@ -237,6 +238,8 @@ async def test_a_stored_instant_out_of_range_does_not_break_the_others(
         spec = json.loads(conn.execute("SELECT spec FROM event_subscriptions WHERE id = ?", (sub["id"],)).fetchone()[0])
         spec["sink_token_expires"] = to_micros(datetime.fromisoformat("9999-12-31T23:59:59+00:00")) + 3_600_000_000
         conn.execute("UPDATE event_subscriptions SET spec = ? WHERE id = ?", (json.dumps(spec), sub["id"]))
+        # ... and for "requestsPerSecond": 1e400
+        conn.execute("UPDATE partners SET limits = ?", (json.dumps({"requestsPerSecond": float("inf")}),))
     store.close()
     client = await aiohttp_client(create_app(fresh_world(), settings))
     headers = bearer(await fetch_token(client, creds))
@@ -245,4 +248,19 @@ async def test_a_stored_instant_out_of_range_does_not_break_the_others(
     resp = await client.post("/campaigns/v1/campaigns", json=campaign_body(START), headers=headers)
     assert resp.status == 201, await resp.text()
     resp = await client.post("/admin/v1/clock/advance", json={"seconds": 3 * 3600}, headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    resp = await client.get("/admin/v1/partners", headers=ADMIN)
+    assert [p["limits"] for p in (await resp.json())["partners"]] == [{}], await resp.text()
+
+
+async def test_advance_past_the_last_instant_is_refused_before_any_tick(aiohttp_client: AiohttpClient,
+                                                                        settings: Settings) -> None:
+    """A world near the end of the range refuses an advance past it with 400 OUT_OF_RANGE; time does not move."""
+    start = datetime.fromisoformat("8999-12-31T12:00:00+00:00")
+    client = await aiohttp_client(create_app(World.build(replace(TINY, subscribers=200, start=start)), settings))
+    resp = await client.post("/admin/v1/clock/advance", json={"duration": "P1D"}, headers=ADMIN)
+    got = await resp.json()
+    assert (resp.status, got["code"]) == (400, "OUT_OF_RANGE"), got
+    assert (await (await client.get("/admin/v1/clock", headers=ADMIN)).json())["now"] == "8999-12-31T12:00:00Z"
+    resp = await client.post("/admin/v1/clock/advance", json={"duration": "PT1H"}, headers=ADMIN)
     assert resp.status == 200, await resp.text()
