@@ -53,6 +53,8 @@ class ApiRoute:
     errors: tuple[int, ...] = ()
     in_schema: bool = True
     description: str = ""
+    also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = ()
+    """Other success answers as (status, model): an idempotent replay's 200, an asynchronous 202."""
 
 
 @dataclass
@@ -73,6 +75,7 @@ class RouteTable:
               query: type[pydantic.BaseModel] | None = None, status: int = 200,
               request_content_type: str = "application/json", response_content_type: str = "application/json",
               errors: tuple[int, ...] = (), in_schema: bool = True, description: str = "",
+              also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (),
               ) -> Callable[[Handler], Handler]:
         """Declare a route served by the decorated handler."""
 
@@ -82,6 +85,7 @@ class RouteTable:
                 scopes=scopes, request_model=request, response_model=response, query_model=query, status=status,
                 request_content_type=request_content_type, response_content_type=response_content_type,
                 errors=errors, in_schema=in_schema, description=description or (handler.__doc__ or "").strip(),
+                also=also,
             ))
             return handler
 
