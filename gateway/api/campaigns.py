@@ -343,8 +343,8 @@ async def estimate(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     """Validate, moderate (``REJECTED`` with a reason) and schedule. ``Idempotency-Key``: same key and body give
     the same campaign (200), same key and another body 409. Under the minimum audience: 422."""
+    key = idempotency_key(request)  # headers before the body
     body = await read_json(request, CampaignCreate)
-    key = idempotency_key(request)
     async with request.app[CONTROL].lock:
         view, new = request.app[CAMPAIGNS].create(auth_of(request).partner_id, _request(body), key)
     return json_response(campaign_model(view), status=201 if new else 200)

@@ -255,8 +255,8 @@ def _recipient_model(r: RecipientRecord) -> RecipientModel:
 async def create(request: web.Request) -> web.Response:
     """Every step is checked as a message would be (approved sender and templates, channel limits, moderation).
     ``Idempotency-Key``: the same key and body give the same journey (200), another body 409."""
+    key = idempotency_key(request)  # headers before the body
     body = await read_json(request, JourneyCreate)
-    key = idempotency_key(request)
     async with request.app[CONTROL].lock:
         view, new = request.app[JOURNEYS].create(auth_of(request).partner_id, _request(body), key)
     return json_response(journey_model(view), status=201 if new else 200)

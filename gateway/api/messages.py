@@ -143,12 +143,12 @@ def message_view(m: MessageView) -> Message:
 async def send(request: web.Request) -> web.Response:
     """Accepted (201) and tried at once; the answer already holds the first steps of the history.
     ``Idempotency-Key``: the same key and body give back the first message (200), another body is 409."""
+    key = idempotency_key(request)  # headers before the body
     body = await read_json(request, SendMessage)
     sink = token = None
     if body.callback is not None:
         sink = check_sink(body.callback.sink, request.app[SETTINGS].allow_http_loopback_sinks)
         token = sink_access_token(body.callback.sink_credential)
-    key = idempotency_key(request)
     req = MessageRequest(body.phone_number, body.kind, body.channel, body.sender_name, body.text, body.title,
                          body.template_id, dict(body.template_parameters), body.priority, body.ttl_seconds, sink, token)
     async with request.app[CONTROL].lock:
