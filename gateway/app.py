@@ -58,7 +58,7 @@ from gateway.camara import (
 from gateway.camara.services import install as install_camara
 from gateway.campaigns import CampaignService
 from gateway.control import ControlPlane
-from gateway.errors import Handler, InvalidArgument, error_middleware, render
+from gateway.errors import Handler, InvalidArgument, error_middleware, from_protocol_error, render
 from gateway.keys import CAMPAIGNS, CONTROL, CORRELATOR, METRICS, PARTNERS, RATE_LIMITER, ROUTES, SETTINGS, STORE, WORLD
 from gateway.messaging import install as install_messaging
 from gateway.metrics import Metrics
@@ -107,6 +107,40 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         access_log.info("%s %s %d %.1fms correlator=%s", request.method, route, response.status, elapsed * 1000,
                         correlator)
     return response
+
+
+class _ProtocolErrors(web.RequestHandler):
+    """aiohttp's per-connection protocol, answering requests its parser refused in the gateway's error shape.
+
+    aiohttp renders those (bad request line, invalid path bytes, over-long headers, unknown methods) as text
+    before any middleware runs; :meth:`handle_error` is the one place they pass through.
+    """
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; raises if a response was already begun
+        response = render(from_protocol_error(status, exc))
+        response.headers[CORRELATOR_HEADER] = str(uuid.uuid4())  # the request's own was never read
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    def __call__(self) -> web.RequestHandler:
+        return _ProtocolErrors(self, loop=self._loop, **self._kwargs)
+
+
+class GatewayRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections answer even unparsable requests in the CAMARA error shape.
+
+    aiohttp has no public hook for this (aio-libs/aiohttp#3287): the server is rebuilt around
+    :class:`_ProtocolErrors` after the app started. Serve the gateway with this runner, not ``web.AppRunner``.
+    """
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()  # starts the app (store, restore) and freezes it
+        return _Server(server.request_handler, request_factory=server.request_factory,
+                       handler_cancellation=server.handler_cancellation, loop=server._loop, **server._kwargs)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

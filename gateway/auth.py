@@ -14,12 +14,11 @@ It must not hold credentials itself: they live in the store, behind :class:`~gat
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import json
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
@@ -27,7 +26,7 @@ from gateway.ciba import CIBA_GRANT_TYPE, CibaError
 from gateway.errors import Handler, PermissionDenied, Unauthenticated
 from gateway.keys import AUTH, CIBA, PARTNERS, RATE_LIMITER, ROUTES, SETTINGS
 from gateway.partners import InvalidClient, InvalidScope, partner_public_id
-from gateway.routing import Access, RouteTable
+from gateway.routing import UTF8_CHARSETS, Access, RouteTable, visible_ascii
 from gateway.wire import RfcModel
 
 API_KEY_HEADERS = ("x-api-key", "x-rapidapi-key")
@@ -53,18 +52,26 @@ class AuthContext:
 
 
 def presented_credential(request: web.Request) -> str | None:
-    """The bearer token or API key a request carries, if any (``Authorization`` wins over key headers)."""
+    """The bearer token or API key a request carries, if any (``Authorization`` wins over key headers).
+
+    401 when it is not printable ASCII: no credential is issued with other bytes.
+    """
     header = request.headers.get("Authorization")
+    credential: str | None = None
     if header is not None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer":
             return None
-        return value.strip() or None
-    for name in API_KEY_HEADERS:
-        key = request.headers.get(name)
-        if key:
-            return key.strip()
-    return None
+        credential = value.strip() or None
+    else:
+        for name in API_KEY_HEADERS:
+            key = request.headers.get(name)
+            if key:
+                credential = key.strip()
+                break
+    if credential is not None and not visible_ascii(credential):
+        raise Unauthenticated()
+    return credential
 
 
 def _is_admin(request: web.Request) -> bool:
@@ -149,16 +156,25 @@ def oauth_error(error: str, description: str, status: int = 400) -> web.Response
 
 
 async def oauth_form(request: web.Request) -> dict[str, str] | web.Response:
-    """The parameters of an OAuth form body, each given once; else the RFC 6749 ``invalid_request`` answer."""
+    """The parameters of an OAuth form body, each given once; else the RFC 6749 ``invalid_request`` answer.
+
+    The body (and every percent-encoded value in it) must be UTF-8; another declared ``charset`` is refused.
+    """
     if request.content_type != "application/x-www-form-urlencoded":
         return oauth_error("invalid_request", "the body must be application/x-www-form-urlencoded")
-    form = await request.post()
+    if request.charset is not None and request.charset.lower() not in UTF8_CHARSETS:
+        return oauth_error("invalid_request", "the body must be UTF-8 (charset=utf-8 or none)")
+    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        # Decoded here, not by request.post(): that trusts the declared charset and raises on bad bytes.
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return oauth_error("invalid_request", "the body must be UTF-8 (charset=utf-8 or none)")
     fields: dict[str, str] = {}
-    for name in form:
-        values = form.getall(name)
-        if len(values) != 1 or not isinstance(values[0], str):
+    for name, value in pairs:
+        if name in fields:
             return oauth_error("invalid_request", f"parameter {name} must appear once")
-        fields[name] = values[0]
+        fields[name] = value
     return fields
 
 
@@ -169,7 +185,7 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
         return None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

@@ -8,12 +8,14 @@ It must not know about particular routes or services.
 
 from __future__ import annotations
 
+import ast
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 import pydantic
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from gateway.keys import CORRELATOR
 from gateway.wire import WireModel
@@ -197,6 +199,44 @@ def from_http_exception(exc: web.HTTPException) -> GatewayError:
     return target(message, headers=headers)
 
 
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTTP/1\.[01]")
+_QUOTED_BYTES = re.compile(r"b'(?:[^'\\]|\\.)*'|b\"(?:[^\"\\]|\\.)*\"")
+
+
+def _well_formed_request_line(exc: http_exceptions.BadHttpMethod) -> bool:
+    """Whether the refused request line was ``<token> <target> HTTP/1.x``: llhttp quotes it in its message."""
+    quoted = _QUOTED_BYTES.search(exc.message)
+    if quoted is None:  # the pure-Python parser refuses only methods that are not tokens
+        return False
+    try:
+        line = ast.literal_eval(quoted.group())
+    except (ValueError, SyntaxError):
+        return False
+    return isinstance(line, bytes) and _REQUEST_LINE.fullmatch(line) is not None
+
+
+def from_protocol_error(status: int, exc: BaseException | None) -> GatewayError:
+    """A request aiohttp's HTTP parser refused (or a failure outside every middleware) in the gateway's shape.
+
+    aiohttp's own text is not echoed: it quotes the raw bytes of the request.
+    """
+    if isinstance(exc, http_exceptions.BadHttpMethod) and _well_formed_request_line(exc):
+        # llhttp refuses methods it does not know (FOO) before any routing: the same answer as a known method
+        # a path does not serve, without ``Allow`` since the path was never routed.
+        return MethodNotAllowed("The request method is not supported.")
+    if isinstance(exc, http_exceptions.LineTooLong):
+        return InvalidArgument("The request line or a header field is too long (at most 8190 bytes).")
+    if isinstance(exc, http_exceptions.InvalidURLError):
+        return InvalidArgument("The request target is not a valid URL path.")
+    if isinstance(exc, http_exceptions.BadStatusLine):
+        return InvalidArgument("The request line is malformed.")
+    if isinstance(exc, http_exceptions.HttpProcessingError) or 400 <= status < 500:
+        return InvalidArgument("The HTTP request is malformed.")
+    if status == 504:
+        return ServiceUnavailable("The request took too long.")
+    return Internal()
+
+
 # -- rendering ------------------------------------------------------------------------------------------
 
 def render(error: GatewayError) -> web.Response:
@@ -228,6 +268,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise  # redirects and the like are not errors
         return render(from_http_exception(exc))
+    except http_exceptions.HttpProcessingError as exc:  # a body aiohttp could not decode (bad chunks, encoding)
+        return render(from_protocol_error(400, exc))
     except Exception:
         log.exception("unhandled error, correlator=%s", correlator_of(request))
         return render(Internal())

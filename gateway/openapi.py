@@ -26,15 +26,21 @@ _CORRELATOR_HEADER = {
 }
 
 _ERROR_TEXT = {
-    400: "Invalid argument (malformed JSON, schema violation, unknown field, bad x-correlator).",
+    400: "Invalid argument (malformed JSON, schema violation, unknown field, bad x-correlator or Idempotency-Key).",
     401: "Missing, invalid or expired credentials.",
     403: "The credential lacks a required scope.",
     404: "No such resource (or it belongs to another partner).",
     409: "Conflict with the current state.",
     413: "Request body too large.",
-    415: "Content-Type is not application/json.",
+    415: "Content-Type is not application/json, or declares a charset other than UTF-8.",
     422: "Semantically invalid request.",
     429: "Rate limit reached.",
+}
+
+
+_SUCCESS_TEXT = {
+    200: "Replay of an earlier request with the same Idempotency-Key (or a pending resend): the first answer.",
+    202: "Accepted: the answer is POSTed to the request's sink.",
 }
 
 
@@ -46,6 +52,8 @@ def _models(registry: RouteRegistry) -> list[tuple[type[pydantic.BaseModel], Jso
             seen[(route.request_model, "validation")] = None
         if route.response_model is not None:
             seen[(route.response_model, "serialization")] = None
+        for _status, model in route.also:
+            seen[(model, "serialization")] = None
     return list(seen)
 
 
@@ -80,18 +88,31 @@ def _operation(route: ApiRoute, refs: dict[Any, dict[str, Any]]) -> dict[str, An
         success["content"] = {route.response_content_type: {"schema": refs[(route.response_model, "serialization")]}}
     elif route.status != 204:
         success["content"] = {route.response_content_type: {"schema": {"type": "string"}}}
-    codes = set(route.errors)
+    codes = set(route.errors) | {400}  # 400: any request may carry a bad x-correlator
     if route.request_model is not None:
-        codes |= {400, 413} if is_token_endpoint else {400, 413, 415}
+        codes |= {413} if is_token_endpoint else {413, 415}
     if route.access is not Access.PUBLIC:
         codes.add(401)
+    if route.access is Access.PARTNER:
+        codes.add(429)  # the partner's rate limit
     if route.scopes:
         codes.add(403)
     responses: dict[str, Any] = {str(route.status): success}
+    for status, model in route.also:
+        responses[str(status)] = {"description": _SUCCESS_TEXT.get(status, route.summary),
+                                  "headers": {"x-correlator": _CORRELATOR_HEADER},
+                                  "content": {route.response_content_type: {"schema": refs[(model, "serialization")]}}}
     for code in sorted(codes):
+        # The token endpoint answers RFC 6749 bodies for its own 400/401 only; a bad x-correlator, a body too
+        # large or the rate limit are the gateway's, in the CAMARA shape.
+        schema = refs[(ErrorInfo, "serialization")]
+        if is_token_endpoint and code == 400:
+            schema = {"anyOf": [error_schema, schema]}
+        elif code == 401:
+            schema = error_schema
         responses[str(code)] = {"description": _ERROR_TEXT.get(code, "Error."),
                                 "headers": {"x-correlator": _CORRELATOR_HEADER},
-                                "content": {"application/json": {"schema": error_schema}}}
+                                "content": {"application/json": {"schema": schema}}}
     responses["default"] = {"description": "Any other error, in the CAMARA error shape.",
                             "content": {"application/json": {"schema": refs[(ErrorInfo, "serialization")]}}}
     operation: dict[str, Any] = {

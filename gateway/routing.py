@@ -53,6 +53,8 @@ class ApiRoute:
     errors: tuple[int, ...] = ()
     in_schema: bool = True
     description: str = ""
+    also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = ()
+    """Other success answers as (status, model): an idempotent replay's 200, an asynchronous 202."""
 
 
 @dataclass
@@ -73,6 +75,7 @@ class RouteTable:
               query: type[pydantic.BaseModel] | None = None, status: int = 200,
               request_content_type: str = "application/json", response_content_type: str = "application/json",
               errors: tuple[int, ...] = (), in_schema: bool = True, description: str = "",
+              also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (),
               ) -> Callable[[Handler], Handler]:
         """Declare a route served by the decorated handler."""
 
@@ -82,6 +85,7 @@ class RouteTable:
                 scopes=scopes, request_model=request, response_model=response, query_model=query, status=status,
                 request_content_type=request_content_type, response_content_type=response_content_type,
                 errors=errors, in_schema=in_schema, description=description or (handler.__doc__ or "").strip(),
+                also=also,
             ))
             return handler
 
@@ -135,18 +139,49 @@ def route_label(request: web.Request) -> str:
 
 # -- parsing and serialising -------------------------------------------------------------------------------
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+UTF8_CHARSETS = frozenset({"utf-8", "utf8"})
+"""The only ``charset`` a request body may declare (JSON is UTF-8 by RFC 8259; so are OAuth forms)."""
+
+
+def visible_ascii(value: str) -> bool:
+    """Whether a header value is printable ASCII, as every credential, key and correlator the gateway accepts is.
+
+    aiohttp hands header bytes that are not UTF-8 over as surrogate escapes; such values must be refused before
+    they reach hashing, SQLite or a response.
+    """
+    return value.isascii() and value.isprintable()
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's ``Idempotency-Key`` (its first 200 characters), ``None`` when absent or empty.
+
+    400 unless printable ASCII (the header is a structured-field string, RFC 8941).
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if not key:
+        return None
+    if not visible_ascii(key):
+        raise InvalidArgument("Idempotency-Key must be printable ASCII.")
+    return key[:200]
+
+
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or (content_type.startswith("application/")
                                                    and content_type.endswith("+json"))
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
-    """The request body validated as ``model``: 415 unless JSON, 400 if malformed or off-schema.
+    """The request body validated as ``model``: 415 unless UTF-8 JSON, 400 if malformed or off-schema.
 
-    Validation is strict (no string-to-number coercion) and by wire name only (camelCase).
+    A ``charset`` other than UTF-8 is refused rather than guessed at. Validation is strict (no string-to-number
+    coercion) and by wire name only (camelCase).
     """
     if not _is_json(request.content_type):
         raise UnsupportedMediaType(f"Expected Content-Type application/json, got {request.content_type}.")
+    if request.charset is not None and request.charset.lower() not in UTF8_CHARSETS:
+        raise UnsupportedMediaType("JSON bodies must be UTF-8: send Content-Type application/json "
+                                   "(optionally with charset=utf-8).")
     raw = await request.read()  # raises 413 past client_max_size
     if not raw.strip():
         raise InvalidArgument("Request body is empty; a JSON object is expected.")

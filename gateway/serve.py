@@ -16,7 +16,7 @@ import time
 
 from aiohttp import web
 
-from gateway.app import create_app
+from gateway.app import GatewayRunner, create_app
 from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in
 from gateway.config import ConfigError, load_settings
 from gateway.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _serve(app: web.Application, host: str, port: int, banner: list[str]) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)  # our middleware writes the access log
+    runner = GatewayRunner(app, access_log=None, handle_signals=False)  # our middleware writes the access log
     await runner.setup()  # opens the store and restores the world; may raise StoreError
     try:
         site = web.TCPSite(runner, host, port)

@@ -333,13 +333,19 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def _utf8(value: str) -> bytes:
+    # Header values reach us with non-UTF-8 bytes as surrogate escapes (aiohttp decodes with surrogateescape):
+    # encode them back to those bytes rather than raise, so any string hashes (and matches nothing).
+    return value.encode("utf-8", "surrogateescape")
+
+
 def fast_hash(value: str) -> bytes:
-    """Digest used for high-entropy bearer secrets (tokens, API keys)."""
-    return hashlib.sha256(value.encode()).digest()
+    """Digest used for high-entropy bearer secrets (tokens, API keys); defined for every string."""
+    return hashlib.sha256(_utf8(value)).digest()
 
 
 def _secret_hash(secret: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT)
+    return hashlib.scrypt(_utf8(secret), salt=salt, **_SCRYPT)
 
 
 class StoreError(Exception):

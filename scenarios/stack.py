@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.app import create_app
+from gateway.app import GatewayRunner, create_app
 from gateway.client import AdminClient, PartnerClient
 from gateway.settings import CampaignSettings, Settings
 from scenarios.inbox import WebhookInbox
@@ -46,7 +46,7 @@ async def serve(world: World, db_path: Path | None = None,
         settings = Settings(host="127.0.0.1", port=0, db_path=db_path or Path(tmp) / "opsim.db",
                             admin_token="adm_" + secrets.token_urlsafe(18), clock_mode="manual", access_log=False,
                             campaigns=campaigns or CampaignSettings())
-        runner = web.AppRunner(create_app(world, settings), access_log=None)
+        runner = GatewayRunner(create_app(world, settings), access_log=None)
         await runner.setup()
         inbox = WebhookInbox()
         try:

@@ -17,7 +17,7 @@ from gateway.auth import auth_of
 from gateway.campaigns import DAYS, CampaignRequest, CampaignView, Estimate, Record, Report, TargetingSpec
 from gateway.keys import CAMPAIGNS, CONTROL, SETTINGS
 from gateway.partners import MAX_ID
-from gateway.routing import Access, RouteTable, json_response, read_json, read_query
+from gateway.routing import Access, RouteTable, idempotency_key, json_response, read_json, read_query
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec
 from gateway.wire import Instant, WireModel
 from simulator.segments import Segment
@@ -26,7 +26,6 @@ routes = RouteTable("campaigns")
 
 SCOPE_READ = "campaigns:read"
 SCOPE_WRITE = "campaigns:write"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
@@ -340,14 +339,13 @@ async def estimate(request: web.Request) -> web.Response:
 
 
 @routes.post("/campaigns/v1/campaigns", summary="Create a campaign", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
-             request=CampaignCreate, response=Campaign, status=201, errors=(400, 403, 409, 422))
+             request=CampaignCreate, response=Campaign, status=201, errors=(400, 403, 409, 422),
+             also=((200, Campaign),))
 async def create(request: web.Request) -> web.Response:
     """Validate, moderate (``REJECTED`` with a reason) and schedule. ``Idempotency-Key``: same key and body give
     the same campaign (200), same key and another body 409. Under the minimum audience: 422."""
+    key = idempotency_key(request)  # headers before the body
     body = await read_json(request, CampaignCreate)
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not 1 <= len(key) <= 200:
-        key = key[:200] or None
     async with request.app[CONTROL].lock:
         view, new = request.app[CAMPAIGNS].create(auth_of(request).partner_id, _request(body), key)
     return json_response(campaign_model(view), status=201 if new else 200)

@@ -29,7 +29,7 @@ from gateway.journeys import (
     StepSpec,
 )
 from gateway.keys import CONTROL, JOURNEYS, SETTINGS
-from gateway.routing import Access, RouteTable, json_response, read_json, read_query
+from gateway.routing import Access, RouteTable, idempotency_key, json_response, read_json, read_query
 from gateway.targeting import AreaSpec, CircleSpec, PolygonSpec
 from gateway.wire import Instant, WireModel
 
@@ -37,7 +37,6 @@ routes = RouteTable("journeys")
 
 SCOPE_READ = "journeys:read"
 SCOPE_WRITE = "journeys:write"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 Trigger = Literal["SUBSCRIBER_JOINED", "ROAMING_ARRIVAL", "AREA_ENTERED", "EVENT_REMINDER"]
 Status = Literal["SCHEDULED", "ACTIVE", "COMPLETED", "CANCELLED"]
@@ -251,13 +250,13 @@ def _recipient_model(r: RecipientRecord) -> RecipientModel:
 # -- routes -----------------------------------------------------------------------------------------------
 
 @routes.post("/journeys/v1/journeys", summary="Create a journey", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
-             request=JourneyCreate, response=Journey, status=201, errors=(400, 401, 403, 409, 422))
+             request=JourneyCreate, response=Journey, status=201, errors=(400, 401, 403, 409, 422),
+             also=((200, Journey),))
 async def create(request: web.Request) -> web.Response:
     """Every step is checked as a message would be (approved sender and templates, channel limits, moderation).
     ``Idempotency-Key``: the same key and body give the same journey (200), another body 409."""
+    key = idempotency_key(request)  # headers before the body
     body = await read_json(request, JourneyCreate)
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    key = key[:200] if key else None
     async with request.app[CONTROL].lock:
         view, new = request.app[JOURNEYS].create(auth_of(request).partner_id, _request(body), key)
     return json_response(journey_model(view), status=201 if new else 200)

@@ -17,13 +17,12 @@ from gateway.auth import auth_of
 from gateway.camara.subject import PhoneNumber
 from gateway.keys import CONTROL, MESSAGES, SETTINGS
 from gateway.messages import MessageRequest, MessageView, Registration
-from gateway.routing import Access, RouteTable, json_response, read_json
+from gateway.routing import Access, RouteTable, idempotency_key, json_response, read_json
 from gateway.webhooks import SinkCredential, check_sink, sink_access_token
 from gateway.wire import Instant, WireModel
 
 SCOPE_SEND = "messages:send"
 SCOPE_READ = "messages:read"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 routes = RouteTable("messages")
 
@@ -139,17 +138,17 @@ def message_view(m: MessageView) -> Message:
 
 
 @routes.post("/messages/v1/messages", summary="Send a direct message", access=Access.PARTNER, scopes=(SCOPE_SEND,),
-             request=SendMessage, response=Message, status=201, errors=(400, 401, 403, 404, 409, 422))
+             request=SendMessage, response=Message, status=201, errors=(400, 401, 403, 404, 409, 422),
+             also=((200, Message),))
 async def send(request: web.Request) -> web.Response:
     """Accepted (201) and tried at once; the answer already holds the first steps of the history.
     ``Idempotency-Key``: the same key and body give back the first message (200), another body is 409."""
+    key = idempotency_key(request)  # headers before the body
     body = await read_json(request, SendMessage)
     sink = token = None
     if body.callback is not None:
         sink = check_sink(body.callback.sink, request.app[SETTINGS].allow_http_loopback_sinks)
         token = sink_access_token(body.callback.sink_credential)
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    key = key[:200] if key else None
     req = MessageRequest(body.phone_number, body.kind, body.channel, body.sender_name, body.text, body.title,
                          body.template_id, dict(body.template_parameters), body.priority, body.ttl_seconds, sink, token)
     async with request.app[CONTROL].lock:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from gateway.auth import auth_of
 from gateway.camara import subscriptions
@@ -79,10 +79,8 @@ class Subscription(subscriptions.Subscription[ConfigResponse]):
     """A geofencing subscription."""
 
 
-class SubscriptionList(WireModel):
-    """Documentation only: the list answer is a bare JSON array of subscriptions."""
-
-    subscriptions: list[Subscription]
+class SubscriptionList(RootModel[list[Subscription]]):
+    """The list answer: a bare JSON array of subscriptions, as every CAMARA version served defines it."""
 
 
 def subscription_view(g: Geofence) -> Subscription:
@@ -139,9 +137,7 @@ def _serve(version: GeofencingVersion) -> None:
     async def list_subscriptions(request: web.Request) -> web.Response:
         """The calling partner's subscriptions (a JSON array)."""
         subs = camara(request).geofencing.list(auth_of(request).partner_id, version)
-        text = "[" + ",".join(subscription_view(g).model_dump_json(by_alias=True, exclude_none=True)
-                              for g in subs) + "]"
-        return web.Response(text=text, content_type="application/json")
+        return json_response(SubscriptionList([subscription_view(g) for g in subs]))
 
     @routes.get(base + "/{subscriptionId}", summary=f"Get a geofencing subscription {tag}", access=Access.PARTNER,
                 scopes=(SCOPE_READ,), response=Subscription, errors=(400, 401, 403, 404))

@@ -66,7 +66,7 @@ class AcceptedAsyncResponse(WireModel):
 
 @routes.post("/population-density-data/v0.3/retrieve", summary="Population density over an area",
              access=Access.PARTNER, scopes=(SCOPE,), request=PopulationDensityRequest,
-             response=PopulationDensityResponse, errors=(400, 401, 403, 422))
+             response=PopulationDensityResponse, errors=(400, 401, 403, 422), also=((202, AcceptedAsyncResponse),))
 async def retrieve(request: web.Request) -> web.Response:
     """Hourly density estimations per geohash cell of the polygon.
 

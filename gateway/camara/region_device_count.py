@@ -89,7 +89,7 @@ def _area(request: web.Request, area: CountArea) -> Area:
 
 @routes.post("/region-device-count/v0.2/count", summary="Count devices in an area", access=Access.PARTNER,
              scopes=(SCOPE,), request=RegionDeviceCountRequest, response=RegionDeviceCountResponse,
-             errors=(400, 401, 403))
+             errors=(400, 401, 403), also=((202, AcceptedResponse),))
 async def count(request: web.Request) -> web.Response:
     """Devices served in the area now, or at least once during [starttime, endtime].
 

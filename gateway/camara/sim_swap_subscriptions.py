@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from gateway.auth import auth_of
 from gateway.camara import subscriptions
@@ -55,10 +55,8 @@ class Subscription(subscriptions.Subscription[Config]):
     """A SIM swap subscription."""
 
 
-class SubscriptionList(WireModel):
-    """Documentation only: the list answer is a bare JSON array of subscriptions."""
-
-    subscriptions: list[Subscription]
+class SubscriptionList(RootModel[list[Subscription]]):
+    """The list answer: a bare JSON array of subscriptions, as every CAMARA version served defines it."""
 
 
 def view(s: SwapSubscription) -> Subscription:
@@ -95,8 +93,7 @@ async def create(request: web.Request) -> web.Response:
 async def list_subscriptions(request: web.Request) -> web.Response:
     """The calling partner's subscriptions (a JSON array)."""
     subs = request.app[SIM_SWAP_EVENTS].list(auth_of(request).partner_id)
-    text = "[" + ",".join(view(s).model_dump_json(by_alias=True, exclude_none=True) for s in subs) + "]"
-    return web.Response(text=text, content_type="application/json")
+    return json_response(SubscriptionList([view(s) for s in subs]))
 
 
 @routes.get(BASE + "/{subscriptionId}", summary="Get a SIM swap subscription", access=Access.PARTNER,
