@@ -329,7 +329,7 @@ class Network:
         or intersected.
         """
         minx, miny, maxx, maxy = area.bounds
-        cminx, cminy, cmaxx, cmaxy = self.coverage.bounds
+        cminx, cminy, cmaxx, cmaxy = (float(v) for v in self.coverage.bounds)
         cminx, cminy, cmaxx, cmaxy = cminx - margin, cminy - margin, cmaxx + margin, cmaxy + margin
         return minx <= cmaxx and maxx >= cminx and miny <= cmaxy and maxy >= cminy
 

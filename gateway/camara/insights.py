@@ -77,9 +77,9 @@ class InsightsService:
             subs = world.occupants(area)
         else:
             now = world.clock.now
-            if start > now or end < world.start:
+            if start > now or end < world.history_start:  # before the kept history (Settings.history_days)
                 return CountAnswer("TIME_INTERVAL_NO_DATA_FOUND", None)
-            subs = world.visitors(area, max(start, world.start), min(end, now))
+            subs = world.visitors(area, max(start, world.history_start), min(end, now))
         roaming, smartphone = world.device_kinds(subs)
         keep = np.ones(len(subs), dtype=np.bool_)
         if flt.roaming_status is not None:
@@ -183,14 +183,14 @@ class InsightsService:
         if slot >= now:  # the future: the same weekday (else the same hour) of the latest past with history
             for step in (WEEK, timedelta(days=1)):
                 ref = slot - math.ceil((slot + HOUR - now) / step) * step
-                if ref >= world.start:
+                if ref >= world.history_start:
                     slot = ref
                     break
             else:
                 return [None]
         times: list[datetime | None] = []
         for t in (slot, slot + HOUR / 2, slot + HOUR - world.tick):
-            times.append(None if t >= now else max(t, world.start))
+            times.append(None if t >= now else max(t, world.history_start))
         return times
 
 
