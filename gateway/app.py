@@ -168,6 +168,7 @@ def create_app(world: World, settings: Settings) -> web.Application:
     store = Store(settings.db_path)
     app[WORLD] = world
     app[SETTINGS] = settings
+    world.keep_history(settings.history_days)
     app[STORE] = store
     app[CONTROL] = ControlPlane(world, store, settings)
     app[PARTNERS] = PartnerService(store, lambda: world.clock.now, settings.wall_clock, settings.token_lifetime_s)

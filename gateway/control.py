@@ -61,6 +61,8 @@ class ControlPlane:
         self.restored: RestoreReport | None = None
         self._last_checkpoint: datetime | None = None
         self._restorers: list[tuple[Callable[[], Iterable[Replay]], Callable[[], None]]] = []
+        self.last_wake_ticks = 0
+        """Ticks the latest pacer wake-up ran (at most ``Settings.pacer_max_ticks``)."""
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def on_restore(self, replay: Callable[[], Iterable[Replay]], resume: Callable[[], None]) -> None:
@@ -108,25 +110,50 @@ class ControlPlane:
         while True:
             await asyncio.sleep(interval)  # wall time: this *is* the pacing
             try:
-                clock = self.world.clock
-                if clock.mode == "paced" and not clock.paused:
-                    target = clock.paced_target(time.monotonic())
-                    if target > clock.now:
-                        async with self.lock:
-                            await self._run_to(target)
+                await self.pace_once(time.monotonic())
                 if time.monotonic() - last_save >= self.settings.checkpoint_interval_s:
                     self.checkpoint()
                     last_save = time.monotonic()
             except Exception:  # keep pacing: one bad tick must not freeze the operator's clock for good
                 log.exception("paced clock step failed")
 
-    async def _run_to(self, target: datetime) -> None:
+    async def pace_once(self, wall: float) -> int:
+        """One pacer wake-up at monotonic ``wall``: run towards the paced target, at most
+        ``Settings.pacer_max_ticks`` ticks; returns the ticks run (kept in :attr:`last_wake_ticks`).
+
+        When the target is further ahead than that, the world cannot keep up with the factor: it runs as fast as
+        it can and the pace is re-anchored where it stopped, so no backlog builds up and the lock is released
+        between wake-ups (admin calls, including switching the mode, wait for one wake-up at most).
+        """
+        clock = self.world.clock
+        self.last_wake_ticks = 0
+        if clock.mode != "paced" or clock.paused:
+            return 0
+        target = clock.paced_target(wall)
+        if target <= clock.now:
+            return 0
+        async with self.lock:
+            if clock.mode != "paced" or clock.paused:  # switched while this wake-up waited for the lock
+                return 0
+            step = timedelta(seconds=self.world.config.tick_seconds)
+            limit = clock.now + step * max(1, self.settings.pacer_max_ticks)
+            behind = target > limit
+            ticks = await self._run_to(min(target, limit))
+            if behind:
+                clock.resume(wall=wall)  # re-anchor: the pace restarts from here instead of chasing the backlog
+        self.last_wake_ticks = ticks
+        return ticks
+
+    async def _run_to(self, target: datetime) -> int:
         # One tick at a time with a yield in between, so /health and reads stay responsive during long advances.
         step = timedelta(seconds=self.world.config.tick_seconds)
+        steps = 0
         while self.world.clock.now < target:
             self.world.run_until(min(target, self.world.clock.now + step))
+            steps += 1
             await asyncio.sleep(0)
         self.world.run_until(target)  # equal instants: runs callbacks due exactly at target
+        return steps
 
     # -- clock -----------------------------------------------------------------------------------------------
     def clock_state(self) -> dict[str, Any]:

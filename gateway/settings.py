@@ -152,6 +152,14 @@ class Settings:
     """Simulated seconds per wall-clock second in paced mode."""
     pacer_interval_s: float = 0.1
     """How often, in wall time, the paced clock catches up with its target."""
+    pacer_max_ticks: int = 5
+    """Most world ticks one pacer wake-up runs. A pace the world cannot keep up with then runs as fast as it can
+    (the pace is re-anchored rather than letting a backlog build up), and the clock lock is free between wake-ups
+    so admin calls answer at once."""
+    history_days: int | None = 8
+    """Simulated days of presence history kept (``visitors``, ``VISITED`` campaigns, past region device counts and
+    population density, whose forecasts read the same weekday of last week); older history is dropped so memory
+    stays flat over long runs. ``None`` keeps it all."""
     checkpoint_interval_s: float = 5.0
     """How often, in wall time, the clock instant is saved while the clock is paced."""
     allow_http_loopback_sinks: bool = True

@@ -23,6 +23,10 @@ class InvalidAreaError(SimulatorError):
     """An area that is not a valid circle or polygon."""
 
 
+class AreaTooLargeError(InvalidAreaError):
+    """An otherwise valid area over the size bounds (``simulator.geo.MAX_AREA_SPAN_M``)."""
+
+
 class AreaNotCoveredError(SimulatorError):
     """An area that lies outside the network's coverage."""
 

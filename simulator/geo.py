@@ -3,6 +3,12 @@
 Everything inside the simulator is planar metres (x east, y north). Latitude and longitude exist only at the
 edges (presets, API input and output). The projection is an azimuthal equidistant approximation that is
 accurate to well under a metre per kilometre within 50 km of the centre, which is all a city needs.
+
+Every area is bounded when it is made, before any work is done on it (rasterising, cell sets, geohash grids):
+at most :data:`MAX_AREA_VERTICES` boundary points, a bounding box of at most :data:`MAX_AREA_SPAN_M` on a side
+(a circle's diameter included), a WGS84 boundary that does not cross the antimeridian (a longitude span over
+180°), and a valid (simple, non-self-intersecting) polygon of positive surface. Anything else is an
+``InvalidAreaError``, so the one place where wire areas become planar ones is also the one place they are bounded.
 """
 
 from __future__ import annotations
@@ -16,9 +22,15 @@ from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from simulator.errors import InvalidAreaError
+from simulator.errors import AreaTooLargeError, InvalidAreaError
 
 EARTH_RADIUS_M = 6_371_008.8
+
+MAX_AREA_SPAN_M = 200_000.0
+"""Largest side of an area's bounding box in metres (a circle's diameter): several times any city's coverage."""
+
+MAX_AREA_VERTICES = 1_000
+"""Most boundary points a polygon may have (the CAMARA wire models allow far fewer)."""
 
 
 @dataclass(frozen=True)
@@ -70,18 +82,30 @@ class Area:
 
     @classmethod
     def circle(cls, x: float, y: float, radius: float) -> Area:
-        """A circle of ``radius`` metres around (x, y)."""
+        """A circle of ``radius`` metres around (x, y), at most :data:`MAX_AREA_SPAN_M` across."""
         if not (math.isfinite(radius) and radius > 0):
             raise InvalidAreaError("circle radius must be a positive number of metres")
+        if 2 * radius > MAX_AREA_SPAN_M:
+            raise AreaTooLargeError(f"circle radius must be at most {MAX_AREA_SPAN_M / 2:g} m")
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise InvalidAreaError("circle centre must be finite")
         geom = Point(x, y).buffer(radius, quad_segs=32)
         return cls(geom, "CIRCLE", radius, (x, y))
 
     @classmethod
     def polygon(cls, xy: list[tuple[float, float]]) -> Area:
-        """A simple polygon from its boundary points (at least 3)."""
+        """A simple polygon from its boundary points (3 to :data:`MAX_AREA_VERTICES`), bounded before it is built."""
         if len(xy) < 3:
             raise InvalidAreaError("a polygon needs at least 3 points")
-        poly = Polygon(xy)
+        if len(xy) > MAX_AREA_VERTICES:
+            raise InvalidAreaError(f"a polygon may have at most {MAX_AREA_VERTICES} points")
+        pts = np.asarray(xy, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
+            raise InvalidAreaError("polygon points must be finite (x, y) pairs")
+        span = pts.max(axis=0) - pts.min(axis=0)
+        if float(span.max()) > MAX_AREA_SPAN_M:
+            raise AreaTooLargeError(f"polygon spans more than {MAX_AREA_SPAN_M / 1000:g} km")
+        poly = Polygon(pts)
         if not poly.is_valid or poly.area <= 0:
             raise InvalidAreaError(f"polygon is not valid: {shapely.is_valid_reason(poly)}")
         return cls(poly, "POLYGON")
@@ -94,7 +118,13 @@ class Area:
 
     @classmethod
     def polygon_wgs84(cls, proj: LocalProjection, points: list[tuple[float, float]]) -> Area:
-        """A polygon given by WGS84 (latitude, longitude) points."""
+        """A polygon given by WGS84 (latitude, longitude) points; one crossing the antimeridian is refused."""
+        if len(points) > MAX_AREA_VERTICES:
+            raise InvalidAreaError(f"a polygon may have at most {MAX_AREA_VERTICES} points")
+        lons = [lon for _, lon in points]
+        # The projection is planar: a boundary that wraps at ±180° would become a band around the planet.
+        if lons and max(lons) - min(lons) > 180.0:
+            raise InvalidAreaError("polygon crosses the antimeridian or spans more than 180° of longitude")
         return cls.polygon([proj.point_xy(lat, lon) for lat, lon in points])
 
     def contains(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.bool_]:
@@ -109,3 +139,9 @@ class Area:
     def surface(self) -> float:
         """Area in square metres."""
         return float(self.geometry.area)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Bounding box (min x, min y, max x, max y) in metres."""
+        minx, miny, maxx, maxy = self.geometry.bounds
+        return float(minx), float(miny), float(maxx), float(maxy)

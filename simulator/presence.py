@@ -4,6 +4,11 @@ Owns a compact, append-only record of cell changes (tick, subscriber, new cell) 
 snapshot of every subscriber's cell at the start of each chunk. "Who was in these cells between t1 and t2"
 is then: the occupants at t1 (snapshot + the changes since) plus everyone who entered one of the cells in
 (t1, t2]. "Who is there now" is the world's current cell column and needs nothing from here.
+
+Retention: with ``retention_ticks`` set, whole chunks older than that window are dropped as new chunks start, so
+the history holds at most the window plus one chunk and memory stays flat however long the world runs. The
+first retained chunk's snapshot then stands for everything before it (questions about earlier ticks are
+answered from the earliest state known).
 """
 
 from __future__ import annotations
@@ -39,10 +44,31 @@ class _Chunk:
 class PresenceHistory:
     """Append-only cell-change log with hourly snapshots, answering occupancy questions about the past."""
 
-    def __init__(self, initial_cells: NDArray[np.int32], start_tick: int, ticks_per_chunk: int) -> None:
+    def __init__(self, initial_cells: NDArray[np.int32], start_tick: int, ticks_per_chunk: int,
+                 retention_ticks: int | None = None) -> None:
         self.ticks_per_chunk = max(1, ticks_per_chunk)
         self._chunks: list[_Chunk] = [_Chunk(start_tick, initial_cells.astype(np.int32).copy())]
         self.n_events = 0
+        self.retention_ticks = retention_ticks
+        """Ticks of history kept behind the latest tick (``None``: everything)."""
+
+    @property
+    def n_chunks(self) -> int:
+        """Chunks held (each one snapshot plus its changes): bounded by the retention window."""
+        return len(self._chunks)
+
+    @property
+    def n_retained(self) -> int:
+        """Changes held (``n_events`` counts every change ever recorded)."""
+        return sum(len(c.arrays()[0]) for c in self._chunks)
+
+    def forget_before(self, tick: int) -> None:
+        """Drop the chunks that end before ``tick`` (the chunk holding ``tick`` stays, with its snapshot)."""
+        drop = 0
+        while drop + 1 < len(self._chunks) and self._chunks[drop + 1].start_tick <= tick:
+            drop += 1
+        if drop:
+            del self._chunks[:drop]
 
     @property
     def start_tick(self) -> int:
@@ -57,6 +83,8 @@ class PresenceHistory:
             last.seal()
             last = _Chunk(tick, current.astype(np.int32).copy())
             self._chunks.append(last)
+            if self.retention_ticks is not None:
+                self.forget_before(tick - self.retention_ticks)
         if len(subs):
             last.ticks.append(np.full(len(subs), tick, np.int32))
             last.subs.append(subs.astype(np.int32, copy=False))

@@ -33,6 +33,23 @@ class RealismTracker:
         self.full_day_ticks = 0
         self.weekday_of: dict[int, int] = {}
 
+    def forget_before(self, day: int) -> None:
+        """Drop the per-day facts of days before ``day`` (the world's history window).
+
+        The report then covers the days kept.
+        """
+        if not self.days or min(self.days) >= day:
+            return
+        self.days = {d for d in self.days if d >= day}
+        for counter in (self.home_ticks, self.ticks_per_day):
+            for d in [d for d in counter if d < day]:
+                del counter[d]
+        for d in [d for d in self.weekday_of if d < day]:
+            del self.weekday_of[d]
+        for per_sub in (self.trips, self.cell_changes, self.places_by_day):
+            for key in [k for k in per_sub if k[0] < day]:
+                del per_sub[key]
+
     def on_tick(self, day: int, weekday: int, place: NDArray[np.int32], moving: NDArray[np.bool_]) -> None:
         """Count the sample's ticks at home (not travelling)."""
         self.days.add(day)

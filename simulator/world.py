@@ -149,6 +149,7 @@ class World:
         self._activation_listeners: list[ActivationListener] = []
         self.sims = SimCards(population.size, self.start, streams)
         self._place_cell_cache: dict[str, NDArray[np.int32]] = {}
+        self._history_days: int | None = None
         self.tick_ms_last = 0.0
         self.tick_ms_total = 0.0
         self.ticks_run = 0
@@ -225,6 +226,26 @@ class World:
             self.step()
         self.clock.run_until(until)
 
+    def keep_history(self, days: int | None) -> None:
+        """Keep ``days`` simulated days of presence history and realism facts behind now (``None`` keeps all).
+
+        A long run then holds a bounded history (see :class:`simulator.presence.PresenceHistory`).
+        """
+        if days is not None and days < 1:
+            raise InvalidConfigError("history must be kept for at least one day")
+        self._history_days = days
+        if days is None:
+            self.presence.retention_ticks = None
+        else:
+            ticks = self.presence.retention_ticks = math.ceil(timedelta(days=days) / self.tick)
+            self.presence.forget_before(self.tick_index - ticks)
+            self.realism.forget_before(self._day - days)
+
+    @property
+    def history_start(self) -> datetime:
+        """Earliest instant the presence history answers for (the start, or the window's start once trimmed)."""
+        return self.time_of(max(0, self.presence.start_tick))
+
     def advance(self, delta: timedelta) -> None:
         """Run for ``delta`` of simulated time."""
         self.run_until(self.clock.now + delta)
@@ -242,6 +263,8 @@ class World:
             day = (local.date() - self.local_time(self.start).date()).days
             self._day = day
             self._weekday = local.weekday()
+            if self._history_days is not None:
+                self.realism.forget_before(day - self._history_days)
             plan = self._build_plan(day, local.weekday(), day_start_tick)
             next_midnight = (midnight + timedelta(days=1, hours=2)).replace(hour=0)
             self._next_day_tick = self.tick_of(next_midnight.astimezone(UTC))

@@ -9,6 +9,7 @@ estimates (a cell's circle or sector polygon) are built here too. It must not kn
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import shapely
@@ -51,28 +52,39 @@ class Polygon(WireModel):
 AnyArea = Annotated[Circle | Polygon, Field(discriminator="area_type")]
 
 
-def to_area(world: World, area: Circle | Polygon) -> Area:
-    """The simulator area of a wire area (raises ``InvalidAreaError`` for a degenerate polygon)."""
+def to_area(world: World, area: Circle | Polygon, api: str | None = None) -> Area:
+    """The simulator area of a wire area, bounded (size, span, vertices, validity: see :mod:`simulator.geo`).
+
+    An area out of bounds raises ``InvalidAreaError``, or with ``api`` ``422 <api>.INVALID_AREA``.
+    """
     proj = world.city.projection
-    if isinstance(area, Circle):
-        return Area.circle_wgs84(proj, area.center.latitude, area.center.longitude, area.radius)
-    return Area.polygon_wgs84(proj, [(p.latitude, p.longitude) for p in area.boundary])
+    try:
+        if isinstance(area, Circle):
+            return Area.circle_wgs84(proj, area.center.latitude, area.center.longitude, area.radius)
+        return Area.polygon_wgs84(proj, [(p.latitude, p.longitude) for p in area.boundary])
+    except InvalidAreaError as exc:
+        if api is None:
+            raise
+        raise Unprocessable(f"The requested area is not supported: {exc}.", code=f"{api}.INVALID_AREA") from None
 
 
-def check_circle(world: World, circle: Circle, area: Area, min_radius_m: float, api: str) -> None:
-    """The operator's rules on a requested circle (``area`` is its simulator form): a radius of at least
-    ``min_radius_m`` (``Settings.min_radius_m``) and inside the coverage; else ``422 <api>.INVALID_AREA`` or
-    ``422 <api>.AREA_NOT_COVERED``."""
+def check_circle(world: World, circle: Circle, min_radius_m: float, api: str,
+                 make_area: Callable[[], Area] | None = None) -> Area:
+    """The operator's rules on a requested circle, in order: a radius of at least ``min_radius_m``
+    (``Settings.min_radius_m``), within the area bounds, inside the coverage; else ``422 <api>.INVALID_AREA`` or
+    ``422 <api>.AREA_NOT_COVERED``. Returns its simulator form (built by ``make_area``, e.g. a cached lookup)."""
     if circle.radius < min_radius_m:
         raise Unprocessable(f"The requested area is too small (minimum radius {min_radius_m:g} m).",
                             code=f"{api}.INVALID_AREA")
-    if not world.network.covers(area):
+    area = make_area() if make_area is not None else to_area(world, circle, api)
+    if not world.network.covers(area):  # bounding boxes first: an area far away costs four comparisons
         raise Unprocessable("Unable to cover the requested area.", code=f"{api}.AREA_NOT_COVERED")
+    return area
 
 
 def coverage_share(world: World, area: Area) -> float:
-    """Share of ``area``'s surface inside the network's coverage (0 to 1)."""
-    if area.surface <= 0:
+    """Share of ``area``'s surface inside the network's coverage (0 to 1); 0 at once when the boxes are apart."""
+    if area.surface <= 0 or not world.network.reaches(area):
         return 0.0
     inside = shapely.intersection(world.network.coverage, area.geometry).area
     return min(1.0, float(inside) / area.surface)

@@ -183,7 +183,7 @@ class GeofencingService:
     # -- partner operations ----------------------------------------------------------------------------------
     def check_area(self, circle: Circle) -> None:
         """Operator rules on a geofence: the minimum radius and coverage."""
-        check_circle(self.world, circle, to_area(self.world, circle), self.min_radius_m, "GEOFENCING_SUBSCRIPTIONS")
+        check_circle(self.world, circle, self.min_radius_m, "GEOFENCING_SUBSCRIPTIONS")
 
     def cells_of(self, circle: Circle) -> frozenset[int]:
         """The cells that count as inside ``circle`` (cached: partners watch the same areas for many devices)."""

@@ -71,14 +71,15 @@ class LocationService:
         self._areas: dict[tuple[float, float, float], Area] = {}
         self._shares: dict[tuple[int, float, float, float], float] = {}
 
-    def area(self, circle: Circle) -> Area:
-        """The simulator area of a circle (cached: integrators verify the same few areas over and over)."""
+    def area(self, circle: Circle, api: str | None = None) -> Area:
+        """The simulator area of a circle (cached: integrators verify the same few areas over and over); with
+        ``api``, an area out of bounds is ``422 <api>.INVALID_AREA``."""
         key = (circle.center.latitude, circle.center.longitude, circle.radius)
         area = self._areas.get(key)
         if area is None:
             if len(self._areas) >= AREA_CACHE:
                 self._areas.pop(next(iter(self._areas)))
-            area = self._areas[key] = to_area(self.world, circle)
+            area = self._areas[key] = to_area(self.world, circle, api)
         return area
 
     def share(self, cell: int, circle: Circle) -> float:
@@ -105,7 +106,7 @@ class LocationService:
 
     def check_area(self, circle: Circle, rules: LocationRules) -> None:
         """Operator rules on a requested circle: the minimum radius, inside the coverage."""
-        check_circle(self.world, circle, self.area(circle), self.min_radius_m, rules.api)
+        check_circle(self.world, circle, self.min_radius_m, rules.api, lambda: self.area(circle, rules.api))
 
     def verify(self, subject: Subject, circle: Circle, max_age: int | None, rules: LocationRules) -> Verification:
         """TRUE when the serving cell lies inside the circle, FALSE when apart, PARTIAL with a match rate."""

@@ -75,15 +75,19 @@ def _area(request: web.Request, area: CountArea) -> Area:
     if area.area_type == "CIRCLE":
         if area.center is None or area.radius is None or area.boundary is not None:
             raise InvalidArgument("Missing circle center or radius.", code=f"{PREFIX}.INVALID_CIRCLE_AREA")
-        return Area.circle_wgs84(proj, area.center.latitude, area.center.longitude, area.radius)
+        try:
+            return Area.circle_wgs84(proj, area.center.latitude, area.center.longitude, area.radius)
+        except InvalidAreaError as exc:
+            raise InvalidArgument(f"The circle is not supported: {exc}.",
+                                  code=f"{PREFIX}.INVALID_CIRCLE_AREA") from None
     points = area.boundary or []
     if area.center is not None or area.radius is not None or not 3 <= len(points) <= MAX_POLYGON_POINTS:
         raise InvalidArgument(f"A polygon needs a boundary of 3 to {MAX_POLYGON_POINTS} points.",
                               code=f"{PREFIX}.INVALID_POLYGON_AREA")
     try:
         return Area.polygon_wgs84(proj, [(p.latitude, p.longitude) for p in points])
-    except InvalidAreaError:
-        raise InvalidArgument("The area is not a polygon shape or has an arbitrary complexity.",
+    except InvalidAreaError as exc:
+        raise InvalidArgument(f"The area is not a polygon shape or has an arbitrary complexity: {exc}.",
                               code=f"{PREFIX}.INVALID_POLYGON_AREA") from None
 
 
