@@ -644,6 +644,8 @@ class JourneyService:
 
     # -- engine: listeners --------------------------------------------------------------------------------------
     def _wants(self, *triggers: str) -> bool:
+        # Loaded here too: after a restart the first tick's moves come before its step listener would load them.
+        self._ensure_loaded()
         return any(j.req.trigger in triggers for table in (self._pending, self._live) for j in table.values())
 
     def _on_cells(self, now: datetime, subs: Subs, old: Subs, new: Subs) -> None:
@@ -823,13 +825,15 @@ class JourneyService:
         if self.store.conn.execute("SELECT 1 FROM journey_steps WHERE journey_seq = ? AND n = ? AND step = ?",
                                    (live.seq, chain.n, chain.step + 1)).fetchone() is not None:
             return  # a replay after a restart: the row says what came of it (the rules may have changed since)
-        try:
-            view, _ = self.messages.send(live.partner_id, req, key, origin=live.id)
-        except GatewayError as exc:
-            outcome: tuple[str, str | None, int | None] = ("REFUSED", exc.error_code, None)
-        else:
-            outcome = ("MESSAGE", None, parse_public_id(view.id, MSG_PREFIX))
+        # The message (with its status and wake-ups) and the step's row commit together: a crash between them
+        # would leave a message the replay finds by its key and never sends.
         with self.store.transaction() as conn:
+            try:
+                view, _ = self.messages.send(live.partner_id, req, key, origin=live.id)
+            except GatewayError as exc:
+                outcome: tuple[str, str | None, int | None] = ("REFUSED", exc.error_code, None)
+            else:
+                outcome = ("MESSAGE", None, parse_public_id(view.id, MSG_PREFIX))
             self._record(conn, chain, *outcome, now_us)
 
     def _record(self, conn: Any, chain: _Chain, outcome: str, reason: str | None, message_seq: int | None,

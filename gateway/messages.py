@@ -458,6 +458,7 @@ class MessageService:
         now_us = to_micros(self.world.clock.now)
         expires_us = now_us + ttl * 1_000_000
         callback = None if req.sink is None else json.dumps({"sink": req.sink, "token": req.sink_token})
+        # One transaction: a crash never leaves a message without its first attempt and its wake-ups.
         with self.store.transaction():
             seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0])
             conn.execute(
@@ -466,9 +467,9 @@ class MessageService:
                 "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'NEW', ?, ?, ?, ?)",
                 (seq, partner_id, subscriber, req.phone_number, req.kind, req.channel, priority, req.sender_name,
                  template_seq, text, req.title, now_us, expires_us, idempotency_key, digest, callback, origin))
-        self._change(seq, "ACCEPTED")
-        self._timers.schedule(from_micros(expires_us), "expire", seq=seq)
-        self._attempt(seq)
+            self._change(seq, "ACCEPTED")
+            self._timers.schedule(from_micros(expires_us), "expire", seq=seq)
+            self._attempt(seq)
         return self.get(reader, _wire_id(MSG_PREFIX, seq)), True
 
     # -- reading ------------------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ class Timers:
         fn = self._actions[action]
 
         def fire() -> None:
-            self.store.conn.execute("DELETE FROM timers WHERE id = ?", (timer_id,))
-            fn(**args)
+            with self.store.transaction() as conn:  # the row goes with what the call did, or not at all
+                conn.execute("DELETE FROM timers WHERE id = ?", (timer_id,))
+                fn(**args)
 
         self.clock.schedule(max(at, self.clock.now), fire)

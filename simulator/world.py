@@ -132,6 +132,8 @@ class World:
         self.tick = timedelta(seconds=config.tick_seconds)
         self.clock = SimClock(self.start)
         self.tick_index = 0
+        self.in_tick = False
+        """True while :meth:`step` runs (its callbacks, moves and listeners): the tick's effects are incomplete."""
         self.base_size = population.size
         self.mobility = MobilityState.at_home(population.home_x, population.home_y)
         self.routine_place = np.full(population.size, HOME, np.int32)
@@ -197,22 +199,26 @@ class World:
         t_wall = time.perf_counter()
         k = self.tick_index + 1
         now = self.time_of(k)
-        self.clock.run_until(now)
-        self.tick_index = k
-        self._ensure_plan(k)
-        self._depart_due(k)
-        self._move(k, now)
-        swapped, swapped_at = self.sims.advance(now)
-        if len(swapped):
-            for sim_fn in self._sim_listeners:
-                sim_fn(now, swapped, swapped_at)
-        joined, joined_at = self.sims.draw_activations(now)
-        if len(joined):
-            home = ~self.population.roaming[joined]  # inbound roamers hold foreign SIMs: not this operator's lines
-            self._activated(now, joined[home], joined_at[home])
-        self.realism.on_tick(self._day, self._weekday, self.mobility.place, self.mobility.moving)
-        for fn in self._step_listeners:
-            fn(now)
+        self.in_tick = True
+        try:
+            self.clock.run_until(now)
+            self.tick_index = k
+            self._ensure_plan(k)
+            self._depart_due(k)
+            self._move(k, now)
+            swapped, swapped_at = self.sims.advance(now)
+            if len(swapped):
+                for sim_fn in self._sim_listeners:
+                    sim_fn(now, swapped, swapped_at)
+            joined, joined_at = self.sims.draw_activations(now)
+            if len(joined):
+                home = ~self.population.roaming[joined]  # inbound roamers hold foreign SIMs: not this operator's
+                self._activated(now, joined[home], joined_at[home])
+            self.realism.on_tick(self._day, self._weekday, self.mobility.place, self.mobility.moving)
+            for fn in self._step_listeners:
+                fn(now)
+        finally:
+            self.in_tick = False
         self.tick_ms_last = (time.perf_counter() - t_wall) * 1000.0
         self.tick_ms_total += self.tick_ms_last
         self.ticks_run += 1

@@ -8,7 +8,9 @@ those few are examined in Python. Notifications (``area-entered``/``area-left`` 
 CloudEvents put in the outbox under ids ``<subscription>-<n>``, in the same transaction as the evaluation state
 that issued them (inside or not, counters, status; :class:`gateway.camara.subscriptions.SubscriptionEvents`).
 Subscriptions are loaded only *after* a restart has replayed the world, so the replay issues nothing: evaluation
-resumes from the saved state, and an event is never issued twice nor under another id.
+resumes from the saved state, and an event is never issued twice nor under another id. That state is written at
+the end of a tick together with the clock instant (never mid-tick), so a restart comes back to the very instant
+the state describes: a ``kill -9`` during an advance loses the unfinished tick, which runs again identically.
 
 Lifecycle, all in simulated time: a subscription ends (``subscription-ended``) when deleted, at
 ``subscriptionExpireTime`` (``SUBSCRIPTION_EXPIRED``), after ``subscriptionMaxEvents`` area events
@@ -148,7 +150,8 @@ class Geofence:
 class GeofencingService:
     """Create, list, get, delete and evaluate geofencing subscriptions."""
 
-    def __init__(self, world: World, store: Store, outbox: Outbox, min_radius_m: float) -> None:
+    def __init__(self, world: World, store: Store, outbox: Outbox, min_radius_m: float,
+                 events: SubscriptionEvents | None = None) -> None:
         self.world = world
         self.min_radius_m = min_radius_m
         self.store = store
@@ -156,7 +159,11 @@ class GeofencingService:
         self._all: dict[str, Geofence] = {}
         self._by_sub: dict[int, list[Geofence]] = {}
         self._watched = np.zeros(world.population.size, dtype=np.bool_)
-        self._events = SubscriptionEvents(lambda: outbox)
+        if events is None:  # else shared with another API, whose owner commits it at the end of each tick
+            events = SubscriptionEvents(lambda: outbox, lambda: world.in_tick,
+                                        lambda conn: store.save_clock(world.clock.now))
+            world.on_step(lambda now: events.commit())
+        self._events = events
         self._cells: dict[tuple[float, float, float], frozenset[int]] = {}
         world.on_cell_change(self.on_cell_change)
         world.on_consent_change(self.on_consent_change)

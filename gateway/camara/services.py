@@ -28,6 +28,7 @@ from gateway.keys import (
     JOURNEY_EVENTS,
     JOURNEYS,
     SETTINGS,
+    SIM_SWAP_EVENTS,
     STORE,
     WEBHOOKS,
     WORLD,
@@ -56,7 +57,9 @@ def install(app: web.Application) -> None:
     campaign and journey event subscriptions to the webhook outbox."""
     world, settings, store = app[WORLD], app[SETTINGS], app[STORE]
     webhooks = Webhooks.build(store, settings, lambda: world.clock.now)
-    geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m)
+    # One batch with SIM swap events: their states are committed together with the clock at the end of a tick.
+    shared = app[SIM_SWAP_EVENTS].events if SIM_SWAP_EVENTS in app else None
+    geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m, shared)
     webhooks.sender.on_gone(geofencing.on_gone)
     for key, service, feed in ((CAMPAIGN_EVENTS, CAMPAIGNS, CAMPAIGN_FEED), (JOURNEY_EVENTS, JOURNEYS, JOURNEY_FEED)):
         events = PartnerEvents(store, webhooks.outbox, feed)

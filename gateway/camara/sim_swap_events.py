@@ -89,8 +89,11 @@ class SimSwapSubscriptions:
         self.store = store
         self._all: dict[str, SwapSubscription] = {}
         self._by_sub: dict[int, list[SwapSubscription]] = {}
-        self._events = SubscriptionEvents(outbox)  # the app builds its outbox after this service
+        self.events = SubscriptionEvents(outbox, lambda: world.in_tick,  # the app builds its outbox later
+                                         lambda conn: store.save_clock(world.clock.now))
+        """The events and states of this API, committed at the end of each tick (geofencing shares them)."""
         world.on_sim_swap(self.on_sim_swap)
+        world.on_step(lambda now: self.events.commit())
 
     def load(self) -> None:
         """Resume every stored subscription from its saved state (call once the world is restored)."""
@@ -167,7 +170,7 @@ class SimSwapSubscriptions:
         if s.spec.expire_time is not None:
             at = max(s.spec.expire_time, self.world.clock.now)
             s._calls.append(self.world.clock.schedule(at, lambda: self._end(s, "SUBSCRIPTION_EXPIRED")))
-        self._events.changed(s)
+        self.events.changed(s)
 
     def _end(self, s: SwapSubscription, reason: str, notify: bool = True) -> None:
         if s.termination is not None:
@@ -183,7 +186,7 @@ class SimSwapSubscriptions:
             call.cancel()
         if notify:
             self._emit(s, "subscription-ended", {"terminationReason": reason})
-        self._events.changed(s)
+        self.events.changed(s)
         self._flush()
 
     def _emit(self, s: SwapSubscription, kind: str, extra: dict[str, Any]) -> None:
@@ -191,7 +194,7 @@ class SimSwapSubscriptions:
         if kind == "swapped" and s.spec.phone_number is not None:
             data["phoneNumber"] = s.spec.phone_number
         data.update(extra)
-        self._events.emit(s, SOURCE, TYPE_PREFIX + kind, data, s.spec.sink, s.spec.sink_token, self.world.clock.now)
+        self.events.emit(s, SOURCE, TYPE_PREFIX + kind, data, s.spec.sink, s.spec.sink_token, self.world.clock.now)
 
     def _flush(self) -> None:
-        self._events.flush()
+        self.events.flush()

@@ -102,10 +102,20 @@ class Notified(Protocol):
 
 
 class SubscriptionEvents:
-    """Events of one API's subscriptions and the states that issued them, stored together on :meth:`flush`."""
+    """Events of subscriptions and the states that issued them, stored together on :meth:`flush`.
 
-    def __init__(self, outbox: Callable[[], Outbox]) -> None:
+    These states are not rebuilt by a restart's replay (subscriptions are loaded after it), so they must never be
+    ahead of the clock instant a restart comes back to: during a tick (``in_tick()``) :meth:`flush` keeps
+    everything for :meth:`commit`, which the owner calls once the tick is over, and every write saves the clock
+    instant (``checkpoint(conn)``) in the same transaction. A crash mid-tick thus loses the whole tick, which the
+    restarted gateway runs again: same events, same ids. One instance may serve several APIs (one transaction).
+    """
+
+    def __init__(self, outbox: Callable[[], Outbox], in_tick: Callable[[], bool] = lambda: False,
+                 checkpoint: Callable[[sqlite3.Connection], None] | None = None) -> None:
         self._outbox = outbox  # looked up when needed: an app may build its outbox after the service
+        self._in_tick = in_tick
+        self._checkpoint = checkpoint
         self._batch: list[OutboxEvent] = []
         self._dirty: dict[str, Notified] = {}
 
@@ -123,7 +133,13 @@ class SubscriptionEvents:
                                        cloud_event(event_id, source, event_type, at, data), at))
 
     def flush(self) -> None:
-        """Store the pending events and the states that issued them, in one transaction."""
+        """Store the pending events and the states that issued them, in one transaction (at :meth:`commit`
+        when called during a tick)."""
+        if not self._in_tick():
+            self.commit()
+
+    def commit(self) -> None:
+        """Store what is pending now, with the clock instant (the end of a tick, or outside ticks)."""
         if not self._batch and not self._dirty:
             return
         batch, self._batch = self._batch, []
@@ -132,5 +148,7 @@ class SubscriptionEvents:
         def save(conn: sqlite3.Connection) -> None:
             conn.executemany("UPDATE event_subscriptions SET state = ? WHERE id = ?",
                              [(s.state_json(), s.id) for s in dirty])
+            if self._checkpoint is not None:
+                self._checkpoint(conn)
 
         self._outbox().add(batch, also=save)
