@@ -33,7 +33,8 @@ PLACES = {
         ("a nonexistent parent", "{tmp}/missing/out.db", False),
         ("a file where a directory is expected", "{tmp}/file/out.db", False),
         ("a directory where a file is expected", "{tmp}/dir", False),
-        ("a device, not a regular file", "/dev/null", False),
+        # (a FIFO of our own, never /dev/null: a broken check would replace the device for the whole machine)
+        ("a FIFO, not a regular file", "{tmp}/fifo", False),
         ("in a read-only directory", "{tmp}/ro/out.db", True),
     ],
 }
@@ -55,6 +56,7 @@ def test_bad_output_place_is_one_line_exit_2_and_nothing_written(
     (tmp_path / "file").write_text("not a directory")
     (tmp_path / "dir").mkdir()
     (tmp_path / "ro").mkdir(mode=0o555)
+    os.mkfifo(tmp_path / "fifo")
     argv, flag, _ = COMMANDS[command]
     before = _tree(tmp_path)
     try:
