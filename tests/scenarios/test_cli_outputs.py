@@ -63,7 +63,7 @@ def test_bad_output_place_is_one_line_exit_2_and_nothing_written(
         code = main([*argv, template.replace("{tmp}", str(tmp_path))])
     finally:
         (tmp_path / "ro").chmod(0o755)  # so that pytest can clean up
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert code == 2, err
     assert len(lines) == 1 and flag in lines[0] and "Traceback" not in err, err
