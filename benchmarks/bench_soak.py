@@ -79,6 +79,7 @@ class Soak:
         self.sim_now = self.sim_start = datetime.min.replace(tzinfo=UTC)  # set from the server's clock
         self.started = 0.0
         self.stop = False
+        self.skipped = 0  # requests not started: MAX_IN_FLIGHT were waiting (the server was busy ticking)
 
     async def call(self, op: str, method: str, path: str, *, json: Any = None, data: Any = None,
                    headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -187,7 +188,7 @@ class Soak:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             else:
-                self.statuses["skipped (too many in flight)"][0] += 1
+                self.skipped += 1
             k += 1
         await asyncio.gather(*tasks)
 
@@ -294,7 +295,8 @@ async def soak(minutes: float, days: float, subscribers: int, rate: float, tmp: 
          p50_all_ms=round(float(np.percentile([ms for _, _, ms in after], 50)), 2),
          p99_by_operation_ms={op: round(float(np.percentile(v, 99)), 2) for op, v in sorted(by_op.items())},
          requests=len(load.latency), requests_per_s=round(len(load.latency) / seconds, 1),
-         failures_5xx_or_none=sum(errors.values()), refused_4xx={op: n for op, n in refused.items() if n},
+         skipped_in_flight_cap=load.skipped, failures_5xx_or_none=sum(errors.values()),
+         failures_by_operation={op: dict(c) for op, c in load.statuses.items() if errors.get(op)}, refused_4xx={op: n for op, n in refused.items() if n},
          webhooks_received=received[0], rate_per_s=rate,
          note="value = p99 over the last third of the run, baseline = p99 over the first third after warm-up")
 
