@@ -296,7 +296,8 @@ async def soak(minutes: float, days: float, subscribers: int, rate: float, tmp: 
          p99_by_operation_ms={op: round(float(np.percentile(v, 99)), 2) for op, v in sorted(by_op.items())},
          requests=len(load.latency), requests_per_s=round(len(load.latency) / seconds, 1),
          skipped_in_flight_cap=load.skipped, failures_5xx_or_none=sum(errors.values()),
-         failures_by_operation={op: dict(c) for op, c in load.statuses.items() if errors.get(op)}, refused_4xx={op: n for op, n in refused.items() if n},
+         failures_by_operation={op: dict(c) for op, c in load.statuses.items() if errors.get(op)},
+         refused_4xx={op: n for op, n in refused.items() if n},
          webhooks_received=received[0], rate_per_s=rate,
          note="value = p99 over the last third of the run, baseline = p99 over the first third after warm-up")
 
