@@ -64,6 +64,23 @@ Subs = NDArray[np.int32]
 _HOUR_US = 3_600_000_000
 
 
+def _hours_due(req: CampaignRequest, after_us: int, until_us: int) -> list[tuple[int, int]]:
+    """Hourly reports of a campaign due in the tick (``after_us``, ``until_us``]: (hour start, instant due).
+
+    The campaign window [start, end) is cut at clock hours; the report of hour ``h`` is due at ``min(h + 1 h, end)``,
+    so every hour of the window gets one report at its end and a campaign ending mid-hour gets a last partial one.
+    """
+    start_us, end_us = to_micros(req.start), to_micros(req.end)
+    due = []
+    hour = max(start_us, after_us - _HOUR_US) // _HOUR_US * _HOUR_US
+    while hour < min(end_us, until_us):
+        at = min(hour + _HOUR_US, end_us)
+        if after_us < at <= until_us:
+            due.append((hour, at))
+        hour += _HOUR_US
+    return due
+
+
 class AudienceTooSmall(Unprocessable):
     code = "CAMPAIGNS.AUDIENCE_TOO_SMALL"
     default_message = "The estimated audience is under the operator's minimum."
@@ -343,7 +360,7 @@ class CampaignService:
         self.caps = caps if caps is not None else FrequencyCaps(world.population.size,
                                                                 settings.partner_daily_cap is not None)
         """Daily advertising counts, shared with direct PROMO messages (:mod:`gateway.caps`)."""
-        self._hour_us: int | None = None
+        self._tick_us = world.config.tick_seconds * 1_000_000
         world.on_cell_change(self._on_cells)
         world.on_step(self._on_step)
 
@@ -595,6 +612,9 @@ class CampaignService:
             self._suppress(live, live.held, np.full(len(live.held), policy.CANCELLED, np.uint8), at)
             live.held = live.held[:0]
         partner = conn.execute("SELECT partner_id FROM campaigns WHERE seq = ?", (seq,)).fetchone()["partner_id"]
+        at_us = to_micros(at)
+        if live is not None and live.running and at_us % _HOUR_US:  # the hour cut short gets its report
+            self._report_hour(seq, partner, at_us // _HOUR_US * _HOUR_US, at)
         self._emit("campaign.cancelled", {"campaignId": public_id(seq), "partnerId": partner_public_id(partner),
                                           "status": "CANCELLED", **self._aggregates(seq, at)}, at)
 
@@ -715,6 +735,7 @@ class CampaignService:
             self._live[seq] = self._attach(self._pending.pop(seq))
         for seq in sorted(s for s, at in self._cancels.items() if at < now_us):
             self._apply_cancel(conn, seq, from_micros(self._cancels[seq]))
+        hourly: list[tuple[_Live, int, int]] = []
         for seq in sorted(self._live):
             c = self._live[seq]
             if not c.running and now >= c.req.start:
@@ -722,6 +743,8 @@ class CampaignService:
                 updates.append(("UPDATE campaigns SET status = 'RUNNING', started_us = ? WHERE seq = ? AND "
                                 "status = 'SCHEDULED'", (now_us, seq)))
                 events.append((c, "campaign.started", "RUNNING"))
+            if c.running:
+                hourly += [(c, hour, due) for hour, due in _hours_due(c.req, now_us - self._tick_us, now_us)]
             if c.running and now >= c.req.end:
                 updates.append(self._complete(c, now))
                 events.append((c, "campaign.completed", "COMPLETED"))
@@ -757,23 +780,20 @@ class CampaignService:
             with self.store.transaction() as tx:
                 for sql, args in updates:
                     tx.execute(sql, args)
+        for c, hour, due in hourly:  # before "completed": the last hour's report precedes the end
+            self._report_hour(c.seq, c.partner_id, hour, from_micros(due))
         for c, event, status in events:
             self._emit(event, {"campaignId": c.id, "partnerId": partner_public_id(c.partner_id),
                                "status": status, **self._aggregates(c.seq, now)}, now)
-        self._hourly(now)
         self._flush()
 
-    def _hourly(self, now: datetime) -> None:
-        hour = to_micros(now) // _HOUR_US * _HOUR_US
-        previous, self._hour_us = self._hour_us, hour
-        if previous is None or previous == hour or not self._listeners or not self._is_live():
+    def _report_hour(self, seq: int, partner_id: int, hour_us: int, at: datetime) -> None:
+        """Emit ``campaign.report.hourly`` for the hour from ``hour_us``, at the end of what it covers (``at``)."""
+        if not self._listeners or not self._is_live():
             return
-        for seq in sorted(self._live):
-            c = self._live[seq]
-            if c.running:
-                data = {"campaignId": c.id, "partnerId": partner_public_id(c.partner_id),
-                        "hour": format_instant(from_micros(previous)), **self._aggregates(seq, now, previous)}
-                self._emit("campaign.report.hourly", data, now)
+        data = {"campaignId": public_id(seq), "partnerId": partner_public_id(partner_id),
+                "hour": format_instant(from_micros(hour_us)), **self._aggregates(seq, at, hour_us)}
+        self._emit("campaign.report.hourly", data, at)
 
     def _complete(self, c: _Live, now: datetime) -> tuple[str, tuple[Any, ...]]:
         """End a campaign in memory; returns the status update for the caller's transaction."""

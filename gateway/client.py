@@ -476,7 +476,7 @@ class AdminClient(_Client):
         return (await self.call(GatheringList, "GET", "/admin/v1/gatherings")).gatherings
 
     async def webhook_events(self, state: str | None = None, limit: int = 100) -> list[OutboxEventView]:
-        """Outbox events (oldest first), optionally in one state (``pending``, ``delivered``, ``dead``…)."""
+        """Outbox events (oldest first), optionally in one state (``pending``, ``retrying``, ``delivered``…)."""
         params = {"limit": str(limit), **({"state": state} if state is not None else {})}
         _, raw = await self.send("GET", "/admin/v1/webhooks/events", params=params)
         return OutboxList.model_validate_json(raw).events

@@ -13,11 +13,12 @@ import logging
 import signal
 import sys
 import time
+from pathlib import Path
 
 from aiohttp import web
 
 from gateway.app import GatewayRunner, create_app
-from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in
+from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in, output_file
 from gateway.config import ConfigError, load_settings
 from gateway.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
 from gateway.store import StoreError
@@ -73,6 +74,8 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         if args.admin_token is not None and not args.admin_token.strip():
             raise UsageError("argument --admin-token: must not be empty")
+        if args.db != ":memory:":  # before the world is built: a bad place costs nothing
+            output_file(Path(args.db), "--db")
         settings = Settings(host=args.host, port=args.port, db_path=args.db,
                             admin_token=args.admin_token or default_admin_token(), clock_mode=args.clock,
                             pace_factor=args.pace)

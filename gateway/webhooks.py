@@ -148,6 +148,32 @@ class OutboxEvent:
     """``x-correlator`` header of the POST (e.g. the request an asynchronous answer answers); default: the id."""
 
 
+DELIVERY_STATES: dict[str, tuple[str, bool | None]] = {
+    "pending": ("pending", False),  # stored and never attempted: on its way
+    "retrying": ("pending", True),  # attempted, failed, waiting in back-off (a re-driven dead letter too)
+    "delivered": ("delivered", None),
+    "dead": ("dead", None),
+    "cancelled": ("cancelled", None),
+}
+"""The one definition of an event's delivery state, as the admin API shows, filters and counts it: public state
+→ (stored ``outbox.state``, whether it has been attempted; ``None``: either)."""
+
+
+def delivery_state(stored: str, attempts: int) -> str:
+    """The delivery state (a key of :data:`DELIVERY_STATES`) of an event stored as ``stored`` after ``attempts``."""
+    for name, (state, attempted) in DELIVERY_STATES.items():
+        if state == stored and (attempted is None or attempted == (attempts > 0)):
+            return name
+    return stored
+
+
+def _state_clause(name: str) -> tuple[str, list[Any]]:
+    """SQL condition (and its arguments) selecting the events in delivery state ``name``."""
+    state, attempted = DELIVERY_STATES[name]
+    extra = "" if attempted is None else (" AND attempts > 0" if attempted else " AND attempts = 0")
+    return f"state = ?{extra}", [state]
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     """An event as stored, with its delivery state."""
@@ -168,6 +194,11 @@ class OutboxRow:
     state: str
     last_error: str | None
     correlator: str | None = None
+
+    @property
+    def delivery_state(self) -> str:
+        """The state the admin API shows (see :data:`DELIVERY_STATES`); ``state`` is the stored one."""
+        return delivery_state(self.state, self.attempts)
 
 
 @dataclass(frozen=True)
@@ -283,9 +314,15 @@ class Outbox:
 
     def events(self, *, state: str | None = None, subscription_id: str | None = None,
                partner_id: int | None = None, limit: int = 1000) -> list[OutboxRow]:
-        """Stored events, oldest first, optionally filtered."""
-        clauses, args = [], []
-        for column, value in (("state", state), ("subscription_id", subscription_id), ("partner_id", partner_id)):
+        """Stored events, oldest first, optionally filtered (``state``: a delivery state, see
+        :data:`DELIVERY_STATES`)."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if state is not None:
+            clause, clause_args = _state_clause(state)
+            clauses.append(clause)
+            args += clause_args
+        for column, value in (("subscription_id", subscription_id), ("partner_id", partner_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
@@ -294,14 +331,12 @@ class Outbox:
         return [_row(r) for r in rows]
 
     def counts(self) -> OutboxCounts:
-        """Events per delivery state (counted on the state index; no event is read)."""
-        conn = self._store.conn
-        by_state = {str(r[0]): int(r[1]) for r in conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")}
-        retrying = int(conn.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND attempts > 0"
-                                    ).fetchone()[0])
-        return OutboxCounts(pending=by_state.get("pending", 0) - retrying, retrying=retrying,
-                            delivered=by_state.get("delivered", 0), dead=by_state.get("dead", 0),
-                            cancelled=by_state.get("cancelled", 0))
+        """Events per delivery state (:data:`DELIVERY_STATES`, as :meth:`events` filters them)."""
+        by_state = dict.fromkeys(DELIVERY_STATES, 0)
+        for r in self._store.conn.execute("SELECT state, attempts > 0, COUNT(*) FROM outbox GROUP BY 1, 2"):
+            name = delivery_state(str(r[0]), int(r[1]))
+            by_state[name] = by_state.get(name, 0) + int(r[2])
+        return OutboxCounts(**{name: by_state[name] for name in DELIVERY_STATES})
 
     def get(self, event_id: str) -> OutboxRow | None:
         """One stored event."""

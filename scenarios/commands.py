@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.arguments import UsageError
+from gateway.arguments import UsageError, needs_module, output_dir, output_file
 from scenarios.cli import non_negative_int, parse_instant, positive_int, rate
 from simulator.world import DEFAULT_START, WorldConfig
 
@@ -55,18 +55,6 @@ def _check_city(args: argparse.Namespace) -> None:
         raise UsageError(f"--city: unknown city {args.city!r}; presets: {', '.join(sorted(PRESETS))}")
 
 
-def _writable_dir(path: Path, flag: str) -> None:
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"{flag}: {path} is not a directory")
-    import os
-
-    if not os.access(probe, os.W_OK):
-        raise UsageError(f"{flag}: {path} is not writable")
-
-
 # -- simulate ------------------------------------------------------------------------------------------
 def _configure_simulate(p: argparse.ArgumentParser) -> None:
     _world_args(p)
@@ -84,7 +72,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
     _check_city(args)
     if not 0 < args.days <= 60:
         raise UsageError(f"--days: must be in (0, 60], got {args.days}")
-    _writable_dir(args.out, "--out")
+    output_dir(args.out, "--out")
+    if args.format == "parquet":
+        needs_module("pyarrow", "--format parquet", "research")
     result = run_simulation(_world_config(args), args.days, args.out, args.format, progress=not args.quiet)
     s = result.summary
     print(json.dumps({"out": str(args.out), "subscribers": s["counts"]["subscribers"], "cells": s["counts"]["cells"],
@@ -107,9 +97,9 @@ def _run_audience(args: argparse.Namespace) -> int:
     from simulator.rng import RngStreams
 
     _check_city(args)
-    if args.out.exists() and args.out.is_dir():
-        raise UsageError(f"--out: {args.out} is a directory")
-    _writable_dir(args.out.parent if str(args.out.parent) else Path("."), "--out")
+    output_file(args.out, "--out")
+    if args.format == "parquet":
+        needs_module("pyarrow", "--format parquet", "research")
     config = _world_config(args)
     streams = RngStreams(config.seed)
     from simulator.city import city_from_preset, with_locale
@@ -147,7 +137,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from scenarios.replay import run_demo
 
     if args.out is not None:
-        _writable_dir(args.out, "--out")
+        output_dir(args.out, "--out")
     return run_demo(args.out)
 
 
@@ -163,7 +153,7 @@ def _run_run(args: argparse.Namespace) -> int:
     from scenarios.replay import run_file
 
     if args.out is not None:
-        _writable_dir(args.out, "--out")
+        output_dir(args.out, "--out")
     return run_file(args.file, seed=args.seed, out_dir=args.out, progress=not args.quiet)
 
 

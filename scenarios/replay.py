@@ -62,10 +62,12 @@ def run_file(name_or_path: str, *, seed: int | None = None, out_dir: Path | None
     try:
         scenario = load(path)
         if scenario.sweep is not None:
+            from gateway.arguments import output_dir
             from scenarios.sweep import run_sweep
 
-            return run_sweep(scenario, path.parent, out_dir or Path(f"{scenario.name}-sweep"), out=out,
-                             progress=progress)
+            sweep_dir = out_dir or Path(f"{scenario.name}-sweep")
+            output_dir(sweep_dir, "--out")  # the default place too, before any run
+            return run_sweep(scenario, path.parent, sweep_dir, out=out, progress=progress)
         result = run_scenario(scenario, seed=seed, base_dir=path.parent, progress=progress)
     except ScenarioFileError as exc:
         for problem in exc.problems:

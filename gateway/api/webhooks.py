@@ -52,7 +52,8 @@ class OutboxEventView(WireModel):
     type: str
     sink: str
     time: Instant
-    state: str
+    state: str = Field(description="pending (not attempted yet), retrying (attempted, waiting in back-off), "
+                                   "delivered, dead or cancelled.")
     attempts: int
     last_error: str | None = None
     history: list[AttemptView] | None = None
@@ -77,7 +78,8 @@ class OutboxCounts(WireModel):
 class OutboxQuery(WireModel):
     """Filters of the outbox listing."""
 
-    state: Literal["pending", "delivered", "dead", "cancelled"] | None = None
+    state: Literal["pending", "retrying", "delivered", "dead", "cancelled"] | None = Field(
+        default=None, description="Delivery state, as /admin/v1/webhooks/counts counts it.")
     subscription_id: str | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
@@ -98,7 +100,7 @@ def event_view(request: web.Request, row: OutboxRow, history: bool = False) -> O
                     for a in request.app[WEBHOOKS].outbox.attempts(row.event_id)]
     return OutboxEventView(event_id=row.event_id, subscription_id=row.subscription_id,
                            partner_id=partner_public_id(row.partner_id), type=row.event_type, sink=row.sink,
-                           time=row.at, state=row.state, attempts=row.attempts, last_error=row.last_error,
+                           time=row.at, state=row.delivery_state, attempts=row.attempts, last_error=row.last_error,
                            history=attempts)
 
 

@@ -14,7 +14,7 @@ import pytest
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.app import create_app
-from gateway.keys import WORLD
+from gateway.keys import WEBHOOKS, WORLD
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.webhooks import Attempt, Outbox, OutboxCounts, OutboxEvent, check_sink, is_loopback
@@ -180,7 +180,7 @@ async def test_dead_letters_and_redrive(client: Client, world: World, make_partn
     assert len(letters[0]["history"]) >= 2 and letters[0]["lastError"] == "sink answered 503"
     broken["on"] = False
     redriven = await admin_json(client, f"/admin/v1/webhooks/dead-letters/{sub}-000001/redrive", "POST")
-    assert redriven["state"] == "pending"
+    assert redriven["state"] == "retrying"  # attempted before: back in the queue, not new
     events = await sink.wait_for(1)
     assert events[0]["id"] == f"{sub}-000001"
     resp = await client.post(f"/admin/v1/webhooks/dead-letters/{sub}-000001/redrive", headers=ADMIN)
@@ -282,3 +282,25 @@ def test_outbox_counts_by_state(tmp_path: Path) -> None:
     outbox.cancel("s3", "gone")
     assert outbox.counts() == OutboxCounts(pending=1, retrying=1, delivered=1, dead=1, cancelled=1)
     store.close()
+
+
+async def test_counts_and_listing_agree_on_every_state(aiohttp_client: AiohttpClient, world: World,
+                                                       settings: Settings) -> None:
+    """/webhooks/counts and /webhooks/events?state= give each event the same state (one definition)."""
+    client = await aiohttp_client(create_app(world, replace(settings, webhook_concurrency=0)))  # nothing is sent
+    creds = await (await client.post("/admin/v1/partners", json={"name": "p", "scopes": ["a"]}, headers=ADMIN)).json()
+    partner = int(creds["id"].rsplit("_", 1)[1])
+    outbox = client.app[WEBHOOKS].outbox
+    at = datetime(2026, 6, 1, 6, tzinfo=UTC)
+    outbox.add([OutboxEvent(f"e{i}", f"s{i}", partner, "t", "https://example.org", None, "{}", at) for i in range(5)])
+    rows = {r.event_id: r for r in outbox.events()}
+    for event_id, stored in (("e0", "delivered"), ("e1", "pending"), ("e2", "dead")):
+        outbox.record(rows[event_id], Attempt(event_id, 1, 100.0, 500, None, 1.0), stored, 4e9)
+    outbox.cancel("s3", "gone")
+    expected = {"delivered": ["e0"], "retrying": ["e1"], "dead": ["e2"], "cancelled": ["e3"], "pending": ["e4"]}
+    counts = await admin_json(client, "/admin/v1/webhooks/counts")
+    assert counts == {state: len(ids) for state, ids in expected.items()}
+    for state, ids in expected.items():
+        listed = (await admin_json(client, f"/admin/v1/webhooks/events?state={state}"))["events"]
+        assert [e["eventId"] for e in listed] == ids and {e["state"] for e in listed} == {state}
+        assert (await admin_json(client, f"/admin/v1/webhooks/events/{ids[0]}"))["state"] == state

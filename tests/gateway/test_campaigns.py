@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from gateway.app import create_app
 from gateway.keys import CAMPAIGNS
 from simulator.world import World
@@ -381,3 +383,47 @@ async def test_max_campaigns_limit_is_a_quota(client: Client) -> None:
     cancel = await client.delete(f"/campaigns/v1/campaigns/{first['id']}", headers=caller.headers)
     assert cancel.status == 200, await cancel.text()
     await create(client, caller, campaign_body(start))
+
+
+@pytest.mark.parametrize(("start_min", "end_min", "expected"), [
+    # 07:00–11:00: hours 07, 08, 09 and 10, each reported at its end (no 06:00 report, a 10:00 one)
+    (60, 300, [(60, 120), (120, 180), (180, 240), (240, 300)]),
+    # 55 minutes: one partial-hour report, at the campaign's end
+    (60, 115, [(60, 115)]),
+    # mid-hour start and end: the first and last hours are partial
+    (90, 195, [(60, 120), (120, 180), (180, 195)]),
+])
+async def test_hourly_reports_cover_each_hour_of_the_window_at_its_end(
+        client: Client, make_partner: MakePartner, start_min: int, end_min: int,
+        expected: list[tuple[int, int]]) -> None:
+    """campaign.report.hourly: one per clock hour of [start, end), emitted at min(hour + 1 h, end)."""
+    events: list[tuple[str, dict[str, Any], datetime]] = []
+    client.app[CAMPAIGNS].add_listener(lambda kind, data, at: events.append((kind, data, at)))
+    caller = await campaign_partner(client, make_partner)
+    now = await now_of(client)
+    base = now.replace(minute=0, second=0, microsecond=0)
+    start, end = base + timedelta(minutes=start_min), base + timedelta(minutes=end_min)
+    await create(client, caller, campaign_body(start, hours=(end - start) / timedelta(hours=1)))
+    await advance(client, (end - now) / timedelta(minutes=1) + 90)
+    hourly = [(datetime.fromisoformat(d["hour"]), at) for kind, d, at in events if kind == "campaign.report.hourly"]
+    assert hourly == [(base + timedelta(minutes=h), base + timedelta(minutes=t)) for h, t in expected]
+    kinds = [kind for kind, _, _ in events]
+    assert kinds[-2:] == ["campaign.report.hourly", "campaign.completed"]
+
+
+async def test_cancel_mid_hour_reports_the_hour_cut_short(client: Client, make_partner: MakePartner) -> None:
+    """A campaign cancelled mid-hour gets a last partial-hour report, before campaign.cancelled."""
+    events: list[tuple[str, dict[str, Any], datetime]] = []
+    client.app[CAMPAIGNS].add_listener(lambda kind, data, at: events.append((kind, data, at)))
+    caller = await campaign_partner(client, make_partner)
+    now = await now_of(client)
+    base = now.replace(minute=0, second=0, microsecond=0)
+    c = await create(client, caller, campaign_body(base + timedelta(hours=1), hours=3))
+    await advance(client, (base + timedelta(minutes=150) - now) / timedelta(minutes=1))
+    resp = await client.delete(f"/campaigns/v1/campaigns/{c['id']}", headers=caller.headers)
+    assert resp.status == 200, await resp.text()
+    await advance(client, 120)
+    got = [(kind, d.get("hour"), at - base) for kind, d, at in events if kind != "campaign.started"]
+    assert got == [("campaign.report.hourly", instant(base + timedelta(hours=1)), timedelta(hours=2)),
+                   ("campaign.report.hourly", instant(base + timedelta(hours=2)), timedelta(minutes=150)),
+                   ("campaign.cancelled", None, timedelta(minutes=150))]
