@@ -1,4 +1,4 @@
-"""Hand-written hostile inputs: each is refused with a 4xx in the CAMARA error shape, never a 5xx.
+"""Hand-written hostile inputs: refused with a 4xx in the CAMARA error shape (or answered), never a 5xx.
 
 Headers with non-ASCII bytes, instants at both ends of the representable range, ids too large for any counter,
 non-finite and overflowing numbers, very long strings, wrong JSON types, empty and non-object bodies. One
@@ -42,10 +42,10 @@ HUGE = "9" * 26
 PREFIXES = ("", "+", "cmp_", "ptn_", "key_", "jny_", "enr_", "msg_", "snd_", "tpl_", "vrf_", "gfs_", "sss_", "op_")
 """Every id prefix of the gateway (and none, and the ``+`` of a phone number), so each parser sees a huge number."""
 
-MSISDN = "+4915112345678"  # replaced by a real subscriber's number in `live`
+MSISDN = "+4915112345678"  # placeholder: test_hostile_fields swaps in a real subscriber's number
 XFAIL_H_INSTANTS = "fixed on branch h-instants"
 XFAIL_H_EDGE = "fixed on branch h-edge"
-XFAIL_HUGE_IDS = {  # a counter id past SQLite's 64-bit integers: 500 here, fixed on branch h-instants
+XFAIL_HUGE_IDS = {  # an id whose number needs more than 64 bits: 500 here, fixed on branch h-instants
     ("GET", "/partner/v1/api-keys/{keyId}"), ("DELETE", "/partner/v1/api-keys/{keyId}"),
     ("GET", "/admin/v1/partners/{partnerId}"), ("POST", "/admin/v1/partners/{partnerId}/disable"),
     ("POST", "/admin/v1/partners/{partnerId}/enable"), ("POST", "/admin/v1/partners/{partnerId}/api-keys"),
