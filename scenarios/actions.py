@@ -98,11 +98,13 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 def action(kind: str) -> Callable[[Do], Do]:
     """Register an API step of ``kind``: the function returns the answer, :func:`perform` records it."""
+    add = handler(kind)  # refuses an unknown or already registered kind right away
+
     def register(do: Do) -> Do:
         async def run_step(run: Run, step: Step, result: StepResult) -> None:
             await perform(run, step, result, do)
 
-        handler(kind)(run_step)
+        add(run_step)
         return do
 
     return register

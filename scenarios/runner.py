@@ -92,11 +92,9 @@ def timeline_end(scenario: Scenario) -> datetime:
 class Runner:
     """Runs one scenario once. Use :func:`run_scenario` unless you need the pieces."""
 
-    def __init__(self, scenario: Scenario, *, seed: int | None = None, base_dir: Path = Path("."),
-                 progress: bool = False) -> None:
+    def __init__(self, scenario: Scenario, *, seed: int | None = None, progress: bool = False) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.base_dir = base_dir
         self.progress = progress
         self.transcript = Transcript()
         self.results: list[StepResult] = []
@@ -298,7 +296,7 @@ def _server_seconds(metrics_text: str) -> float:
 def run_scenario(scenario: Scenario, *, seed: int | None = None, base_dir: Path = Path("."),
                  progress: bool = False) -> RunResult:
     """Build the world, serve it, replay the scenario; returns the result (nothing written)."""
-    runner = Runner(scenario, seed=seed, base_dir=base_dir, progress=progress)
+    runner = Runner(scenario, seed=seed, progress=progress)
     started = time.monotonic()
     world = build_world(scenario, runner.seed, base_dir)
     runner.timings.build = time.monotonic() - started
