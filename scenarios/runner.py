@@ -90,7 +90,10 @@ def timeline_end(scenario: Scenario) -> datetime:
 
 
 class Runner:
-    """Runs one scenario once. Use :func:`run_scenario` unless you need the pieces."""
+    """Runs one scenario once; it is the :class:`~scenarios.actions.Run` that step actions see.
+
+    Use :func:`run_scenario` unless you need the pieces.
+    """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None, progress: bool = False) -> None:
         self.scenario = scenario
