@@ -1,4 +1,4 @@
-"""The ``opsim`` command line: simulate, audience, serve, demo.
+"""The ``opsim`` command line: simulate, audience, serve, demo, run, scenarios (defined in ``scenarios.commands``).
 
 Parses arguments, turns bad input into one line naming the problem with exit code 2 (never a traceback),
 and delegates to the layers below. Outputs are written to a temporary place first and moved into position
@@ -11,22 +11,15 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in
+from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError
+from scenarios import commands
 from simulator.errors import SimulatorError
-
-parse_instant = instant
-positive_int = int_in(1, 2**63 - 1)
-non_negative_int = int_in(0, 2**63 - 1)
-rate = number_in(0.0, 1.0)
-
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     """The parser with every subcommand, and the function that runs each."""
-    from scenarios import commands
-
     parser = OneLineParser(prog="opsim", description="A simulated mobile operator.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     handlers: dict[str, Command] = {}

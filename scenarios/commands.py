@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.arguments import UsageError, needs_module, output_dir, output_file
-from scenarios.cli import non_negative_int, parse_instant, positive_int, rate
+from gateway.arguments import UsageError, instant, int_in, needs_module, number_in, output_dir, output_file
 from simulator.world import DEFAULT_START, WorldConfig
+
+# Argument types: a bad value is one line naming the option (gateway.arguments), never a traceback.
+parse_instant = instant
+positive_int = int_in(1, 2**63 - 1)
+non_negative_int = int_in(0, 2**63 - 1)
+rate = number_in(0.0, 1.0)
 
 
 def _world_args(p: argparse.ArgumentParser, subscribers_flag: str = "--subscribers", default_n: int = 100_000) -> None:
@@ -175,7 +179,3 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "run": (_configure_run, _run_run, "replay a scenario file over the real API and report"),
     "scenarios": (_configure_scenarios, _run_scenarios, "list the scenario library, one line each"),
 }
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)

@@ -8,6 +8,7 @@ anything.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from scenarios.schema import ADMIN_ACTIONS, AreaSpec, CircleSpec, Gathering, Scenario
+from scenarios.schema import ADMIN_ACTIONS, AreaSpec, CircleSpec, Gathering, Scenario, Step
 
 Loc = tuple[str | int, ...]
 
@@ -94,10 +95,22 @@ def _problem(file: str, root: yaml.Node | None, loc: Loc, message: str, missing:
 def _message(error: Any) -> str:
     msg = str(error["msg"])
     if error["type"] == "extra_forbidden":
-        return "unknown field"
+        return "unknown field" + _did_you_mean(_clean_loc(tuple(error["loc"])))
     if error["type"] == "missing":
         return "required field missing"
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _did_you_mean(loc: Loc) -> str:
+    """``; did you mean 'advance'?`` for an unknown key of a step close to a known one, else nothing.
+
+    Known step keys are the actions and ``id``, ``at``, ``partner``, ``expect_error``.
+    """
+    if len(loc) == 3 and loc[0] == "steps" and isinstance(loc[2], str):
+        close = difflib.get_close_matches(loc[2], list(Step.model_fields), n=1)
+        if close:
+            return f"; did you mean {close[0]!r}?"
+    return ""
 
 
 def _clean_loc(loc: Loc) -> Loc:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from scenarios.loader import ScenarioFileError, headline, library, load, resolve
-from scenarios.runner import RunError, RunResult, run_scenario
+from scenarios.results import RunResult
+from scenarios.runner import RunError, run_scenario
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from scenarios.export import atomic_path, write_json, write_rows
-from scenarios.runner import RunResult
+from scenarios.results import RunResult
 from scenarios.schema import AreaSpec, CircleSpec
 from scenarios.transcript import stamp
 

@@ -523,6 +523,7 @@ class Step(Strict):
 STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                                  "expect", "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
                                  "verify_location", "count_devices", "density")
+"""Step kinds (the action keys of a step); each has one registered action in :mod:`scenarios.actions`."""
 ADMIN_ACTIONS = frozenset({"advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                            "expect"})
 """Step actions done through the admin API (the others act as a partner)."""

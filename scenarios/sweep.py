@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from scenarios.checks import resolve_path
 from scenarios.export import atomic_path, write_rows
-from scenarios.runner import RunResult, resolve_path, run_scenario
+from scenarios.results import RunResult
+from scenarios.runner import run_scenario
 from scenarios.schema import Metric, Scenario
 
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,

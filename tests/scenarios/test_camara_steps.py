@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from scenarios.actions import density_summary, inscribed_polygon
+from scenarios.checks import resolve_path
 from scenarios.loader import load_text
-from scenarios.runner import density_summary, inscribed_polygon, resolve_path, run_scenario
+from scenarios.runner import run_scenario
 from tests.scenarios.conftest import SMALL
 
 GRID = {"slots": [{"cells": [{"v": 3}, {"v": 5}, {"low": True}]}, {"cells": [{"v": 9}]}, {"cells": []}]}

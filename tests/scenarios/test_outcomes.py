@@ -45,7 +45,7 @@ def test_approx_tolerances() -> None:
       - {name: rel, of: step, step: a, path: n, approx: 100, tolerance: 0.1, equals: 1}
 """
     # build the check through the schema, evaluate directly against numbers
-    from scenarios.runner import compare
+    from scenarios.checks import compare
     from scenarios.schema import Check
 
     assert compare(Check(of="webhooks", approx=100, tolerance=0.1), 109)[0]

@@ -36,6 +36,8 @@ STEP = "steps:\n  - advance: PT1H\n"
      "4:5: steps[0]", "exactly one action"),
     # an unknown step action
     (HEAD + "steps:\n  - teleport: {}\n", "4:5: steps[0].teleport", "unknown field"),
+    # a misspelt step action: the closest step key is suggested
+    (HEAD + "steps:\n  - advnce: PT1H\n", "4:5: steps[0].advnce", "unknown field; did you mean 'advance'?"),
     # an enum value in a flow mapping points at the key
     (HEAD + "steps:\n  - set_consent: {msisdn: '+4915100000001', purpose: FUN, granted: true}\n",
      "4:54: steps[0].set_consent.purpose", "ADVERTISING"),
