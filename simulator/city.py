@@ -56,7 +56,7 @@ COUNTRIES: dict[str, Country] = {
     "DE": Country("DE", "49", ("151", "152", "157", "159", "160", "162", "163", "170", "171", "172", "173",
                                "174", "175", "176", "177", "178", "179"), 8, "262", "01", "de_DE",
                   "Europe/Berlin", 0.38, 45.7),
-    # NANP: +1 NPA NXX XXXX (New York City area codes); NXX starts 2-9, drawn in population.py
+    # NANP: +1 NPA NXX XXXX (New York City area codes); NXX starts 2-9, drawn in numbering.py
     "US": Country("US", "1", ("212", "332", "347", "646", "718", "917", "929"), 7, "310", "260", "en_US",
                   "America/New_York", 0.57, 38.5),
     "GB": Country("GB", "44", ("7400", "7500", "7700", "7800", "7900"), 6, "234", "15", "en_GB",

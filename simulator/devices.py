@@ -1,9 +1,10 @@
 """The subscribers' phones: reachability, last network contact and the inbox of received messages.
 
-Owns per-device columns (whether the phone is switched off at night, its periodic-update phase) and the
-inboxes (columns too, see :mod:`simulator.inbox`). Reachability is a pure function
-of the device, the instant and the seed, so it answers for any instant without storing a timeline. This
-module does not decide who gets a message; it records what a device received.
+Owns per-device columns (whether the phone is switched off at night, whether it is switched off for good
+(``forced_off``), its periodic-update phase) and the inboxes (columns too, see :mod:`simulator.inbox`).
+Reachability is a pure function of those columns, the instant, the local hour and the seed (coverage gaps are
+a hash of device and hour), so it answers for any instant without storing a timeline. This module does not
+decide who gets a message; it records what a device received.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Daily movement of the population: schedules, exploration and preferential return, travel, gatherings.
+"""Daily movement of the population: schedules, exploration and preferential return, travel.
 
 Owns the per-subscriber movement columns (position, current place, trip origin/destination and times) and
 the day plans. A day plan is a set of departure events ``(tick, subscriber, place)`` generated per local day
@@ -7,7 +7,8 @@ scheduled. Leisure destinations follow exploration and preferential return (Song
 "Modelling the scaling properties of human mobility"): a person explores a new venue with probability
 ``rho * S**-gamma`` (S = venues known) at a distance drawn from a truncated power law, and otherwise returns
 to a known venue with probability proportional to past visits. Travel is a straight line at a mode-dependent
-speed. Only subscribers in transit are touched in a tick. This module knows nothing of cells or consent.
+speed. Only subscribers in transit are touched in a tick. Gatherings are scheduled by the world; here they only
+hold routine departures back (``hold_until``). This module knows nothing of cells or consent.
 """
 
 from __future__ import annotations

@@ -1,17 +1,16 @@
 """The subscriber population as columns: identities, demographics, home and work places.
 
-This module owns the population's numpy columns (one array per attribute, one row per subscriber), how they
-are generated (in fixed blocks of :data:`~simulator.rng.BLOCK_SIZE`, each from its own named stream), the
-numbering of MSISDNs and IMSIs, the Faker-built vocabularies of names and e-mail parts, and the decoded
-:class:`Subscriber` view built on demand for APIs. It must not hold a Python object per subscriber, loop over
-subscribers when building, seed any global generator, or know about cells, movement or consent.
+This module owns the population's numpy columns (one array per attribute, one row per subscriber, see
+:data:`COLUMN_DTYPES`), the test subscribers appended to them, lookup by MSISDN and the decoded
+:class:`Subscriber` view built on demand for APIs. How rows are drawn lives in :mod:`simulator.synthesis`,
+their numbers in :mod:`simulator.numbering` and their text vocabularies in :mod:`simulator.vocabulary`. It must
+not hold a Python object per subscriber, loop over subscribers when building, seed any global generator, or
+know about cells, movement or consent.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
@@ -20,231 +19,22 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from simulator import profiles
-from simulator.city import COUNTRIES, FICTIONAL_DIAL, JOB_DENSITY, RESIDENT_DENSITY, City, Country
+from simulator.city import COUNTRIES, City
 from simulator.errors import (
     DuplicateSubscriberError,
     InvalidConfigError,
     InvalidSubscriberError,
     UnknownSubscriberError,
 )
-from simulator.rng import BLOCK_SIZE, RngStreams
-
-E164_PATTERN = re.compile(r"^\+[1-9][0-9]{4,14}$")
-"""An MSISDN in E.164 form: '+', a non-zero digit, then 4 to 14 digits."""
-
-FICTIONAL_DIGITS = 10
-"""Fictional MSISDNs are ``+999`` followed by this many digits (see :data:`simulator.city.FICTIONAL_DIAL`)."""
-
-IMSI_DIGITS = 15
-TEST_MSIN_RESERVE = 1_000_000
-"""The top MSINs of every network are kept for test subscribers, so they never collide with generated ones."""
+from simulator.numbering import E164_PATTERN, IMSI_DIGITS, ImsiPlan
+from simulator.rng import RngStreams
+from simulator.synthesis import BuildPlan
+from simulator.vocabulary import Interner
 
 TEST_EMAIL_DOMAIN = "example.com"
 """Test subscribers get addresses under the RFC 2606 reserved domain."""
 
-VOCAB_DRAWS_LOCAL = 3_000
-VOCAB_DRAWS_FOREIGN = 400
-"""Faker calls per vocabulary for the city's locale and for each visitor locale (draws keep Faker's weights)."""
-
-_USER_PATTERN = re.compile(r"^[a-z][a-z0-9._]*[a-z]$")
-
 T = TypeVar("T", bound=np.generic)
-
-
-# -- numbering --------------------------------------------------------------------------------------------
-
-def _mix(v: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    # splitmix64 finaliser: arrays of uint64 wrap on overflow, which is what we want here.
-    v = v * np.uint64(0x9E3779B97F4A7C15)
-    v ^= v >> np.uint64(31)
-    v = v * np.uint64(0xBF58476D1CE4E5B9)
-    v ^= v >> np.uint64(29)
-    return v
-
-
-@dataclass(frozen=True)
-class Permutation:
-    """A seeded bijection of ``[0, domain)``: a balanced Feistel network with cycle walking.
-
-    Numbers are derived from a subscriber's global ordinal through it, so they are unique across blocks
-    without any block knowing about another, and look random rather than sequential.
-    """
-
-    domain: int
-    keys: tuple[int, ...]
-
-    @classmethod
-    def seeded(cls, domain: int, streams: RngStreams, name: str, rounds: int = 6) -> Permutation:
-        """A permutation of ``[0, domain)`` keyed by the stream ``name``."""
-        if domain < 1:
-            raise InvalidConfigError("a permutation needs a non-empty domain")
-        keys = streams.stream(name).integers(0, 2**63, rounds, dtype=np.uint64)
-        return cls(domain, tuple(int(k) for k in keys))
-
-    def _round_trip(self, x: NDArray[np.uint64]) -> NDArray[np.uint64]:
-        half = max(1, ((self.domain - 1).bit_length() + 1) // 2)
-        mask = np.uint64((1 << half) - 1)
-        left, right = x >> np.uint64(half), x & mask
-        for key in self.keys:
-            left, right = right, left ^ (_mix(right ^ np.uint64(key)) & mask)
-        out: NDArray[np.uint64] = (left << np.uint64(half)) | right
-        return out
-
-    def __call__(self, ordinals: ArrayLike) -> NDArray[np.int64]:
-        """The images of ``ordinals`` (each in ``[0, domain)``)."""
-        x = np.atleast_1d(np.asarray(ordinals, dtype=np.uint64)).copy()
-        if x.size and int(x.max()) >= self.domain:
-            raise InvalidConfigError(f"ordinal beyond the permutation domain {self.domain}")
-        y = self._round_trip(x)
-        out = y >= np.uint64(self.domain)
-        while out.any():  # cycle walking: re-apply until inside the domain (expected < 4 rounds)
-            y[out] = self._round_trip(y[out])
-            out = y >= np.uint64(self.domain)
-        return y.astype(np.int64)
-
-
-@dataclass(frozen=True)
-class NumberPlan:
-    """Bijection from ordinals to the mobile numbers (as int64 digits) of one country, or the fictional range.
-
-    A national number is ``prefix + subscriber digits``; in the NANP (dial code 1) the exchange code's first
-    digit must be 2–9, so the subscriber part starts at 2,000,000.
-    """
-
-    prefix_values: tuple[int, ...]  # int(dial + prefix) * 10**digits + offset, one per mobile prefix
-    space: int  # numbers per prefix
-    permutation: Permutation
-
-    @property
-    def capacity(self) -> int:
-        """How many distinct numbers the plan holds."""
-        return self.space * len(self.prefix_values)
-
-    @classmethod
-    def for_country(cls, country: Country, streams: RngStreams) -> NumberPlan:
-        """The plan of ``country``'s mobile numbers."""
-        digits = country.subscriber_digits
-        nanp = country.dial == "1"
-        offset = 2 * 10 ** (digits - 1) if nanp else 0
-        space = 10**digits - offset
-        values = tuple(int(country.dial + p) * 10**digits + offset for p in country.mobile_prefixes)
-        return cls(values, space, Permutation.seeded(space * len(values), streams, f"msisdn:{country.code}"))
-
-    @classmethod
-    def fictional(cls, streams: RngStreams) -> NumberPlan:
-        """``+999`` plus :data:`FICTIONAL_DIGITS` digits: ITU code 999 is unassigned, so no real phone answers."""
-        space = 10**FICTIONAL_DIGITS
-        return cls((int(FICTIONAL_DIAL) * space,), space, Permutation.seeded(space, streams, "msisdn:fictional"))
-
-    def numbers(self, ordinals: ArrayLike) -> NDArray[np.int64]:
-        """The MSISDN digits of each ordinal."""
-        s = self.permutation(ordinals)
-        prefix = np.asarray(self.prefix_values, dtype=np.int64)[s // self.space]
-        return prefix + s % self.space
-
-
-@dataclass(frozen=True)
-class ImsiPlan:
-    """Bijection from ordinals to IMSIs (MCC + MNC + MSIN, 15 digits) of one country's simulated network."""
-
-    base: int  # int(mcc + mnc) * 10**msin_digits
-    space: int  # generated MSINs; the top TEST_MSIN_RESERVE are for test subscribers
-    permutation: Permutation
-
-    @classmethod
-    def for_country(cls, country: Country, streams: RngStreams) -> ImsiPlan:
-        """The plan of ``country``'s network (its MCC and MNC)."""
-        msin_digits = IMSI_DIGITS - len(country.mcc) - len(country.mnc)
-        space = 10**msin_digits - TEST_MSIN_RESERVE
-        return cls(int(country.mcc + country.mnc) * 10**msin_digits, space,
-                   Permutation.seeded(space, streams, f"imsi:{country.code}"))
-
-    def imsis(self, ordinals: ArrayLike) -> NDArray[np.int64]:
-        """The IMSI of each ordinal."""
-        return self.base + self.permutation(ordinals)
-
-    def test_imsi(self, k: int) -> int:
-        """The IMSI of the ``k``-th test subscriber of this network."""
-        if not 0 <= k < TEST_MSIN_RESERVE:
-            raise InvalidSubscriberError("too many test subscribers")
-        return self.base + self.space + k
-
-
-# -- vocabularies -----------------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=32)
-def _faker_draws(seed: int, locale: str, size: int) -> tuple[tuple[str, ...], ...]:
-    """Raw Faker draws for ``locale``: female/male first names, female/male last names, user names, domains.
-
-    Cached because Faker is the slow part and the result is a pure function of its arguments.
-    """
-    fake = RngStreams(seed).faker(locale, f"population:{locale}")
-    first_f = tuple(fake.first_name_female() for _ in range(size))
-    first_m = tuple(fake.first_name_male() for _ in range(size))
-    last_f = tuple(fake.last_name_female() for _ in range(size))
-    last_m = tuple(fake.last_name_male() for _ in range(size))
-    users: list[str] = []
-    for _ in range(size):
-        # Strip trailing digits so that "user" + numeric suffix can never be ambiguous (hence unique).
-        u = fake.user_name().lower().rstrip("0123456789._")
-        if _USER_PATTERN.match(u):
-            users.append(u)
-    domains = tuple(fake.free_email_domain() for _ in range(max(50, size // 20)))
-    return first_f, first_m, last_f, last_m, tuple(users or ["user"]), domains
-
-
-class _Interner:
-    """Order-preserving string → index table (the vocabulary lists of a population)."""
-
-    def __init__(self, items: Iterable[str] = ()) -> None:
-        self.items: list[str] = []
-        self._index: dict[str, int] = {}
-        for item in items:
-            self.add(item)
-
-    def add(self, item: str) -> int:
-        if item not in self._index:
-            self._index[item] = len(self.items)
-            self.items.append(item)
-        return self._index[item]
-
-    def codes(self, items: Iterable[str], dtype: type[np.unsignedinteger[Any]]) -> NDArray[Any]:
-        return np.array([self.add(i) for i in items], dtype=dtype)
-
-
-@dataclass(frozen=True)
-class _LocaleVocab:
-    """Per-locale draws as indices into the population's vocabularies (duplicates keep Faker's weights)."""
-
-    first_female: NDArray[np.uint16]
-    first_male: NDArray[np.uint16]
-    last_female: NDArray[np.uint16]
-    last_male: NDArray[np.uint16]
-    users: NDArray[np.uint16]
-    domains: NDArray[np.uint8]
-
-
-@dataclass(frozen=True)
-class _Vocabulary:
-    first_names: list[str]
-    last_names: list[str]
-    email_users: list[str]
-    email_domains: list[str]
-    by_locale: dict[str, _LocaleVocab]
-
-    @classmethod
-    def build(cls, seed: int, locales: Sequence[str]) -> _Vocabulary:
-        first, last, users, domains = _Interner(), _Interner(), _Interner(), _Interner()
-        by_locale = {}
-        for k, locale in enumerate(locales):
-            ff, fm, lf, lm, us, dm = _faker_draws(seed, locale, VOCAB_DRAWS_LOCAL if k == 0 else VOCAB_DRAWS_FOREIGN)
-            by_locale[locale] = _LocaleVocab(first.codes(ff, np.uint16), first.codes(fm, np.uint16),
-                                             last.codes(lf, np.uint16), last.codes(lm, np.uint16),
-                                             users.codes(us, np.uint16), domains.codes(dm, np.uint8))
-        return cls(first.items, last.items, users.items, domains.items, by_locale)
-
-
-# -- columns ----------------------------------------------------------------------------------------------
 
 COLUMN_DTYPES: dict[str, np.dtype[Any]] = {
     "msisdn": np.dtype(np.int64), "imsi": np.dtype(np.int64), "age": np.dtype(np.uint8),
@@ -313,143 +103,6 @@ class Subscriber:
         }
 
 
-@dataclass(frozen=True)
-class _BuildPlan:
-    """Everything a block needs that does not depend on the block."""
-
-    city: City
-    n: int
-    streams: RngStreams
-    roaming_share: float
-    countries: list[str]  # home country first, then visitor countries
-    vocab: _Vocabulary
-    number_plans: dict[str, NumberPlan]
-    imsi_plans: dict[str, ImsiPlan]
-    fictional: NumberPlan | None
-
-    @classmethod
-    def make(cls, city: City, n: int, streams: RngStreams, fictional_numbers: bool,
-             roaming_share: float) -> _BuildPlan:
-        if n < 0:
-            raise InvalidConfigError(f"population size must be non-negative, got {n}")
-        if not 0.0 <= roaming_share <= 1.0:
-            raise InvalidConfigError(f"roaming share must be within [0, 1], got {roaming_share}")
-        home = city.country.code
-        countries = [home, *sorted(c for c in COUNTRIES if c != home)]
-        used = countries if roaming_share > 0 else [home]
-        number_plans = {c: NumberPlan.for_country(COUNTRIES.get(c, city.country), streams) for c in used}
-        imsi_plans = {c: ImsiPlan.for_country(COUNTRIES.get(c, city.country), streams) for c in countries}
-        fictional = NumberPlan.fictional(streams) if fictional_numbers else None
-        plans: list[NumberPlan] = [fictional] if fictional else list(number_plans.values())
-        for plan in plans:
-            if n > plan.capacity:
-                raise InvalidConfigError(f"{n} subscribers exceed a numbering plan of {plan.capacity} numbers")
-        # Visitor vocabularies are built even when absent so every block sees the same vocabularies.
-        locales = list(dict.fromkeys(
-            [city.locale, *(COUNTRIES[c].locale for c in countries[1:] if roaming_share > 0)]))
-        vocab = _Vocabulary.build(streams.seed, locales)
-        return cls(city, n, streams, roaming_share, countries, vocab, number_plans, imsi_plans, fictional)
-
-    @property
-    def blocks(self) -> int:
-        return math.ceil(self.n / BLOCK_SIZE)
-
-    def _place_hotspots(self, kind: str) -> NDArray[np.float64] | None:
-        idx = [i for i, p in enumerate(self.city.places) if p.kind == kind]
-        return self.city.place_xy[idx] if idx else None
-
-    def block(self, b: int) -> dict[str, NDArray[Any]]:
-        """The columns of block ``b`` (rows ``b * BLOCK_SIZE`` up to the next block or ``n``)."""
-        if not 0 <= b < self.blocks:
-            raise InvalidConfigError(f"block {b} outside 0..{self.blocks - 1}")
-        lo, hi = b * BLOCK_SIZE, min(self.n, (b + 1) * BLOCK_SIZE)
-        m = hi - lo
-        ordinal = np.arange(lo, hi, dtype=np.int64)
-        rng = self.streams.stream("population", b)
-        city = self.city
-        c: dict[str, NDArray[Any]] = {}
-
-        visitor = rng.random(m) < self.roaming_share
-        home_country = np.zeros(m, dtype=np.uint8)
-        n_foreign = len(self.countries) - 1
-        home_country[visitor] = 1 + rng.integers(0, n_foreign, int(visitor.sum())) if n_foreign else 0
-
-        age = np.empty(m, dtype=np.uint8)
-        gender = np.empty(m, dtype=np.uint8)
-        language = np.empty(m, dtype=np.uint8)
-        first = np.empty(m, dtype=np.uint16)
-        last = np.empty(m, dtype=np.uint16)
-        user = np.empty(m, dtype=np.uint16)
-        domain = np.empty(m, dtype=np.uint8)
-        ios_share = np.empty(m, dtype=np.float64)
-        msisdn = np.empty(m, dtype=np.int64)
-        imsi = np.empty(m, dtype=np.int64)
-        # One vectorised pass per home country (a handful), never per subscriber.
-        for ci, code in enumerate(self.countries):
-            sel = np.flatnonzero(home_country == ci)
-            k = len(sel)
-            if k == 0:
-                continue
-            country = COUNTRIES.get(code, city.country)
-            a = profiles.sample_age(rng, code, k)
-            if ci > 0:  # visitors travel on their own: shift the few teenagers into their twenties
-                a = np.where(a < 18, a + 10, a).astype(np.uint8)
-            g = profiles.sample_gender(rng, code, a)
-            age[sel], gender[sel] = a, g
-            language[sel] = profiles.sample_language(rng, code, k)
-            lv = self.vocab.by_locale[country.locale if ci > 0 else city.locale]
-            female = g == profiles.FEMALE
-            first[sel] = np.where(female, lv.first_female[rng.integers(0, len(lv.first_female), k)],
-                                  lv.first_male[rng.integers(0, len(lv.first_male), k)])
-            last[sel] = np.where(female, lv.last_female[rng.integers(0, len(lv.last_female), k)],
-                                 lv.last_male[rng.integers(0, len(lv.last_male), k)])
-            user[sel] = lv.users[rng.integers(0, len(lv.users), k)]
-            domain[sel] = lv.domains[rng.integers(0, len(lv.domains), k)]
-            ios_share[sel] = country.ios_share
-            plan = self.fictional or self.number_plans[code]
-            msisdn[sel] = plan.numbers(ordinal[sel])
-            imsi[sel] = self.imsi_plans[code].imsis(ordinal[sel])
-
-        status = profiles.sample_status(rng, city.country.code, age, gender)
-        status[visitor] = profiles.VISITOR
-        os = profiles.sample_os(rng, ios_share, age)
-        app = profiles.sample_app_installed(rng, age, os)
-        app &= ~visitor | (rng.random(m) < 0.05)  # few visitors install a foreign operator's app
-        tariff = profiles.sample_tariff(rng, status, os)
-        interests = profiles.sample_interests(rng, age, gender)
-
-        home = np.empty((m, 2), dtype=np.float64)
-        resident = ~visitor
-        home[resident] = city.sample_points(rng, int(resident.sum()), RESIDENT_DENSITY)
-        # Visitors stay in hotels near the centre.
-        hotel = rng.normal(0.0, city.centre_radius_m * 0.4, (int(visitor.sum()), 2))
-        hotel[~city.contains(hotel[:, 0], hotel[:, 1])] = 0.0
-        home[visitor] = hotel
-        work = home.copy()
-        employed = status == profiles.EMPLOYED
-        work[employed] = city.sample_points(rng, int(employed.sum()), JOB_DENSITY,
-                                            self._place_hotspots("BUSINESS"), 0.25, 600.0)
-        higher = (status == profiles.STUDENT) & (age >= 18)
-        work[higher] = city.sample_points(rng, int(higher.sum()), JOB_DENSITY,
-                                          self._place_hotspots("UNIVERSITY"), 0.6, 800.0)
-        school = np.flatnonzero((status == profiles.STUDENT) & (age < 18))
-        near = home[school] + rng.normal(0.0, 700.0, (len(school), 2))  # schools are local
-        ok = city.contains(near[:, 0], near[:, 1])
-        work[school[ok]] = near[ok]
-
-        c["msisdn"], c["imsi"], c["age"], c["gender"], c["language"] = msisdn, imsi, age, gender, language
-        c["status"], c["interests"], c["os"], c["app_installed"], c["tariff"] = status, interests, os, app, tariff
-        c["roaming"], c["home_country"] = visitor, home_country
-        c["timezone"] = np.zeros(m, dtype=np.uint8)  # everyone is physically in the city
-        c["home_x"], c["home_y"] = home[:, 0].astype(np.float32), home[:, 1].astype(np.float32)
-        c["work_x"], c["work_y"] = work[:, 0].astype(np.float32), work[:, 1].astype(np.float32)
-        c["first_name"], c["last_name"], c["email_user"], c["email_domain"] = first, last, user, domain
-        c["is_test"] = np.zeros(m, dtype=np.bool_)
-        return {name: np.ascontiguousarray(arr, dtype=COLUMN_DTYPES[name]) for name, arr in c.items()}
-
-
-# -- population -------------------------------------------------------------------------------------------
-
 class Population:
     """Subscribers as columns: one numpy array per attribute, one row per subscriber.
 
@@ -501,10 +154,10 @@ class Population:
         self.countries = countries
         self.languages = languages
         self.timezones = timezones
-        self._first = _Interner(first_names)
-        self._last = _Interner(last_names)
-        self._users = _Interner(email_users)
-        self._domains = _Interner(email_domains)
+        self._first = Interner(first_names)
+        self._last = Interner(last_names)
+        self._users = Interner(email_users)
+        self._domains = Interner(email_domains)
         self._imsi_plans = imsi_plans
         # Test IMSIs are numbered per home network from the reserved top of its MSIN range.
         tests = np.bincount(self.home_country[self.is_test], minlength=len(countries))
@@ -519,25 +172,27 @@ class Population:
               roaming_share: float = 0.02) -> Population:
         """Generate ``n`` subscribers living in (or visiting) ``city``.
 
-        Rows are generated in blocks of ``BLOCK_SIZE``, block ``b`` from ``streams.stream("population", b)``;
-        MSISDNs and IMSIs come from seeded bijections of the global row index, so any block can be built
-        alone (:meth:`build_block`) with the same result. A ``roaming_share`` of subscribers are foreign
+        Rows are generated (:mod:`simulator.synthesis`) in blocks of :data:`~simulator.rng.BLOCK_SIZE`, block
+        ``b`` from ``streams.stream("population", b)``; MSISDNs and IMSIs come from seeded bijections of the
+        global row index (:mod:`simulator.numbering`), so any block can be built alone (:meth:`build_block`) with
+        the same result. A ``roaming_share`` of subscribers are foreign
         visitors (foreign MCC and MSISDN, status ``VISITOR``, staying near the centre). With
         ``fictional_numbers`` every MSISDN is ``+999`` + 10 digits, a range no real phone can answer.
         """
-        plan = _BuildPlan.make(city, n, streams, fictional_numbers, roaming_share)
+        plan = BuildPlan.make(city, n, streams, fictional_numbers, roaming_share)
         return cls._from_blocks(plan, range(plan.blocks))
 
     @classmethod
     def build_block(cls, city: City, n: int, streams: RngStreams, block: int, *, fictional_numbers: bool = False,
                     roaming_share: float = 0.02) -> Population:
         """Only the rows of block ``block`` of the population :meth:`build` makes with the same arguments."""
-        plan = _BuildPlan.make(city, n, streams, fictional_numbers, roaming_share)
+        plan = BuildPlan.make(city, n, streams, fictional_numbers, roaming_share)
         return cls._from_blocks(plan, [block])
 
     @classmethod
-    def _from_blocks(cls, plan: _BuildPlan, blocks: Iterable[int]) -> Population:
-        parts = [plan.block(b) for b in blocks]
+    def _from_blocks(cls, plan: BuildPlan, blocks: Iterable[int]) -> Population:
+        parts = [{k: np.ascontiguousarray(a, dtype=COLUMN_DTYPES[k]) for k, a in plan.block(b).items()}
+                 for b in blocks]
         columns = {k: (np.concatenate([p[k] for p in parts]) if parts else np.empty(0, dt))
                    for k, dt in COLUMN_DTYPES.items()}
         v = plan.vocab

@@ -1,4 +1,7 @@
-"""Population: numbering, distributions, determinism, test subscribers and decoded views."""
+"""Population: identifiers, distributions, determinism, test subscribers, lookup and decoded views.
+
+Numbering plans are tested in test_numbering.py, vocabularies in test_vocabulary.py.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +16,6 @@ from simulator.city import COUNTRIES, City, city_from_preset
 from simulator.errors import DuplicateSubscriberError, InvalidSubscriberError, UnknownSubscriberError
 from simulator.population import COLUMN_DTYPES, Population
 from simulator.rng import BLOCK_SIZE, RngStreams
-
-# Mobile numbering plans written out independently of the code under test.
-MOBILE_PATTERNS: dict[str, str] = {
-    "RU": r"^7(901|902|903|905|906|909|910|911|912|915|916|917|925|926|962|985)\d{7}$",
-    "KR": r"^8210\d{8}$",
-    "DE": r"^49(151|152|157|159|160|162|163|17\d)\d{8}$",
-    "US": r"^1(212|332|347|646|718|917|929)[2-9]\d{6}$",  # NXX exchange starts 2-9
-    "GB": r"^44(7400|7500|7700|7800|7900)\d{6}$",
-    "FR": r"^33[67]\d{8}$",
-}
 
 _CACHE: dict[tuple[str, int, int, float], Population] = {}
 
@@ -44,21 +37,6 @@ def columns_equal(a: Population, b: Population) -> bool:
     return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in COLUMN_DTYPES)
 
 
-@pytest.mark.parametrize("city", [
-    "moscow",  # +7 9XX, many prefixes
-    "seoul",  # +82 10, one prefix
-    "berlin",  # +49 15x-17x, 8 subscriber digits
-    "new-york",  # NANP: exchange code may not start with 0 or 1
-])
-def test_msisdns_follow_each_home_countrys_mobile_plan(city: str) -> None:
-    """Every MSISDN, resident or visitor, is a valid mobile number of the subscriber's home country."""
-    pop = population(city, 4_000, roaming_share=0.3)
-    codes = profiles.decode(pop.countries, pop.home_country)
-    assert set(codes) == set(COUNTRIES)  # visitors cover every other country
-    for digits, code in zip(pop.msisdn.tolist(), codes, strict=True):
-        assert re.match(MOBILE_PATTERNS[code], str(digits)), (digits, code)
-
-
 def test_msisdns_imsis_and_emails_are_unique() -> None:
     """Identifiers never repeat within a population."""
     pop = population("moscow", 20_000)
@@ -78,14 +56,6 @@ def test_imsi_carries_the_home_network_and_visitors_roam() -> None:
         c = COUNTRIES[country]
         assert len(imsi) == 15 and imsi.startswith(c.mcc + c.mnc)
         assert roaming == (country != "KR") == (status == "VISITOR")
-
-
-def test_fictional_numbers_use_the_unassigned_999_range() -> None:
-    """With fictional_numbers every MSISDN is +999 and ten digits, still unique."""
-    pop = Population.build(city_from_preset("new-york"), 5_000, RngStreams(2), fictional_numbers=True)
-    strings = [pop.msisdn_str(i) for i in range(pop.size)]
-    assert all(re.match(r"^\+999\d{10}$", s) for s in strings)
-    assert len(set(strings)) == pop.size
 
 
 @pytest.mark.parametrize("city", [
