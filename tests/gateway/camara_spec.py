@@ -8,13 +8,14 @@ validate as responses).
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-CAMARA = Path(__file__).resolve().parents[3] / "shared" / "camara"
+CAMARA = Path(os.environ.get("OPSIM_CAMARA_DIR") or Path(__file__).resolve().parents[3] / "shared" / "camara")
 """``/work/shared/camara`` beside the repository."""
 SPEC_HOST = "http://localhost:9091"
 

@@ -62,19 +62,6 @@ CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_ch
           st_checks.response_schema_conformance, st_checks.response_headers_conformance,
           st_checks.negative_data_rejection]
 
-_LIST_IS_ARRAY = "fixed on branch h-edge (the list answers a bare JSON array, the document an object)"
-_FORM_ERRORS = "fixed on branch h-edge (a bad x-correlator answers the CAMARA shape, the document an OAuth error)"
-# Operations failing here that another branch fixes; the lead drops a row when its branch is merged.
-XFAIL: dict[tuple[str, GenerationMode], str] = {
-    **{(f"GET /{api}/subscriptions", mode): _LIST_IS_ARRAY for mode in (POSITIVE, NEGATIVE) for api in (
-        "geofencing-subscriptions/v0.3", "geofencing-subscriptions/v0.4", "geofencing-subscriptions/v0.5",
-        "sim-swap-subscriptions/v0.3")},
-    ("POST /admin/v1/clock/advance", POSITIVE): "fixed on branch h-instants (huge seconds overflow: 500)",
-    ("POST /bc-authorize", NEGATIVE): _FORM_ERRORS,
-    ("POST /oauth2/token", NEGATIVE): _FORM_ERRORS,
-}
-
-
 @pytest.fixture(scope="module")
 def loop() -> Iterator[BackgroundLoop]:
     running = BackgroundLoop()
@@ -100,9 +87,7 @@ def _params() -> list[Any]:
     params = []
     for label in sorted(OPERATIONS):
         for mode in (POSITIVE, NEGATIVE):
-            reason = XFAIL.get((label, mode))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            params.append(pytest.param(label, mode, id=f"{label} {mode.value}", marks=marks))
+            params.append(pytest.param(label, mode, id=f"{label} {mode.value}"))
     return params
 
 
