@@ -18,12 +18,12 @@ from aiohttp import web
 
 from benchmarks._load import CONCURRENCY, baseline_app, best_rates, partner_auth, serve
 from benchmarks._report import emit
-from gateway.app import create_app
-from gateway.camara.areas import Circle
-from gateway.camara.geofencing import AREA_ENTERED, VERSIONS, GeofenceSpec, GeofencingService
-from gateway.settings import MIN_RADIUS_M, Settings
-from gateway.store import Store
-from gateway.webhooks import Outbox, OutboxEvent, WebhookSecrets, WebhookSender, cloud_event
+from gateway.core.settings import MIN_RADIUS_M, Settings
+from gateway.core.store import Store
+from gateway.core.webhooks import Outbox, OutboxEvent, WebhookSecrets, WebhookSender, cloud_event
+from gateway.http.app import create_app
+from gateway.services.camara.geofencing import AREA_ENTERED, VERSIONS, GeofenceSpec, GeofencingService
+from gateway.wire.camara.areas import Circle
 from simulator.world import World, WorldConfig
 
 REQUESTS = 3000

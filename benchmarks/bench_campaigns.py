@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._report import emit
-from gateway.campaigns import CampaignRequest, CampaignService, TargetingSpec
-from gateway.settings import CampaignSettings
-from gateway.store import Store
-from gateway.targeting import CircleSpec
+from gateway.core.settings import CampaignSettings
+from gateway.core.store import Store
+from gateway.services.campaigns import CampaignRequest, CampaignService, TargetingSpec
+from gateway.services.targeting import CircleSpec
 from simulator.geo import Area
 from simulator.world import World, WorldConfig
 

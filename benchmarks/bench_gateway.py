@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 
 from benchmarks._load import CONCURRENCY, baseline_app, best_rates, partner_auth, serve
-from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.core.settings import Settings
+from gateway.http.app import create_app
 from simulator.world import World, WorldConfig
 
 REQUESTS = 2000

@@ -26,8 +26,8 @@ from aiohttp import web
 
 from benchmarks._load import ADMIN, baseline_app, partner_auth, serve
 from benchmarks._report import emit
-from gateway.app import create_app
-from gateway.settings import Settings, VerifySettings
+from gateway.core.settings import Settings, VerifySettings
+from gateway.http.app import create_app
 from simulator.world import World, WorldConfig
 
 RATE = 500

@@ -18,10 +18,17 @@ from urllib.parse import quote
 import aiohttp
 import pydantic
 
-from gateway.api.admin_clock import ClockAdvance, ClockModeChange, ClockState
-from gateway.api.admin_gatherings import Gathering, GatheringCreate, GatheringList
-from gateway.api.admin_partners import ApiKeyCreated, Partner, PartnerCreate, PartnerCreated, PartnerLimits, PartnerList
-from gateway.api.admin_subscribers import (
+from gateway.wire.admin_clock import ClockAdvance, ClockModeChange, ClockState
+from gateway.wire.admin_gatherings import Gathering, GatheringCreate, GatheringList
+from gateway.wire.admin_partners import (
+    ApiKeyCreated,
+    Partner,
+    PartnerCreate,
+    PartnerCreated,
+    PartnerLimits,
+    PartnerList,
+)
+from gateway.wire.admin_subscribers import (
     ConsentChange,
     Inbox,
     NewTestSubscriber,
@@ -29,41 +36,33 @@ from gateway.api.admin_subscribers import (
     ProfileFields,
     SubscriberView,
 )
-from gateway.api.admin_world import WorldSummary
-from gateway.api.campaign_subscriptions import CampaignSubscriptionRequest
-from gateway.api.campaigns import (
+from gateway.wire.admin_world import WorldSummary
+from gateway.wire.camara.device_reachability_status import DeviceStatusRequest, ReachabilityStatusResponse
+from gateway.wire.camara.device_roaming_status import RoamingStatusResponse
+from gateway.wire.camara.geofencing_subscriptions import Subscription as GeofenceSubscription
+from gateway.wire.camara.geofencing_subscriptions import SubscriptionRequest
+from gateway.wire.camara.location_retrieval import Location as RetrievedLocation
+from gateway.wire.camara.location_retrieval import RetrievalLocationRequest
+from gateway.wire.camara.location_verification import VerifyLocationRequest, VerifyLocationResponse
+from gateway.wire.camara.population_density_data import PopulationDensityRequest, PopulationDensityResponse
+from gateway.wire.camara.region_device_count import RegionDeviceCountRequest, RegionDeviceCountResponse
+from gateway.wire.campaigns import (
     AudienceEstimate,
     Campaign,
     CampaignCreate,
     CampaignList,
     CampaignReport,
+    CampaignSubscriptionRequest,
     DeliveryList,
     EstimateRequest,
 )
-from gateway.api.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
-from gateway.api.event_subscriptions import EventSubscriptionList, EventSubscriptionView
-from gateway.api.health import Health
-from gateway.api.journeys import (
-    Enrolment,
-    EnrolmentRequest,
-    Journey,
-    JourneyCreate,
-    JourneyList,
-    JourneyReportModel,
-)
-from gateway.api.partners import ApiKeyInfo, ApiKeyList, Me
-from gateway.api.webhooks import OutboxCounts, OutboxEventView, OutboxList, WebhookSecret
-from gateway.auth import TokenResponse
-from gateway.camara.device_reachability_status import DeviceStatusRequest, ReachabilityStatusResponse
-from gateway.camara.device_roaming_status import RoamingStatusResponse
-from gateway.camara.geofencing_subscriptions import Subscription as GeofenceSubscription
-from gateway.camara.geofencing_subscriptions import SubscriptionRequest
-from gateway.camara.location_retrieval import Location as RetrievedLocation
-from gateway.camara.location_retrieval import RetrievalLocationRequest
-from gateway.camara.location_verification import VerifyLocationRequest, VerifyLocationResponse
-from gateway.camara.population_density_data import PopulationDensityRequest, PopulationDensityResponse
-from gateway.camara.region_device_count import RegionDeviceCountRequest, RegionDeviceCountResponse
-from gateway.ciba import CIBA_GRANT_TYPE
+from gateway.wire.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
+from gateway.wire.event_subscriptions import EventSubscriptionList, EventSubscriptionView
+from gateway.wire.health import Health
+from gateway.wire.journeys import Enrolment, EnrolmentRequest, Journey, JourneyCreate, JourneyList, JourneyReportModel
+from gateway.wire.oauth import CIBA_GRANT_TYPE, TokenResponse
+from gateway.wire.partners import ApiKeyInfo, ApiKeyList, Me
+from gateway.wire.webhooks import OutboxCounts, OutboxEventView, OutboxList, WebhookSecret
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 

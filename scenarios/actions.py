@@ -17,14 +17,14 @@ from typing import Any, Protocol, TypeVar
 
 import pydantic
 
-from gateway.api.admin_gatherings import GatheringCreate
-from gateway.api.admin_subscribers import ProfileFields
-from gateway.api.campaigns import AudienceEstimate, Campaign, CampaignReport
-from gateway.camara.geofencing_subscriptions import SubscriptionRequest
-from gateway.camara.location_verification import VerifyLocationRequest
-from gateway.camara.population_density_data import PopulationDensityRequest
-from gateway.camara.region_device_count import RegionDeviceCountRequest
 from gateway.client import ApiError, PartnerClient
+from gateway.wire.admin_gatherings import GatheringCreate
+from gateway.wire.admin_subscribers import ProfileFields
+from gateway.wire.camara.geofencing_subscriptions import SubscriptionRequest
+from gateway.wire.camara.location_verification import VerifyLocationRequest
+from gateway.wire.camara.population_density_data import PopulationDensityRequest
+from gateway.wire.camara.region_device_count import RegionDeviceCountRequest
+from gateway.wire.campaigns import AudienceEstimate, Campaign, CampaignReport
 from scenarios.checks import compare, resolve_path
 from scenarios.results import CheckResult, StepResult, truth_counts
 from scenarios.schema import STEP_ACTIONS, AreaSpec, Check, CircleSpec, PartnerSpec, Scenario, Step, TargetingSpec

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from gateway.arguments import EXIT_USAGE, OneLineParser, UsageError
+from gateway.core.arguments import EXIT_USAGE, OneLineParser, UsageError
 from scenarios import commands
 from simulator.errors import SimulatorError
 
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["serve"]:
         # The gateway owns its options; hand them over untouched (argparse would swallow leading flags).
-        from gateway.serve import main as serve_main
+        from gateway.http.serve import main as serve_main
 
         return serve_main(args_list[1:])
     parser, handlers = build_parser()

@@ -10,10 +10,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.arguments import UsageError, instant, int_in, needs_module, number_in, output_dir, output_file
+from gateway.core.arguments import UsageError, instant, int_in, needs_module, number_in, output_dir, output_file
 from simulator.world import DEFAULT_START, WorldConfig
 
-# Argument types: a bad value is one line naming the option (gateway.arguments), never a traceback.
+# Argument types: a bad value is one line naming the option (gateway.core.arguments), never a traceback.
 parse_instant = instant
 positive_int = int_in(1, 2**63 - 1)
 non_negative_int = int_in(0, 2**63 - 1)
@@ -127,7 +127,7 @@ def _configure_serve(p: argparse.ArgumentParser) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from gateway.serve import main as serve_main
+    from gateway.http.serve import main as serve_main
 
     return serve_main(list(args.rest))
 

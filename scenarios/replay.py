@@ -63,7 +63,7 @@ def run_file(name_or_path: str, *, seed: int | None = None, out_dir: Path | None
     try:
         scenario = load(path)
         if scenario.sweep is not None:
-            from gateway.arguments import output_dir
+            from gateway.core.arguments import output_dir
             from scenarios.sweep import run_sweep
 
             sweep_dir = out_dir or Path(f"{scenario.name}-sweep")

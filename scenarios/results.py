@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gateway.policy import REASONS
+from gateway.services.policy import REASONS
 from scenarios.schema import Scenario
 from scenarios.transcript import Transcript, plain, stamp
 from simulator.world import World

@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from gateway.api.campaigns import CampaignReport, DeliveryList
 from gateway.client import PartnerClient
-from gateway.settings import CampaignSettings
+from gateway.core.settings import CampaignSettings
+from gateway.wire.campaigns import CampaignReport, DeliveryList
 from scenarios.actions import ACTIONS
 from scenarios.results import RunResult, StepResult, Timings, truth_counts
 from scenarios.schema import PartnerSpec, Scenario, Step

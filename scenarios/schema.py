@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.api.campaigns import SegmentModel
-from gateway.wire import Instant
+from gateway.wire.base import Instant
+from gateway.wire.campaigns import SegmentModel
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]

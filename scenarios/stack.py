@@ -17,9 +17,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.app import GatewayRunner, create_app
 from gateway.client import AdminClient, PartnerClient
-from gateway.settings import CampaignSettings, Settings
+from gateway.core.settings import CampaignSettings, Settings
+from gateway.http.app import GatewayRunner, create_app
 from scenarios.inbox import WebhookInbox
 from simulator.world import World
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from gateway.ciba import CIBA_GRANT_TYPE
+from gateway.wire.oauth import CIBA_GRANT_TYPE
 from simulator.world import World
 from tests.gateway.conftest import Client, MakePartner, PartnerCreds, fetch_token
 

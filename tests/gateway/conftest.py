@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.core.settings import Settings
+from gateway.http.app import create_app
 from simulator.world import World, WorldConfig
 
 ADMIN_TOKEN = "test-admin-token"

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import requests
 from aiohttp import web
 
-from gateway.app import create_app
-from gateway.camara.geofencing import SUBSCRIPTION_TYPES
-from gateway.camara.geofencing_subscriptions import create_scope
-from gateway.settings import Settings
+from gateway.core.settings import Settings
+from gateway.http.app import create_app
+from gateway.http.camara.geofencing_subscriptions import create_scope
+from gateway.services.camara.geofencing import SUBSCRIPTION_TYPES
 from simulator.world import World
 from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, Wall
 

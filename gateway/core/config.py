@@ -1,0 +1,97 @@
+"""Operator settings from a file: ``opsim serve --config operator.yaml``.
+
+Owns reading a YAML or JSON mapping onto :class:`~gateway.core.settings.Settings` and its sections (``campaigns``,
+``verify``, ``messages``, ``sim_swap``). Keys are the settings' Python names; unknown keys and values of the
+wrong type are refused with one line naming the key path (and its line in the file). Serving options that have
+their own command-line flags (host, port, database, clock, admin token) are not read from the file. This module
+must not build a world or open the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from gateway.core.settings import Settings
+
+CLI_ONLY = frozenset({"host", "port", "db_path", "admin_token", "clock_mode", "pace_factor", "wall_clock"})
+"""Settings set by flags of ``opsim serve`` (or code), never by the file."""
+
+
+class ConfigError(ValueError):
+    """A settings file that cannot be used; the message is one line naming the file, key and problem."""
+
+
+def _settable(cls: type[Any]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in CLI_ONLY}
+
+
+def _line(node: yaml.Node | None, path: list[str]) -> str:
+    """``:line`` of the key at ``path`` in the composed YAML, when it can be found."""
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            return ""
+        found = None
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                found = (k, v)
+                break
+        if found is None:
+            return ""
+        key_node, node = found
+    return f":{key_node.start_mark.line + 1}" if path else ""
+
+
+def _apply(cls: type[Any], current: Any, data: Any, path: list[str], fail: typing.Callable[[list[str], str], None]
+           ) -> Any:
+    if not isinstance(data, dict):
+        fail(path, "expected a mapping of settings")
+    fields = _settable(cls)
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        where = [*path, str(key)]
+        if key not in fields:
+            fail(where, f"unknown setting (known: {', '.join(sorted(fields))})")
+        kind = fields[key]
+        if dataclasses.is_dataclass(kind):
+            changes[key] = _apply(typing.cast(type[Any], kind), getattr(current, key), value, where, fail)
+            continue
+        try:
+            changes[key] = pydantic.TypeAdapter(kind).validate_python(value, strict=False)
+        except pydantic.ValidationError as exc:
+            fail(where, exc.errors()[0]["msg"])
+    try:
+        return dataclasses.replace(current, **changes)
+    except (TypeError, ValueError) as exc:
+        fail(path, str(exc))
+        raise  # unreachable: fail raises
+
+
+def load_settings(path: str | Path, base: Settings) -> Settings:
+    """``base`` with the settings of the YAML or JSON file at ``path`` applied."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{where}: not valid YAML or JSON: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        return base
+
+    def fail(at: list[str], problem: str) -> None:
+        raise ConfigError(f"{source}{_line(node, at)}: {'.'.join(at) or '(top level)'}: {problem}")
+
+    settings: Settings = _apply(Settings, base, data, [], fail)
+    return settings

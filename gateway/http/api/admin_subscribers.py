@@ -1,0 +1,87 @@
+"""Admin API for subscribers (operator side): look up, set consent, pin/release, add test phones, read inboxes.
+
+MSISDNs in paths are E.164, with the ``+`` URL-encoded (``%2B``) or left out.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.http.keys import CONTROL
+from gateway.http.routing import Access, RouteTable, json_response, read_json
+from gateway.wire.admin_subscribers import ConsentChange, Inbox, NewTestSubscriber, PinRequest, SubscriberView
+
+routes = RouteTable("admin: subscribers")
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def _view(request: web.Request, msisdn: str) -> web.Response:
+    return json_response(SubscriberView.model_validate(request.app[CONTROL].subscriber(msisdn)))
+
+
+@routes.get("/admin/v1/subscribers/{msisdn}", summary="Look up a subscriber", access=Access.ADMIN,
+            response=SubscriberView, errors=(404,))
+async def get_subscriber(request: web.Request) -> web.Response:
+    """Profile, current cell and position, consent state and history."""
+    return _view(request, request.match_info["msisdn"])
+
+
+@routes.put("/admin/v1/subscribers/{msisdn}/consent", summary="Set consent", access=Access.ADMIN,
+            request=ConsentChange, response=SubscriberView, errors=(400, 404))
+async def set_consent(request: web.Request) -> web.Response:
+    """Grant or withdraw now (journaled; survives a restart)."""
+    msisdn = request.match_info["msisdn"]
+    body = await read_json(request, ConsentChange)
+    await request.app[CONTROL].set_consent(msisdn, body.purpose, body.channel, body.granted)
+    return _view(request, msisdn)
+
+
+@routes.post("/admin/v1/subscribers/{msisdn}/pin", summary="Pin to a place", access=Access.ADMIN,
+             request=PinRequest, response=SubscriberView, errors=(400, 404))
+async def pin(request: web.Request) -> web.Response:
+    """Hold the subscriber at a place inside the city until released (journaled)."""
+    msisdn = request.match_info["msisdn"]
+    body = await read_json(request, PinRequest)
+    await request.app[CONTROL].pin(msisdn, body.latitude, body.longitude)
+    return _view(request, msisdn)
+
+
+@routes.delete("/admin/v1/subscribers/{msisdn}/pin", summary="Release to the routine", access=Access.ADMIN,
+               response=SubscriberView, errors=(404,))
+async def release(request: web.Request) -> web.Response:
+    """The subscriber heads back to where their routine says they should be (journaled)."""
+    msisdn = request.match_info["msisdn"]
+    await request.app[CONTROL].release(msisdn)
+    return _view(request, msisdn)
+
+
+@routes.post("/admin/v1/subscribers", summary="Add a test subscriber", access=Access.ADMIN,
+             request=NewTestSubscriber, response=SubscriberView, status=201, errors=(400, 409))
+async def add_test_subscriber(request: web.Request) -> web.Response:
+    """A QA phone that stays where it is put (journaled). An MSISDN already in use is 409."""
+    body = await read_json(request, NewTestSubscriber)
+    profile = body.profile.model_dump(exclude_none=True, by_alias=False)  # the simulator takes snake_case
+    await request.app[CONTROL].add_test_subscriber(body.msisdn, profile, body.consent, body.latitude,
+                                                   body.longitude)
+    return json_response(SubscriberView.model_validate(request.app[CONTROL].subscriber(body.msisdn)), status=201)
+
+
+@routes.get("/admin/v1/subscribers/{msisdn}/inbox", summary="Device inbox", access=Access.ADMIN, response=Inbox,
+            errors=(404,))
+async def inbox(request: web.Request) -> web.Response:
+    """What the device received, with times."""
+    return json_response(Inbox(messages=request.app[CONTROL].inbox(request.match_info["msisdn"])))

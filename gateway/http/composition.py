@@ -1,0 +1,139 @@
+"""The one composition point: every service of one served operator, built in one order, and their lifetimes.
+
+Owns :func:`compose`, which ``create_app`` calls once: it builds the store, control plane, partners, webhooks,
+campaigns, codes, messages, journeys, SIM swap and CAMARA services, wires the partner event feeds and restore
+hooks between them, stores each under its typed app key, and appends the lifetimes in the order they depend on
+each other (store open and world restored → geofences loaded and webhook sender running → pacer). Handlers reach
+the CAMARA services through :func:`camara`. It must not contain handlers or business rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.core.settings import Settings
+from gateway.core.store import Store
+from gateway.core.webhooks import Webhooks
+from gateway.http.keys import (
+    CAMARA,
+    CAMPAIGN_EVENTS,
+    CAMPAIGNS,
+    CIBA,
+    CONTROL,
+    JOURNEY_EVENTS,
+    JOURNEYS,
+    MESSAGES,
+    METRICS,
+    PARTNERS,
+    RATE_LIMITER,
+    SETTINGS,
+    SIM_SWAP_EVENTS,
+    STORE,
+    VERIFY,
+    WEBHOOKS,
+    WORLD,
+)
+from gateway.http.metrics import Metrics
+from gateway.http.ratelimit import RateLimiter
+from gateway.services.camara import CamaraServices
+from gateway.services.camara.callbacks import AsyncAnswers
+from gateway.services.camara.device_status import DeviceStatusService
+from gateway.services.camara.geofencing import GeofencingService
+from gateway.services.camara.insights import InsightsService
+from gateway.services.camara.location import LocationService
+from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
+from gateway.services.campaigns import CampaignService
+from gateway.services.ciba import CibaService
+from gateway.services.control import ControlPlane
+from gateway.services.journeys import JourneyService
+from gateway.services.messages import MessageService
+from gateway.services.partner_events import CAMPAIGN_FEED, JOURNEY_FEED, PartnerEvents
+from gateway.services.partners import PartnerService
+from gateway.services.verify import VerifyService
+from simulator.world import World
+
+log = logging.getLogger("opsim.gateway")
+
+
+def camara(request: web.Request) -> CamaraServices:
+    """The CAMARA services of the app serving ``request``."""
+    return request.app[CAMARA]
+
+
+def compose(app: web.Application, world: World, settings: Settings) -> None:
+    """Build every service of ``app`` serving ``world`` (the store opens when the app starts)."""
+    world.keep_history(settings.history_days)
+    store = Store(settings.db_path)
+    now = lambda: world.clock.now  # noqa: E731 - the one sim-time source every service reads
+    app[WORLD], app[SETTINGS], app[STORE] = world, settings, store
+    control = ControlPlane(world, store, settings)
+    app[CONTROL] = control
+    partners = PartnerService(store, now, settings.wall_clock, settings.token_lifetime_s)
+    app[PARTNERS] = partners
+    webhooks = Webhooks.build(store, settings, now)
+    app[WEBHOOKS] = webhooks
+    is_live = lambda: control.restored is not None  # noqa: E731 - live once the restore has finished
+
+    campaigns = CampaignService(world, store, settings.campaigns, is_live=is_live,
+                                min_radius_m=settings.min_radius_m, partner_limit=partners.limit)
+    app[CAMPAIGNS] = campaigns
+    verify = VerifyService(world, store, settings.verify)
+    app[VERIFY] = verify
+    messages = MessageService(world, store, settings.messages, campaigns.rules, campaigns.caps,
+                              settings.campaigns.moderation_terms, lambda: webhooks.outbox,
+                              partner_limit=partners.limit)
+    app[MESSAGES] = messages
+    for service in (verify, messages):  # what was delivered and counted is replayed, what waits resumes
+        control.on_restore(service.replay, service.resume)
+    journeys = JourneyService(world, store, messages, settings.campaigns.privacy_threshold,
+                              settings.min_radius_m, settings.campaigns.max_radius_m, is_live=is_live)
+    app[JOURNEYS] = journeys
+    swaps = SimSwapSubscriptions(world, store, lambda: webhooks.outbox)
+    app[SIM_SWAP_EVENTS] = swaps
+
+    # One batch with SIM swap events: their states are committed together with the clock at the end of a tick.
+    geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m, swaps.events)
+    for key, source, feed in ((CAMPAIGN_EVENTS, campaigns, CAMPAIGN_FEED), (JOURNEY_EVENTS, journeys, JOURNEY_FEED)):
+        events = PartnerEvents(store, webhooks.outbox, feed)
+        source.add_listener(events.on_event)
+        app[key] = events
+        webhooks.sender.on_gone(events.on_gone)
+    for on_gone in (geofencing.on_gone, swaps.on_gone):
+        webhooks.sender.on_gone(on_gone)
+    app[CIBA] = CibaService(store, world, settings)
+    app[CAMARA] = CamaraServices(LocationService(world, settings.min_radius_m),
+                                 InsightsService(world, settings.privacy_threshold), DeviceStatusService(world),
+                                 geofencing, AsyncAnswers(store, webhooks.outbox, now))
+    app[METRICS] = Metrics(world)
+    app[RATE_LIMITER] = RateLimiter(partners.rate_limit)
+
+    async def store_lifetime(app: web.Application) -> AsyncIterator[None]:
+        report = control.start()  # opens the store and restores the world
+        if report.entries or report.restored_to:
+            log.info("restored %d journal entries; clock at %s", report.entries, report.restored_to)
+        yield
+        control.stop()
+
+    async def subscriptions_lifetime(app: web.Application) -> AsyncIterator[None]:
+        # The store is open and the world restored (replayed without subscriptions) by now.
+        geofencing.load()
+        async for _ in webhooks.lifetime():
+            yield
+
+    async def pacer_lifetime(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(control.pacer(), name="opsim-pacer")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def load_swaps(app: web.Application) -> None:
+        swaps.load()  # on_startup runs after every cleanup_ctx: store open, world restored, sender running
+
+    app.cleanup_ctx.extend([store_lifetime, subscriptions_lifetime, pacer_lifetime])
+    app.on_startup.append(load_swaps)

@@ -1,0 +1,53 @@
+"""Typed keys of the gateway's application and request state.
+
+Owns the names under which ``create_app`` stores services and the middlewares store per-request facts. It holds
+no values itself (no module-level singletons) and imports nothing heavier than type names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from gateway.core.principal import AuthContext
+    from gateway.core.settings import Settings
+    from gateway.core.store import Store
+    from gateway.core.webhooks import Webhooks
+    from gateway.http.metrics import Metrics
+    from gateway.http.ratelimit import RateLimiter
+    from gateway.http.routing import RouteRegistry
+    from gateway.services.camara import CamaraServices
+    from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
+    from gateway.services.campaigns import CampaignService
+    from gateway.services.ciba import CibaService
+    from gateway.services.control import ControlPlane
+    from gateway.services.journeys import JourneyService
+    from gateway.services.messages import MessageService
+    from gateway.services.partner_events import PartnerEvents
+    from gateway.services.partners import PartnerService
+    from gateway.services.verify import VerifyService
+    from simulator.world import World
+
+WORLD: web.AppKey[World] = web.AppKey("world")
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+STORE: web.AppKey[Store] = web.AppKey("store")
+CONTROL: web.AppKey[ControlPlane] = web.AppKey("control")
+PARTNERS: web.AppKey[PartnerService] = web.AppKey("partners")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+ROUTES: web.AppKey[RouteRegistry] = web.AppKey("routes")
+CAMPAIGNS: web.AppKey[CampaignService] = web.AppKey("campaigns")
+CAMARA: web.AppKey[CamaraServices] = web.AppKey("camara")
+CIBA: web.AppKey[CibaService] = web.AppKey("ciba")
+WEBHOOKS: web.AppKey[Webhooks] = web.AppKey("webhooks")
+CAMPAIGN_EVENTS: web.AppKey[PartnerEvents] = web.AppKey("campaign_events")
+JOURNEY_EVENTS: web.AppKey[PartnerEvents] = web.AppKey("journey_events")
+VERIFY: web.AppKey[VerifyService] = web.AppKey("verify")
+MESSAGES: web.AppKey[MessageService] = web.AppKey("messages")
+JOURNEYS: web.AppKey[JourneyService] = web.AppKey("journeys")
+SIM_SWAP_EVENTS: web.AppKey[SimSwapSubscriptions] = web.AppKey("sim_swap_events")
+RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+
+CORRELATOR: web.RequestKey[str] = web.RequestKey("correlator")
+AUTH: web.RequestKey[AuthContext] = web.RequestKey("auth")

@@ -1,0 +1,15 @@
+"""Wire models of :mod:`gateway.http.api.admin_lines`.
+"""
+
+from __future__ import annotations
+
+from gateway.wire.base import Instant, WireModel
+
+
+class LineInfo(WireModel):
+    """When the line was activated, when its SIM last changed, and how many swaps the simulation made."""
+
+    msisdn: str
+    activated_at: Instant
+    latest_sim_change: Instant
+    swaps_since_start: int

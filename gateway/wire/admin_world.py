@@ -1,0 +1,28 @@
+"""Wire models of :mod:`gateway.http.api.admin_world`.
+"""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict
+
+from gateway.wire.base import Instant, WireModel
+
+
+class WorldSummary(WireModel):
+    """What world is being served and how costly its ticks are."""
+
+    model_config = ConfigDict(extra="ignore")  # built from the world's dict; tolerate fields added later
+
+    city: str
+    subscribers: int
+    cells: int
+    now: Instant
+    tick_seconds: int
+    ticks: int
+    last_tick_ms: float
+    mean_tick_ms: float
+    seed: int | None = None
+    country: str | None = None
+    timezone: str | None = None
+    start: Instant | None = None
+    clock_mode: str | None = None

@@ -1,0 +1,1 @@
+"""Wire models of the CAMARA APIs, one module per API."""
