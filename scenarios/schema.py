@@ -28,13 +28,15 @@ from pydantic import (
 )
 
 from gateway.wire.base import Instant
+from gateway.wire.camara.subject import PhoneNumber as Msisdn
 from gateway.wire.campaigns import SegmentModel
+from gateway.wire.geo import Latitude, Longitude
+from gateway.wire.vocabulary import CampaignKind as MessageKind
+from gateway.wire.vocabulary import Channel as MessageChannel
+from gateway.wire.vocabulary import ConsentPurpose, Day, DeliveryChannel, LocationMode
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
-Msisdn = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{4,14}$")]
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-Longitude = Annotated[float, Field(ge=-180, le=180)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
 _DURATION = TypeAdapter(timedelta)
@@ -215,11 +217,6 @@ class AreaSpec(Strict):
         return self
 
 
-LocationMode = Literal["PRESENT", "ENTERS", "VISITED", "HOME", "WORK"]
-MessageKind = Literal["PROMO", "INFORMATIONAL"]
-MessageChannel = Literal["PUSH", "SMS", "PUSH_THEN_SMS"]
-
-
 class TargetingSpec(Strict):
     """Where (areas, location mode, dwell, visit window) and whom (a segment, as the campaigns API takes it)."""
 
@@ -265,8 +262,7 @@ class CreateCampaignSpec(TargetingSpec):
     start: When
     end: When
     daily_hours: DailyHoursSpec | None = None
-    days_of_week: list[Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY",
-                               "SUNDAY"]] | None = None
+    days_of_week: list[Day] | None = None
     message: MessageSpec
     max_recipients: Annotated[int, Field(ge=1)] | None = None
 
@@ -303,8 +299,8 @@ class SetConsent(Strict):
     """
 
     msisdn: Msisdn
-    purpose: Literal["ADVERTISING", "LOCATION_SHARING", "ANALYTICS"]
-    channel: Literal["PUSH", "SMS"] | None = None
+    purpose: ConsentPurpose
+    channel: DeliveryChannel | None = None
     granted: bool
 
 
@@ -329,8 +325,7 @@ class AddTestSubscriber(Strict):
 
     msisdn: Msisdn
     profile: TestProfile = Field(default_factory=TestProfile)
-    consent: dict[Literal["ADVERTISING", "LOCATION_SHARING", "ANALYTICS"],
-                  dict[Literal["PUSH", "SMS", "ANY"], bool]] = Field(default_factory=dict)
+    consent: dict[ConsentPurpose, dict[Literal["PUSH", "SMS", "ANY"], bool]] = Field(default_factory=dict)
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     place: Name | None = None

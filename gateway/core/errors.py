@@ -1,9 +1,10 @@
 """The gateway's one error shape and the exceptions that produce it.
 
-Owns ``ErrorInfo`` (CAMARA ``{"status", "code", "message"}`` plus optional ``details``), the ``GatewayError``
-hierarchy whose subclasses fix status and code, the translation of simulator, pydantic (input) and aiohttp errors into
-that hierarchy, and the middleware that renders them. Handlers and services raise; only this module renders.
-It must not know about particular routes or services.
+Owns the ``GatewayError`` hierarchy, whose subclasses fix the status and CAMARA code of the body
+(:class:`gateway.wire.errors.ErrorInfo`: ``{"status", "code", "message"}`` plus optional ``details``), and the
+translation of simulator and pydantic (input) errors into that hierarchy. Services and handlers raise; the one
+place that renders is the HTTP floor's middleware (:mod:`gateway.http.middleware`, which also translates aiohttp's
+own errors). It must not know about HTTP, particular routes or services.
 """
 
 from __future__ import annotations

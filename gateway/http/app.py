@@ -1,11 +1,13 @@
 """The gateway application factory.
 
-``create_app(world, settings)`` wires everything one served operator needs: services under typed ``AppKey``s,
-the middlewares (request context → errors → auth), the routes of every ``gateway/api`` module, and the
-``cleanup_ctx`` lifetimes (store open/restore/checkpoint, paced clock). Nothing here is module-level state, so
-several apps can live in one process (tests do). This module must not contain handlers or business rules.
+``create_app(world, settings)`` builds one served operator: the services (built by
+:func:`gateway.http.composition.compose`, with the ``cleanup_ctx`` lifetimes: store open/restore/checkpoint, paced
+clock), the middlewares (request context → errors → auth → serialisation of world-changing routes) and the routes
+of every module in :data:`API_MODULES`. It also owns :class:`GatewayRunner`, which answers even requests aiohttp's
+parser refused in the one error shape. Nothing here is module-level state, so several apps can live in one process
+(tests do). This module must not contain handlers or business rules.
 
-Adding an API: write ``gateway/api/<resource>.py`` (or ``gateway/camara/<api>.py``) exposing
+Adding an API: write ``gateway/http/api/<resource>.py`` (or ``gateway/http/camara/<api>.py``) exposing
 ``routes: RouteTable`` and add the module to :data:`API_MODULES`.
 """
 
@@ -63,6 +65,7 @@ from gateway.http.keys import (
 )
 from gateway.http.middleware import Handler, error_middleware, from_protocol_error, render
 from gateway.http.routing import RouteRegistry, route_label
+from gateway.http.serialise import serialise_middleware
 from simulator.world import World
 
 access_log = logging.getLogger("opsim.gateway.access")
@@ -141,7 +144,7 @@ class GatewayRunner(web.AppRunner):
 
 def create_app(world: World, settings: Settings) -> web.Application:
     """A gateway serving ``world`` as configured by ``settings`` (the store opens when the app starts)."""
-    app = web.Application(middlewares=[request_context, error_middleware, auth.auth_middleware],
+    app = web.Application(middlewares=[request_context, error_middleware, auth.auth_middleware, serialise_middleware],
                           client_max_size=settings.body_limit_bytes)
     compose(app, world, settings)
     registry = RouteRegistry()

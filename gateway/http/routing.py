@@ -3,7 +3,8 @@
 Owns :class:`RouteTable` (what a resource module declares: method, path, summary, access, scopes, models),
 :class:`RouteRegistry` (installs tables into an app, finds the declaration of a matched request, feeds the
 OpenAPI document) and the helpers that turn a request into a validated model and a model into a response.
-Resource modules in ``gateway/api/`` each expose ``routes: RouteTable``; ``app.create_app`` lists them.
+Resource modules in ``gateway/http/api/`` and ``gateway/http/camara/`` each expose ``routes: RouteTable``;
+:data:`gateway.http.app.API_MODULES` lists them.
 This module must not hold any state of its own beyond what an app owns.
 """
 
@@ -55,6 +56,9 @@ class ApiRoute:
     description: str = ""
     also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = ()
     """Other success answers as (status, model): an idempotent replay's 200, an asynchronous 202."""
+    changes_world: bool = False
+    """The handler changes the world or what is scheduled on its clock: it runs under the control plane's lock
+    (taken by :func:`gateway.http.serialise.serialise_middleware`, never by the handler)."""
 
 
 @dataclass
@@ -75,9 +79,10 @@ class RouteTable:
               query: type[pydantic.BaseModel] | None = None, status: int = 200,
               request_content_type: str = "application/json", response_content_type: str = "application/json",
               errors: tuple[int, ...] = (), in_schema: bool = True, description: str = "",
-              also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (),
+              also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (), changes_world: bool = False,
               ) -> Callable[[Handler], Handler]:
-        """Declare a route served by the decorated handler."""
+        """Declare a route served by the decorated handler (``changes_world``: serialised with every other
+        world-changing request and the paced clock)."""
 
         def register(handler: Handler) -> Handler:
             self.routes.append(ApiRoute(
@@ -85,7 +90,7 @@ class RouteTable:
                 scopes=scopes, request_model=request, response_model=response, query_model=query, status=status,
                 request_content_type=request_content_type, response_content_type=response_content_type,
                 errors=errors, in_schema=in_schema, description=description or (handler.__doc__ or "").strip(),
-                also=also,
+                also=also, changes_world=changes_world,
             ))
             return handler
 
@@ -126,6 +131,10 @@ class RouteRegistry:
     def lookup(self, request: web.Request) -> ApiRoute | None:
         """The declaration of the route a request matched (``None`` for unmatched requests)."""
         return self._by_route.get(request.match_info.route)
+
+    def world_changing(self) -> list[ApiRoute]:
+        """The routes declared with ``changes_world=True``, the ones served under the control plane's lock."""
+        return [r for r in self.routes if r.changes_world]
 
 
 def route_label(request: web.Request) -> str:
@@ -171,18 +180,37 @@ def _is_json(content_type: str) -> bool:
                                                    and content_type.endswith("+json"))
 
 
+def _check_json(request: web.Request) -> None:
+    """415 unless the request declares a UTF-8 JSON body."""
+    if not _is_json(request.content_type):
+        raise UnsupportedMediaType(f"Expected Content-Type application/json, got {request.content_type}.")
+    if request.charset is not None and request.charset.lower() not in UTF8_CHARSETS:
+        raise UnsupportedMediaType("JSON bodies must be UTF-8: send Content-Type application/json "
+                                   "(optionally with charset=utf-8).")
+
+
+async def prefetch_json(request: web.Request) -> None:
+    """Read a declared JSON body into the request's cache, so that :func:`read_json` no longer waits on the client.
+
+    Does nothing for a body :func:`read_json` would refuse unread (wrong media type), so its answers keep their
+    order; a body past the size limit is refused here as it would be there (413).
+    """
+    if request.body_exists:
+        try:
+            _check_json(request)
+        except UnsupportedMediaType:
+            return
+        await request.read()
+
+
 async def read_json(request: web.Request, model: type[M]) -> M:
     """The request body validated as ``model``: 415 unless UTF-8 JSON, 400 if malformed or off-schema.
 
     A ``charset`` other than UTF-8 is refused rather than guessed at. Validation is strict (no string-to-number
     coercion) and by wire name only (camelCase).
     """
-    if not _is_json(request.content_type):
-        raise UnsupportedMediaType(f"Expected Content-Type application/json, got {request.content_type}.")
-    if request.charset is not None and request.charset.lower() not in UTF8_CHARSETS:
-        raise UnsupportedMediaType("JSON bodies must be UTF-8: send Content-Type application/json "
-                                   "(optionally with charset=utf-8).")
-    raw = await request.read()  # raises 413 past client_max_size
+    _check_json(request)
+    raw = await request.read()  # raises 413 past client_max_size (cached: a second read returns the same bytes)
     if not raw.strip():
         raise InvalidArgument("Request body is empty; a JSON object is expected.")
     try:

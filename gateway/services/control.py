@@ -1,10 +1,12 @@
 """The operator's control plane over the world: clock, pacing, subscriber admin, durability.
 
-Owns the one ``asyncio.Lock`` that serialises every world mutation (the world is synchronous and not
-thread-safe; all calls run on the event loop thread), the paced-clock loop, clock checkpoints and the admin
-journal (every world-changing admin operation is applied through :mod:`gateway.core.journal` and then recorded, so
-live application and replay are the same code), and the services' part in a restore (:meth:`ControlPlane.on_restore`).
-It must not know about HTTP or wire models.
+Owns the one ``asyncio.Lock`` that serialises every world mutation (the world is synchronous and not thread-safe;
+all calls run on the event loop thread). The paced-clock loop takes it per wake-up; the HTTP layer holds it around
+every route declared as changing the world, so the methods here that change the world expect their caller to hold
+it and never take it themselves (an ``asyncio.Lock`` is not re-entrant). Also owns that loop, clock
+checkpoints and the admin journal (every world-changing admin operation is applied through
+:mod:`gateway.core.journal` and then recorded, so live application and replay are the same code), and the services'
+part in a restore (:meth:`ControlPlane.on_restore`). It must not know about HTTP or wire models.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def normalise_msisdn(msisdn: str) -> str:
 
 
 class ControlPlane:
-    """Serialised, journaled access to the world for the admin API and the pacer."""
+    """Journaled access to the world for the admin API and the pacer (callers of the changing methods hold
+    :attr:`lock`)."""
 
     def __init__(self, world: World, store: Store, settings: Settings) -> None:
         self.world = world
@@ -163,20 +166,22 @@ class ControlPlane:
                 "tick_seconds": self.world.config.tick_seconds}
 
     async def advance_to(self, target: datetime) -> None:
-        """Run the world to ``target`` (manual mode only; the past is refused with 409)."""
-        async with self.lock:
-            now = self.world.clock.now
-            if self.world.clock.mode != "manual":
-                raise Conflict("The clock is paced; switch it to manual mode before advancing it.")
-            if target < now:
-                raise Conflict(f"Cannot move the clock back from {format_instant(now)} to {format_instant(target)}.")
-            if target - now > MAX_ADVANCE:
-                raise _too_far()
-            if target >= MAX_INSTANT:  # refused before the first tick, or the world would stop part-way
-                raise OutOfRange(f"Cannot advance the clock to or past {format_instant(MAX_INSTANT)}.")
-            await self._run_to(target)
-            self.store.append_journal(self.world.clock.now, "advance", {"to": format_instant(target)})
-            self._last_checkpoint = self.world.clock.now
+        """Run the world to ``target`` (manual mode only; the past is refused with 409).
+
+        The caller holds :attr:`lock` throughout: the world yields between ticks, and nothing else may change it
+        meanwhile (the pacer waits for the lock)."""
+        now = self.world.clock.now
+        if self.world.clock.mode != "manual":
+            raise Conflict("The clock is paced; switch it to manual mode before advancing it.")
+        if target < now:
+            raise Conflict(f"Cannot move the clock back from {format_instant(now)} to {format_instant(target)}.")
+        if target - now > MAX_ADVANCE:
+            raise _too_far()
+        if target >= MAX_INSTANT:  # refused before the first tick, or the world would stop part-way
+            raise OutOfRange(f"Cannot advance the clock to or past {format_instant(MAX_INSTANT)}.")
+        await self._run_to(target)
+        self.store.append_journal(self.world.clock.now, "advance", {"to": format_instant(target)})
+        self._last_checkpoint = self.world.clock.now
 
     async def advance_by(self, delta: timedelta) -> None:
         """Run the world for ``delta`` (manual mode only; 400 ``OUT_OF_RANGE`` beyond :data:`MAX_ADVANCE`)."""
@@ -186,27 +191,23 @@ class ControlPlane:
 
     async def set_mode(self, mode: ClockMode, factor: float | None) -> None:
         """Switch between manual and paced (pace anchored at this wall instant)."""
-        async with self.lock:
-            self.world.clock.set_mode(mode, factor, wall=time.monotonic())
+        self.world.clock.set_mode(mode, factor, wall=time.monotonic())
         self.checkpoint()
 
     async def pause(self) -> None:
         """Stop paced time."""
-        async with self.lock:
-            self.world.clock.pause()
+        self.world.clock.pause()
         self.checkpoint()
 
     async def resume(self) -> None:
         """Resume paced time from now."""
-        async with self.lock:
-            self.world.clock.resume(wall=time.monotonic())
+        self.world.clock.resume(wall=time.monotonic())
 
     # -- subscribers -----------------------------------------------------------------------------------------
     async def _apply(self, op: str, args: dict[str, Any]) -> None:
-        async with self.lock:
-            apply(self.world, op, args)  # raises before anything is recorded: no partial write
-            self.store.append_journal(self.world.clock.now, op, args)
-            self._last_checkpoint = self.world.clock.now
+        apply(self.world, op, args)  # raises before anything is recorded: no partial write
+        self.store.append_journal(self.world.clock.now, op, args)
+        self._last_checkpoint = self.world.clock.now
 
     def find(self, msisdn: str) -> int:
         """Index of a subscriber (404 when unknown)."""
@@ -254,7 +255,7 @@ class ControlPlane:
                                             "place": place, "latitude": latitude, "longitude": longitude,
                                             "share": share, "count": count,
                                             "arrive_before_s": arrive_before.total_seconds()})
-        return self.world.gatherings[-1]  # no await since the lock was released: nothing else added one
+        return self.world.gatherings[-1]  # the caller holds the lock: nothing else added one since
 
     def inbox(self, msisdn: str) -> list[dict[str, Any]]:
         """What a subscriber's device received."""

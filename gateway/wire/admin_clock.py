@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.admin_clock`.
+"""Wire models of the admin clock API (``/admin/v1/clock``): the clock's state, an advance (to an instant, by
+a duration or by seconds) and a switch between manual and paced mode.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.admin_gatherings`.
+"""Wire models of the admin gatherings API (``/admin/v1/gatherings``): a gathering to add (a named place or a
+point, a share or a count of people, between two instants) and the gatherings as listed.
 """
 
 from __future__ import annotations
@@ -8,11 +9,7 @@ from typing import Annotated, Self
 from pydantic import Field, StringConstraints, model_validator
 
 from gateway.wire.base import Instant, WireModel
-
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-
-
-Longitude = Annotated[float, Field(ge=-180, le=180)]
+from gateway.wire.geo import Latitude, Longitude
 
 
 class GatheringCreate(WireModel):

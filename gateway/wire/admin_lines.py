@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.admin_lines`.
+"""Wire models of the admin line API (``/admin/v1/subscribers/{msisdn}/line``, ``.../sim-swap``): a subscriber's
+SIM activation and latest swap.
 """
 
 from __future__ import annotations

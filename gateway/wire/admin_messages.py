@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.admin_messages`.
+"""Wire models of the operator side of direct messages: decisions on partners' sender names and templates, the
+registrations as the operator lists them, and subscribers' sender blocks.
 """
 
 from __future__ import annotations

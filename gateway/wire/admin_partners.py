@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.admin_partners`.
+"""Wire models of the admin partners API (``/admin/v1/partners``): a partner to create and its limits, the
+partner as listed (its secret shown once, on creation) and API keys issued by the operator.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.admin_subscribers`.
+"""Wire models of the admin subscribers API (``/admin/v1/subscribers``): the operator's view of a subscriber
+(profile, location, consent and its history), consent changes, pins, test subscribers to add, and inboxes.
 """
 
 from __future__ import annotations
@@ -8,14 +9,9 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, StringConstraints
 
 from gateway.wire.base import WireModel
+from gateway.wire.geo import Latitude, Longitude
 
 Msisdn = Annotated[str, StringConstraints(pattern=r"^\+?[1-9][0-9]{4,14}$")]
-
-
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-
-
-Longitude = Annotated[float, Field(ge=-180, le=180)]
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.admin_world`.
+"""Wire model of the admin world API (``/admin/v1/world``): the world's summary (city, size, cells, sim time, tick
+cost).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Wire models of :mod:`gateway.http.api.campaigns`.
+"""Wire models of the targeted campaigns API (``/campaigns/v1``) and its operator side (``/admin/v1/campaigns``):
+targeting (areas, location modes, segments), schedules and quiet hours, audience estimates, campaigns, reports,
+deliveries and the campaign event subscriptions.
 """
 
 from __future__ import annotations
@@ -9,36 +11,14 @@ from pydantic import Field, StringConstraints
 
 from gateway.wire.base import MAX_ID, Instant, WireModel
 from gateway.wire.event_subscriptions import EventSubscriptionRequest
-
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-
-
-Longitude = Annotated[float, Field(ge=-180, le=180)]
-
+from gateway.wire.geo import Point
+from gateway.wire.vocabulary import CampaignKind as Kind
+from gateway.wire.vocabulary import Channel, Day, LocationMode
 
 HourMinute = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 Word = Annotated[str, StringConstraints(min_length=1, max_length=32)]
-
-
-LocationMode = Literal["PRESENT", "ENTERS", "VISITED", "HOME", "WORK"]
-
-
-Kind = Literal["PROMO", "INFORMATIONAL"]
-
-
-Channel = Literal["PUSH", "SMS", "PUSH_THEN_SMS"]
-
-
-Day = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
-
-
-class Point(WireModel):
-    """A WGS84 point."""
-
-    latitude: Latitude
-    longitude: Longitude
 
 
 class CircleArea(WireModel):

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.ciba`.
+"""Wire models of CIBA (``POST /bc-authorize``, RFC-style snake_case) and of the admin's choice of how a
+subscriber answers CIBA requests (``/admin/v1/subscribers/{msisdn}/ciba``).
 """
 
 from __future__ import annotations

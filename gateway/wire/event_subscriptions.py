@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.event_subscriptions`.
+"""Wire models every partner event-subscription resource shares (``/campaigns/v1/subscriptions``,
+``/journeys/v1/subscriptions``): the request generic in its event types, the subscription and the list.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Wire models of :mod:`gateway.http.api.health`.
+"""Wire model of the liveness probe (``/health``): status, simulated time and clock mode.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.services.journeys`.
+"""Wire models of the journeys API (``/journeys/v1``) and its operator side: triggers, steps and stop conditions,
+journeys, enrolments, reports, recipients' truth and the journey event subscriptions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from gateway.wire.camara.subject import PhoneNumber
 from gateway.wire.campaigns import AreaModel
 from gateway.wire.event_subscriptions import EventSubscriptionRequest
 from gateway.wire.messages import ParamName, ParamValue
+from gateway.wire.vocabulary import Channel, MessageKind
 
 MAX_STEPS = 10
 
@@ -43,8 +45,8 @@ class StepModel(WireModel):
     """One message of the chain, ``delaySeconds`` after the trigger or the previous step (negative: before the
     event, ``EVENT_REMINDER`` steps ``after: TRIGGER`` only). ``text`` or an approved ``templateId``."""
 
-    kind: Literal["TRANSACTIONAL", "INFORMATIONAL", "PROMO", "AUTHENTICATION"]
-    channel: Literal["PUSH", "SMS", "PUSH_THEN_SMS"] = "PUSH_THEN_SMS"
+    kind: MessageKind
+    channel: Channel = "PUSH_THEN_SMS"
     text: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
     title: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     template_id: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.messages`.
+"""Wire models of the direct messages API (``/messages/v1``): a message to send (kind, channel, sender, text or
+template, callback), the message with its status history, and sender and template registrations.
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from pydantic import Field, StrictInt, StringConstraints
 
 from gateway.wire.base import Instant, WireModel
 from gateway.wire.camara.subject import PhoneNumber
+from gateway.wire.vocabulary import Channel, DeliveryChannel
+from gateway.wire.vocabulary import MessageKind as Kind
 from gateway.wire.webhooks import SinkCredential
-
-Kind = Literal["TRANSACTIONAL", "INFORMATIONAL", "AUTHENTICATION", "PROMO"]
-
 
 Status = Literal["ACCEPTED", "HELD", "SENT", "DELIVERED", "FAILED", "EXPIRED", "SUPPRESSED"]
 
@@ -35,7 +35,7 @@ class SendMessage(WireModel):
 
     phone_number: PhoneNumber
     kind: Kind
-    channel: Literal["PUSH", "SMS", "PUSH_THEN_SMS"] = "PUSH_THEN_SMS"
+    channel: Channel = "PUSH_THEN_SMS"
     sender_name: Annotated[str, StringConstraints(min_length=1, max_length=11)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
     title: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
@@ -51,7 +51,7 @@ class StatusChangeInfo(WireModel):
 
     status: Status
     at: Instant
-    channel: Literal["PUSH", "SMS"] | None = None
+    channel: DeliveryChannel | None = None
     reason: str | None = None
 
 

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.services.ciba`.
+"""Wire models of the OAuth token endpoint (``/oauth2/token``, RFC 6749 snake_case): the form, the token answer
+and the OAuth error body.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Wire models of :mod:`gateway.http.api.partners`.
+"""Wire models of the partner account API (``/partner/v1``): who am I, and my own API keys.
 """
 
 from __future__ import annotations

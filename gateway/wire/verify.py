@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.api.verify`.
+"""Wire models of the authentication codes API (``/verify/v1``): a verification to start, a code to check, and
+the verification with its sends.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pydantic import Field, StringConstraints
 
 from gateway.wire.base import Instant, WireModel
 from gateway.wire.camara.subject import PhoneNumber
+from gateway.wire.vocabulary import DeliveryChannel
 
 
 class StartVerification(WireModel):
@@ -30,7 +32,7 @@ class SendInfo(WireModel):
     """One delivery attempt (the code is never shown)."""
 
     attempt: int
-    channel: Literal["PUSH", "SMS"]
+    channel: DeliveryChannel
     at: Instant
     status: str
     reason: str | None = None

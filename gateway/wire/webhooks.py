@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.core.webhooks`.
+"""Wire models of webhooks: sink credentials partners give, their signing secrets, and the operator's view of the
+durable outbox (events, attempts, counts, dead letters).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ async def get_clock(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/v1/clock/advance", summary="Advance the clock", access=Access.ADMIN, request=ClockAdvance,
-             response=ClockState, errors=(400, 409))
+             response=ClockState, errors=(400, 409), changes_world=True)
 async def advance(request: web.Request) -> web.Response:
     """Run the world step by step to the new instant and answer when done. Manual mode only (else 409);
     an instant in the past is 409."""
@@ -44,7 +44,7 @@ async def advance(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/v1/clock/mode", summary="Switch clock mode", access=Access.ADMIN, request=ClockModeChange,
-             response=ClockState)
+             response=ClockState, changes_world=True)
 async def set_mode(request: web.Request) -> web.Response:
     """Manual (moves only when advanced) or paced (``factor`` × wall time)."""
     body = await read_json(request, ClockModeChange)
@@ -52,14 +52,16 @@ async def set_mode(request: web.Request) -> web.Response:
     return _state(request)
 
 
-@routes.post("/admin/v1/clock/pause", summary="Pause paced time", access=Access.ADMIN, response=ClockState)
+@routes.post("/admin/v1/clock/pause", summary="Pause paced time", access=Access.ADMIN, response=ClockState,
+             changes_world=True)
 async def pause(request: web.Request) -> web.Response:
     """Paced time stops until resumed."""
     await request.app[CONTROL].pause()
     return _state(request)
 
 
-@routes.post("/admin/v1/clock/resume", summary="Resume paced time", access=Access.ADMIN, response=ClockState)
+@routes.post("/admin/v1/clock/resume", summary="Resume paced time", access=Access.ADMIN, response=ClockState,
+             changes_world=True)
 async def resume(request: web.Request) -> web.Response:
     """Paced time continues from the current instant."""
     await request.app[CONTROL].resume()

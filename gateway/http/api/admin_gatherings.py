@@ -34,7 +34,7 @@ def gathering_view(world: World, g: GatheringInfo) -> Gathering:
 
 
 @routes.post("/admin/v1/gatherings", summary="Add a gathering", access=Access.ADMIN, request=GatheringCreate,
-             response=Gathering, status=201, errors=(400,))
+             response=Gathering, status=201, errors=(400,), changes_world=True)
 async def add_gathering(request: web.Request) -> web.Response:
     """People attend a place between two instants (the start must not be in the past); journaled."""
     body = await read_json(request, GatheringCreate)

@@ -33,7 +33,7 @@ async def get_line(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/v1/subscribers/{msisdn}/sim-swap", summary="Swap the SIM now", access=Access.ADMIN,
-             response=LineInfo, errors=(404,))
+             response=LineInfo, errors=(404,), changes_world=True)
 async def sim_swap(request: web.Request) -> web.Response:
     """Give the line a new SIM at the current simulated instant (journaled; SIM swap events follow)."""
     await request.app[CONTROL].sim_swap(request.match_info["msisdn"])

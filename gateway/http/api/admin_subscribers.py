@@ -41,7 +41,7 @@ async def get_subscriber(request: web.Request) -> web.Response:
 
 
 @routes.put("/admin/v1/subscribers/{msisdn}/consent", summary="Set consent", access=Access.ADMIN,
-            request=ConsentChange, response=SubscriberView, errors=(400, 404))
+            request=ConsentChange, response=SubscriberView, errors=(400, 404), changes_world=True)
 async def set_consent(request: web.Request) -> web.Response:
     """Grant or withdraw now (journaled; survives a restart)."""
     msisdn = request.match_info["msisdn"]
@@ -51,7 +51,7 @@ async def set_consent(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/v1/subscribers/{msisdn}/pin", summary="Pin to a place", access=Access.ADMIN,
-             request=PinRequest, response=SubscriberView, errors=(400, 404))
+             request=PinRequest, response=SubscriberView, errors=(400, 404), changes_world=True)
 async def pin(request: web.Request) -> web.Response:
     """Hold the subscriber at a place inside the city until released (journaled)."""
     msisdn = request.match_info["msisdn"]
@@ -61,7 +61,7 @@ async def pin(request: web.Request) -> web.Response:
 
 
 @routes.delete("/admin/v1/subscribers/{msisdn}/pin", summary="Release to the routine", access=Access.ADMIN,
-               response=SubscriberView, errors=(404,))
+               response=SubscriberView, errors=(404,), changes_world=True)
 async def release(request: web.Request) -> web.Response:
     """The subscriber heads back to where their routine says they should be (journaled)."""
     msisdn = request.match_info["msisdn"]
@@ -70,7 +70,7 @@ async def release(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/v1/subscribers", summary="Add a test subscriber", access=Access.ADMIN,
-             request=NewTestSubscriber, response=SubscriberView, status=201, errors=(400, 409))
+             request=NewTestSubscriber, response=SubscriberView, status=201, errors=(400, 409), changes_world=True)
 async def add_test_subscriber(request: web.Request) -> web.Response:
     """A QA phone that stays where it is put (journaled). An MSISDN already in use is 409."""
     body = await read_json(request, NewTestSubscriber)

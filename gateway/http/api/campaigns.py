@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.http.auth import auth_of
-from gateway.http.keys import CAMPAIGNS, CONTROL, SETTINGS
+from gateway.http.keys import CAMPAIGNS, SETTINGS
 from gateway.http.routing import Access, RouteTable, idempotency_key, json_response, read_json, read_query
 from gateway.services.campaigns import DAYS, CampaignRequest, CampaignView, Estimate, Record, Report, TargetingSpec
 from gateway.services.targeting import AreaSpec, CircleSpec, PolygonSpec
@@ -24,20 +24,20 @@ from gateway.wire.campaigns import (
     CampaignList,
     CampaignReport,
     CircleArea,
-    Day,
     DeliveryList,
     DeliveryRecord,
     EstimateRequest,
     HourlyCounts,
     ListQuery,
     MessageModel,
-    Point,
     PolygonArea,
     ScheduleModel,
     SegmentModel,
     SmsSummary,
     TargetingModel,
 )
+from gateway.wire.geo import Point
+from gateway.wire.vocabulary import Day
 from simulator.segments import Segment
 
 routes = RouteTable("campaigns")
@@ -185,14 +185,13 @@ async def estimate(request: web.Request) -> web.Response:
 
 @routes.post("/campaigns/v1/campaigns", summary="Create a campaign", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
              request=CampaignCreate, response=Campaign, status=201, errors=(400, 403, 409, 422),
-             also=((200, Campaign),))
+             also=((200, Campaign),), changes_world=True)
 async def create(request: web.Request) -> web.Response:
     """Validate, moderate (``REJECTED`` with a reason) and schedule. ``Idempotency-Key``: same key and body give
     the same campaign (200), same key and another body 409. Under the minimum audience: 422."""
     key = idempotency_key(request)  # headers before the body
     body = await read_json(request, CampaignCreate)
-    async with request.app[CONTROL].lock:
-        view, new = request.app[CAMPAIGNS].create(auth_of(request).partner_id, _request(body), key)
+    view, new = request.app[CAMPAIGNS].create(auth_of(request).partner_id, _request(body), key)
     return json_response(campaign_model(view), status=201 if new else 200)
 
 
@@ -214,11 +213,10 @@ async def get_campaign(request: web.Request) -> web.Response:
 
 
 @routes.delete("/campaigns/v1/campaigns/{campaignId}", summary="Cancel a campaign", access=Access.PARTNER,
-               scopes=(SCOPE_WRITE,), response=Campaign, errors=(403, 404, 409))
+               scopes=(SCOPE_WRITE,), response=Campaign, errors=(403, 404, 409), changes_world=True)
 async def cancel(request: web.Request) -> web.Response:
     """Stop further sends now; candidates held by quiet hours are suppressed as CANCELLED. Finished: 409."""
-    async with request.app[CONTROL].lock:
-        view = request.app[CAMPAIGNS].cancel(auth_of(request).partner_id, request.match_info["campaignId"])
+    view = request.app[CAMPAIGNS].cancel(auth_of(request).partner_id, request.match_info["campaignId"])
     return json_response(campaign_model(view))
 
 

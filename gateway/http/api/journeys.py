@@ -13,7 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.http.auth import auth_of
-from gateway.http.keys import CONTROL, JOURNEYS, SETTINGS
+from gateway.http.keys import JOURNEYS, SETTINGS
 from gateway.http.routing import Access, RouteTable, idempotency_key, json_response, read_json, read_query
 from gateway.services.journeys import (
     EnrolmentView,
@@ -24,7 +24,8 @@ from gateway.services.journeys import (
     StepSpec,
 )
 from gateway.services.targeting import AreaSpec, CircleSpec, PolygonSpec
-from gateway.wire.campaigns import AdminListQuery, CircleArea, ListQuery, Point, PolygonArea
+from gateway.wire.campaigns import AdminListQuery, CircleArea, ListQuery, PolygonArea
+from gateway.wire.geo import Point
 from gateway.wire.journeys import (
     Enrolment,
     EnrolmentRequest,
@@ -137,14 +138,13 @@ def _recipient_model(r: RecipientRecord) -> RecipientModel:
 
 @routes.post("/journeys/v1/journeys", summary="Create a journey", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
              request=JourneyCreate, response=Journey, status=201, errors=(400, 401, 403, 409, 422),
-             also=((200, Journey),))
+             also=((200, Journey),), changes_world=True)
 async def create(request: web.Request) -> web.Response:
     """Every step is checked as a message would be (approved sender and templates, channel limits, moderation).
     ``Idempotency-Key``: the same key and body give the same journey (200), another body 409."""
     key = idempotency_key(request)  # headers before the body
     body = await read_json(request, JourneyCreate)
-    async with request.app[CONTROL].lock:
-        view, new = request.app[JOURNEYS].create(auth_of(request).partner_id, _request(body), key)
+    view, new = request.app[JOURNEYS].create(auth_of(request).partner_id, _request(body), key)
     return json_response(journey_model(view), status=201 if new else 200)
 
 
@@ -166,23 +166,21 @@ async def get_journey(request: web.Request) -> web.Response:
 
 
 @routes.delete("/journeys/v1/journeys/{journeyId}", summary="Cancel a journey", access=Access.PARTNER,
-               scopes=(SCOPE_WRITE,), response=Journey, errors=(401, 403, 404, 409))
+               scopes=(SCOPE_WRITE,), response=Journey, errors=(401, 403, 404, 409), changes_world=True)
 async def cancel(request: web.Request) -> web.Response:
     """No new recipients; the rest of every chain is stopped (``CANCELLED``). Completed or cancelled: 409."""
-    async with request.app[CONTROL].lock:
-        view = request.app[JOURNEYS].cancel(auth_of(request).partner_id, request.match_info["journeyId"])
+    view = request.app[JOURNEYS].cancel(auth_of(request).partner_id, request.match_info["journeyId"])
     return json_response(journey_model(view))
 
 
 @routes.post("/journeys/v1/journeys/{journeyId}/enrolments", summary="Enrol a number in an EVENT_REMINDER journey",
              access=Access.PARTNER, scopes=(SCOPE_WRITE,), request=EnrolmentRequest, response=Enrolment, status=201,
-             errors=(400, 401, 403, 404, 409))
+             errors=(400, 401, 403, 404, 409), changes_world=True)
 async def enrol(request: web.Request) -> web.Response:
     """One of the partner's customers, for one event instant; steps already past are ``TOO_LATE``."""
     body = await read_json(request, EnrolmentRequest)
-    async with request.app[CONTROL].lock:
-        view = request.app[JOURNEYS].enrol(auth_of(request).partner_id, request.match_info["journeyId"],
-                                           body.phone_number, body.event_time)
+    view = request.app[JOURNEYS].enrol(auth_of(request).partner_id, request.match_info["journeyId"],
+                                       body.phone_number, body.event_time)
     return json_response(_enrolment_model(view), status=201)
 
 

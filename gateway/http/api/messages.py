@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.core.webhooks import check_sink, sink_access_token
 from gateway.http.auth import auth_of
-from gateway.http.keys import CONTROL, MESSAGES, SETTINGS
+from gateway.http.keys import MESSAGES, SETTINGS
 from gateway.http.routing import Access, RouteTable, idempotency_key, json_response, read_json
 from gateway.services.messages import MessageRequest, MessageView, Registration
 from gateway.wire.messages import (
@@ -69,7 +69,7 @@ def message_view(m: MessageView) -> Message:
 
 @routes.post("/messages/v1/messages", summary="Send a direct message", access=Access.PARTNER, scopes=(SCOPE_SEND,),
              request=SendMessage, response=Message, status=201, errors=(400, 401, 403, 404, 409, 422),
-             also=((200, Message),))
+             also=((200, Message),), changes_world=True)
 async def send(request: web.Request) -> web.Response:
     """Accepted (201) and tried at once; the answer already holds the first steps of the history.
     ``Idempotency-Key``: the same key and body give back the first message (200), another body is 409."""
@@ -81,8 +81,7 @@ async def send(request: web.Request) -> web.Response:
         token = sink_access_token(body.callback.sink_credential)
     req = MessageRequest(body.phone_number, body.kind, body.channel, body.sender_name, body.text, body.title,
                          body.template_id, dict(body.template_parameters), body.priority, body.ttl_seconds, sink, token)
-    async with request.app[CONTROL].lock:
-        view, created = request.app[MESSAGES].send(auth_of(request).partner_id, req, key)
+    view, created = request.app[MESSAGES].send(auth_of(request).partner_id, req, key)
     return json_response(message_view(view), status=201 if created else 200)
 
 

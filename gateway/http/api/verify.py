@@ -39,7 +39,7 @@ def _wire(view: VerificationView) -> Verification:
 
 @routes.post("/verify/v1/verifications", summary="Send a verification code", access=Access.PARTNER,
              scopes=(SCOPE,), request=StartVerification, response=Verification, status=201,
-             errors=(400, 401, 403, 404, 422, 429), also=((200, Verification),))
+             errors=(400, 401, 403, 404, 422, 429), also=((200, Verification),), changes_world=True)
 async def start(request: web.Request) -> web.Response:
     """A new verification (201), or a resend of the same code when one is pending for the number (200)."""
     body = await read_json(request, StartVerification)

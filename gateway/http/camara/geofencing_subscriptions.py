@@ -97,7 +97,8 @@ def _serve(version: GeofencingVersion) -> None:
 
     @routes.post(base, summary=f"Create a geofencing subscription {tag}", access=Access.PARTNER,
                  request=SubscriptionRequest, response=Subscription, status=201, errors=(400, 401, 403, 404, 422),
-                 description="Needs the scope geofencing-subscriptions:<event type>:create of the requested type.")
+                 description="Needs the scope geofencing-subscriptions:<event type>:create of the requested type.",
+                 changes_world=True)
     async def create(request: web.Request) -> web.Response:
         body = await read_json(request, SubscriptionRequest)
         spec = _spec(request, body, version)
@@ -119,7 +120,8 @@ def _serve(version: GeofencingVersion) -> None:
         return json_response(subscription_view(g))
 
     @routes.delete(base + "/{subscriptionId}", summary=f"Delete a geofencing subscription {tag}",
-                   access=Access.PARTNER, scopes=(SCOPE_DELETE,), status=204, errors=(400, 401, 403, 404))
+                   access=Access.PARTNER, scopes=(SCOPE_DELETE,), status=204, errors=(400, 401, 403, 404),
+                   changes_world=True)
     async def delete(request: web.Request) -> web.Response:
         """End the subscription (a ``subscription-ended`` event with ``SUBSCRIPTION_DELETED`` follows)."""
         camara(request).geofencing.delete(auth_of(request).partner_id, version,

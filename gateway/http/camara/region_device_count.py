@@ -20,13 +20,14 @@ from gateway.http.composition import camara
 from gateway.http.keys import CORRELATOR, SETTINGS, WORLD
 from gateway.http.routing import Access, RouteTable, json_response, read_json
 from gateway.services.camara.insights import DeviceFilter
-from gateway.wire.camara.areas import MAX_POLYGON_POINTS, Latitude, Longitude
+from gateway.wire.camara.areas import MAX_POLYGON_POINTS
 from gateway.wire.camara.region_device_count import (
     AcceptedResponse,
     CountArea,
     RegionDeviceCountRequest,
     RegionDeviceCountResponse,
 )
+from gateway.wire.geo import Latitude, Longitude
 from simulator.errors import InvalidAreaError
 from simulator.geo import Area
 

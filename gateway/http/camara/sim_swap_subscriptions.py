@@ -53,7 +53,8 @@ def view(s: SwapSubscription) -> Subscription:
 
 
 @routes.post(BASE, summary="Create a SIM swap subscription", access=Access.PARTNER, scopes=(SCOPE_CREATE,),
-             request=SubscriptionRequest, response=Subscription, status=201, errors=(400, 401, 403, 404, 422))
+             request=SubscriptionRequest, response=Subscription, status=201, errors=(400, 401, 403, 404, 422),
+             changes_world=True)
 async def create(request: web.Request) -> web.Response:
     """A ``swapped`` event per SIM swap of the line (random or operator-made) until deleted, expired or
     ``subscriptionMaxEvents`` is reached; ``subscription-started``/``-ended`` lifecycle events."""
@@ -90,7 +91,7 @@ async def get(request: web.Request) -> web.Response:
 
 
 @routes.delete(BASE + "/{subscriptionId}", summary="Delete a SIM swap subscription", access=Access.PARTNER,
-               scopes=(SCOPE_DELETE,), status=204, errors=(400, 401, 403, 404))
+               scopes=(SCOPE_DELETE,), status=204, errors=(400, 401, 403, 404), changes_world=True)
 async def delete(request: web.Request) -> web.Response:
     """Ends the subscription (a ``subscription-ended`` event with ``SUBSCRIPTION_DELETED`` follows)."""
     request.app[SIM_SWAP_EVENTS].delete(auth_of(request).partner_id, request.match_info["subscriptionId"])

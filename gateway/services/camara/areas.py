@@ -16,7 +16,8 @@ import shapely
 from pydantic import Field
 
 from gateway.core.errors import Unprocessable
-from gateway.wire.camara.areas import MAX_POLYGON_POINTS, Circle, Point, Polygon
+from gateway.wire.camara.areas import MAX_POLYGON_POINTS, Circle, Polygon
+from gateway.wire.geo import Point
 from simulator.errors import InvalidAreaError
 from simulator.geo import Area
 from simulator.world import World

@@ -1,28 +1,17 @@
-"""Wire models of :mod:`gateway.services.camara.areas`.
+"""Wire models of CAMARA areas: WGS84 points, ``CIRCLE`` and ``POLYGON`` areas as the location and insights APIs
+accept them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from gateway.wire.base import WireModel
-
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-
-
-Longitude = Annotated[float, Field(ge=-180, le=180)]
-
+from gateway.wire.geo import Point
 
 MAX_POLYGON_POINTS = 15
-
-
-class Point(WireModel):
-    """WGS84 coordinates."""
-
-    latitude: Latitude
-    longitude: Longitude
 
 
 class Circle(WireModel):

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.device_reachability_status`.
+"""Wire models of CAMARA ``device-reachability-status`` v1: the request (a device) and whether it is reachable
+now, by data and/or SMS.
 """
 
 from __future__ import annotations

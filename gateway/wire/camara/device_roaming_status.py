@@ -1,4 +1,4 @@
-"""Wire models of :mod:`gateway.http.camara.device_roaming_status`.
+"""Wire model of CAMARA ``device-roaming-status`` v1: whether the device is roaming, and in which country.
 """
 
 from __future__ import annotations

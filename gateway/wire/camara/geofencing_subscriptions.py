@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.geofencing_subscriptions`.
+"""Wire models of CAMARA ``geofencing-subscriptions`` (v0.3 to v0.5): the area-entered/left subscription
+request and its config, the subscription and the list.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.services.camara.insights`.
+"""The status vocabularies CAMARA's aggregate APIs (``region-device-count``, ``population-density-data``) answer
+with.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.location_retrieval`.
+"""Wire models of CAMARA ``location-retrieval`` (v0.4, v0.5): the request (device, maximum age, maximum surface) and
+the location answered.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.location_verification`.
+"""Wire models of CAMARA ``location-verification`` (v1 to v3): the request (device, circle, maximum age) and the
+verification result of each version.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.number_verification`.
+"""Wire models of CAMARA ``number-verification`` v2: the number (or its hash) to verify, the match and the
+device's number, and the admin's network-based authentication of a device.
 """
 
 from __future__ import annotations
@@ -8,9 +9,7 @@ from typing import Annotated
 from pydantic import StringConstraints, model_validator
 
 from gateway.wire.base import RfcModel, WireModel
-
-PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{4,14}$")]
-
+from gateway.wire.camara.subject import PhoneNumber
 
 HashedPhoneNumber = Annotated[str, StringConstraints(pattern=r"^[a-fA-F0-9]{64}$")]
 

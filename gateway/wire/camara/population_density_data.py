@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.population_density_data`.
+"""Wire models of CAMARA ``population-density-data`` v0.3: the polygon and interval to cover, the hourly
+density grid answered, and the asynchronous answer.
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gateway.wire.base import Instant, WireModel
-from gateway.wire.camara.areas import Point
 from gateway.wire.camara.insights import DensityStatus
+from gateway.wire.geo import Point
 from gateway.wire.webhooks import SinkCredential
 
 

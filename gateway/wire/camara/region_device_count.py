@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.region_device_count`.
+"""Wire models of CAMARA ``region-device-count`` v0.2: the area, interval and filters to count, the count
+answered, and the asynchronous answer.
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from typing import Literal
 from pydantic import Field
 
 from gateway.wire.base import Instant, WireModel
-from gateway.wire.camara.areas import Point
 from gateway.wire.camara.insights import CountStatus
+from gateway.wire.geo import Point
 from gateway.wire.webhooks import SinkCredential
 
 

@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.sim_swap`.
+"""Wire models of CAMARA ``sim-swap`` v2: the check (``maxAge`` hours) and retrieve-date requests and their
+answers.
 """
 
 from __future__ import annotations

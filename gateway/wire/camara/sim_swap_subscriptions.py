@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.http.camara.sim_swap_subscriptions`.
+"""Wire models of CAMARA ``sim-swap-subscriptions`` v0.3: the subscription request and its config, the
+subscription and the list.
 """
 
 from __future__ import annotations

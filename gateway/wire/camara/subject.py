@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.services.camara.subject`.
+"""Wire models of who a CAMARA request is about: the ``device`` object (phone number, IP addresses, network access
+identifier) and the device echoed in answers.
 """
 
 from __future__ import annotations

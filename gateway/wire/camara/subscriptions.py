@@ -1,4 +1,5 @@
-"""Wire models of :mod:`gateway.services.camara.subscriptions`.
+"""Wire models every CAMARA event-subscription API shares (``geofencing-subscriptions``,
+``sim-swap-subscriptions``): protocols, statuses, HTTP sink settings, and the generic request and subscription.
 """
 
 from __future__ import annotations
