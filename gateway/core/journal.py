@@ -78,7 +78,7 @@ def _sim_swap(world: World, args: dict[str, Any]) -> None:
 
 
 def parse_instant(text: str) -> datetime:
-    """An instant journaled with :func:`~gateway.wire.format_instant`."""
+    """An instant journaled with :func:`~gateway.wire.base.format_instant`."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
