@@ -504,13 +504,13 @@ class Store:
         if version > len(schema.migrations):
             raise StoreError(f"database {self.path} has {schema.name} schema version {version}, newer than this "
                              f"opsim ({len(schema.migrations)}); use a newer opsim or another --db")
+        if saved is None and version:  # adopted: counted from now on
+            self.set_meta(schema.meta_key, version)
         for number, script in enumerate(schema.migrations[version:], start=version + 1):
             with self.transaction() as conn:
                 self._run(conn, script)
                 conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
                              "excluded.value", (schema.meta_key, json.dumps(number)))
-        if saved is None and version:  # adopted: count from now on
-            self.set_meta(schema.meta_key, version)
 
     @property
     def schema_version(self) -> int:
