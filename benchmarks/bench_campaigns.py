@@ -27,7 +27,8 @@ import numpy as np
 from benchmarks._report import emit
 from gateway.core.settings import CampaignSettings
 from gateway.core.store import Store
-from gateway.services.campaigns import CampaignRequest, CampaignService, TargetingSpec
+from gateway.services.campaigns.model import CampaignRequest, TargetingSpec
+from gateway.services.campaigns.service import CampaignService
 from gateway.services.targeting import CircleSpec
 from simulator.geo import Area
 from simulator.world import World, WorldConfig

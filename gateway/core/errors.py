@@ -45,6 +45,17 @@ class InvalidArgument(GatewayError):
     default_message = "Client specified an invalid argument, request body or query param."
 
 
+class InvalidMessage(InvalidArgument):
+    """A message breaks a channel limit (sender name, text, segments, title); the code names the API that refused
+    it: ``InvalidMessage("...", api="CAMPAIGNS")`` is ``400 CAMPAIGNS.INVALID_MESSAGE``."""
+
+    code = "INVALID_MESSAGE"
+    default_message = "The message breaks a channel limit."
+
+    def __init__(self, message: str | None = None, *, api: str) -> None:
+        super().__init__(message, code=f"{api}.{self.code}")
+
+
 class OutOfRange(InvalidArgument):
     code = "OUT_OF_RANGE"
     default_message = "Client specified an invalid range."

@@ -1,26 +1,47 @@
 """Public ids: prefixed strings over counters (``ptn_000001``), written and parsed in one place.
+
+Every kind of id has its prefix here and a fixed number of digits (:data:`DIGITS`); :func:`format_id` writes one
+and :func:`parse_public_id` reads one back, for every service.
 """
 
 from __future__ import annotations
 
 from gateway.wire.base import MAX_ID
 
+CAMPAIGN_PREFIX = "cmp_"
+JOURNEY_PREFIX = "jny_"
+ENROLMENT_PREFIX = "enr_"
+MESSAGE_PREFIX = "msg_"
+SENDER_PREFIX = "snd_"
+TEMPLATE_PREFIX = "tpl_"
+VERIFICATION_PREFIX = "vrf_"
 PARTNER_PREFIX = "ptn_"
-
-
 KEY_PREFIX = "key_"
+GEOFENCING_PREFIX = "gfs_"
+SIM_SWAP_SUBSCRIPTION_PREFIX = "sss_"
+OPERATION_PREFIX = "op_"
+
+DIGITS: dict[str, int] = {
+    CAMPAIGN_PREFIX: 6, JOURNEY_PREFIX: 6, ENROLMENT_PREFIX: 8, MESSAGE_PREFIX: 8, SENDER_PREFIX: 8,
+    TEMPLATE_PREFIX: 8, VERIFICATION_PREFIX: 8, PARTNER_PREFIX: 6, KEY_PREFIX: 6, GEOFENCING_PREFIX: 6,
+    SIM_SWAP_SUBSCRIPTION_PREFIX: 6, OPERATION_PREFIX: 6,
+}
+"""Zero-padded digits of each kind of id (a larger counter simply takes more digits)."""
+
+
+def format_id(prefix: str, number: int) -> str:
+    """Wire id of counter ``number`` of the kind ``prefix`` (``format_id(CAMPAIGN_PREFIX, 1)`` is ``cmp_000001``)."""
+    return f"{prefix}{number:0{DIGITS[prefix]}d}"
 
 
 def partner_public_id(partner_id: int) -> str:
     """Wire id of a partner (``ptn_000001``)."""
-    return f"{PARTNER_PREFIX}{partner_id:06d}"
+    return format_id(PARTNER_PREFIX, partner_id)
 
 
 def key_public_id(key_id: int) -> str:
     """Wire id of an API key (``key_000001``)."""
-    return f"{KEY_PREFIX}{key_id:06d}"
-
-
+    return format_id(KEY_PREFIX, key_id)
 
 
 def parse_public_id(value: str, prefix: str) -> int | None:

@@ -54,7 +54,9 @@ class CampaignSettings:
     min_audience: int = 50
     """A campaign whose estimated reachable audience is under this is refused (422 AUDIENCE_TOO_SMALL)."""
     privacy_threshold: int = 10
-    """Report and estimate counts from 1 to this minus one are withheld (null, listed in ``withheld``)."""
+    """Report and estimate counts from 1 to this minus one are withheld (null, listed in ``withheld``); journeys'
+    reports too. Apart from :attr:`Settings.privacy_threshold` (CAMARA aggregates about everyone in an area, zero
+    withheld as well) on purpose: an operator may set the two apart."""
     max_radius_m: float = 50_000.0
     """Largest circle radius accepted."""
     quiet_start_hour: int = 21
@@ -186,7 +188,8 @@ class Settings:
     GEOFENCING_SUBSCRIPTIONS.INVALID_AREA``) and campaign targeting and estimates (``422 CAMPAIGNS.INVALID_AREA``).
     The network sees cells: below a cell's resolution a radius only pretends to precision."""
     privacy_threshold: int = 10
-    """Region device counts and population density cells under this many devices are suppressed."""
+    """Region device counts and population density cells under this many devices are suppressed (zero included);
+    campaign and journey reports have their own :attr:`CampaignSettings.privacy_threshold`."""
     ciba_request_lifetime_s: int = 300
     """Wall-clock lifetime of a CIBA authentication request (``expires_in``)."""
     ciba_poll_interval_s: int = 0

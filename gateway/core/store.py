@@ -1,6 +1,8 @@
 """Durable gateway state in SQLite (WAL): partners, credentials, API keys, tokens, the admin journal, metadata.
 
-Owns the schema (versioned, applied by an ordered list of migrations), and small typed read/write methods.
+Owns the schema machinery: the core tables (versioned by ``PRAGMA user_version``, applied by an ordered list of
+migrations) and the tables of features that own their own migrations (:class:`FeatureSchema`, registered with
+:meth:`Store.add_schema` and versioned in ``meta``), plus small typed read/write methods of the core tables.
 Secrets never reach the database in clear: client secrets are salted scrypt hashes; access tokens and API keys
 are high-entropy random strings, so a plain SHA-256 is enough to store them and lets a request be authenticated
 with one indexed lookup. This module must not know about HTTP, the world's internals or pydantic wire models.
@@ -13,7 +15,7 @@ import hmac
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -130,41 +132,9 @@ MIGRATIONS: list[str] = [
         mode TEXT NOT NULL                -- consent, approve, deny, pending
     );
     """,
-    # targeted campaigns (issue 4): campaigns as submitted, and one record per subscriber outcome
-    """
-    CREATE TABLE campaigns (
-        seq INTEGER PRIMARY KEY,          -- cmp_000001 is seq 1
-        partner_id INTEGER NOT NULL REFERENCES partners(id),
-        name TEXT NOT NULL,
-        spec TEXT NOT NULL,               -- JSON: the campaign as submitted (wire form)
-        status TEXT NOT NULL,             -- SCHEDULED, RUNNING, COMPLETED, CANCELLED, REJECTED
-        rejection_reason TEXT,
-        estimate INTEGER NOT NULL,        -- reachable audience at creation (unrounded, operator side)
-        idempotency_key TEXT,
-        body_hash TEXT,
-        created_us INTEGER NOT NULL,      -- sim time, microseconds since the epoch
-        started_us INTEGER,
-        completed_us INTEGER,
-        cancelled_us INTEGER
-    );
-    CREATE UNIQUE INDEX campaigns_idempotency ON campaigns(partner_id, idempotency_key)
-        WHERE idempotency_key IS NOT NULL;
-    CREATE INDEX campaigns_partner ON campaigns(partner_id, seq);
-    CREATE TABLE campaign_records (
-        campaign_seq INTEGER NOT NULL,
-        seq INTEGER NOT NULL,             -- per-campaign counter: ids are deterministic, replays are ignored
-        id TEXT NOT NULL,                 -- msg_000001_0000001 (sent) or sup_000001_0000001 (suppressed)
-        subscriber INTEGER NOT NULL,      -- row index in the world (operator side only)
-        at_us INTEGER NOT NULL,           -- sim time of the decision
-        outcome TEXT NOT NULL,            -- DELIVERED, FAILED or SUPPRESSED
-        reason TEXT,                      -- suppression reason
-        channel TEXT,                     -- PUSH or SMS (sent messages)
-        delivered_us INTEGER,
-        opened_us INTEGER,
-        clicked_us INTEGER,
-        PRIMARY KEY (campaign_seq, seq)
-    ) WITHOUT ROWID;
-    """,
+    # 3: targeted campaigns (issue 4), now owned by their repository (gateway.services.campaigns.repository);
+    # the step stays so that every database keeps its numbering
+    "",
     # Direct messages, authentication codes (issue 6)
     """
     CREATE TABLE verifications (
@@ -272,10 +242,8 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE outbox ADD COLUMN correlator TEXT;   -- x-correlator sent with the event (NULL: the event id)
     """,
-    # Campaign records are written in bulk off the tick: their id is derived from (campaign_seq, seq) on read
-    """
-    ALTER TABLE campaign_records DROP COLUMN id;
-    """,
+    # 7: campaign records without their id column, now owned by the campaigns repository as well
+    "",
     # Triggered chains /journeys/v1 (issue 6): journeys, enrolments, recipients and the outcome of every step;
     # the messages a journey sends name it (hidden from the partner's GET), and direct messages keep their opening
     """
@@ -352,6 +320,29 @@ class StoreError(Exception):
     """The database cannot be used as asked (schema from the future, other world options...)."""
 
 
+def _no_tables(conn: sqlite3.Connection) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """The tables of one feature, owned by its repository: ordered migrations with their own version counter.
+
+    The counter is the ``meta`` key ``schema_version.<name>``. A database whose tables of the feature were made by
+    the core migrations (before the feature owned them) has no counter yet: ``adopt`` reads which of the feature's
+    migrations it already has from the tables themselves, so existing databases keep working unchanged.
+    """
+
+    name: str
+    migrations: tuple[str, ...]
+    adopt: Callable[[sqlite3.Connection], int] = _no_tables
+
+    @property
+    def meta_key(self) -> str:
+        """Where the feature's applied migrations are counted."""
+        return f"schema_version.{self.name}"
+
+
 @dataclass(frozen=True)
 class PartnerRow:
     """A partner as stored."""
@@ -402,6 +393,7 @@ class Store:
         self.path = str(path)
         self._conn: sqlite3.Connection | None = None
         self._writer: WriteBehind | None = None
+        self._features: dict[str, FeatureSchema] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -480,6 +472,20 @@ class Store:
             raise
         conn.execute("COMMIT")
 
+    def add_schema(self, schema: FeatureSchema) -> None:
+        """Have the tables of a feature: migrated when the store opens, at once when it is open already."""
+        if schema.name in self._features:
+            return
+        self._features[schema.name] = schema
+        if self._conn is not None:
+            self._migrate_feature(schema)
+
+    @staticmethod
+    def _run(conn: sqlite3.Connection, script: str) -> None:
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
     def _migrate(self) -> None:
         version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
@@ -487,10 +493,24 @@ class Store:
                              f"({len(MIGRATIONS)}); use a newer opsim or another --db")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction() as conn:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                self._run(conn, script)
                 conn.execute(f"PRAGMA user_version = {number}")
+        for schema in self._features.values():
+            self._migrate_feature(schema)
+
+    def _migrate_feature(self, schema: FeatureSchema) -> None:
+        saved = self.get_meta(schema.meta_key)
+        version = schema.adopt(self.conn) if saved is None else int(saved)
+        if version > len(schema.migrations):
+            raise StoreError(f"database {self.path} has {schema.name} schema version {version}, newer than this "
+                             f"opsim ({len(schema.migrations)}); use a newer opsim or another --db")
+        if saved is None and version:  # adopted: counted from now on
+            self.set_meta(schema.meta_key, version)
+        for number, script in enumerate(schema.migrations[version:], start=version + 1):
+            with self.transaction() as conn:
+                self._run(conn, script)
+                conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+                             "excluded.value", (schema.meta_key, json.dumps(number)))
 
     @property
     def schema_version(self) -> int:

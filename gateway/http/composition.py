@@ -47,7 +47,7 @@ from gateway.services.camara.geofencing import GeofencingService
 from gateway.services.camara.insights import InsightsService
 from gateway.services.camara.location import LocationService
 from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
-from gateway.services.campaigns import CampaignService
+from gateway.services.campaigns.service import CampaignService
 from gateway.services.ciba import CibaService
 from gateway.services.control import ControlPlane
 from gateway.services.journeys import JourneyService

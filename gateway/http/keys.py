@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gateway.http.routing import RouteRegistry
     from gateway.services.camara import CamaraServices
     from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
-    from gateway.services.campaigns import CampaignService
+    from gateway.services.campaigns.service import CampaignService
     from gateway.services.ciba import CibaService
     from gateway.services.control import ControlPlane
     from gateway.services.journeys import JourneyService

@@ -63,7 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.core.errors import Conflict, GatewayError, IdentifierNotFound, InvalidArgument, NotFound, Unprocessable
-from gateway.core.ids import parse_public_id, partner_public_id
+from gateway.core.ids import ENROLMENT_PREFIX, JOURNEY_PREFIX, format_id, parse_public_id, partner_public_id
 from gateway.core.store import Store
 from gateway.services import targeting
 from gateway.services.messages import MSG_PREFIX, MessageRequest, MessageService
@@ -80,7 +80,6 @@ ANCHORS: tuple[str, ...] = ("TRIGGER", "PREVIOUS_STEP")
 STOP_REASONS: tuple[str, ...] = ("LEFT_AREA", "CONSENT_WITHDRAWN", "JOURNEY_ENDED", "CANCELLED", "TOO_LATE")
 MESSAGE_REASONS: tuple[str, ...] = ("NO_CONSENT", "QUIET_HOURS", "FREQUENCY_CAP", "NO_APP", "SENDER_BLOCKED")
 """Suppression reasons a report always lists (others appear when they occur)."""
-JOURNEY_PREFIX, ENROLMENT_PREFIX = "jny_", "enr_"
 _OVER = ("CANCELLED", "COMPLETED")
 EVENT_TYPES: tuple[str, ...] = ("journey.started", "journey.completed", "journey.cancelled", "journey.report.hourly")
 _HOUR_US = 3_600_000_000
@@ -98,11 +97,6 @@ class JourneyFull(Conflict):
 class JourneyClosed(Conflict):
     code = "JOURNEYS.NOT_ACTIVE"
     default_message = "The journey is cancelled or completed."
-
-
-def public_id(seq: int) -> str:
-    """Wire id of a journey."""
-    return f"{JOURNEY_PREFIX}{seq:06d}"
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -288,7 +282,7 @@ class _Live:
 
     @property
     def id(self) -> str:
-        return public_id(self.seq)
+        return format_id(JOURNEY_PREFIX, self.seq)
 
 
 @dataclass
@@ -416,7 +410,7 @@ class JourneyService:
             if row is not None:
                 if row["body_hash"] != body_hash:
                     raise Conflict("Idempotency-Key was already used with a different request body.")
-                return self.get(partner_id, public_id(row["seq"])), False
+                return self.get(partner_id, format_id(JOURNEY_PREFIX, row["seq"])), False
         self._check(partner_id, req)
         now_us = to_micros(self.world.clock.now)
         with self.store.transaction() as conn:
@@ -425,7 +419,7 @@ class JourneyService:
                          "VALUES (?, ?, ?, ?, ?, ?, ?)", (seq, partner_id, req.name, spec, now_us, idempotency_key,
                                                           body_hash))
         self._pending[seq] = self._make_live(seq, partner_id, req, now_us, None)
-        return self.get(partner_id, public_id(seq)), True
+        return self.get(partner_id, format_id(JOURNEY_PREFIX, seq)), True
 
     def _row(self, partner_id: int | None, journey_id: str) -> Any:
         seq = parse_public_id(journey_id, JOURNEY_PREFIX)
@@ -447,8 +441,8 @@ class JourneyService:
         else:
             status = "ACTIVE"
         cancelled = None if row["cancelled_us"] is None else from_micros(row["cancelled_us"])
-        return JourneyView(public_id(row["seq"]), row["partner_id"], req, status, from_micros(row["created_us"]),
-                           cancelled)
+        return JourneyView(format_id(JOURNEY_PREFIX, row["seq"]), row["partner_id"], req, status,
+                           from_micros(row["created_us"]), cancelled)
 
     def get(self, partner_id: int | None, journey_id: str) -> JourneyView:
         """A journey of that partner (None: any); another partner's is 404."""
@@ -521,7 +515,7 @@ class JourneyService:
         planned = [PlannedStep(k, from_micros(event_us + o * 1_000_000),
                                "TOO_LATE" if event_us + o * 1_000_000 < now_us else "SCHEDULED")
                    for k, o in enumerate(req.offsets(), start=1)]
-        return EnrolmentView(f"{ENROLMENT_PREFIX}{enr:08d}", view.id, msisdn, event_time, now, planned)
+        return EnrolmentView(format_id(ENROLMENT_PREFIX, enr), view.id, msisdn, event_time, now, planned)
 
     # -- reports ------------------------------------------------------------------------------------------------
     def report(self, partner_id: int | None, journey_id: str) -> JourneyReport:

@@ -56,6 +56,7 @@ from gateway.core.errors import (
     Conflict,
     IdentifierNotFound,
     InvalidArgument,
+    InvalidMessage,
     NotFound,
     OutOfRange,
     QuotaExceeded,
@@ -85,11 +86,6 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,31})\}")
 _BRACES = re.compile(r"[{}]")
 _NO_QUIET = policy.Rules(quiet_start_hour=0, quiet_end_hour=0, daily_cap=2**30)
 """Rules of the service kinds: no quiet hours, no cap (consent is not asked for non-PROMO kinds anyway)."""
-
-
-class InvalidMessage(InvalidArgument):
-    code = "MESSAGES.INVALID_MESSAGE"
-    default_message = "The message breaks a channel limit."
 
 
 class SenderNotApproved(Unprocessable):
@@ -129,10 +125,10 @@ def fill(text: str, parameters: dict[str, str]) -> str:
     if missing or extra:
         parts = ([f"missing templateParameters: {', '.join(missing)}"] if missing else []) + (
             [f"unknown templateParameters: {', '.join(extra)}"] if extra else [])
-        raise InvalidMessage("; ".join(parts) + ".")
+        raise InvalidMessage("; ".join(parts) + ".", api="MESSAGES")
     bad = [n for n, v in parameters.items() if _BRACES.search(v)]
     if bad:
-        raise InvalidMessage(f"templateParameters may not contain braces: {', '.join(sorted(bad))}.")
+        raise InvalidMessage(f"templateParameters may not contain braces: {', '.join(sorted(bad))}.", api="MESSAGES")
     return PLACEHOLDER.sub(lambda m: parameters[m.group(1)], text)
 
 
@@ -257,13 +253,13 @@ class MessageService:
         if kind not in KINDS:
             raise InvalidArgument(f"kind must be one of {', '.join(KINDS)}.")
         if not text.strip():
-            raise InvalidMessage("text must not be blank.")
+            raise InvalidMessage("text must not be blank.", api="MESSAGES")
         if kind == "AUTHENTICATION" and "code" not in placeholders(text):
-            raise InvalidMessage("An AUTHENTICATION template must contain the placeholder {code}.")
+            raise InvalidMessage("An AUTHENTICATION template must contain the placeholder {code}.", api="MESSAGES")
         sample = fill(text, {n: "0" * 6 for n in placeholders(text)})
         problems = sms.text_problems("PUSH_THEN_SMS", sample, None)
         if problems:
-            raise InvalidMessage("; ".join(problems) + ".")
+            raise InvalidMessage("; ".join(problems) + ".", api="MESSAGES")
         with self.store.transaction() as conn:
             seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM message_templates").fetchone()[0])
             conn.execute("INSERT INTO message_templates(seq, partner_id, kind, text, status, created_us) "
@@ -402,7 +398,7 @@ class MessageService:
             template_seq = seq
             text = fill(str(row["text"]), req.template_parameters)
             if auth and not re.fullmatch(r"[A-Za-z0-9]{4,10}", req.template_parameters.get("code", "")):
-                raise InvalidMessage("templateParameters.code must be 4 to 10 letters or digits.")
+                raise InvalidMessage("templateParameters.code must be 4 to 10 letters or digits.", api="MESSAGES")
         elif auth:
             raise TemplateRequired()
         elif req.text is None:
@@ -413,7 +409,7 @@ class MessageService:
             text = req.text
         problems = sms.text_problems(req.channel, text, req.title)
         if problems:
-            raise InvalidMessage("; ".join(problems) + ".")
+            raise InvalidMessage("; ".join(problems) + ".", api="MESSAGES")
         if req.kind == "PROMO":
             hit = sms.moderation_hit(" ".join(filter(None, (text, req.title))), self.moderation_terms)
             if hit is not None:

@@ -3,7 +3,7 @@ their own.
 
 One :class:`PartnerEvents` per :class:`EventFeed` (:data:`CAMPAIGN_FEED`, :data:`JOURNEY_FEED`) owns that feed's
 subscriptions (rows of ``event_subscriptions`` with the feed's ``api``) and the listener plugged into the service's
-``add_listener`` (:meth:`gateway.services.campaigns.CampaignService.add_listener`,
+``add_listener`` (:meth:`gateway.services.campaigns.service.CampaignService.add_listener`,
 :meth:`gateway.services.journeys.JourneyService.add_listener`): each event (``campaign.started``, ``.completed``,
 ``.cancelled``, ``.rejected``, ``.report.hourly``; ``journey.started``, ``.completed``, ``.cancelled``,
 ``.report.hourly``) of a partner's campaign or journey goes to each of that partner's active subscriptions to its

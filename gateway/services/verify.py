@@ -44,7 +44,7 @@ from typing import Literal
 import numpy as np
 
 from gateway.core.errors import IdentifierNotFound, NotFound, PermissionDenied, TooManyRequests, Unprocessable
-from gateway.core.ids import parse_public_id
+from gateway.core.ids import VERIFICATION_PREFIX, format_id, parse_public_id
 from gateway.core.journal import Replay
 from gateway.core.settings import VerifySettings
 from gateway.core.store import Store
@@ -57,7 +57,6 @@ from simulator.world import World
 
 Channel = Literal["PUSH", "SMS", "AUTO"]
 Status = Literal["PENDING", "APPROVED", "EXPIRED", "MAX_ATTEMPTS"]
-PREFIX = "vrf_"
 SENDER = "Verify"
 SMSC_RETRY_S = 60
 
@@ -105,13 +104,8 @@ class VerificationView:
     sends: list[Send]
 
 
-def public_id(seq: int) -> str:
-    """Wire id of a verification."""
-    return f"{PREFIX}{seq:08d}"
-
-
 def _hash(seq: int, code: str) -> bytes:
-    return hashlib.sha256(f"{public_id(seq)}:{code}".encode()).digest()
+    return hashlib.sha256(f"{format_id(VERIFICATION_PREFIX, seq)}:{code}".encode()).digest()
 
 
 class VerifyService:
@@ -222,7 +216,7 @@ class VerifyService:
         minutes = max(1, self.rules.code_ttl_s // 60)
         self.world.deliver(subscriber, channel, SENDER, f"Your verification code is {code}. It expires in {minutes} "
                            "minutes. Never share it with anyone.", "AUTHENTICATION",
-                           verificationId=public_id(seq), code=code)
+                           verificationId=format_id(VERIFICATION_PREFIX, seq), code=code)
 
     # -- limits and guards --------------------------------------------------------------------------------------
     def _limits(self, partner_id: int, msisdn: str, now_us: int) -> None:
@@ -331,7 +325,7 @@ class VerifyService:
 
     # -- reading ------------------------------------------------------------------------------------------------
     def _row(self, partner_id: int, vid: str) -> sqlite3.Row:
-        seq = parse_public_id(vid, PREFIX)
+        seq = parse_public_id(vid, VERIFICATION_PREFIX)
         row = None if seq is None else self.store.conn.execute(
             "SELECT * FROM verifications WHERE seq = ? AND partner_id = ?", (seq, partner_id)).fetchone()
         if row is None:
@@ -348,7 +342,7 @@ class VerifyService:
         return status  # type: ignore[return-value]
 
     def _view(self, partner_id: int, seq: int) -> VerificationView:
-        row = self._row(partner_id, public_id(seq))
+        row = self._row(partner_id, format_id(VERIFICATION_PREFIX, seq))
         sends = [Send(int(r["attempt"]), str(r["channel"]), from_micros(int(r["at_us"])), str(r["status"]),
                       r["reason"], None if r["delivered_us"] is None else from_micros(int(r["delivered_us"])))
                  for r in self.store.conn.execute(
@@ -356,7 +350,7 @@ class VerifyService:
                      (seq,))]
         checks = int(row["checks"])
         return VerificationView(
-            id=public_id(seq), phone_number=str(row["msisdn"]), channel=row["channel"],
+            id=format_id(VERIFICATION_PREFIX, seq), phone_number=str(row["msisdn"]), channel=row["channel"],
             status=self._current_status(row), created_at=from_micros(int(row["created_us"])),
             expires_at=from_micros(int(row["expires_us"])), send_count=int(row["sends"]),
             check_count=checks, checks_left=max(0, self.rules.max_checks - checks), sends=sends)

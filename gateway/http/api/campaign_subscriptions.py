@@ -11,7 +11,7 @@ from __future__ import annotations
 from gateway.http.api.event_subscriptions import add_routes
 from gateway.http.keys import CAMPAIGN_EVENTS
 from gateway.http.routing import RouteTable
-from gateway.services.campaigns import EVENT_TYPES
+from gateway.services.campaigns.model import EVENT_TYPES
 from gateway.wire.campaigns import CampaignSubscriptionRequest
 
 routes = RouteTable("campaigns")

@@ -1,7 +1,7 @@
 """Targeted campaigns API (``/campaigns/v1``) and the operator-side truth (``/admin/v1/campaigns``).
 
 Thin handlers: parse (pydantic wire models, camelCase, unknown fields refused), call one
-:class:`~gateway.services.campaigns.CampaignService` method, serialise. Areas use CAMARA shapes (``CIRCLE`` with
+:class:`~gateway.services.campaigns.service.CampaignService` method, serialise. Areas use CAMARA shapes (``CIRCLE`` with
 ``center`` and ``radius`` in metres, ``POLYGON`` with a ``boundary`` of 3 to 15 points). Partner responses are
 aggregates only; another partner's campaign is ``404``.
 """
@@ -13,7 +13,15 @@ from aiohttp import web
 from gateway.http.auth import auth_of
 from gateway.http.keys import CAMPAIGNS, SETTINGS
 from gateway.http.routing import Access, RouteTable, idempotency_key, json_response, read_json, read_query
-from gateway.services.campaigns import DAYS, CampaignRequest, CampaignView, Estimate, Record, Report, TargetingSpec
+from gateway.services.campaigns.model import (
+    DAYS,
+    CampaignRequest,
+    CampaignView,
+    Estimate,
+    Record,
+    Report,
+    TargetingSpec,
+)
 from gateway.services.targeting import AreaSpec, CircleSpec, PolygonSpec
 from gateway.wire.base import WireModel
 from gateway.wire.campaigns import (

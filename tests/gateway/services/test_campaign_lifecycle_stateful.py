@@ -19,7 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from gateway.core.errors import Conflict
 from gateway.core.settings import CampaignSettings
 from gateway.core.store import Store
-from gateway.services.campaigns import CampaignRequest, CampaignService, TargetingSpec
+from gateway.services.campaigns.model import CampaignRequest, TargetingSpec
+from gateway.services.campaigns.service import CampaignService
 from gateway.services.targeting import CircleSpec
 from simulator.world import World, WorldConfig
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from gateway.core.settings import CampaignSettings
 from gateway.core.store import Store
-from gateway.services.campaigns import CampaignRequest, CampaignService, TargetingSpec
+from gateway.services.campaigns.model import CampaignRequest, TargetingSpec
+from gateway.services.campaigns.service import CampaignService
 from gateway.services.policy import REASONS
 from gateway.services.targeting import CircleSpec
 from simulator.clock import from_micros
