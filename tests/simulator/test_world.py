@@ -50,8 +50,8 @@ def test_block_order_does_not_change_the_day() -> None:
     config = small_config(n=BLOCK_SIZE + 700)
     a, b = World.build(config), World.build(config)
     n_blocks = 2
-    pa = a._build_plan(1, 1, 1440)
-    pb = b._build_plan(1, 1, 1440, block_order=list(reversed(range(n_blocks))))
+    pa = a.movement.build_plan(1, 1, 1440)
+    pb = b.movement.build_plan(1, 1, 1440, block_order=list(reversed(range(n_blocks))))
     assert np.array_equal(pa.tick, pb.tick) and np.array_equal(pa.sub, pb.sub)
     assert np.array_equal(pa.place, pb.place)
     assert np.array_equal(a.mobility.known, b.mobility.known)
@@ -87,13 +87,13 @@ def test_pin_moves_at_once_and_release_resumes() -> None:
     lat, lon = 52.5147, 13.2395  # Olympiastadion
     world.pin(5, lat, lon)
     here = world.locate(5)
-    assert abs(here["latitude"] - lat) < 1e-4 and here["pinned"]
+    assert abs(here.latitude - lat) < 1e-4 and here.pinned
     world.advance(timedelta(hours=6))
-    assert abs(world.locate(5)["latitude"] - lat) < 1e-4
+    assert abs(world.locate(5).latitude - lat) < 1e-4
     world.release(5)
     world.advance(timedelta(hours=3))
-    assert not world.locate(5)["pinned"]
-    assert abs(world.locate(5)["latitude"] - lat) > 1e-4
+    assert not world.locate(5).pinned
+    assert abs(world.locate(5).latitude - lat) > 1e-4
 
 
 def test_pin_outside_city_is_refused() -> None:
@@ -112,10 +112,10 @@ def test_test_subscriber_is_found_and_stays() -> None:
                                   consent={"ADVERTISING": {"PUSH": True, "SMS": False}},
                                   latitude=52.52, longitude=13.405)
     assert world.find_subscriber("+491511234567") == i
-    assert world.subscriber_profile(i)["age"] == 33
-    assert world.consent_state(i)["ADVERTISING"]["PUSH"] is True
+    assert world.subscriber_profile(i).age == 33
+    assert world.consent_state(i).granted("ADVERTISING", "PUSH") is True
     world.advance(timedelta(hours=2))
-    assert abs(world.locate(i)["latitude"] - 52.52) < 1e-4
+    assert abs(world.locate(i).latitude - 52.52) < 1e-4
     assert np.array_equal(world.cell, world.network.cell_of(world.mobility.x, world.mobility.y))
 
 
@@ -125,10 +125,10 @@ def test_consent_change_notifies_and_is_history() -> None:
     heard: list[tuple[int, str, bool]] = []
     world.on_consent_change(lambda now, i, purpose, channel, granted, source: heard.append((i, purpose, granted)))
     world.advance(timedelta(minutes=5))
-    was = world.consent_state(9)["ADVERTISING"]["SMS"]
+    was = world.consent_state(9).granted("ADVERTISING", "SMS")
     world.set_consent(9, "ADVERTISING", "SMS", not was)
     assert heard == [(9, "ADVERTISING", not was)]
-    assert world.consent_history(9)[-1]["granted"] is (not was)
+    assert world.consent_history(9)[-1].granted is (not was)
 
 
 def test_gathering_fills_the_stadium_and_empties_after() -> None:
@@ -160,7 +160,7 @@ def test_gathering_bad_input() -> None:
     with pytest.raises(InvalidConfigError):  # the attendees' hold (an int32 tick) cannot hold its end
         world.add_gathering("x", START + timedelta(hours=1), START + timedelta(days=366 * 5000),
                             place="Olympiastadion", share=0.1)
-    assert world.gatherings == []
+    assert list(world.gatherings) == []
 
 
 def test_visitors_include_everyone_present_at_any_moment(week_world: World) -> None:
@@ -207,4 +207,4 @@ def test_summary_reports_size_and_tick_cost() -> None:
     world = World.build(WorldConfig(city="seoul", subscribers=400, seed=1, start=START))
     world.advance(timedelta(minutes=10))
     s = world.summary()
-    assert s["city"] == "seoul" and s["subscribers"] == 400 and s["cells"] > 100 and s["ticks"] == 10
+    assert s.city == "seoul" and s.subscribers == 400 and s.cells > 100 and s.ticks == 10
