@@ -46,8 +46,8 @@ from simulator.realism import RealismTracker
 from simulator.rng import RngStreams
 from simulator.segments import Segment
 
-__all__ = ["DEFAULT_START", "ROUTINE", "ConsentState", "GatheringInfo", "GatheringVenue", "LocalClock",
-           "SubscriberLocation", "World", "WorldConfig", "WorldSummary"]
+__all__ = ["DEFAULT_START", "ROUTINE", "ConsentChange", "ConsentState", "GatheringInfo", "GatheringVenue",
+           "LocalClock", "Subscriber", "SubscriberLocation", "World", "WorldConfig", "WorldSummary"]
 
 DEFAULT_START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 

@@ -23,9 +23,7 @@ from gateway.core.settings import Settings
 from gateway.core.store import Store
 from gateway.wire.base import format_instant
 from simulator.clock import MAX_INSTANT, ClockMode
-from simulator.consent import ConsentChange
-from simulator.population import Subscriber
-from simulator.world import ConsentState, GatheringInfo, SubscriberLocation, World
+from simulator.world import ConsentChange, ConsentState, GatheringInfo, Subscriber, SubscriberLocation, World
 
 log = logging.getLogger("opsim.gateway")
 

@@ -57,8 +57,8 @@ class ConsentRecord(WireModel):
     def _keep_channel(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # A null channel means "every channel": it stays on the wire even when None fields are left out.
         data: dict[str, Any] = handler(self)
-        data.setdefault("channel", None)
-        return data
+        return {key: data.get(key) for key in ("at", "purpose", "channel", "granted", "source")
+                if key in data or key == "channel"}
 
 
 class Location(WireModel):

@@ -208,3 +208,48 @@ def test_summary_reports_size_and_tick_cost() -> None:
     world.advance(timedelta(minutes=10))
     s = world.summary()
     assert s.city == "seoul" and s.subscribers == 400 and s.cells > 100 and s.ticks == 10
+
+
+def test_answers_about_cells_and_coverage_come_from_the_network() -> None:
+    """The world's cell and coverage answers are the network's, so callers need not reach into it."""
+    world = World.build(small_config(n=500))
+    net = world.network
+    cell = int(world.cell[0])
+    assert world.cell_count == net.n_cells and world.grid_resolution == net.resolution
+    assert world.cell_centre(cell) == (float(net.cell_x[cell]), float(net.cell_y[cell]))
+    assert world.cell_radius(cell) == float(net.cell_radius[cell])
+    assert world.cell_footprint(cell).equals(net.cell_polygon(cell))
+    x, y = world.mobility.x.astype(np.float64), world.mobility.y.astype(np.float64)
+    assert np.array_equal(world.cells_at(x, y), net.cell_of(x, y))
+    near = Area.circle(*world.cell_centre(cell), 500)
+    far = Area.circle(1e7, 1e7, 500)
+    assert world.covers(near) and world.reaches(near) and not world.covers(far) and not world.reaches(far)
+    assert world.cell_coverage_fraction(cell, near) == net.cell_coverage_fraction(cell, near)
+    assert world.covered_surface(near) == pytest.approx(near.surface, rel=1e-3)
+
+
+def test_answers_about_subscribers_and_randomness() -> None:
+    """Numbers and indices round-trip, SIM swaps are counted and named streams repeat."""
+    world = World.build(small_config(n=300))
+    assert world.subscriber_count == 300
+    number = world.msisdn_of(7)
+    assert number == world.subscriber_profile(7).msisdn and world.index_of(number) == 7
+    assert world.find_subscriber(number.lstrip("+")) == 7
+    assert world.sim_swaps(7) == 0
+    world.sim_swap(7)
+    assert world.sim_swaps(7) == 1
+    assert world.random_stream("x", 1).integers(0, 10**9) == world.random_stream("x", 1).integers(0, 10**9)
+    assert world.random_stream("x", 1).integers(0, 10**9) != world.random_stream("x", 2).integers(0, 10**9)
+
+
+def test_gatherings_are_a_read_only_sequence_oldest_first() -> None:
+    """Gatherings are listed in the order added; each venue answers with its position (and no name off-list)."""
+    world = World.build(small_config(n=800))
+    start = world.clock.now + timedelta(hours=2)
+    lat, lon = world.city.projection.lat0, world.city.projection.lon0
+    first = world.add_gathering("a", start, start + timedelta(hours=1), latitude=lat, longitude=lon, count=10)
+    second = world.add_gathering("b", start, start + timedelta(hours=1), latitude=lat, longitude=lon, share=0.1)
+    assert list(world.gatherings) == [first, second] and world.gatherings[-1] is second
+    assert len(world.gatherings) == 2 and world.summary().gatherings == 2
+    venue = world.gathering_venue(first)
+    assert venue.place is None and abs(venue.latitude - lat) < 1e-4 and abs(venue.longitude - lon) < 1e-4
