@@ -47,9 +47,9 @@ async def verification_rps(world: World, tmp: Path) -> None:
         "verificationResult": "TRUE", "lastLocationTime": "2026-06-01T06:00:00Z"}, parse_json=True))
     i = _located(world)
     loc = world.locate(i)
-    body = {"device": {"phoneNumber": world.subscriber_profile(i)["msisdn"]},
-            "area": {"areaType": "CIRCLE", "center": {"latitude": loc["cellLatitude"],
-                                                      "longitude": loc["cellLongitude"]}, "radius": 2000}}
+    body = {"device": {"phoneNumber": world.msisdn_of(i)},
+            "area": {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude,
+                                                      "longitude": loc.cell_longitude}, "radius": 2000}}
     try:
         async with aiohttp.ClientSession() as session:
             auth = await partner_auth(session, url, ["location-verification:verify"])

@@ -56,7 +56,7 @@ async def startup_seconds(tmp: Path) -> dict[str, Any]:
     finally:
         await runner.cleanup()
     return {"figure": "startup_seconds", "value": round(ready, 2), "baseline": None, "ratio": None, "target": 10.0,
-            "world_build_seconds": round(built, 2), "subscribers": world.summary()["subscribers"]}
+            "world_build_seconds": round(built, 2), "subscribers": world.summary().subscribers}
 
 
 async def main() -> None:

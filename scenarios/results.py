@@ -14,7 +14,17 @@ from typing import Any
 from gateway.services.policy import REASONS
 from scenarios.schema import Scenario
 from scenarios.transcript import Transcript, plain, stamp
-from simulator.world import World
+from simulator.world import World, WorldSummary
+
+
+def summary_json(s: WorldSummary) -> dict[str, Any]:
+    """JSON form of the world's summary (camelCase keys, instants in ISO 8601), as reports and sweeps read it."""
+    return {
+        "city": s.city, "country": s.country, "timezone": s.timezone, "subscribers": s.subscribers,
+        "cells": s.cells, "seed": s.seed, "now": s.now.isoformat(), "start": s.start.isoformat(),
+        "tickSeconds": s.tick_seconds, "ticks": s.ticks, "lastTickMs": s.last_tick_ms, "meanTickMs": s.mean_tick_ms,
+        "clockMode": s.clock_mode, "moving": s.moving, "cellChanges": s.cell_changes, "gatherings": s.gatherings,
+    }
 
 
 @dataclass

@@ -27,7 +27,7 @@ from gateway.client import PartnerClient
 from gateway.core.settings import CampaignSettings
 from gateway.wire.campaigns import CampaignReport, DeliveryList
 from scenarios.actions import ACTIONS
-from scenarios.results import RunResult, StepResult, Timings, truth_counts
+from scenarios.results import RunResult, StepResult, Timings, summary_json, truth_counts
 from scenarios.schema import PartnerSpec, Scenario, Step
 from scenarios.stack import Stack, serve
 from scenarios.transcript import Transcript, plain, webhook_order
@@ -133,7 +133,7 @@ class Runner:
         async with AsyncExitStack() as stack:
             served = await stack.enter_async_context(serve(world, campaigns=operator_settings(self.scenario)))
             self.stack = served
-            summary = world.summary()
+            summary = summary_json(world.summary())
             self.transcript.add(self.now, "world", **{k: summary[k] for k in (
                 "city", "country", "timezone", "subscribers", "cells", "seed", "start", "tickSeconds")},
                 gatherings=[{"id": g.id, "name": g.name, "start": g.start, "end": g.end,
@@ -244,7 +244,7 @@ class Runner:
         self.timings.total = time.monotonic() - started
         self.timings.world_ticks = world.tick_ms_total / 1000.0
         self.timings.server = _server_seconds(metrics)
-        return RunResult(self.scenario, self.seed, world, world.summary(), self.results, self.transcript,
+        return RunResult(self.scenario, self.seed, world, summary_json(world.summary()), self.results, self.transcript,
                          self.webhooks, self.tracks, self.timings, deliveries, campaigns)
 
     async def _final_campaigns(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scenarios.export import write_columns, write_json
+from scenarios.results import summary_json
 from simulator.world import World, WorldConfig
 
 
@@ -66,7 +67,7 @@ def run_simulation(config: WorldConfig, days: float, out: Path, fmt: str = "csv"
                               "subscriber": [f"sub_{s:07d}" for s in subs.tolist()],
                               "cell": ids[cells] if len(cells) else []}, fmt)
     summary = {
-        "world": world.summary(),
+        "world": summary_json(world.summary()),
         "days": days,
         "counts": {"subscribers": int(pop.size), "cells": int(world.network.n_cells), "events": len(ticks)},
         "timings": {"buildSeconds": round(t_build, 3), "simulateSeconds": round(t_sim, 3),

@@ -105,7 +105,7 @@ class ConsentRates:
                 self.analytics)[bit_of(purpose, channel)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConsentChange:
     """One recorded change of one subscriber's consent."""
 

@@ -7,8 +7,9 @@ scheduled. Leisure destinations follow exploration and preferential return (Song
 "Modelling the scaling properties of human mobility"): a person explores a new venue with probability
 ``rho * S**-gamma`` (S = venues known) at a distance drawn from a truncated power law, and otherwise returns
 to a known venue with probability proportional to past visits. Travel is a straight line at a mode-dependent
-speed. Only subscribers in transit are touched in a tick. Gatherings are scheduled by the world; here they only
-hold routine departures back (``hold_until``). This module knows nothing of cells or consent.
+speed. Only subscribers in transit are touched in a tick. :mod:`simulator.movement` carries the plans out tick by
+tick; gatherings (:mod:`simulator.gatherings`) only hold routine departures back here (``hold_until``). This module
+knows nothing of cells or consent.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class _Column(Generic[T]):
         return arr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subscriber:
     """A decoded, read-only view of one subscriber, built on demand for APIs."""
 

@@ -1,49 +1,55 @@
-"""The World: owns the clock, city, network, population, consent, mobility, presence and devices.
+"""The World: the model that builds, owns and steps its parts, and answers for them.
 
-It advances in fixed ticks (``step``/``run_until``), notifies listeners of cell and consent changes, and offers
-the public methods the gateway uses (locate, occupants of an area, visitors in a window, profiles, consent,
-pins, test subscribers, inboxes). Everything random comes from one root seed through named streams; the
-subscribers' routines are processed per block, so results never depend on block scheduling. The world is
-synchronous and not thread-safe; it knows nothing of HTTP.
+Its parts are the clock, city, network, population, consent, devices, SIM cards, movement (day plans and trips,
+:mod:`simulator.movement`), gatherings (:mod:`simulator.gatherings`), presence history and realism tracker. The
+world advances them in fixed ticks (``step``/``run_until``), keeps everyone's serving cell, notifies listeners of
+cell, consent, SIM and activation changes, and offers the queries the gateway uses (locate, occupants of an
+area, visitors in a window, profiles, consent, cells and coverage, pins, test subscribers, inboxes); the answers
+about one subscriber or the world as a whole are typed, frozen records (:class:`SubscriberLocation`,
+:class:`ConsentState`, :class:`WorldSummary`, :class:`~simulator.population.Subscriber`), never wire shapes.
+Everything random comes from one root seed through named streams; the subscribers' routines are processed per
+block, so results never depend on block scheduling. The world is synchronous and not thread-safe; it knows
+nothing of HTTP.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import shapely
 from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
 
 from simulator.city import City, city_from_preset, with_locale
 from simulator.clock import MAX_INSTANT, MIN_INSTANT, ClockMode, SimClock, as_utc, from_micros
-from simulator.consent import ConsentLedger, ConsentRates
+from simulator.consent import ConsentChange, ConsentLedger, ConsentRates
 from simulator.devices import Devices
 from simulator.errors import InvalidAreaError, InvalidConfigError, UnknownSubscriberError
+from simulator.gatherings import GatheringInfo, Gatherings, GatheringVenue
 from simulator.geo import Area
 from simulator.inbox import MessageTemplate
 from simulator.lifecycle import SimCards
-from simulator.mobility import HOME, DayPlan, MobilityState, PlanBuilder, Venues, travel_seconds
+from simulator.mobility import MobilityState, Venues
+from simulator.movement import ROUTINE, Movement
 from simulator.network import Network
-from simulator.population import Population
+from simulator.population import Population, Subscriber
 from simulator.presence import PresenceHistory
 from simulator.profiles import OS_NAMES
 from simulator.realism import RealismTracker
-from simulator.rng import BLOCK_SIZE, RngStreams
+from simulator.rng import RngStreams
 from simulator.segments import Segment
 
-ROUTINE = -3
-"""Place code meaning "wherever the routine says the subscriber should be now" (end of a gathering)."""
+__all__ = ["DEFAULT_START", "ROUTINE", "ConsentChange", "ConsentState", "GatheringInfo", "GatheringVenue",
+           "LocalClock", "Subscriber", "SubscriberLocation", "World", "WorldConfig", "WorldSummary"]
 
 DEFAULT_START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
-
-_MAX_GATHERING_TICK = np.iinfo(np.int32).max - 3600
-"""Gatherings end before this tick: attendees' hold is an int32 tick number (plus up to half an hour of leaving)."""
 
 CellListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]], None]
 ConsentListener = Callable[[datetime, int, str, "str | None", bool, str], None]
@@ -102,16 +108,56 @@ class LocalClock:
     day: NDArray[np.int32]
 
 
-@dataclass
-class GatheringInfo:
-    """A gathering: a share of people attending a place between two instants."""
+@dataclass(frozen=True, slots=True)
+class SubscriberLocation:
+    """Where the network sees a subscriber (serving cell) and where they truly are (operator-side truth).
 
-    id: str
-    name: str
-    venue: int
+    Positions in WGS84 degrees rounded to 6 decimals, the cell radius in metres rounded to 0.1 m.
+    """
+
+    cell_id: str
+    latitude: float
+    longitude: float
+    cell_latitude: float
+    cell_longitude: float
+    cell_radius: float
+    last_seen: datetime
+    reachable: bool
+    pinned: bool
+    moving: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    """A subscriber's current consent: for each purpose, granted or not per channel (``ANY`` when channel-less)."""
+
+    purposes: Mapping[str, Mapping[str, bool]]
+
+    def granted(self, purpose: str, channel: str = "ANY") -> bool:
+        """Whether ``purpose`` is granted on ``channel`` (``ANY`` for purposes without channels)."""
+        return self.purposes[purpose][channel]
+
+
+@dataclass(frozen=True, slots=True)
+class WorldSummary:
+    """City, size, cells, simulated time and tick cost (tick costs in milliseconds, rounded to the microsecond)."""
+
+    city: str
+    country: str
+    timezone: str
+    subscribers: int
+    cells: int
+    seed: int
+    now: datetime
     start: datetime
-    end: datetime
-    attendees: NDArray[np.int32]
+    tick_seconds: int
+    ticks: int
+    last_tick_ms: float
+    mean_tick_ms: float
+    clock_mode: ClockMode
+    moving: int
+    cell_changes: int
+    gatherings: int
 
 
 class World:
@@ -135,15 +181,13 @@ class World:
         self.in_tick = False
         """True while :meth:`step` runs (its callbacks, moves and listeners): the tick's effects are incomplete."""
         self.base_size = population.size
-        self.mobility = MobilityState.at_home(population.home_x, population.home_y)
-        self.routine_place = np.full(population.size, HOME, np.int32)
-        self._plans: list[DayPlan] = []
         self._next_day_tick = 0
         self._day = -1
         self._weekday = 0
-        self._extra: dict[int, list[tuple[NDArray[np.int32], NDArray[np.int32]]]] = {}
-        self.gatherings: list[GatheringInfo] = []
-        self._planner = PlanBuilder(city, venues, streams)
+        self.movement = Movement(city, population, venues, streams, config.tick_seconds,
+                                 lambda subs, places: self.realism.on_departures(self._day, subs, places))
+        self.gatherings = Gatherings(city, population, venues, streams, self.movement, self.start,
+                                     config.tick_seconds, self.tick_of)
         self._cell_listeners: list[CellListener] = []
         self._consent_listeners: list[ConsentListener] = []
         self._step_listeners: list[StepListener] = []
@@ -158,7 +202,7 @@ class World:
         n = population.size
         sample = np.linspace(0, self.base_size - 1, min(config.realism_sample, self.base_size)).astype(np.int32)
         self.realism = RealismTracker(np.unique(sample), n)
-        self._ensure_plan(0, initial=True)
+        self._ensure_day(0, initial=True)
         self.cell = network.cell_of(self.mobility.x, self.mobility.y).astype(np.int32)
         self.last_change_tick = np.full(n, -1, np.int32)
         ticks_per_hour = max(1, 3600 // config.tick_seconds)
@@ -203,9 +247,14 @@ class World:
         try:
             self.clock.run_until(now)
             self.tick_index = k
-            self._ensure_plan(k)
-            self._depart_due(k)
-            self._move(k, now)
+            self._ensure_day(k)
+            self.movement.depart_due(k)
+            movers, x, y = self.movement.move(k)
+            if len(movers):
+                cells = self.network.cell_of(x, y)
+                changed = (cells != self.cell[movers]) & (cells >= 0)
+                if changed.any():
+                    self._apply_cells(k, now, movers[changed], cells[changed])
             swapped, swapped_at = self.sims.advance(now)
             if len(swapped):
                 for sim_fn in self._sim_listeners:
@@ -260,8 +309,14 @@ class World:
         """Switch the clock between manual and paced."""
         self.clock.set_mode(mode, factor, wall)
 
-    # -- routine -------------------------------------------------------------------------------------
-    def _ensure_plan(self, k: int, initial: bool = False) -> None:
+    # -- days and cells ------------------------------------------------------------------------------
+    @property
+    def mobility(self) -> MobilityState:
+        """Everyone's movement columns (position, place, trips), owned by :attr:`movement`."""
+        return self.movement.state
+
+    def _ensure_day(self, k: int, initial: bool = False) -> None:
+        """Start each local day reached by tick ``k``: its calendar, its plan, the history kept."""
         while k >= self._next_day_tick:
             local = self.local_time(self.time_of(k))
             midnight = datetime(local.year, local.month, local.day, tzinfo=self.tz)
@@ -271,108 +326,13 @@ class World:
             self._weekday = local.weekday()
             if self._history_days is not None:
                 self.realism.forget_before(day - self._history_days)
-            plan = self._build_plan(day, local.weekday(), day_start_tick)
+            plan = self.movement.plan_day(day, local.weekday(), day_start_tick)
             next_midnight = (midnight + timedelta(days=1, hours=2)).replace(hour=0)
             self._next_day_tick = self.tick_of(next_midnight.astimezone(UTC))
             if self._next_day_tick <= k:
                 self._next_day_tick = k + 1
-            self._plans = [p for p in self._plans if p.cursor < len(p.tick)] + [plan]
             if initial:
-                self._place_at_start(plan, k)
-
-    def _build_plan(self, day: int, weekday: int, day_start_tick: int,
-                    block_order: Sequence[int] | None = None) -> DayPlan:
-        """Departures of a local day; blocks are independent, so ``block_order`` cannot change the result."""
-        pop = self.population
-        tpm = 60.0 / self.config.tick_seconds
-        parts = []
-        blocks = range(math.ceil(self.base_size / BLOCK_SIZE))
-        for b in (blocks if block_order is None else block_order):
-            lo, hi = b * BLOCK_SIZE, min((b + 1) * BLOCK_SIZE, self.base_size)
-            parts.append(self._planner.block(
-                day, weekday, b, day_start_tick, tpm, pop.status[lo:hi], pop.age[lo:hi],
-                (pop.home_x[lo:hi], pop.home_y[lo:hi]), (pop.work_x[lo:hi], pop.work_y[lo:hi]), self.mobility))
-        return DayPlan.concat(parts)
-
-    def _place_at_start(self, plan: DayPlan, k: int) -> None:
-        """Put everyone where their routine says they are at tick ``k`` (no travel)."""
-        subs, places = plan.take_until(k)
-        if len(subs) == 0:
-            return
-        last_sub, last_idx = np.unique(subs[::-1], return_index=True)
-        last_place = places[::-1][last_idx]
-        x, y = self._place_xy(last_sub, last_place)
-        self.mobility.x[last_sub] = x
-        self.mobility.y[last_sub] = y
-        self.mobility.place[last_sub] = last_place
-        self.routine_place[last_sub] = last_place
-
-    def _place_xy(self, subs: NDArray[np.int32], places: NDArray[np.int32]) -> tuple[NDArray, NDArray]:  # type: ignore[type-arg]
-        pop = self.population
-        vi = np.clip(places, 0, None)
-        x = np.where(places == HOME, pop.home_x[subs], np.where(places == -2, pop.work_x[subs], self.venues.x[vi]))
-        y = np.where(places == HOME, pop.home_y[subs], np.where(places == -2, pop.work_y[subs], self.venues.y[vi]))
-        return x.astype(np.float32), y.astype(np.float32)
-
-    def _depart_due(self, k: int) -> None:
-        subs_parts = []
-        place_parts = []
-        for plan in self._plans:
-            s, p = plan.take_until(k)
-            if len(s):
-                subs_parts.append(s)
-                place_parts.append(p)
-        if subs_parts:
-            subs = np.concatenate(subs_parts)
-            places = np.concatenate(place_parts)
-            self.routine_place[subs] = places
-            free = ~self.mobility.pinned[subs] & (self.mobility.hold_until[subs] <= k)
-            self._depart(k, subs[free], places[free])
-        extra = self._extra.pop(k, None)
-        if extra:
-            subs = np.concatenate([e[0] for e in extra])
-            places = np.concatenate([e[1] for e in extra])
-            places = np.where(places == ROUTINE, self.routine_place[subs], places)
-            free = ~self.mobility.pinned[subs]
-            self._depart(k, subs[free], places[free])
-
-    def _depart(self, k: int, subs: NDArray[np.int32], places: NDArray[np.int32]) -> None:
-        if len(subs) == 0:
-            return
-        m = self.mobility
-        dx, dy = self._place_xy(subs, places)
-        dist = np.hypot(dx - m.x[subs], dy - m.y[subs]).astype(np.float64)
-        dur = np.ceil(travel_seconds(dist) / self.config.tick_seconds).astype(np.int32)
-        dur = np.where(dist > 1.0, np.maximum(dur, 1), 0)
-        new = subs[~m.moving[subs]]
-        m.ox[subs], m.oy[subs] = m.x[subs], m.y[subs]
-        m.dx[subs], m.dy[subs] = dx, dy
-        m.t0[subs] = k - 1
-        m.t1[subs] = k - 1 + dur
-        m.place[subs] = places
-        m.moving[subs] = True
-        if len(new):
-            m.movers = np.concatenate([m.movers, np.unique(new)])
-        self.realism.on_departures(self._day, subs, places)
-
-    def _move(self, k: int, now: datetime) -> None:
-        m = self.mobility
-        movers = m.movers
-        if len(movers) == 0:
-            return
-        span = np.maximum(m.t1[movers] - m.t0[movers], 1)
-        frac = np.clip((k - m.t0[movers]) / span, 0.0, 1.0).astype(np.float32)
-        x = m.ox[movers] + (m.dx[movers] - m.ox[movers]) * frac
-        y = m.oy[movers] + (m.dy[movers] - m.oy[movers]) * frac
-        m.x[movers] = x
-        m.y[movers] = y
-        arrived = frac >= 1.0
-        m.moving[movers[arrived]] = False
-        m.movers = movers[~arrived]
-        cells = self.network.cell_of(x, y)
-        changed = (cells != self.cell[movers]) & (cells >= 0)
-        if changed.any():
-            self._apply_cells(k, now, movers[changed], cells[changed])
+                self.movement.place_at_start(plan, k)
 
     def _apply_cells(self, k: int, now: datetime, subs: NDArray[np.int32], cells: NDArray[np.int32]) -> None:
         old = self.cell[subs].copy()
@@ -418,7 +378,7 @@ class World:
         for fn in self._activation_listeners:
             fn(now, subs, at)
 
-    # -- gatherings ----------------------------------------------------------------------------------
+    # -- gatherings (see simulator.gatherings) ---------------------------------------------------------
     def add_gathering(self, name: str, start: datetime, end: datetime, *, place: str | None = None,
                       latitude: float | None = None, longitude: float | None = None, share: float | None = None,
                       count: int | None = None, arrive_before: timedelta = timedelta(minutes=60)) -> GatheringInfo:
@@ -427,60 +387,13 @@ class World:
         Attendees travel so as to arrive during the ``arrive_before`` lead-up, stay, and leave within half an
         hour of the end, then resume their routine.
         """
-        start, end = as_utc(start), as_utc(end)
-        if end <= start:
-            raise InvalidConfigError("gathering end must be after its start")
-        if start < self.clock.now:
-            raise InvalidConfigError("gathering start must not be in the past")
-        if self.tick_of(end) >= _MAX_GATHERING_TICK:  # hold_until holds tick numbers as int32
-            raise InvalidConfigError("gathering end is too far in the future for this world's tick")
-        if place is not None:
-            venue = self.venues.named_offset + self.city.place(place)
-        elif latitude is not None and longitude is not None:
-            x, y = self.city.projection.point_xy(latitude, longitude)
-            if not bool(self.city.contains(x, y)):
-                raise InvalidAreaError("gathering place is outside the city")
-            venue = self.venues.add(x, y)
-        else:
-            raise InvalidConfigError("a gathering needs a named place or latitude and longitude")
-        gid = f"gth_{len(self.gatherings) + 1:04d}"
-        rng = self.streams.stream("gathering", len(self.gatherings) + 1)
-        pool = np.arange(self.base_size, dtype=np.int32)
-        if count is None:
-            if share is None or not 0 < share <= 1:
-                raise InvalidConfigError("gathering share must be in (0, 1]")
-            count = round(share * len(pool))
-        if not 0 < count <= len(pool):
-            raise InvalidConfigError(f"gathering count must be between 1 and {len(pool)}")
-        attendees = np.sort(rng.choice(pool, size=count, replace=False)).astype(np.int32)
-        # Leave so as to arrive at a random moment in the lead-up; travel time from home is a fair estimate.
-        x0 = self.population.home_x[attendees].astype(np.float64)
-        y0 = self.population.home_y[attendees].astype(np.float64)
-        dist = np.hypot(self.venues.x[venue] - x0, self.venues.y[venue] - y0)
-        lead = rng.uniform(0, arrive_before.total_seconds(), count)
-        depart_at = start.timestamp() - travel_seconds(dist) - lead
-        depart_tick = np.floor((depart_at - self.start.timestamp()) / self.config.tick_seconds).astype(np.int64)
-        depart_tick = np.maximum(depart_tick, self.tick_index + 1)
-        leave_tick = self.tick_of(end) + rng.integers(0, max(1, 1800 // self.config.tick_seconds), count)
-        self.mobility.hold_until[attendees] = np.maximum(self.mobility.hold_until[attendees],
-                                                         leave_tick.astype(np.int32))
-        for ticks, places in ((depart_tick, np.full(count, venue, np.int32)),
-                              (leave_tick, np.full(count, ROUTINE, np.int32))):
-            order = np.argsort(ticks, kind="stable")
-            t_sorted = ticks[order]
-            bounds = np.flatnonzero(np.diff(t_sorted)) + 1
-            for grp in np.split(order, bounds):
-                self._extra.setdefault(int(ticks[grp[0]]), []).append((attendees[grp], places[grp]))
-        info = GatheringInfo(gid, name, int(venue), start, end, attendees)
-        self.gatherings.append(info)
-        return info
+        return self.gatherings.add(name, start, end, now=self.clock.now, tick_index=self.tick_index, place=place,
+                                   latitude=latitude, longitude=longitude, share=share, count=count,
+                                   arrive_before=arrive_before)
 
-    def gathering_venue(self, gathering: GatheringInfo) -> tuple[float, float, str | None]:
+    def gathering_venue(self, gathering: GatheringInfo) -> GatheringVenue:
         """WGS84 position of a gathering's venue, and its name when it is one of the city's named places."""
-        v = gathering.venue
-        lat, lon = self.city.projection.point_latlon(float(self.venues.x[v]), float(self.venues.y[v]))
-        k = v - self.venues.named_offset
-        return lat, lon, self.city.places[k].name if 0 <= k < len(self.city.places) else None
+        return self.gatherings.venue_of(gathering)
 
     # -- subscribers ---------------------------------------------------------------------------------
     def _check(self, i: int) -> int:
@@ -495,9 +408,22 @@ class World:
             msisdn = "+" + msisdn
         return self.population.index_of(msisdn)
 
-    def subscriber_profile(self, i: int) -> dict[str, Any]:
-        """Operator-side profile (camelCase)."""
-        return self.population.view(self._check(i)).to_dict()
+    @property
+    def subscriber_count(self) -> int:
+        """Number of subscribers (row indices are ``0 .. subscriber_count - 1``; test subscribers come last)."""
+        return self.population.size
+
+    def index_of(self, msisdn: str) -> int:
+        """Row index of the subscriber with this E.164 number (with '+'); see :meth:`find_subscriber`."""
+        return self.population.index_of(msisdn)
+
+    def msisdn_of(self, i: int) -> str:
+        """E.164 number (with '+') of subscriber ``i``."""
+        return self.population.msisdn_str(self._check(i))
+
+    def subscriber_profile(self, i: int) -> Subscriber:
+        """Operator-side profile of subscriber ``i``."""
+        return self.population.view(self._check(i))
 
     def position_latlon(self, i: int) -> tuple[float, float]:
         """True position of a subscriber in WGS84 (operator-side truth; partners never see it)."""
@@ -522,27 +448,26 @@ class World:
         """Whether devices can be reached now."""
         return self.devices.reachable(subs, self.clock.now, self.local_time().hour)
 
-    def locate(self, i: int) -> dict[str, Any]:
+    def locate(self, i: int) -> SubscriberLocation:
         """Where the network sees a subscriber: serving cell, plus the true position (operator side)."""
         self._check(i)
         c = int(self.cell[i])
         lat, lon = self.position_latlon(i)
         clat, clon = self.city.projection.point_latlon(float(self.network.cell_x[c]), float(self.network.cell_y[c]))
-        return {
-            "cellId": self.network.cell_ids[c], "latitude": round(lat, 6), "longitude": round(lon, 6),
-            "cellLatitude": round(clat, 6), "cellLongitude": round(clon, 6),
-            "cellRadius": round(float(self.network.cell_radius[c]), 1),
-            "lastSeen": self.last_seen(i).isoformat(), "reachable": bool(self.is_reachable(i)[0]),
-            "pinned": bool(self.mobility.pinned[i]), "moving": bool(self.mobility.moving[i]),
-        }
+        return SubscriberLocation(
+            cell_id=self.network.cell_ids[c], latitude=round(lat, 6), longitude=round(lon, 6),
+            cell_latitude=round(clat, 6), cell_longitude=round(clon, 6),
+            cell_radius=round(float(self.network.cell_radius[c]), 1),
+            last_seen=self.last_seen(i), reachable=bool(self.is_reachable(i)[0]),
+            pinned=bool(self.mobility.pinned[i]), moving=bool(self.mobility.moving[i]))
 
-    def consent_state(self, i: int) -> dict[str, Any]:
+    def consent_state(self, i: int) -> ConsentState:
         """Current consent of a subscriber by purpose and channel."""
-        return self.consent.state(self._check(i))
+        return ConsentState(self.consent.state(self._check(i)))
 
-    def consent_history(self, i: int) -> list[dict[str, Any]]:
+    def consent_history(self, i: int) -> list[ConsentChange]:
         """Every consent change of a subscriber, oldest first."""
-        return [c.to_dict() for c in self.consent.history(self._check(i))]
+        return self.consent.history(self._check(i))
 
     def set_consent(self, i: int, purpose: str, channel: str | None, granted: bool, source: str = "ADMIN") -> None:
         """Grant or withdraw consent now; listeners hear of actual changes."""
@@ -558,22 +483,12 @@ class World:
         x, y = self.city.projection.point_xy(latitude, longitude)
         if not bool(self.city.contains(x, y)):
             raise InvalidAreaError(f"({latitude}, {longitude}) is outside {self.city.display_name}")
-        m = self.mobility
-        m.pinned[i] = True
-        m.moving[i] = False
-        m.movers = m.movers[m.movers != i]
-        m.x[i], m.y[i] = x, y
+        self.movement.pin(i, x, y)
         self._relocate(np.asarray([i], np.int32))
 
     def release(self, i: int) -> None:
         """Let a pinned subscriber return to their routine (they head to where it says they should be)."""
-        self._check(i)
-        m = self.mobility
-        if not m.pinned[i]:
-            return
-        m.pinned[i] = False
-        if i < self.base_size:
-            self._depart(self.tick_index + 1, np.asarray([i], np.int32), self.routine_place[[i]])
+        self.movement.release(self._check(i), self.tick_index + 1)
 
     def _relocate(self, subs: NDArray[np.int32]) -> None:
         cells = self.network.cell_of(self.mobility.x[subs], self.mobility.y[subs])
@@ -599,9 +514,7 @@ class World:
         i = self.population.append(msisdn=msisdn, home_xy=(x, y), **profile)
         self.consent.extend(1, grants, self.clock.now)
         self.devices.extend(1)
-        self.mobility.extend(x, y)
-        self.mobility.pinned[i] = True
-        self.routine_place = np.append(self.routine_place, np.int32(HOME))
+        self.movement.add_pinned(x, y)
         cell = self.network.cell_of(np.asarray([x]), np.asarray([y]))
         self.cell = np.append(self.cell, np.int32(cell[0]))
         self.last_change_tick = np.append(self.last_change_tick, np.int32(self.tick_index))
@@ -643,9 +556,61 @@ class World:
         """Latest SIM change of each subscriber, in microseconds since the epoch."""
         return self.sims.latest_change_us(subs)
 
+    def sim_swaps(self, i: int) -> int:
+        """How many times subscriber ``i``'s SIM was swapped since the simulation started."""
+        return int(self.sims.swap_count[self._check(i)])
+
     def sim_swapped_since(self, subs: NDArray[np.int64] | NDArray[np.int32], since: datetime) -> NDArray[np.bool_]:
         """Whether each subscriber's SIM changed (a swap, or activation of the line) after ``since``."""
         return self.sims.swapped_since(subs, since)
+
+    # -- randomness ----------------------------------------------------------------------------------
+    def random_stream(self, name: str, *keys: int) -> np.random.Generator:
+        """The named random stream ``(name, *keys)`` of this world's seed (the same numbers on every run)."""
+        return self.streams.stream(name, *keys)
+
+    # -- cells and coverage (see simulator.network) ----------------------------------------------------
+    @property
+    def cell_count(self) -> int:
+        """Number of cells (cell indices are ``0 .. cell_count - 1``)."""
+        return self.network.n_cells
+
+    @property
+    def grid_resolution(self) -> float:
+        """Side in metres of the raster pixels that make up the cells' footprints."""
+        return self.network.resolution
+
+    def cells_at(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int32]:
+        """Serving cell of each point in local metres (-1 outside coverage)."""
+        return self.network.cell_of(x, y)
+
+    def cell_centre(self, cell: int) -> tuple[float, float]:
+        """Centre of cell ``cell`` in local metres."""
+        return float(self.network.cell_x[cell]), float(self.network.cell_y[cell])
+
+    def cell_radius(self, cell: int) -> float:
+        """Radius in metres of the circle around :meth:`cell_centre` that holds the cell's whole footprint."""
+        return float(self.network.cell_radius[cell])
+
+    def cell_footprint(self, cell: int) -> BaseGeometry:
+        """The region (local metres) whose points cell ``cell`` serves."""
+        return self.network.cell_polygon(cell)
+
+    def cell_coverage_fraction(self, cell: int, area: Area) -> float:
+        """Share of cell ``cell``'s footprint inside ``area``."""
+        return self.network.cell_coverage_fraction(cell, area)
+
+    def covers(self, area: Area) -> bool:
+        """Whether ``area`` overlaps the network's coverage at all (bounding boxes first)."""
+        return self.network.covers(area)
+
+    def reaches(self, area: Area) -> bool:
+        """Whether ``area``'s bounding box meets the coverage's (four comparisons: a cheap first test)."""
+        return self.network.reaches(area)
+
+    def covered_surface(self, area: Area) -> float:
+        """Surface in m² of the part of ``area`` inside the network's coverage."""
+        return float(shapely.intersection(self.network.coverage, area.geometry).area)
 
     # -- areas ---------------------------------------------------------------------------------------
     def area_cells(self, area: Area) -> NDArray[np.int32]:
@@ -781,15 +746,14 @@ class World:
         return self.population.roaming[idx], self.population.os[idx] != OS_NAMES.index("OTHER")
 
     # -- reporting -----------------------------------------------------------------------------------
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> WorldSummary:
         """City, size, cells, simulated time and tick cost."""
-        return {
-            "city": self.city.name, "country": self.city.country.code, "timezone": self.city.timezone,
-            "subscribers": int(self.population.size), "cells": int(self.network.n_cells),
-            "seed": self.config.seed, "now": self.clock.now.isoformat(), "start": self.start.isoformat(),
-            "tickSeconds": self.config.tick_seconds, "ticks": self.ticks_run,
-            "lastTickMs": round(self.tick_ms_last, 3),
-            "meanTickMs": round(self.tick_ms_total / self.ticks_run, 3) if self.ticks_run else 0.0,
-            "clockMode": self.clock.mode, "moving": len(self.mobility.movers),
-            "cellChanges": int(self.presence.n_events), "gatherings": len(self.gatherings),
-        }
+        return WorldSummary(
+            city=self.city.name, country=self.city.country.code, timezone=self.city.timezone,
+            subscribers=int(self.population.size), cells=int(self.network.n_cells),
+            seed=self.config.seed, now=self.clock.now, start=self.start,
+            tick_seconds=self.config.tick_seconds, ticks=self.ticks_run,
+            last_tick_ms=round(self.tick_ms_last, 3),
+            mean_tick_ms=round(self.tick_ms_total / self.ticks_run, 3) if self.ticks_run else 0.0,
+            clock_mode=self.clock.mode, moving=len(self.mobility.movers),
+            cell_changes=int(self.presence.n_events), gatherings=len(self.gatherings))

@@ -4,6 +4,7 @@ that must stay HTTP-free import nothing of aiohttp's server side."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -33,4 +34,12 @@ def test_floor_has_no_aiohttp_server(floor: str) -> None:
     """core, services and wire never import aiohttp.web (import-linter only sees top-level external packages)."""
     offenders = {str(p.relative_to(ROOT)): sorted(i for i in _imports(p) if i.startswith("aiohttp.web"))
                  for p in (ROOT / floor).rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_gateway_asks_the_world_rather_than_its_parts() -> None:
+    """No gateway module reads the world's population, network, SIM cards or streams (import-linter sees only
+    imports, not attribute access): it uses the World's own questions (``index_of``, ``cell_count``...)."""
+    parts = re.compile(r"\bworld\.(population|network|sims|streams)\b")
+    offenders = {str(p.relative_to(ROOT)): parts.findall(p.read_text()) for p in (ROOT / "gateway").rglob("*.py")}
     assert {k: v for k, v in offenders.items() if v} == {}

@@ -29,13 +29,13 @@ class _WorldCollector(Collector):
         yield GaugeMetricFamily("opsim_sim_time_seconds", "Simulated time, as Unix seconds.",
                                 value=self._world.clock.now.timestamp())
         yield GaugeMetricFamily("opsim_tick_duration_seconds", "Wall time the last world tick took.",
-                                value=float(summary["lastTickMs"]) / 1000.0)
+                                value=summary.last_tick_ms / 1000.0)
         yield GaugeMetricFamily("opsim_tick_duration_mean_seconds", "Mean wall time of a world tick.",
-                                value=float(summary["meanTickMs"]) / 1000.0)
-        yield GaugeMetricFamily("opsim_ticks", "World ticks run since start-up.", value=float(summary["ticks"]))
+                                value=summary.mean_tick_ms / 1000.0)
+        yield GaugeMetricFamily("opsim_ticks", "World ticks run since start-up.", value=float(summary.ticks))
         yield GaugeMetricFamily("opsim_subscribers", "Subscribers in the world.",
-                                value=float(summary["subscribers"]))
-        yield GaugeMetricFamily("opsim_cells", "Cells of the network.", value=float(summary["cells"]))
+                                value=float(summary.subscribers))
+        yield GaugeMetricFamily("opsim_cells", "Cells of the network.", value=float(summary.cells))
 
 
 class Metrics:

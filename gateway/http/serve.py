@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
     summary = world.summary()
     pace = f"paced {args.pace:g}x" if args.clock == "paced" else "manual"
     banner = [
-        f"opsim gateway: {summary['city']}, {summary['subscribers']:,} subscribers, {summary['cells']:,} cells, "
+        f"opsim gateway: {summary.city}, {summary.subscribers:,} subscribers, {summary.cells:,} cells, "
         f"seed {args.seed}; world built in {built:.1f} s",
         "  url:         {url}",
         "  docs:        {url}/docs",

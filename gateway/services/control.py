@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from gateway.core.settings import Settings
 from gateway.core.store import Store
 from gateway.wire.base import format_instant
 from simulator.clock import MAX_INSTANT, ClockMode
-from simulator.world import GatheringInfo, World
+from simulator.world import ConsentChange, ConsentState, GatheringInfo, Subscriber, SubscriberLocation, World
 
 log = logging.getLogger("opsim.gateway")
 
@@ -50,6 +51,16 @@ def normalise_msisdn(msisdn: str) -> str:
     """E.164 with its ``+`` (paths may carry it URL-encoded or drop it)."""
     msisdn = msisdn.strip()
     return msisdn if msisdn.startswith("+") else "+" + msisdn
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberFacts:
+    """Everything the operator knows of one subscriber: profile, location, consent state and history."""
+
+    profile: Subscriber
+    location: SubscriberLocation
+    consent: ConsentState
+    consent_history: list[ConsentChange]
 
 
 class ControlPlane:
@@ -213,11 +224,11 @@ class ControlPlane:
         """Index of a subscriber (404 when unknown)."""
         return self.world.find_subscriber(normalise_msisdn(msisdn))
 
-    def subscriber(self, msisdn: str) -> dict[str, Any]:
+    def subscriber(self, msisdn: str) -> SubscriberFacts:
         """Operator-side view: profile, location, consent state and history."""
         i = self.find(msisdn)
-        return {"profile": self.world.subscriber_profile(i), "location": self.world.locate(i),
-                "consent": self.world.consent_state(i), "consent_history": self.world.consent_history(i)}
+        return SubscriberFacts(self.world.subscriber_profile(i), self.world.locate(i), self.world.consent_state(i),
+                               self.world.consent_history(i))
 
     async def set_consent(self, msisdn: str, purpose: str, channel: str | None, granted: bool) -> None:
         """Grant or withdraw a subscriber's consent now."""

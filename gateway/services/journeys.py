@@ -323,7 +323,7 @@ class JourneyService:
         self._moves: list[tuple[int, Subs, Subs, Subs]] = []  # (instant, movers, old cells, new cells)
         self._joins: list[tuple[Subs, NDArray[np.int64]]] = []
         self._index_key: tuple[int, ...] = ()
-        self._index = targeting.area_index(world.network.n_cells, [])
+        self._index = targeting.area_index(world.cell_count, [])
         self._is_live = is_live
         self._listeners: list[Listener] = []
         self._hour_us: int | None = None
@@ -729,7 +729,7 @@ class JourneyService:
     def _activate(self, live: _Live) -> None:
         self._live[live.seq] = live
         if live.req.trigger == "ROAMING_ARRIVAL":
-            everyone = np.arange(self.world.population.size, dtype=np.int32)
+            everyone = np.arange(self.world.subscriber_count, dtype=np.int32)
             visitors = everyone[self.world.device_kinds(everyone)[0]]
             at = self.world.next_periodic_contacts(visitors, from_micros(live.start_us))
             order = np.lexsort((visitors, at))
@@ -744,7 +744,7 @@ class JourneyService:
             return {}
         key = tuple(j.seq for j in areas)
         if key != self._index_key:
-            self._index = targeting.area_index(self.world.network.n_cells, [j.cells for j in areas
+            self._index = targeting.area_index(self.world.cell_count, [j.cells for j in areas
                                                                              if j.cells is not None])
             self._index_key = key
         e_row, e_col, x_row, x_col = targeting.entered(self._index, old, new)
@@ -757,7 +757,7 @@ class JourneyService:
         if len(subs) == 0 or (live.cancelled_us is not None and live.cancelled_us < now_us):
             return
         order = np.lexsort((subs, at))
-        size = self.world.population.size
+        size = self.world.subscriber_count
         if len(live.seen) < size:
             live.seen = np.concatenate([live.seen, np.zeros(size - len(live.seen), bool)])
         for sub, t in zip(subs[order].tolist(), at[order].tolist(), strict=True):

@@ -575,7 +575,7 @@ class MessageService:
         now = world.clock.now
         sends = int(self.store.conn.execute("SELECT COUNT(*) FROM message_events WHERE message_seq = ? AND "
                                             "status = 'SENT'", (seq,)).fetchone()[0])
-        out = delivery.simulate(world.streams.stream("message-delivery", seq, sends),
+        out = delivery.simulate(world.random_stream("message-delivery", seq, sends),
                                 np.asarray([policy.PUSH, policy.SMS], np.uint8), "PROMO" if row["kind"] == "PROMO"
                                 else "INFORMATIONAL", np.asarray([local_hour] * 2, np.int16),
                                 world.ages(np.asarray([sub, sub])))

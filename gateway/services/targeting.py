@@ -94,7 +94,7 @@ def resolve_area(world: World, spec: AreaSpec, min_radius_m: float, max_radius_m
             area = Area.polygon_wgs84(proj, list(spec.boundary))
     except InvalidAreaError as exc:
         raise InvalidCampaignArea(f"Invalid area: {exc}.") from None
-    if not world.network.covers(area):
+    if not world.covers(area):
         raise AreaNotCovered(f"The area is outside {world.city.display_name}, where the operator has no coverage.")
     return area
 

@@ -137,7 +137,7 @@ class VerifyService:
     def code_of(self, seq: int) -> str:
         """The code of verification ``seq`` (a pure function of the seed and ``seq``)."""
         digits = self.rules.code_length
-        value = int(self.world.streams.stream("verify-code", seq).integers(0, 10**digits))
+        value = int(self.world.random_stream("verify-code", seq).integers(0, 10**digits))
         return f"{value:0{digits}d}"
 
     def _send(self, seq: int, subscriber: int, attempt: int, channel: Channel, expires_us: int) -> None:
@@ -146,7 +146,7 @@ class VerifyService:
         now = world.clock.now
         now_us = to_micros(now)
         subs = np.asarray([subscriber, subscriber])
-        outcome = simulate(world.streams.stream("verify-delivery", seq, attempt), np.asarray([PUSH, SMS], np.uint8),
+        outcome = simulate(world.random_stream("verify-delivery", seq, attempt), np.asarray([PUSH, SMS], np.uint8),
                            "INFORMATIONAL", world.local_clock(subs).hour, world.ages(subs))
         app = bool(world.app_installed(subs[:1])[0])
         reachable = bool(world.is_reachable(subscriber)[0])

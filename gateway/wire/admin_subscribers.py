@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
-from gateway.wire.base import WireModel
+from gateway.wire.base import Instant, WireModel
 from gateway.wire.geo import Latitude, Longitude
 
 Msisdn = Annotated[str, StringConstraints(pattern=r"^\+?[1-9][0-9]{4,14}$")]
@@ -17,10 +17,50 @@ Msisdn = Annotated[str, StringConstraints(pattern=r"^\+?[1-9][0-9]{4,14}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
+class SubscriberProfile(WireModel):
+    """Operator-side profile of a subscriber (never shown to partners)."""
+
+    msisdn: str
+    imsi: str
+    name: str
+    first_name: str
+    last_name: str
+    email: str
+    age: int
+    gender: str
+    language: str
+    status: str
+    interests: list[str]
+    os: str
+    app_installed: bool
+    tariff: str
+    roaming: bool
+    home_country: str
+    timezone: str
+    is_test: bool
+
+
+class ConsentRecord(WireModel):
+    """One change of a subscriber's consent; ``channel`` is null for a change on every channel of the purpose."""
+
+    at: Instant
+    purpose: str
+    channel: str | None
+    granted: bool
+    source: str
+
+    @model_serializer(mode="wrap")
+    def _keep_channel(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A null channel means "every channel": it stays on the wire even when None fields are left out.
+        data: dict[str, Any] = handler(self)
+        return {key: data.get(key) for key in ("at", "purpose", "channel", "granted", "source")
+                if key in data or key == "channel"}
+
+
 class Location(WireModel):
     """Where the network sees a subscriber (serving cell) and where they truly are (operator-side truth)."""
 
-    model_config = ConfigDict(extra="ignore")  # built from the world's dict; tolerate fields added later
+    model_config = ConfigDict(extra="ignore")  # tolerate fields added later (older clients read newer gateways)
 
     cell_id: str
     latitude: float
@@ -37,10 +77,11 @@ class Location(WireModel):
 class SubscriberView(WireModel):
     """Full operator-side view of a subscriber."""
 
-    profile: dict[str, Any]
+    profile: SubscriberProfile
     location: Location
-    consent: dict[str, Any]
-    consent_history: list[dict[str, Any]]
+    consent: dict[str, dict[str, bool]]
+    """Granted or not, per purpose and channel (``ANY`` for purposes without channels)."""
+    consent_history: list[ConsentRecord]
 
 
 class ConsentChange(WireModel):

@@ -12,7 +12,7 @@ from gateway.wire.base import Instant, WireModel
 class WorldSummary(WireModel):
     """What world is being served and how costly its ticks are."""
 
-    model_config = ConfigDict(extra="ignore")  # built from the world's dict; tolerate fields added later
+    model_config = ConfigDict(extra="ignore")  # tolerate fields added later (older clients read newer gateways)
 
     city: str
     subscribers: int

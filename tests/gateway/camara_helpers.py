@@ -55,13 +55,13 @@ def located(world: World, n: int = 1, consent: bool = True, skip: int = 0) -> li
 
 
 def msisdn(world: World, i: int) -> str:
-    return str(world.subscriber_profile(i)["msisdn"])
+    return world.msisdn_of(i)
 
 
 def cell_centre(world: World, i: int) -> tuple[float, float, float]:
     """(latitude, longitude, radius) of subscriber ``i``'s serving cell circle."""
     loc = world.locate(i)
-    return float(loc["cellLatitude"]), float(loc["cellLongitude"]), float(loc["cellRadius"])
+    return loc.cell_latitude, loc.cell_longitude, loc.cell_radius
 
 
 def circle(lat: float, lon: float, radius: float) -> dict[str, Any]:

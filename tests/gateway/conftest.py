@@ -102,4 +102,4 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def a_msisdn(world: World, i: int = 0) -> str:
-    return str(world.subscriber_profile(i)["msisdn"])
+    return world.msisdn_of(i)

@@ -35,7 +35,7 @@ def test_world_batch_delivery_fills_inboxes_with_ids_channels_and_meta() -> None
     assert three[1]["title"] == "Notice" and three[1]["sender"] == "City"
     assert w.inbox(5)[0]["receivedAt"] == (START + timedelta(seconds=2)).isoformat()
     assert w.inbox(4) == []
-    assert w.msisdns(np.array([3])) == [w.subscriber_profile(3)["msisdn"]]
+    assert w.msisdns(np.array([3])) == [w.subscriber_profile(3).msisdn]
 
 
 def test_single_deliveries_keep_their_own_ids_or_get_running_numbers() -> None:

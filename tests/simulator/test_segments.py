@@ -43,17 +43,17 @@ def test_segment_agrees_with_decoded_profiles(world: World, segment: Segment) ->
     for i, hit in zip(subs.tolist(), mask.tolist(), strict=True):
         p = world.subscriber_profile(i)
         expected = (
-            (segment.age_min is None or p["age"] >= segment.age_min)
-            and (segment.age_max is None or p["age"] <= segment.age_max)
-            and (not segment.genders or p["gender"] in segment.genders)
-            and (not segment.interests_any or bool(set(segment.interests_any) & set(p["interests"])))
-            and set(segment.interests_all) <= set(p["interests"])
-            and (not segment.os or p["os"] in segment.os)
-            and (not segment.tariffs or p["tariff"] in segment.tariffs)
-            and (not segment.languages or any(p["language"] == w or p["language"].split("-")[0] == w
+            (segment.age_min is None or p.age >= segment.age_min)
+            and (segment.age_max is None or p.age <= segment.age_max)
+            and (not segment.genders or p.gender in segment.genders)
+            and (not segment.interests_any or bool(set(segment.interests_any) & set(p.interests)))
+            and set(segment.interests_all) <= set(p.interests)
+            and (not segment.os or p.os in segment.os)
+            and (not segment.tariffs or p.tariff in segment.tariffs)
+            and (not segment.languages or any(p.language == w or p.language.split("-")[0] == w
                                               for w in segment.languages))
-            and (segment.roaming != "EXCLUDE" or not p["roaming"]) and (segment.roaming != "ONLY" or p["roaming"])
-            and (segment.app_installed is None or p["appInstalled"] == segment.app_installed)
+            and (segment.roaming != "EXCLUDE" or not p.roaming) and (segment.roaming != "ONLY" or p.roaming)
+            and (segment.app_installed is None or p.app_installed == segment.app_installed)
         )
         assert hit == expected
 

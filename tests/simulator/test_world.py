@@ -50,8 +50,8 @@ def test_block_order_does_not_change_the_day() -> None:
     config = small_config(n=BLOCK_SIZE + 700)
     a, b = World.build(config), World.build(config)
     n_blocks = 2
-    pa = a._build_plan(1, 1, 1440)
-    pb = b._build_plan(1, 1, 1440, block_order=list(reversed(range(n_blocks))))
+    pa = a.movement.build_plan(1, 1, 1440)
+    pb = b.movement.build_plan(1, 1, 1440, block_order=list(reversed(range(n_blocks))))
     assert np.array_equal(pa.tick, pb.tick) and np.array_equal(pa.sub, pb.sub)
     assert np.array_equal(pa.place, pb.place)
     assert np.array_equal(a.mobility.known, b.mobility.known)
@@ -87,13 +87,13 @@ def test_pin_moves_at_once_and_release_resumes() -> None:
     lat, lon = 52.5147, 13.2395  # Olympiastadion
     world.pin(5, lat, lon)
     here = world.locate(5)
-    assert abs(here["latitude"] - lat) < 1e-4 and here["pinned"]
+    assert abs(here.latitude - lat) < 1e-4 and here.pinned
     world.advance(timedelta(hours=6))
-    assert abs(world.locate(5)["latitude"] - lat) < 1e-4
+    assert abs(world.locate(5).latitude - lat) < 1e-4
     world.release(5)
     world.advance(timedelta(hours=3))
-    assert not world.locate(5)["pinned"]
-    assert abs(world.locate(5)["latitude"] - lat) > 1e-4
+    assert not world.locate(5).pinned
+    assert abs(world.locate(5).latitude - lat) > 1e-4
 
 
 def test_pin_outside_city_is_refused() -> None:
@@ -112,10 +112,10 @@ def test_test_subscriber_is_found_and_stays() -> None:
                                   consent={"ADVERTISING": {"PUSH": True, "SMS": False}},
                                   latitude=52.52, longitude=13.405)
     assert world.find_subscriber("+491511234567") == i
-    assert world.subscriber_profile(i)["age"] == 33
-    assert world.consent_state(i)["ADVERTISING"]["PUSH"] is True
+    assert world.subscriber_profile(i).age == 33
+    assert world.consent_state(i).granted("ADVERTISING", "PUSH") is True
     world.advance(timedelta(hours=2))
-    assert abs(world.locate(i)["latitude"] - 52.52) < 1e-4
+    assert abs(world.locate(i).latitude - 52.52) < 1e-4
     assert np.array_equal(world.cell, world.network.cell_of(world.mobility.x, world.mobility.y))
 
 
@@ -125,10 +125,10 @@ def test_consent_change_notifies_and_is_history() -> None:
     heard: list[tuple[int, str, bool]] = []
     world.on_consent_change(lambda now, i, purpose, channel, granted, source: heard.append((i, purpose, granted)))
     world.advance(timedelta(minutes=5))
-    was = world.consent_state(9)["ADVERTISING"]["SMS"]
+    was = world.consent_state(9).granted("ADVERTISING", "SMS")
     world.set_consent(9, "ADVERTISING", "SMS", not was)
     assert heard == [(9, "ADVERTISING", not was)]
-    assert world.consent_history(9)[-1]["granted"] is (not was)
+    assert world.consent_history(9)[-1].granted is (not was)
 
 
 def test_gathering_fills_the_stadium_and_empties_after() -> None:
@@ -160,7 +160,7 @@ def test_gathering_bad_input() -> None:
     with pytest.raises(InvalidConfigError):  # the attendees' hold (an int32 tick) cannot hold its end
         world.add_gathering("x", START + timedelta(hours=1), START + timedelta(days=366 * 5000),
                             place="Olympiastadion", share=0.1)
-    assert world.gatherings == []
+    assert list(world.gatherings) == []
 
 
 def test_visitors_include_everyone_present_at_any_moment(week_world: World) -> None:
@@ -207,4 +207,49 @@ def test_summary_reports_size_and_tick_cost() -> None:
     world = World.build(WorldConfig(city="seoul", subscribers=400, seed=1, start=START))
     world.advance(timedelta(minutes=10))
     s = world.summary()
-    assert s["city"] == "seoul" and s["subscribers"] == 400 and s["cells"] > 100 and s["ticks"] == 10
+    assert s.city == "seoul" and s.subscribers == 400 and s.cells > 100 and s.ticks == 10
+
+
+def test_answers_about_cells_and_coverage_come_from_the_network() -> None:
+    """The world's cell and coverage answers are the network's, so callers need not reach into it."""
+    world = World.build(small_config(n=500))
+    net = world.network
+    cell = int(world.cell[0])
+    assert world.cell_count == net.n_cells and world.grid_resolution == net.resolution
+    assert world.cell_centre(cell) == (float(net.cell_x[cell]), float(net.cell_y[cell]))
+    assert world.cell_radius(cell) == float(net.cell_radius[cell])
+    assert world.cell_footprint(cell).equals(net.cell_polygon(cell))
+    x, y = world.mobility.x.astype(np.float64), world.mobility.y.astype(np.float64)
+    assert np.array_equal(world.cells_at(x, y), net.cell_of(x, y))
+    near = Area.circle(*world.cell_centre(cell), 500)
+    far = Area.circle(1e7, 1e7, 500)
+    assert world.covers(near) and world.reaches(near) and not world.covers(far) and not world.reaches(far)
+    assert world.cell_coverage_fraction(cell, near) == net.cell_coverage_fraction(cell, near)
+    assert world.covered_surface(near) == pytest.approx(near.surface, rel=1e-3)
+
+
+def test_answers_about_subscribers_and_randomness() -> None:
+    """Numbers and indices round-trip, SIM swaps are counted and named streams repeat."""
+    world = World.build(small_config(n=300))
+    assert world.subscriber_count == 300
+    number = world.msisdn_of(7)
+    assert number == world.subscriber_profile(7).msisdn and world.index_of(number) == 7
+    assert world.find_subscriber(number.lstrip("+")) == 7
+    assert world.sim_swaps(7) == 0
+    world.sim_swap(7)
+    assert world.sim_swaps(7) == 1
+    assert world.random_stream("x", 1).integers(0, 10**9) == world.random_stream("x", 1).integers(0, 10**9)
+    assert world.random_stream("x", 1).integers(0, 10**9) != world.random_stream("x", 2).integers(0, 10**9)
+
+
+def test_gatherings_are_a_read_only_sequence_oldest_first() -> None:
+    """Gatherings are listed in the order added; each venue answers with its position (and no name off-list)."""
+    world = World.build(small_config(n=800))
+    start = world.clock.now + timedelta(hours=2)
+    lat, lon = world.city.projection.lat0, world.city.projection.lon0
+    first = world.add_gathering("a", start, start + timedelta(hours=1), latitude=lat, longitude=lon, count=10)
+    second = world.add_gathering("b", start, start + timedelta(hours=1), latitude=lat, longitude=lon, share=0.1)
+    assert list(world.gatherings) == [first, second] and world.gatherings[-1] is second
+    assert len(world.gatherings) == 2 and world.summary().gatherings == 2
+    venue = world.gathering_venue(first)
+    assert venue.place is None and abs(venue.latitude - lat) < 1e-4 and abs(venue.longitude - lon) < 1e-4

@@ -28,9 +28,9 @@ routes = RouteTable("admin: gatherings")
 
 def gathering_view(world: World, g: GatheringInfo) -> Gathering:
     """Wire form of a gathering (the venue's coordinates, and its name when it is a named place)."""
-    lat, lon, place = world.gathering_venue(g)
-    return Gathering(id=g.id, name=g.name, place=place, latitude=round(lat, 6),
-                     longitude=round(lon, 6), start=g.start, end=g.end, attendees=len(g.attendees))
+    venue = world.gathering_venue(g)
+    return Gathering(id=g.id, name=g.name, place=venue.place, latitude=round(venue.latitude, 6),
+                     longitude=round(venue.longitude, 6), start=g.start, end=g.end, attendees=len(g.attendees))
 
 
 @routes.post("/admin/v1/gatherings", summary="Add a gathering", access=Access.ADMIN, request=GatheringCreate,

@@ -20,9 +20,8 @@ def _line(request: web.Request) -> web.Response:
     control = request.app[CONTROL]
     world = request.app[WORLD]
     i = control.find(request.match_info["msisdn"])
-    return json_response(LineInfo(msisdn=str(world.subscriber_profile(i)["msisdn"]),
-                                  activated_at=world.sim_activated(i), latest_sim_change=world.last_sim_change(i),
-                                  swaps_since_start=int(world.sims.swap_count[i])))
+    return json_response(LineInfo(msisdn=world.msisdn_of(i), activated_at=world.sim_activated(i),
+                                  latest_sim_change=world.last_sim_change(i), swaps_since_start=world.sim_swaps(i)))
 
 
 @routes.get("/admin/v1/subscribers/{msisdn}/line", summary="SIM activation and swaps", access=Access.ADMIN,

@@ -9,7 +9,17 @@ from aiohttp import web
 
 from gateway.http.keys import CONTROL
 from gateway.http.routing import Access, RouteTable, json_response, read_json
-from gateway.wire.admin_subscribers import ConsentChange, Inbox, NewTestSubscriber, PinRequest, SubscriberView
+from gateway.services.control import SubscriberFacts
+from gateway.wire.admin_subscribers import (
+    ConsentChange,
+    ConsentRecord,
+    Inbox,
+    Location,
+    NewTestSubscriber,
+    PinRequest,
+    SubscriberProfile,
+    SubscriberView,
+)
 
 routes = RouteTable("admin: subscribers")
 
@@ -29,8 +39,26 @@ routes = RouteTable("admin: subscribers")
 
 
 
+def subscriber_view(facts: SubscriberFacts) -> SubscriberView:
+    """Wire form of what the operator knows of a subscriber."""
+    p, loc = facts.profile, facts.location
+    return SubscriberView(
+        profile=SubscriberProfile(
+            msisdn=p.msisdn, imsi=p.imsi, name=p.name, first_name=p.first_name, last_name=p.last_name,
+            email=p.email, age=p.age, gender=p.gender, language=p.language, status=p.status,
+            interests=list(p.interests), os=p.os, app_installed=p.app_installed, tariff=p.tariff,
+            roaming=p.roaming, home_country=p.home_country, timezone=p.timezone, is_test=p.is_test),
+        location=Location(
+            cell_id=loc.cell_id, latitude=loc.latitude, longitude=loc.longitude, cell_latitude=loc.cell_latitude,
+            cell_longitude=loc.cell_longitude, cell_radius=loc.cell_radius, last_seen=loc.last_seen.isoformat(),
+            reachable=loc.reachable, pinned=loc.pinned, moving=loc.moving),
+        consent={purpose: dict(channels) for purpose, channels in facts.consent.purposes.items()},
+        consent_history=[ConsentRecord(at=c.at, purpose=c.purpose, channel=c.channel, granted=c.granted,
+                                       source=c.source) for c in facts.consent_history])
+
+
 def _view(request: web.Request, msisdn: str) -> web.Response:
-    return json_response(SubscriberView.model_validate(request.app[CONTROL].subscriber(msisdn)))
+    return json_response(subscriber_view(request.app[CONTROL].subscriber(msisdn)))
 
 
 @routes.get("/admin/v1/subscribers/{msisdn}", summary="Look up a subscriber", access=Access.ADMIN,
@@ -77,7 +105,7 @@ async def add_test_subscriber(request: web.Request) -> web.Response:
     profile = body.profile.model_dump(exclude_none=True, by_alias=False)  # the simulator takes snake_case
     await request.app[CONTROL].add_test_subscriber(body.msisdn, profile, body.consent, body.latitude,
                                                    body.longitude)
-    return json_response(SubscriberView.model_validate(request.app[CONTROL].subscriber(body.msisdn)), status=201)
+    return json_response(subscriber_view(request.app[CONTROL].subscriber(body.msisdn)), status=201)
 
 
 @routes.get("/admin/v1/subscribers/{msisdn}/inbox", summary="Device inbox", access=Access.ADMIN, response=Inbox,

@@ -69,7 +69,7 @@ def _line(request: web.Request) -> str:
     credential = presented_credential(request)
     if auth.subscriber is None or credential is None or request.app[STORE].token_amr(credential) != NETWORK_AMR:
         raise NotByMobileNetwork()
-    return str(request.app[WORLD].subscriber_profile(auth.subscriber)["msisdn"])
+    return request.app[WORLD].msisdn_of(auth.subscriber)
 
 
 @routes.post("/number-verification/v2/verify", summary="Verify the device's phone number", access=Access.PARTNER,
@@ -122,7 +122,7 @@ async def network_authentication(request: web.Request) -> web.Response:
     if partner_id is None:
         raise InvalidArgument(f"No partner has client id {body.client_id}.")
     try:
-        ack = request.app[CIBA].network_authenticate(partner_id, i, str(world.subscriber_profile(i)["msisdn"]),
+        ack = request.app[CIBA].network_authenticate(partner_id, i, world.msisdn_of(i),
                                                      body.scope)
     except CibaError as exc:
         raise InvalidArgument(f"{exc.error}: {exc.description}.") from None

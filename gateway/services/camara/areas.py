@@ -50,17 +50,16 @@ def check_circle(world: World, circle: Circle, min_radius_m: float, api: str,
         raise Unprocessable(f"The requested area is too small (minimum radius {min_radius_m:g} m).",
                             code=f"{api}.INVALID_AREA")
     area = make_area() if make_area is not None else to_area(world, circle, api)
-    if not world.network.covers(area):  # bounding boxes first: an area far away costs four comparisons
+    if not world.covers(area):  # bounding boxes first: an area far away costs four comparisons
         raise Unprocessable("Unable to cover the requested area.", code=f"{api}.AREA_NOT_COVERED")
     return area
 
 
 def coverage_share(world: World, area: Area) -> float:
     """Share of ``area``'s surface inside the network's coverage (0 to 1); 0 at once when the boxes are apart."""
-    if area.surface <= 0 or not world.network.reaches(area):
+    if area.surface <= 0 or not world.reaches(area):
         return 0.0
-    inside = shapely.intersection(world.network.coverage, area.geometry).area
-    return min(1.0, float(inside) / area.surface)
+    return min(1.0, world.covered_surface(area) / area.surface)
 
 
 def _point(world: World, x: float, y: float) -> Point:
@@ -70,15 +69,14 @@ def _point(world: World, x: float, y: float) -> Point:
 
 def cell_circle(world: World, cell: int) -> Circle:
     """The circle that contains cell ``cell``'s whole footprint (what a CIRCLE location answer reports)."""
-    net = world.network
-    return Circle(area_type="CIRCLE", center=_point(world, float(net.cell_x[cell]), float(net.cell_y[cell])),
-                  radius=round(float(net.cell_radius[cell]), 1))
+    return Circle(area_type="CIRCLE", center=_point(world, *world.cell_centre(cell)),
+                  radius=round(world.cell_radius(cell), 1))
 
 
 def cell_polygon(world: World, cell: int) -> tuple[Polygon, float]:
     """A polygon of at most 15 points around cell ``cell``'s footprint, and its surface in m²."""
-    hull = shapely.convex_hull(world.network.cell_polygon(cell))
-    tolerance = world.network.resolution / 2
+    hull = shapely.convex_hull(world.cell_footprint(cell))
+    tolerance = world.grid_resolution / 2
     shape = hull
     while len(shape.exterior.coords) - 1 > MAX_POLYGON_POINTS:
         tolerance *= 1.5

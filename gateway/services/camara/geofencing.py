@@ -159,7 +159,7 @@ class GeofencingService:
         self.outbox = outbox
         self._all: dict[str, Geofence] = {}
         self._by_sub: dict[int, list[Geofence]] = {}
-        self._watched = np.zeros(world.population.size, dtype=np.bool_)
+        self._watched = np.zeros(world.subscriber_count, dtype=np.bool_)
         if events is None:  # else shared with another API, whose owner commits it at the end of each tick
             events = SubscriptionEvents(lambda: outbox, lambda: world.in_tick,
                                         lambda conn: store.save_clock(world.clock.now))
@@ -203,10 +203,10 @@ class GeofencingService:
 
     def _cells_of(self, circle: Circle) -> frozenset[int]:
         area = to_area(self.world, circle)
-        net = self.world.network
-        cells = {int(c) for c in self.world.area_cells(area) if net.cell_coverage_fraction(int(c), area) >= 0.5}
+        world = self.world
+        cells = {int(c) for c in world.area_cells(area) if world.cell_coverage_fraction(int(c), area) >= 0.5}
         assert area.center is not None
-        centre = int(net.cell_of(np.asarray([area.center[0]]), np.asarray([area.center[1]]))[0])
+        centre = int(world.cells_at(np.asarray([area.center[0]]), np.asarray([area.center[1]]))[0])
         if centre >= 0:
             cells.add(centre)
         return frozenset(cells)
@@ -343,7 +343,7 @@ class GeofencingService:
     def _watch(self, g: Geofence) -> None:
         sub = g.spec.subscriber
         if sub >= len(self._watched):
-            grown = np.zeros(max(sub + 1, self.world.population.size), dtype=np.bool_)
+            grown = np.zeros(max(sub + 1, self.world.subscriber_count), dtype=np.bool_)
             grown[: len(self._watched)] = self._watched
             self._watched = grown
         self._by_sub.setdefault(sub, []).append(g)

@@ -128,7 +128,7 @@ class InsightsService:
         except InvalidAreaError as exc:
             raise InvalidArgument(f"The area is not a polygon shape or exceeds supported complexity: {exc}.",
                                   code="POPULATION_DENSITY_DATA.INVALID_AREA") from None
-        if not world.network.reaches(area):  # far from the city: four comparisons, no geohash grid
+        if not world.reaches(area):  # far from the city: four comparisons, no geohash grid
             return "AREA_NOT_SUPPORTED", []
         polygon = shapely.Polygon([(lon, lat) for lat, lon in points])
         slots = _hours(start, end)
@@ -142,7 +142,7 @@ class InsightsService:
             raise Unprocessable("Indicated combination of area, time interval and precision is too big for a sync "
                                 "response.", code="POPULATION_DENSITY_DATA.UNSUPPORTED_SYNC_RESPONSE")
         x, y = world.city.projection.to_xy(lat, lon)
-        cell = world.network.cell_of(x, y)
+        cell = world.cells_at(x, y)
         covered = cell >= 0
         if not covered.any():
             return "AREA_NOT_SUPPORTED", []

@@ -90,7 +90,7 @@ class LocationService:
         if share is None:
             if len(self._shares) >= AREA_CACHE:
                 self._shares.pop(next(iter(self._shares)))
-            share = self._shares[key] = self.world.network.cell_coverage_fraction(cell, self.area(circle))
+            share = self._shares[key] = self.world.cell_coverage_fraction(cell, self.area(circle))
         return share
 
     def fix(self, subject: Subject, max_age: int | None, rules: LocationRules) -> Fix:

@@ -44,7 +44,7 @@ def resolve(world: World, auth: AuthContext, device: Device | None) -> Subject:
             raise Unprocessable("The device is already identified by the access token.",
                                 code="UNNECESSARY_IDENTIFIER")
         i = auth.subscriber
-        return Subject(i, str(world.subscriber_profile(i)["msisdn"]), None)
+        return Subject(i, world.msisdn_of(i), None)
     if device is None:
         raise Unprocessable("The device cannot be identified.", code="MISSING_IDENTIFIER")
     if device.phone_number is None:

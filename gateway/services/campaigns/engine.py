@@ -149,7 +149,7 @@ class CampaignEngine:
         self._free_slots: list[int] = []
         self._slots_used = 0
         self._index_key: tuple[int, ...] = ()
-        self._index = targeting.area_index(world.network.n_cells, [])
+        self._index = targeting.area_index(world.cell_count, [])
         self._tick_us = world.config.tick_seconds * 1_000_000
         world.on_cell_change(self._on_cells)
         world.on_step(self._on_step)
@@ -269,7 +269,7 @@ class CampaignEngine:
         if not self._pending and not self._live and not self._cancels:
             self._moves.clear()
             return
-        self.caps.grow(self.world.population.size)
+        self.caps.grow(self.world.subscriber_count)
         now_us = to_micros(now)
         moves, self._moves = self._moves, []
         events: list[tuple[LiveCampaign, str, str]] = []
@@ -353,7 +353,7 @@ class CampaignEngine:
             return (*empty, *empty)
         key = tuple(c.seq for c in enters)
         if key != self._index_key:
-            self._index = targeting.area_index(self.world.network.n_cells, [c.target.cells for c in enters])
+            self._index = targeting.area_index(self.world.cell_count, [c.target.cells for c in enters])
             self._index_key = key
         subs = np.concatenate([m[0] for m in moves])
         old = np.concatenate([m[1] for m in moves])
@@ -371,7 +371,7 @@ class CampaignEngine:
     # -- "already considered" bits: one row per live campaign, views handed to the campaigns -----------------
     def _fit_seen(self, rows: int | None = None) -> None:
         """Make the bit matrix wide enough for the population and tall enough for ``rows`` campaigns."""
-        width = (self.world.population.size + 7) // 8
+        width = (self.world.subscriber_count + 7) // 8
         height = max(rows or 0, self._seen.shape[0])
         if self._seen.shape[1] >= width and self._seen.shape[0] >= height:
             return
@@ -409,7 +409,7 @@ class CampaignEngine:
         """First-time entrants of every no-dwell ENTERS campaign at once (segment misfits queued as suppressed)."""
         if len(subs) == 0:
             return {}
-        n = np.int64(max(self.world.population.size, 1))
+        n = np.int64(max(self.world.subscriber_count, 1))
         key = np.unique(j.astype(np.int64) * n + subs)
         j, subs = key // n, (key % n).astype(np.int32)
         slots = np.array([c.slot for c in enters], dtype=np.int64)[j]
@@ -449,7 +449,7 @@ class CampaignEngine:
                     keep = ~np.isin(c.pending, outs)
                     c.pending, c.pending_due = c.pending[keep], c.pending_due[keep]
                 if open_now and len(ins):
-                    fresh = self._unseen(c, np.unique(ins).astype(np.int32), world.population.size)
+                    fresh = self._unseen(c, np.unique(ins).astype(np.int32), world.subscriber_count)
                     fresh = fresh[~np.isin(fresh, c.pending)]
                     ticks = math.ceil(c.target.dwell_minutes * 60 / world.config.tick_seconds)
                     c.pending = np.concatenate([c.pending, fresh])
@@ -467,7 +467,7 @@ class CampaignEngine:
         c.was_open = open_now
         fresh = np.zeros(0, np.int32)
         if parts:
-            fresh = self._unseen(c, np.unique(np.concatenate(parts)).astype(np.int32), world.population.size)
+            fresh = self._unseen(c, np.unique(np.concatenate(parts)).astype(np.int32), world.subscriber_count)
             if len(fresh):
                 self._mark_seen(c, fresh)
                 kept, out = targeting.apply_segment(world, fresh, c.target.segment)
@@ -503,7 +503,7 @@ class CampaignEngine:
             partner=partner, rules=self.rules)
         send = np.flatnonzero(d.send)
         self.caps.record(subs[send], clock.day[send], partner[camp[send]])
-        rng = world.streams.stream("campaign-delivery", world.tick_index)
+        rng = world.random_stream("campaign-delivery", world.tick_index)
         promo = np.array([c.req.kind == "PROMO" for c, _ in items])[camp[send]]
         out = delivery.simulate(rng, d.channel[send], promo, clock.hour[send], world.ages(subs[send]))
         now_us = to_micros(now)

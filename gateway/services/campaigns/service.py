@@ -64,7 +64,7 @@ class CampaignService:
         self.min_radius_m = min_radius_m  # Settings.min_radius_m: one rule with the CAMARA location APIs
         self.rules = policy.Rules(settings.quiet_start_hour, settings.quiet_end_hour, settings.daily_cap,
                                   settings.partner_daily_cap)
-        self.caps = caps if caps is not None else FrequencyCaps(world.population.size,
+        self.caps = caps if caps is not None else FrequencyCaps(world.subscriber_count,
                                                                 settings.partner_daily_cap is not None)
         """Daily advertising counts, shared with direct PROMO messages (:mod:`gateway.services.caps`)."""
         self.engine = CampaignEngine(world, self.repository, self.rules, self.caps, settings.privacy_threshold,

@@ -45,7 +45,7 @@ async def test_clock_advance_by_duration_seconds_and_to(client: Client, world: W
     resp = await client.post("/admin/v1/clock/advance", json={"to": "2026-06-01T10:00:00+02:00"}, headers=ADMIN)
     assert (await resp.json())["now"] == "2026-06-01T08:00:00Z"
     assert world.clock.now == START + timedelta(hours=2)
-    assert world.summary()["ticks"] == 120
+    assert world.summary().ticks == 120
 
 
 @pytest.mark.parametrize(("body", "status"), [
@@ -96,7 +96,7 @@ async def test_subscriber_lookup_with_and_without_plus(client: Client, world: Wo
     assert with_plus == without
     assert with_plus["profile"]["msisdn"] == msisdn
     assert set(with_plus) == {"profile", "location", "consent", "consentHistory"}
-    assert with_plus["location"]["cellId"] == world.locate(5)["cellId"]
+    assert with_plus["location"]["cellId"] == world.locate(5).cell_id
 
 
 async def test_set_consent_pin_release(client: Client, world: World) -> None:
@@ -119,7 +119,7 @@ async def test_set_consent_pin_release(client: Client, world: World) -> None:
     assert pinned["location"]["pinned"] is True
     assert abs(pinned["location"]["latitude"] - centre[0]) < 1e-4
     await client.post("/admin/v1/clock/advance", json={"duration": "PT2H"}, headers=ADMIN)
-    assert abs(world.locate(7)["latitude"] - centre[0]) < 1e-4
+    assert abs(world.locate(7).latitude - centre[0]) < 1e-4
     released = await (await client.delete(f"{path}/pin", headers=ADMIN)).json()
     assert released["location"]["pinned"] is False
 

@@ -81,7 +81,7 @@ async def test_bad_gatherings(client: Client, world: World, change: dict[str, An
     resp = await client.post("/admin/v1/gatherings", json=body, headers=ADMIN)
     answer = await resp.json()
     assert (resp.status, answer["code"]) == (status, code), answer
-    assert world.gatherings == []
+    assert list(world.gatherings) == []
     listed = await (await client.get("/admin/v1/gatherings", headers=ADMIN)).json()
     assert listed == {"gatherings": []}
 

@@ -79,9 +79,9 @@ async def test_admin_client_clock_and_subscribers(server: TestServer, world: Wor
         assert not (await admin.resume()).paused
         await admin.set_clock_mode("manual")
         view = await admin.subscriber(msisdn)
-        assert view.profile["msisdn"] == msisdn
+        assert view.profile.msisdn == msisdn
         withdrawn = await admin.set_consent(msisdn, "ANALYTICS", not view.consent["ANALYTICS"]["ANY"])
-        assert withdrawn.consent_history[-1]["source"] == "ADMIN"
+        assert withdrawn.consent_history[-1].source == "ADMIN"
         lat, lon = world.city.projection.lat0, world.city.projection.lon0
         assert (await admin.pin(msisdn, lat, lon)).location.pinned
         assert not (await admin.release(msisdn)).location.pinned

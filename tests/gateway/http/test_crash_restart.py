@@ -95,7 +95,7 @@ async def setup(server: Server, sink: Sink, world: World) -> dict[str, str]:
     for i in watched:
         # Half watch their own neighbourhood (left on the way to work), half the centre (entered by commuters).
         home = world.locate(i)
-        centre = {"latitude": home["latitude"], "longitude": home["longitude"]} if i % 2 else CENTRE
+        centre = {"latitude": home.latitude, "longitude": home.longitude} if i % 2 else CENTRE
         area = {"areaType": "CIRCLE", "center": centre, "radius": 800 if i % 2 else 2500}
         await server.call("POST", "/geofencing-subscriptions/v0.5/subscriptions", bearer, 201, json={
             "protocol": "HTTP", "sink": sink.url, "types": [LEFT if i % 2 else ENTERED],

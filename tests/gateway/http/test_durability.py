@@ -36,7 +36,7 @@ async def test_restart_restores_partners_clock_consent_and_pin(
                                                           "client_secret": created["clientSecret"]})
     token = (await token_resp.json())["access_token"]
     await client.post("/admin/v1/clock/advance", json={"duration": "PT1H"}, headers=ADMIN)
-    flipped = not world.consent_state(3)["ADVERTISING"]["SMS"]
+    flipped = not world.consent_state(3).granted("ADVERTISING", "SMS")
     consent = await client.put(f"/admin/v1/subscribers/{quote(msisdn)}/consent",
                                json={"purpose": "ADVERTISING", "channel": "SMS", "granted": flipped}, headers=ADMIN)
     assert consent.status == 200
@@ -69,7 +69,7 @@ async def test_restart_restores_partners_clock_consent_and_pin(
     assert [p["id"] for p in partners["partners"]] == [created["id"]]
     me = await client2.get("/partner/v1/me", headers=bearer(token))
     assert me.status == 200
-    assert world2.summary()["ticks"] == world.summary()["ticks"]
+    assert world2.summary().ticks == world.summary().ticks
 
 
 async def test_restart_keeps_a_paced_clock_where_it_was(aiohttp_client: AiohttpClient,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.wire.errors import ErrorInfo
-from simulator.world import World
+from simulator.world import World, WorldSummary
 from tests.gateway.conftest import ADMIN, Client, a_msisdn
 
 JSON = {"Content-Type": "application/json"}
@@ -124,7 +124,7 @@ async def test_unexpected_error_is_500_without_internals(client: Client, world: 
                                                          caplog: pytest.LogCaptureFixture) -> None:
     """A bug surfaces as 500 INTERNAL with a generic message; the log has the correlator and traceback."""
 
-    def broken() -> dict[str, Any]:
+    def broken() -> WorldSummary:
         raise RuntimeError("secret internals")
 
     world.summary = broken  # type: ignore[method-assign]

@@ -58,7 +58,7 @@ def live(base_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def msisdn(base_world: World) -> str:
-    return str(base_world.subscriber_profile(0)["msisdn"])
+    return base_world.msisdn_of(0)
 
 
 def _headers(route: ApiRoute, live: Live) -> dict[str, str]:

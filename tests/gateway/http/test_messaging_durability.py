@@ -167,7 +167,7 @@ async def test_retries_and_expiry_of_a_message_in_flight_go_on_after_a_restart(
     assert client.app is not None
     world = client.app[WORLD]
     off = [int(i) for i in np.flatnonzero(world.devices.night_off) if not world.is_reachable(int(i))[0]]
-    msisdn = str(world.subscriber_profile(off[0])["msisdn"])
+    msisdn = world.msisdn_of(off[0])
     _, body = await send(client, token, msisdn, ttlSeconds=600)
     assert statuses(body) == ["ACCEPTED"]
     await advance(client, 100)

@@ -182,10 +182,10 @@ async def test_fraud_guard_foreign_roamers(client: Client, token: str) -> None:
 
 async def test_sim_swap_guard(client: Client, world: World, token: str) -> None:
     """Asked to, no code goes to a line whose SIM changed recently."""
-    msisdn = str(world.subscriber_profile(3)["msisdn"])
+    msisdn = world.msisdn_of(3)
     assert (await start(client, token, msisdn, simSwapMaxAgeHours=24))[0] == 201
     await client.post(f"/admin/v1/subscribers/{msisdn}/sim-swap", headers=ADMIN)
-    other = str(world.subscriber_profile(4)["msisdn"])
+    other = world.msisdn_of(4)
     await client.post(f"/admin/v1/subscribers/{other}/sim-swap", headers=ADMIN)
     status, body = await start(client, token, other, simSwapMaxAgeHours=24)
     assert (status, body["code"]) == (422, "VERIFY.SIM_SWAPPED")
