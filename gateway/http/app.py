@@ -57,12 +57,7 @@ from gateway.http.camara import (
     sim_swap_subscriptions,
 )
 from gateway.http.composition import compose
-from gateway.http.keys import (
-    CORRELATOR,
-    METRICS,
-    ROUTES,
-    SETTINGS,
-)
+from gateway.http.keys import CORRELATOR, METRICS, ROUTES, SETTINGS
 from gateway.http.middleware import Handler, error_middleware, from_protocol_error, render
 from gateway.http.routing import RouteRegistry, route_label
 from gateway.http.serialise import serialise_middleware

@@ -50,8 +50,8 @@ from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
 from gateway.services.campaigns.service import CampaignService
 from gateway.services.ciba import CibaService
 from gateway.services.control import ControlPlane
-from gateway.services.journeys import JourneyService
-from gateway.services.messages import MessageService
+from gateway.services.journeys.service import JourneyService
+from gateway.services.messages.service import MessageService
 from gateway.services.partner_events import CAMPAIGN_FEED, JOURNEY_FEED, PartnerEvents
 from gateway.services.partners import PartnerService
 from gateway.services.verify import VerifyService

@@ -16,7 +16,7 @@ from gateway.http.api.messages import registration_view
 from gateway.http.keys import MESSAGES, PARTNERS
 from gateway.http.routing import Access, RouteTable, json_response, no_content, read_json, read_query
 from gateway.services.control import normalise_msisdn
-from gateway.services.messages import Registration
+from gateway.services.messages.model import Registration
 from gateway.wire.admin_messages import (
     AdminRegistration,
     AdminSenderList,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from gateway.http.api.event_subscriptions import add_routes
 from gateway.http.keys import JOURNEY_EVENTS
 from gateway.http.routing import RouteTable
-from gateway.services.journeys import EVENT_TYPES
+from gateway.services.journeys.model import EVENT_TYPES
 from gateway.wire.journeys import JourneySubscriptionRequest
 
 routes = RouteTable("journeys")

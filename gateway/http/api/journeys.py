@@ -15,7 +15,7 @@ from aiohttp import web
 from gateway.http.auth import auth_of
 from gateway.http.keys import JOURNEYS, SETTINGS
 from gateway.http.routing import Access, RouteTable, idempotency_key, json_response, read_json, read_query
-from gateway.services.journeys import (
+from gateway.services.journeys.model import (
     EnrolmentView,
     JourneyReport,
     JourneyRequest,

@@ -14,7 +14,7 @@ from gateway.core.webhooks import check_sink, sink_access_token
 from gateway.http.auth import auth_of
 from gateway.http.keys import MESSAGES, SETTINGS
 from gateway.http.routing import Access, RouteTable, idempotency_key, json_response, read_json
-from gateway.services.messages import MessageRequest, MessageView, Registration
+from gateway.services.messages.model import MessageRequest, MessageView, Registration
 from gateway.wire.messages import (
     Message,
     RegistrationView,

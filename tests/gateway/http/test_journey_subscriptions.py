@@ -46,10 +46,14 @@ async def test_journey_events_reach_the_sink_once(aiohttp_client: AiohttpClient,
     await advance(client, 120)
     assert (await client.delete(f"{PATH}/{dropped['id']}", headers=bearer(p.token))).status == 200
     await advance(client, 3600)  # 07:03: the hour 06:00 is reported
-    await sink.wait_for(4)
+    await sink.wait_for(5)
     types = [e["type"].rsplit(".v1.", 1)[1] for e in sink.events()]
-    assert types == ["journey.started", "journey.started", "journey.cancelled", "journey.report.hourly"]
-    hourly = sink.events("journey.report.hourly")[0]["data"]
+    assert types == ["journey.started", "journey.started", "journey.report.hourly", "journey.cancelled",
+                     "journey.report.hourly"]
+    cut, hourly = (e["data"] for e in sink.events("journey.report.hourly"))
+    # the cancelled journey's hour cut short is reported at the cancellation, before journey.cancelled
+    assert cut["journeyId"] == dropped["id"] and cut["hour"] == "2026-06-01T06:00:00Z"
+    assert sink.events("journey.report.hourly")[0]["time"] == "2026-06-01T06:03:00Z"
     assert hourly["journeyId"] == kept["id"] and hourly["hour"] == "2026-06-01T06:00:00Z"
     assert hourly["recipients"] == 1 and hourly["steps"][0]["sent"] == 1 and hourly["steps"][1]["sent"] == 1
     secret = (await (await client.get("/partner/v1/webhook-secret", headers=bearer(p.token))).json())["secret"]
@@ -66,12 +70,15 @@ async def test_journey_events_reach_the_sink_once(aiohttp_client: AiohttpClient,
     client = await aiohttp_client(create_app(fresh_world(), settings))  # restart: the replay emits nothing
     stored = await client.get("/admin/v1/webhooks/events", params={"subscriptionId": sub["id"]}, headers=ADMIN)
     assert [e["eventId"] for e in (await stored.json())["events"]] == before
-    await advance(client, 2 * 3600)  # 09:03: the hour 07:00 is reported, then the journey completes at 08:30
-    await sink.wait_for(6)
-    later = sink.events()[4:]
-    assert [e["type"].rsplit(".v1.", 1)[1] for e in later] == ["journey.report.hourly", "journey.completed"]
-    assert later[1]["data"]["status"] == "COMPLETED" and later[1]["data"]["steps"][1]["sent"] == 1
-    assert len({e["id"] for e in sink.events()}) == len(sink.events()) == 6
+    await advance(client, 2 * 3600)  # 09:03: the hours 07:00 and 08:00 (to the end at 08:30), then completed
+    await sink.wait_for(8)
+    later = sink.events()[5:]
+    assert [e["type"].rsplit(".v1.", 1)[1] for e in later] == ["journey.report.hourly", "journey.report.hourly",
+                                                                "journey.completed"]
+    assert [(e["data"]["hour"], e["time"]) for e in later[:2]] == [("2026-06-01T07:00:00Z", "2026-06-01T08:00:00Z"),
+                                                                   ("2026-06-01T08:00:00Z", "2026-06-01T08:30:00Z")]
+    assert later[2]["data"]["status"] == "COMPLETED" and later[2]["data"]["steps"][1]["sent"] == 1
+    assert len({e["id"] for e in sink.events()}) == len(sink.events()) == 8
     assert json.dumps(later).count("+49") == 0
 
 

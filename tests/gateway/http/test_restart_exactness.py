@@ -17,7 +17,7 @@ from gateway.core.settings import CampaignSettings, Settings
 from gateway.core.store import Store
 from gateway.http.app import create_app
 from gateway.http.keys import MESSAGES, STORE, WORLD
-from gateway.services.messages import MessageRequest
+from gateway.services.messages.model import MessageRequest
 from simulator.clock import to_micros
 from simulator.world import World
 from tests.gateway.camara_helpers import ENTERED, LEFT, camara_partner, cell_centre, circle, located, msisdn
@@ -130,7 +130,7 @@ async def test_a_message_is_stored_whole_or_not_at_all(client: Any, make_partner
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("crash")
 
-    monkeypatch.setattr(service, "_attempt", crash)
+    monkeypatch.setattr(service.engine, "_attempt", crash)
     partner_id = int(p.id.rsplit("_", 1)[-1])
     with pytest.raises(RuntimeError):
         service.send(partner_id, MessageRequest("+491701100091", "TRANSACTIONAL", "SMS", "Acme", "Hi", None, None,

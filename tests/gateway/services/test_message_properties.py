@@ -23,7 +23,8 @@ from gateway.core.settings import CampaignSettings, MessageSettings
 from gateway.core.store import Store
 from gateway.services import policy
 from gateway.services.caps import FrequencyCaps
-from gateway.services.messages import FINAL, MessageRequest, MessageService
+from gateway.services.messages.model import FINAL, MessageRequest
+from gateway.services.messages.service import MessageService
 from simulator.world import World, WorldConfig
 
 RULES = CampaignSettings()
