@@ -523,6 +523,10 @@ class World:
         idx = np.atleast_1d(np.asarray(subs, dtype=np.int64))
         return self.devices.reachable(idx, self.clock.now, self.local_time().hour, self.cell[idx])
 
+    def sms_delay_s(self) -> float:
+        """Extra delay of an SMS sent now, from injected network faults (0 without any)."""
+        return self.devices.sms_delay_s(self.clock.now)
+
     def locate(self, i: int) -> dict[str, Any]:
         """Where the network sees a subscriber: serving cell, plus the true position (operator side)."""
         self._check(i)
