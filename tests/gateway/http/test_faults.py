@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
@@ -298,9 +299,10 @@ async def test_cell_outage_makes_devices_unreachable(client: Client, world: Worl
                                                           "radius": 50}})
     assert resp.status == 201, await resp.text()
     fault = await resp.json()
-    assert world.network.cell_ids[int(world.serving_cells([i])[0])] in fault["cells"]
-    in_cell = world.serving_cells(list(range(2000))) == world.serving_cells([i])[0]
-    assert not world.is_reachable(list(range(2000)))[in_cell].any()
+    everyone = np.arange(2000, dtype=np.int64)
+    cell = int(world.serving_cells(everyone)[i])
+    assert world.network.cell_ids[cell] in fault["cells"]
+    assert not world.is_reachable(everyone)[world.serving_cells(everyone) == cell].any()
     body = {"device": {"phoneNumber": msisdn(world, i)}, "area": circle(lat, lon, r + 500)}
     resp = await client.post("/location-verification/v2/verify", json=body, headers=bearer(token))
     assert await resp.json() == {"verificationResult": "UNKNOWN"}
