@@ -273,6 +273,20 @@ async def test_webhook_drop_then_retry(client: Client, world: World, sink: Sink,
     assert 'opsim_faults_injected_total{kind="webhook_drop_then_retry",route="webhook"} 2.0' in text
 
 
+async def test_webhook_delay(client: Client, world: World, sink: Sink, make_partner: MakePartner) -> None:
+    """A delay fault holds the event until delayS after it was stored; it is then delivered once, without a
+    failed attempt."""
+    await make_partner()
+    await add_profile(client, {"name": "late", "webhooks": {"delayS": 0.2, "delayProbability": 1.0}})
+    (event_id,) = emit(client, world, sink, 1)
+    await sink.wait_for(1)
+    outbox = client.app[WEBHOOKS].outbox
+    stored = outbox.get(event_id)
+    assert stored is not None and stored.delivery_state == "delivered"
+    (attempt,) = outbox.attempts(event_id)
+    assert attempt.at_wall >= stored.created_wall + 0.2 and attempt.status_code == 204
+
+
 async def test_webhook_faults_follow_the_sink_glob(client: Client, world: World, sink: Sink,
                                                    make_partner: MakePartner) -> None:
     """Sinks outside the profile's URL globs are delivered as usual."""
