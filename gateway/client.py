@@ -58,6 +58,14 @@ from gateway.wire.campaigns import (
 )
 from gateway.wire.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
 from gateway.wire.event_subscriptions import EventSubscriptionList, EventSubscriptionView
+from gateway.wire.faults import (
+    FaultProfile,
+    FaultProfileCreate,
+    FaultProfileList,
+    NetworkFault,
+    NetworkFaultCreate,
+    NetworkFaultList,
+)
 from gateway.wire.health import Health
 from gateway.wire.journeys import Enrolment, EnrolmentRequest, Journey, JourneyCreate, JourneyList, JourneyReportModel
 from gateway.wire.oauth import CIBA_GRANT_TYPE, TokenResponse
@@ -527,3 +535,28 @@ class AdminClient(_Client):
         _, raw = await self.send("GET", f"/admin/v1/campaigns/{quote(campaign_id, safe='')}/deliveries",
                                  params={"limit": str(limit), "cursor": str(cursor)})
         return DeliveryList.model_validate_json(raw)
+
+    # -- fault injection -------------------------------------------------------------------------------------
+    async def add_fault_profile(self, profile: FaultProfileCreate) -> FaultProfile:
+        """Activate a seeded fault profile (HTTP and/or webhook faults)."""
+        return await self.call(FaultProfile, "POST", "/admin/v1/faults", json=_dump(profile))
+
+    async def fault_profiles(self) -> list[FaultProfile]:
+        """Active fault profiles, in evaluation order."""
+        return (await self.call(FaultProfileList, "GET", "/admin/v1/faults")).profiles
+
+    async def remove_fault_profile(self, name: str) -> None:
+        """Deactivate one fault profile."""
+        await self.send("DELETE", f"/admin/v1/faults/{quote(name, safe='')}")
+
+    async def clear_fault_profiles(self) -> None:
+        """Deactivate every fault profile."""
+        await self.send("DELETE", "/admin/v1/faults")
+
+    async def add_network_fault(self, fault: NetworkFaultCreate) -> NetworkFault:
+        """A device unreachable, a cell outage or SMS delays, from now for a simulated duration."""
+        return await self.call(NetworkFault, "POST", "/admin/v1/faults/network", json=_dump(fault))
+
+    async def network_faults(self) -> list[NetworkFault]:
+        """Network faults not over yet."""
+        return (await self.call(NetworkFaultList, "GET", "/admin/v1/faults/network")).faults

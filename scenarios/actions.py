@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import aiohttp
 import pydantic
 
 from gateway.client import ApiError, PartnerClient
@@ -125,9 +126,11 @@ async def perform(run: Run, step: Step, result: StepResult, do: Do) -> None:
         if step.expect_error is not None:
             result.ok = False
             result.error = {"code": "EXPECTED_ERROR", "message": f"expected {step.expect_error}, got success"}
-    except (ApiError, pydantic.ValidationError) as exc:
+    except (ApiError, pydantic.ValidationError, aiohttp.ClientConnectionError) as exc:
         if isinstance(exc, pydantic.ValidationError):  # the client refused to send it: no status
             exc = ApiError(0, "CLIENT_VALIDATION", str(exc.errors(include_url=False)[0]["msg"]), None)
+        elif isinstance(exc, aiohttp.ClientConnectionError):  # e.g. an injected connection drop: no answer
+            exc = ApiError(0, "CONNECTION_DROPPED", "the connection closed without an answer", None)
         error = {"status": exc.status, "code": exc.code, "message": exc.message}
         run.transcript.add(run.now, "answer", step=index, action=step.action, error=error)
         result.error = error
@@ -201,6 +204,22 @@ async def add_gathering(run: Run, step: Step) -> Any:
         name=g.name, place=g.place, latitude=g.latitude, longitude=g.longitude,
         start=run.scenario.instant(g.start), end=run.scenario.instant(g.end), share=g.share, count=g.count,
         arrive_before_minutes=round(g.arrive_before.total_seconds() / 60))))
+
+
+@action("faults")
+async def faults(run: Run, step: Step) -> Any:
+    """Clear, remove and add fault profiles and inject network faults, in that order (admin API)."""
+    f = step.faults
+    assert f is not None
+    admin = run.stack.admin
+    if f.clear:
+        await run.timed(admin.clear_fault_profiles())
+    for name in f.remove:
+        await run.timed(admin.remove_fault_profile(name))
+    added = [await run.timed(admin.add_fault_profile(p)) for p in f.add]
+    network = [await run.timed(admin.add_network_fault(n)) for n in f.network]
+    return {"profiles": [p.name for p in await run.timed(admin.fault_profiles())], "added": added,
+            "network": network}
 
 
 @handler("expect")

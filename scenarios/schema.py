@@ -30,6 +30,7 @@ from pydantic import (
 from gateway.wire.base import Instant
 from gateway.wire.camara.subject import PhoneNumber as Msisdn
 from gateway.wire.campaigns import SegmentModel
+from gateway.wire.faults import FaultProfileCreate, NetworkFaultCreate
 from gateway.wire.geo import Latitude, Longitude
 from gateway.wire.vocabulary import CampaignKind as MessageKind
 from gateway.wire.vocabulary import Channel as MessageChannel
@@ -473,6 +474,25 @@ class DensitySpec(Strict):
     """Geohash length of the grid (4 ≈ 39 km … 8 ≈ 38 m cells)."""
 
 
+class FaultsSpec(Strict):
+    """Fault injection from this step on, applied in this order.
+
+    ``clear`` every profile, ``remove`` some by name, ``add`` profiles (as ``POST /admin/v1/faults`` takes them),
+    inject ``network`` faults (as ``POST /admin/v1/faults/network`` takes them).
+    """
+
+    clear: bool = False
+    remove: list[Name] = Field(default_factory=list)
+    add: list[FaultProfileCreate] = Field(default_factory=list)
+    network: list[NetworkFaultCreate] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not (self.clear or self.remove or self.add or self.network):
+            raise ValueError("give at least one of clear, remove, add, network")
+        return self
+
+
 class Step(Strict):
     """One thing the scenario does at a simulated time. Exactly one action key."""
 
@@ -495,6 +515,7 @@ class Step(Strict):
     count_devices: CountDevices | None = None
     density: DensitySpec | None = None
     add_gathering: Gathering | None = None
+    faults: FaultsSpec | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
@@ -517,10 +538,10 @@ class Step(Strict):
 
 STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                                  "expect", "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
-                                 "verify_location", "count_devices", "density")
+                                 "verify_location", "count_devices", "density", "faults")
 """Step kinds (the action keys of a step); each has one registered action in :mod:`scenarios.actions`."""
 ADMIN_ACTIONS = frozenset({"advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
-                           "expect"})
+                           "expect", "faults"})
 """Step actions done through the admin API (the others act as a partner)."""
 
 

@@ -1,9 +1,11 @@
 """The subscribers' phones: reachability, last network contact and the inbox of received messages.
 
 Owns per-device columns (whether the phone is switched off at night, whether it is switched off for good
-(``forced_off``), its periodic-update phase) and the inboxes (columns too, see :mod:`simulator.inbox`).
-Reachability is a pure function of those columns, the instant, the local hour and the seed (coverage gaps are
-a hash of device and hour), so it answers for any instant without storing a timeline. This module does not
+(``forced_off``), until when it is unreachable by an injected fault (``down_until_us``), its periodic-update
+phase), the injected network faults over cells (cell outages) and SMS delivery (extra delays), and the inboxes
+(columns too, see :mod:`simulator.inbox`). Reachability is a pure function of those columns, the instant, the
+serving cell, the local hour and the seed (coverage gaps are a hash of device and hour), so it answers for any
+instant without storing a timeline. This module does not
 decide who gets a message; it records what a device received.
 """
 
@@ -46,6 +48,12 @@ class Devices:
         self.night_off = rng.random(n) < NIGHT_OFF_SHARE
         self.update_phase_s = rng.uniform(0, PERIODIC_UPDATE_S, n).astype(np.float32)
         self.forced_off = np.zeros(n, bool)
+        self.down_until_us = np.zeros(n, np.int64)
+        """Injected fault: the device is unreachable before this instant (µs since the epoch; 0: never)."""
+        self.cell_outages: dict[int, tuple[int, int]] = {}
+        """Injected fault: cell index → [start, end) in µs while the cell is down (its devices are unreachable)."""
+        self.sms_delays: list[tuple[int, int, float]] = []
+        """Injected fault: ([start, end) in µs, extra seconds) added to every SMS sent in that window."""
         self.inboxes = Inboxes()
 
     def extend(self, k: int = 1) -> None:
@@ -53,11 +61,46 @@ class Devices:
         self.night_off = np.concatenate([self.night_off, np.zeros(k, bool)])
         self.update_phase_s = np.concatenate([self.update_phase_s, np.zeros(k, np.float32)])
         self.forced_off = np.concatenate([self.forced_off, np.zeros(k, bool)])
+        self.down_until_us = np.concatenate([self.down_until_us, np.zeros(k, np.int64)])
 
-    def reachable(self, subs: ArrayLike, at: datetime, local_hour: int) -> NDArray[np.bool_]:
-        """Whether each device can be reached at ``at`` (phone on and in coverage)."""
+    def take_down(self, subs: ArrayLike, until: datetime) -> None:
+        """Make devices unreachable until ``until`` (an injected fault; an earlier end than one set is ignored)."""
         idx = np.atleast_1d(np.asarray(subs, dtype=np.int64))
-        off = self.forced_off[idx].copy()
+        self.down_until_us[idx] = np.maximum(self.down_until_us[idx], to_micros(until))
+
+    def cell_outage(self, cells: ArrayLike, start: datetime, end: datetime) -> None:
+        """Take cells down during [``start``, ``end``): devices they serve are unreachable meanwhile."""
+        for c in np.atleast_1d(np.asarray(cells, dtype=np.int64)).tolist():
+            self.cell_outages[int(c)] = (to_micros(start), to_micros(end))
+
+    def cells_down(self, at: datetime) -> NDArray[np.int64]:
+        """Indices of the cells down at ``at``, sorted."""
+        t = to_micros(at)
+        return np.asarray(sorted(c for c, (s, e) in self.cell_outages.items() if s <= t < e), dtype=np.int64)
+
+    def add_sms_delay(self, start: datetime, end: datetime, seconds: float) -> None:
+        """Every SMS sent during [``start``, ``end``) arrives ``seconds`` later than it would."""
+        self.sms_delays.append((to_micros(start), to_micros(end), float(seconds)))
+
+    def sms_delay_s(self, at: datetime) -> float:
+        """Extra delivery delay of an SMS sent at ``at`` (the injected delays in force then, added up)."""
+        if not self.sms_delays:
+            return 0.0
+        t = to_micros(at)
+        return sum(d for s, e, d in self.sms_delays if s <= t < e)
+
+    def reachable(self, subs: ArrayLike, at: datetime, local_hour: int,
+                  cells: ArrayLike | None = None) -> NDArray[np.bool_]:
+        """Whether each device can be reached at ``at`` (phone on, in coverage, not taken down by a fault).
+
+        Given the devices' serving ``cells``, a device served by a cell that is down is not reachable either.
+        """
+        idx = np.atleast_1d(np.asarray(subs, dtype=np.int64))
+        off = self.forced_off[idx] | (self.down_until_us[idx] > to_micros(at))
+        if cells is not None and self.cell_outages:
+            down = self.cells_down(at)
+            if len(down):
+                off |= np.isin(np.atleast_1d(np.asarray(cells, dtype=np.int64)), down)
         if NIGHT_OFF_HOURS[0] <= local_hour < NIGHT_OFF_HOURS[1]:
             off |= self.night_off[idx]
         hour = np.uint64(int(at.timestamp()) // 3600)

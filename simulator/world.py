@@ -445,8 +445,13 @@ class World:
         return self.devices.next_periodic_update_us(np.asarray(subs, dtype=np.int64), after)
 
     def is_reachable(self, subs: NDArray[np.int64] | int) -> NDArray[np.bool_]:
-        """Whether devices can be reached now."""
-        return self.devices.reachable(subs, self.clock.now, self.local_time().hour)
+        """Whether devices can be reached now (a device whose serving cell is down is not)."""
+        idx = np.atleast_1d(np.asarray(subs, dtype=np.int64))
+        return self.devices.reachable(idx, self.clock.now, self.local_time().hour, self.cell[idx])
+
+    def sms_delay_s(self) -> float:
+        """Extra delay of an SMS sent now, from injected network faults (0 without any)."""
+        return self.devices.sms_delay_s(self.clock.now)
 
     def locate(self, i: int) -> SubscriberLocation:
         """Where the network sees a subscriber: serving cell, plus the true position (operator side)."""

@@ -131,6 +131,16 @@ class ServiceUnavailable(GatewayError):
     default_message = "Service unavailable."
 
 
+class BadGateway(GatewayError):
+    status, code = 502, "BAD_GATEWAY"
+    default_message = "An upstream server answered badly."
+
+
+class GatewayTimeout(GatewayError):
+    status, code = 504, "TIMEOUT"
+    default_message = "Request timeout exceeded."
+
+
 # -- translation of foreign errors ------------------------------------------------------------------------
 
 # Looked up along the exception's MRO, so a new SimulatorError subclass falls back to its nearest ancestor.

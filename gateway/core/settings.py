@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from gateway.wire.faults import FaultProfileCreate
+
 ClockModeSetting = Literal["manual", "paced"]
 
 ADMIN_TOKEN_ENV = "OPSIM_ADMIN_TOKEN"
@@ -202,3 +204,5 @@ class Settings:
     """Operator rules of authentication codes (lifetime, attempts, limits, fraud guards)."""
     messages: MessageSettings = field(default_factory=MessageSettings)
     """Operator rules of direct messages (time to live, fallback, retries)."""
+    faults: tuple[FaultProfileCreate, ...] = ()
+    """Fault profiles active from start-up (as ``POST /admin/v1/faults`` takes them); none: no fault injection."""

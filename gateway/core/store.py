@@ -574,6 +574,11 @@ class Store:
         row = self.conn.execute("SELECT client_id FROM credentials WHERE partner_id = ?", (partner_id,)).fetchone()
         return None if row is None else str(row["client_id"])
 
+    def partner_of_client(self, client_id: str) -> int | None:
+        """The partner owning a client id, whatever the secret (``None`` when unknown)."""
+        row = self.conn.execute("SELECT partner_id FROM credentials WHERE client_id = ?", (client_id,)).fetchone()
+        return None if row is None else int(row["partner_id"])
+
     def check_client(self, client_id: str, secret: str) -> PartnerRow | None:
         """The partner whose credential matches, else ``None`` (constant-time comparison)."""
         row = self.conn.execute("SELECT partner_id, salt, secret_hash FROM credentials WHERE client_id = ?",

@@ -7,8 +7,9 @@ never issues an event twice. :class:`WebhookSender` (a background task tied to t
 drains the outbox: events of one subscription go out in order, several subscriptions in parallel; failures and
 timeouts are retried with exponential back-off and jitter in **wall** time (network I/O is the one place wall time
 belongs), events older than the maximum age are dead-lettered (and can be re-driven by the admin API), a
-``410 Gone`` from the sink ends the subscription, and every attempt is a row. This module knows nothing of the
-APIs whose events it carries nor of the world; it must not render HTTP responses.
+``410 Gone`` from the sink ends the subscription, and every attempt is a row. Injected faults (delay, duplicate,
+reorder, drop-then-retry) are decided elsewhere (:class:`WebhookFaultHook`) and applied by the sender here. This
+module knows nothing of the APIs whose events it carries nor of the world; it must not render HTTP responses.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -295,6 +296,18 @@ class Outbox:
                                      ).fetchone()
         return None if r is None or r["t"] is None else float(r["t"])
 
+    def following(self, row: OutboxRow) -> OutboxRow | None:
+        """The pending event of ``row``'s subscription right after it, if any."""
+        r = self._store.conn.execute("SELECT * FROM outbox WHERE state = 'pending' AND subscription_id = ? AND seq > ? "
+                                     "ORDER BY seq LIMIT 1", (row.subscription_id, row.seq)).fetchone()
+        return None if r is None else _row(r)
+
+    def postpone(self, row: OutboxRow, until_wall: float) -> None:
+        """Hold a pending event until wall time ``until_wall`` without counting an attempt (an injected delay)."""
+        with self._store.transaction() as conn:
+            conn.execute("UPDATE outbox SET next_attempt_wall = ? WHERE seq = ? AND state = 'pending'",
+                         (until_wall, row.seq))
+
     def record(self, row: OutboxRow, attempt: Attempt, state: str, next_attempt_wall: float | None) -> None:
         """Store an attempt and the event's new state in one transaction."""
         with self._store.transaction() as conn:
@@ -365,6 +378,30 @@ class Outbox:
 GoneListener = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class WebhookFault:
+    """Faults injected into the delivery of one event (decided before its first attempt)."""
+
+    delay_s: float = 0.0
+    """Hold the event until this many wall seconds after it was stored."""
+    duplicate: bool = False
+    """POST it a second time once delivered."""
+    reorder: bool = False
+    """Send the subscription's next pending event first."""
+    drop_then_retry: bool = False
+    """Do not send the first attempt; record it as failed so the back-off retries it."""
+
+
+class WebhookFaultHook(Protocol):
+    """Decides injected webhook faults (see :mod:`gateway.services.faults`) and hears which were applied."""
+
+    def decide(self, row: OutboxRow) -> WebhookFault | None:
+        """The faults of ``row``'s delivery, ``None`` for none."""
+
+    def applied(self, kind: str, row: OutboxRow) -> None:
+        """A fault of ``kind`` (``webhook_delay``, ``webhook_duplicate``…) was applied to ``row``."""
+
+
 class WebhookSender:
     """Drains the outbox over HTTP for the app's lifetime (see the module docstring for the rules)."""
 
@@ -379,6 +416,8 @@ class WebhookSender:
         self._gone: list[GoneListener] = []
         self._jitter = random.Random()  # wall-time back-off jitter: deliberately not part of the seeded world
         self._session: aiohttp.ClientSession | None = None
+        self.faults: WebhookFaultHook | None = None
+        """Injected faults (none unless set by the composition)."""
         outbox.on_added(self._wake.set)
 
     def on_gone(self, fn: GoneListener) -> None:
@@ -432,7 +471,7 @@ class WebhookSender:
             if row is None or row.next_attempt_wall > self._wall():
                 return
             try:
-                await self.deliver(row)
+                await self._attempt(row)
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let one bad event stop the lane for good: it is retried
@@ -441,8 +480,40 @@ class WebhookSender:
                 attempt = Attempt(row.event_id, row.attempts + 1, now, None, "internal error", 0.0)
                 self.outbox.record(row, attempt, "pending", now + self.backoff(attempt.attempt))
 
-    async def deliver(self, row: OutboxRow) -> None:
-        """One attempt at one event; records it and moves the event on (delivered, retry, dead, gone)."""
+    async def _attempt(self, row: OutboxRow) -> None:
+        """Deliver ``row`` with the injected faults of its first attempt applied (events are never lost)."""
+        hook = self.faults
+        fault = hook.decide(row) if hook is not None and row.attempts == 0 else None
+        if hook is None or fault is None:
+            await self.deliver(row)
+            return
+        now = self._wall()
+        if fault.delay_s > 0 and now < row.created_wall + fault.delay_s:
+            self.outbox.postpone(row, row.created_wall + fault.delay_s)  # same decision then, but the time has come
+            hook.applied("webhook_delay", row)
+            return
+        if fault.drop_then_retry:
+            attempt = Attempt(row.event_id, 1, now, None, "fault injected: dropped, will be retried", 0.0)
+            self.outbox.record(row, attempt, "pending", now + self.backoff(1))
+            hook.applied("webhook_drop_then_retry", row)
+            return
+        if fault.reorder:
+            later = self.outbox.following(row)
+            if later is not None and later.next_attempt_wall <= now:
+                hook.applied("webhook_reorder", row)
+                await self.deliver(later)
+        await self.deliver(row)
+        if fault.duplicate:
+            sent = self.outbox.get(row.event_id)
+            if sent is not None and sent.state == "delivered":
+                hook.applied("webhook_duplicate", row)
+                status, error, ms = await self._post(sent)
+                attempt = Attempt(row.event_id, sent.attempts + 1, self._wall(), status,
+                                  f"fault injected: duplicate{'' if error is None else ' (' + error + ')'}", ms)
+                self.outbox.record(sent, attempt, "delivered", None)
+
+    async def _post(self, row: OutboxRow) -> tuple[int | None, str | None, float]:
+        """POST one event: (status, error, duration in ms)."""
         assert self._session is not None
         body = row.body.encode()
         secret, _ = self.secrets.get(row.partner_id)
@@ -461,9 +532,13 @@ class WebhookSender:
             error = f"timeout after {self.settings.webhook_timeout_s:g} s"
         except aiohttp.ClientError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
+        return status, error, round((time.monotonic() - started) * 1000, 3)
+
+    async def deliver(self, row: OutboxRow) -> None:
+        """One attempt at one event; records it and moves the event on (delivered, retry, dead, gone)."""
+        status, error, ms = await self._post(row)
         now = self._wall()
-        attempt = Attempt(row.event_id, row.attempts + 1, now, status, error,
-                          round((time.monotonic() - started) * 1000, 3))
+        attempt = Attempt(row.event_id, row.attempts + 1, now, status, error, ms)
         if status is not None and 200 <= status < 300:
             self.outbox.record(row, attempt, "delivered", None)
         elif status == 410:

@@ -26,6 +26,7 @@ from gateway.core.settings import Settings
 from gateway.http import auth
 from gateway.http.api import (
     admin_clock,
+    admin_faults,
     admin_gatherings,
     admin_lines,
     admin_messages,
@@ -57,6 +58,7 @@ from gateway.http.camara import (
     sim_swap_subscriptions,
 )
 from gateway.http.composition import compose
+from gateway.http.faults import fault_middleware
 from gateway.http.keys import CORRELATOR, METRICS, ROUTES, SETTINGS
 from gateway.http.middleware import Handler, error_middleware, from_protocol_error, render
 from gateway.http.routing import RouteRegistry, route_label
@@ -73,7 +75,7 @@ API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partn
                                        ciba_api, webhooks_api,
                                        location_verification, location_retrieval, geofencing_subscriptions,
                                        region_device_count, population_density_data, device_reachability_status,
-                                       device_roaming_status)
+                                       device_roaming_status, admin_faults)
 """Every module whose ``routes`` the app serves, in documentation order."""
 
 CORRELATOR_HEADER = "x-correlator"
@@ -139,7 +141,8 @@ class GatewayRunner(web.AppRunner):
 
 def create_app(world: World, settings: Settings) -> web.Application:
     """A gateway serving ``world`` as configured by ``settings`` (the store opens when the app starts)."""
-    app = web.Application(middlewares=[request_context, error_middleware, auth.auth_middleware, serialise_middleware],
+    app = web.Application(middlewares=[request_context, error_middleware, auth.auth_middleware, fault_middleware,
+                                       serialise_middleware],
                           client_max_size=settings.body_limit_bytes)
     compose(app, world, settings)
     registry = RouteRegistry()

@@ -25,6 +25,8 @@ from gateway.http.keys import (
     CAMPAIGNS,
     CIBA,
     CONTROL,
+    FAULT_SLEEP,
+    FAULTS,
     JOURNEY_EVENTS,
     JOURNEYS,
     MESSAGES,
@@ -50,6 +52,7 @@ from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
 from gateway.services.campaigns.service import CampaignService
 from gateway.services.ciba import CibaService
 from gateway.services.control import ControlPlane
+from gateway.services.faults import FaultService
 from gateway.services.journeys.service import JourneyService
 from gateway.services.messages.service import MessageService
 from gateway.services.partner_events import CAMPAIGN_FEED, JOURNEY_FEED, PartnerEvents
@@ -109,7 +112,11 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     app[CAMARA] = CamaraServices(LocationService(world, settings.min_radius_m),
                                  InsightsService(world, settings.privacy_threshold), DeviceStatusService(world),
                                  geofencing, AsyncAnswers(store, webhooks.outbox, now))
-    app[METRICS] = Metrics(world)
+    app[METRICS] = metrics = Metrics(world)
+    faults = FaultService(world, settings.faults)  # off unless a profile is active: one attribute read per request
+    faults.on_injected(metrics.fault)
+    webhooks.sender.faults = faults
+    app[FAULTS], app[FAULT_SLEEP] = faults, asyncio.sleep
     app[RATE_LIMITER] = RateLimiter(partners.rate_limit)
 
     async def store_lifetime(app: web.Application) -> AsyncIterator[None]:

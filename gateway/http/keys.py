@@ -6,6 +6,7 @@ no values itself (no module-level singletons) and imports nothing heavier than t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from gateway.services.campaigns.service import CampaignService
     from gateway.services.ciba import CibaService
     from gateway.services.control import ControlPlane
+    from gateway.services.faults import FaultService
     from gateway.services.journeys.service import JourneyService
     from gateway.services.messages.service import MessageService
     from gateway.services.partner_events import PartnerEvents
@@ -48,6 +50,9 @@ MESSAGES: web.AppKey[MessageService] = web.AppKey("messages")
 JOURNEYS: web.AppKey[JourneyService] = web.AppKey("journeys")
 SIM_SWAP_EVENTS: web.AppKey[SimSwapSubscriptions] = web.AppKey("sim_swap_events")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+FAULTS: web.AppKey[FaultService] = web.AppKey("faults")
+FAULT_SLEEP: web.AppKey[Callable[[float], Awaitable[None]]] = web.AppKey("fault_sleep")
+"""How injected latency waits (``asyncio.sleep``; tests put a recording fake here)."""
 
 CORRELATOR: web.RequestKey[str] = web.RequestKey("correlator")
 AUTH: web.RequestKey[AuthContext] = web.RequestKey("auth")

@@ -49,12 +49,19 @@ class Metrics:
                                  ["route"], registry=self.registry,
                                  buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
                                           5, 10))
+        self.faults = Counter("opsim_faults_injected", "Faults injected by fault profiles and network faults, by "
+                              "kind (latency, error_503, drop, webhook_duplicate...) and route (or webhook, world).",
+                              ["kind", "route"], registry=self.registry)
         self.registry.register(_WorldCollector(world))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one served request."""
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
+
+    def fault(self, kind: str, route: str) -> None:
+        """Count one injected fault."""
+        self.faults.labels(kind, route).inc()
 
     def render(self) -> bytes:
         """Prometheus text exposition of everything."""

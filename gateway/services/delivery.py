@@ -53,10 +53,12 @@ class Outcome:
 
 
 def simulate(rng: np.random.Generator, channel: NDArray[np.uint8], kind: NDArray[np.bool_] | str,
-             local_hour: NDArray[np.int16], age: NDArray[np.uint8]) -> Outcome:
+             local_hour: NDArray[np.int16], age: NDArray[np.uint8], sms_delay_s: float = 0.0) -> Outcome:
     """Draw latency, failure and engagement for a batch of sends (aligned arrays).
 
     ``kind`` is one kind for the whole batch (``"PROMO"`` or ``"INFORMATIONAL"``) or, per send, True for PROMO.
+    ``sms_delay_s`` (an injected network fault, ``World.sms_delay_s``) is added to every SMS latency; it draws
+    nothing, so the streams stay aligned with and without it.
     """
     n = len(channel)
     promo = np.full(n, kind == "PROMO") if isinstance(kind, str) else np.asarray(kind, dtype=bool)
@@ -65,7 +67,7 @@ def simulate(rng: np.random.Generator, channel: NDArray[np.uint8], kind: NDArray
     sigma = np.where(is_push, LATENCY_SIGMA[0], LATENCY_SIGMA[1])
     u = rng.random((4, n))
     z = rng.standard_normal(n)
-    latency = median * np.exp(sigma * z)
+    latency = median * np.exp(sigma * z) + np.where(is_push, 0.0, sms_delay_s)
     delivered = u[0] >= np.where(is_push, FAILURE_RATE[0], FAILURE_RATE[1])
     age_factor = _AGE_FACTOR[np.searchsorted(_AGE_BANDS, age, side="right")]
     base = np.where(is_push, np.where(promo, OPEN_RATE[("PROMO", 0)], OPEN_RATE[("INFORMATIONAL", 0)]),

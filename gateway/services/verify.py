@@ -147,7 +147,7 @@ class VerifyService:
         now_us = to_micros(now)
         subs = np.asarray([subscriber, subscriber])
         outcome = simulate(world.random_stream("verify-delivery", seq, attempt), np.asarray([PUSH, SMS], np.uint8),
-                           "INFORMATIONAL", world.local_clock(subs).hour, world.ages(subs))
+                           "INFORMATIONAL", world.local_clock(subs).hour, world.ages(subs), world.sms_delay_s())
         app = bool(world.app_installed(subs[:1])[0])
         reachable = bool(world.is_reachable(subscriber)[0])
         push_in_time = False

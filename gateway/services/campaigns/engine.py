@@ -505,7 +505,8 @@ class CampaignEngine:
         self.caps.record(subs[send], clock.day[send], partner[camp[send]])
         rng = world.random_stream("campaign-delivery", world.tick_index)
         promo = np.array([c.req.kind == "PROMO" for c, _ in items])[camp[send]]
-        out = delivery.simulate(rng, d.channel[send], promo, clock.hour[send], world.ages(subs[send]))
+        out = delivery.simulate(rng, d.channel[send], promo, clock.hour[send], world.ages(subs[send]),
+                                world.sms_delay_s())
         now_us = to_micros(now)
         delivered_us = now_us + np.round(out.latency_s * 1e6).astype(np.int64)
         opened_us = delivered_us + np.nan_to_num(out.open_after_s * 1e6, nan=-1e18).astype(np.int64)

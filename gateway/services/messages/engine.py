@@ -145,7 +145,7 @@ class MessageEngine:
         out = delivery.simulate(world.random_stream("message-delivery", seq, sends),
                                 np.asarray([policy.PUSH, policy.SMS], np.uint8), "PROMO" if row["kind"] == "PROMO"
                                 else "INFORMATIONAL", np.asarray([local_hour] * 2, np.int16),
-                                world.ages(np.asarray([sub, sub])))
+                                world.ages(np.asarray([sub, sub])), world.sms_delay_s())
         k = policy.CHANNELS.index(channel)
         self._change(seq, "SENT", channel)
         fallback = channel == "PUSH" and row["channel"] == "PUSH_THEN_SMS"
