@@ -593,6 +593,10 @@ class World:
         """Centre of cell ``cell`` in local metres."""
         return float(self.network.cell_x[cell]), float(self.network.cell_y[cell])
 
+    def cell_id(self, cell: int) -> str:
+        """The network's id (ECGI) of cell ``cell``."""
+        return self.network.cell_ids[cell]
+
     def cell_radius(self, cell: int) -> float:
         """Radius in metres of the circle around :meth:`cell_centre` that holds the cell's whole footprint."""
         return float(self.network.cell_radius[cell])

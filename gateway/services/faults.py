@@ -259,9 +259,9 @@ class FaultService:
             circle = Circle(area_type="CIRCLE", center=Point(latitude=spec.area.center.latitude,
                                                              longitude=spec.area.center.longitude),
                             radius=spec.area.radius)
-            down = world.network.cells_covering(to_area(world, circle))
+            down = world.area_cells(to_area(world, circle))
             world.devices.cell_outage(down, start, end)
-            cells = [world.network.cell_ids[int(c)] for c in down.tolist()]
+            cells = [world.cell_id(int(c)) for c in down.tolist()]
         else:
             assert spec.delay_s is not None
             world.devices.add_sms_delay(start, end, spec.delay_s)
