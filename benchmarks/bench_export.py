@@ -8,7 +8,8 @@ Each leg runs in its own process, so each peak resident memory (``ru_maxrss``) i
   kept, writing nothing (the simulation alone).
 
 Figures: peak RSS of the export (target ≤ 1.5 GB, baseline the simulation alone) and its wall time (target
-1.3 × the simulation alone), plus the events written and their size on disk.
+1.3 × the simulation alone), plus the events written and their size on disk; and the CPU time of both (the same
+comparison, steadier than wall time when other work shares the machine).
 Usage: python -m benchmarks.bench_export [--subscribers N] [--days D] [--city seoul] [--format parquet|csv]
 """
 
@@ -36,6 +37,12 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process (all threads): steadier than wall time on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _leg_export(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from scenarios.cli import main
 
@@ -47,7 +54,8 @@ def _leg_export(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         raise SystemExit(f"opsim simulate exited with {code}")
     summary = json.loads((out / "summary.json").read_text())
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and p.name.startswith(("events", "part-")))
-    return {"wall": wall, "rss": _peak_rss_mb(), "events": summary["counts"]["events"], "events_bytes": size,
+    return {"wall": wall, "cpu": _cpu_s(), "rss": _peak_rss_mb(), "events": summary["counts"]["events"],
+            "events_bytes": size,
             "timings": summary["timings"]}
 
 
@@ -58,7 +66,8 @@ def _leg_simulate(args: argparse.Namespace) -> dict[str, Any]:
     world = World.build(WorldConfig(city=args.city, subscribers=args.subscribers, seed=1))
     world.presence.retention_ticks = world.presence.ticks_per_chunk  # as opsim simulate keeps it
     world.advance(timedelta(days=args.days))
-    return {"wall": time.perf_counter() - t, "rss": _peak_rss_mb(), "events": world.presence.n_events}
+    return {"wall": time.perf_counter() - t, "cpu": _cpu_s(), "rss": _peak_rss_mb(),
+            "events": world.presence.n_events}
 
 
 def _run_leg(leg: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -98,6 +107,8 @@ def main() -> None:
          bytes_per_event_on_disk=round(exp["events_bytes"] / max(exp["events"], 1), 2),
          events_write_s=exp["timings"]["eventsWriteSeconds"], tables_write_s=exp["timings"]["tablesWriteSeconds"],
          same_events_as_baseline=exp["events"] == base["events"])
+    # CPU time of each whole process (imports included): the wall ratio on a machine shared with other work
+    emit("simulate_export_cpu_s", exp["cpu"], base["cpu"], round(WALL_RATIO_TARGET * base["cpu"], 3), "s", **size)
 
 
 if __name__ == "__main__":

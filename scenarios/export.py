@@ -229,7 +229,7 @@ class EventLog:
         self._cells: list[NDArray[np.int32]] = []
         self._day: str | None = None
         self._writer: Any = None
-        self._fh: io.TextIOWrapper | None = None
+        self._fh: io.BufferedWriter | None = None
         out.mkdir(parents=True, exist_ok=True)
         if fmt == "parquet":
             self.path = out / "events"
@@ -239,8 +239,9 @@ class EventLog:
             fd, tmp = tempfile.mkstemp(prefix=".events.csv.", dir=out)
             os.close(fd)
             self._tmp = Path(tmp)
-            self._fh = open(self._tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close/abort
-            self._fh.write("time,subscriber,cell\n")
+            self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in close/abort
+            self._fh.write(b"time,subscriber,cell\n")
+            self._csv_lines = csv_event_lines_arrow if _has_pyarrow() else csv_event_lines
 
     def add(self, at: datetime, subs: NDArray[np.int32], cells: NDArray[np.int32]) -> None:
         """Record that ``subs`` moved into ``cells`` at ``at`` (a world cell-change listener can call this)."""
@@ -292,15 +293,8 @@ class EventLog:
     def _write_csv(self, stamps: NDArray[np.int64], counts: NDArray[np.int64], subs: NDArray[np.int32],
                    cells: NDArray[np.int32]) -> None:
         assert self._fh is not None
-        lo = 0
-        buf = []
-        sub_l, cell_l = subs.tolist(), cells.tolist()
-        for us, n in zip(stamps.tolist(), counts.tolist(), strict=True):
-            stamp = (EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            buf.append("".join([f"{stamp},{s},{c}\n" for s, c in zip(sub_l[lo: lo + n], cell_l[lo: lo + n],
-                                                                    strict=True)]))
-            lo += n
-        self._fh.write("".join(buf))
+        texts = [(EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%SZ") for us in stamps.tolist()]
+        self._fh.write(self._csv_lines(texts, counts, subs, cells))
 
     def close(self) -> Path:
         """Write what is buffered, finish the files and move them into place; returns ``events.csv`` or ``events/``."""
@@ -336,6 +330,41 @@ class EventLog:
                 shutil.rmtree(self._tmp, ignore_errors=True)
             else:
                 self._tmp.unlink(missing_ok=True)
+
+
+def csv_event_lines(stamps: list[str], counts: NDArray[np.int64], subs: NDArray[np.int32],
+                    cells: NDArray[np.int32]) -> bytes:
+    """CSV rows ``time,subscriber,cell`` of events grouped by instant (``counts[i]`` rows at ``stamps[i]``)."""
+    sub_l, cell_l = subs.tolist(), cells.tolist()
+    parts, lo = [], 0
+    for stamp, n in zip(stamps, counts.tolist(), strict=True):
+        parts.append("".join([f"{stamp},{s},{c}\n" for s, c in zip(sub_l[lo: lo + n], cell_l[lo: lo + n],
+                                                                 strict=True)]))
+        lo += n
+    return "".join(parts).encode()
+
+
+def csv_event_lines_arrow(stamps: list[str], counts: NDArray[np.int64], subs: NDArray[np.int32],
+                          cells: NDArray[np.int32]) -> bytes:
+    """The same bytes as :func:`csv_event_lines`, formatted by Arrow's CSV writer (several times faster)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    which = pa.array(np.repeat(np.arange(len(stamps), dtype=np.int32), counts))
+    table = pa.table({"time": pc.take(pa.array(stamps, pa.string()), which), "subscriber": pa.array(subs, pa.int32()),
+                      "cell": pa.array(cells, pa.int32())})
+    sink = pa.BufferOutputStream()
+    pcsv.write_csv(table, sink, pcsv.WriteOptions(include_header=False, quoting_style="none"))
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _umask() -> int:
