@@ -252,8 +252,8 @@ class EventLog:
         self._hour = hour
         if len(subs):
             self._stamps.append(us)
-            self._subs.append(np.asarray(subs, np.int32))
-            self._cells.append(np.asarray(cells, np.int32))
+            self._subs.append(np.array(subs, np.int32))  # copies: a listener's arrays are not ours to keep
+            self._cells.append(np.array(cells, np.int32))
 
     def flush(self) -> None:
         """Write the buffered hour."""
@@ -283,7 +283,9 @@ class EventLog:
                 self._writer.close()
             part = self._tmp / f"date={day}"
             part.mkdir()
-            self._writer = pq.ParquetWriter(part / "part-0.parquet", event_schema(), compression="zstd")
+            # Dictionary pages and statistics pay off for time (60 values an hour) and cell, not for subscriber.
+            self._writer = pq.ParquetWriter(part / "part-0.parquet", event_schema(), compression="zstd",
+                                            use_dictionary=["time", "cell"], write_statistics=["time", "cell"])
             self._day = day
         times = pa.array(np.repeat(stamps, counts).view("datetime64[us]"), pa.timestamp("us", tz="UTC"))
         table = pa.Table.from_arrays([times, pa.array(subs, pa.int32()), pa.array(cells, pa.int32())],

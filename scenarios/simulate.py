@@ -75,7 +75,7 @@ def run_simulation(config: WorldConfig, days: float, out: Path, fmt: str = "csv"
     t_tables = time.perf_counter() - t2
     pop = world.population
     world_summary = world.summary()
-    timings: dict[str, Any] = {k: world_summary.pop(k) for k in _TIMING_KEYS}
+    timings: dict[str, Any] = {k: world_summary.pop(k) for k in _TIMING_KEYS if k in world_summary}
     timings.update({
         "buildSeconds": round(t_build, 3), "simulateSeconds": round(t_sim, 3),
         "eventsWriteSeconds": round(events.write_seconds, 3), "tablesWriteSeconds": round(t_tables, 3),
