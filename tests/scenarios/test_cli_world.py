@@ -42,13 +42,14 @@ def test_simulate_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_simulate_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Parquet output is readable and has the same columns."""
+    """Parquet output is readable and has the same columns (events as a dataset partitioned by day)."""
     import pyarrow.parquet as pq
 
     out = tmp_path / "pq"
     assert _run(capsys, "simulate", "--city", "berlin", "--subscribers", "300", "--days", "0.05", "--out", str(out),
                 "--format", "parquet", "--quiet")[0] == 0
-    assert pq.read_table(out / "events.parquet").column_names == ["time", "subscriber", "cell"]
+    assert pq.read_table(out / "events" / "date=2026-06-01" / "part-0.parquet").column_names == [
+        "time", "subscriber", "cell"]
     assert pq.read_table(out / "cells.parquet").num_rows > 100
 
 
