@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.city import City, city_from_preset, with_locale
-from simulator.clock import MAX_INSTANT, MIN_INSTANT, ClockMode, SimClock, as_utc, from_micros
+from simulator.clock import MAX_INSTANT, MIN_INSTANT, ClockMode, SimClock, as_utc, format_instant, from_micros
 from simulator.consent import ConsentLedger, ConsentRates
 from simulator.devices import Devices
 from simulator.errors import InvalidAreaError, InvalidConfigError, UnknownSubscriberError
@@ -84,8 +84,8 @@ class WorldConfig:
         if self.start.tzinfo is None:
             raise InvalidConfigError("start must have a time zone")
         if not MIN_INSTANT <= self.start < MAX_INSTANT:
-            raise InvalidConfigError(f"start must be from {MIN_INSTANT.isoformat()} "
-                                     f"to before {MAX_INSTANT.isoformat()}")
+            raise InvalidConfigError(f"start must be from {format_instant(MIN_INSTANT)} "
+                                     f"to before {format_instant(MAX_INSTANT)}")
 
 
 @dataclass(frozen=True)
@@ -532,7 +532,7 @@ class World:
             "cellId": self.network.cell_ids[c], "latitude": round(lat, 6), "longitude": round(lon, 6),
             "cellLatitude": round(clat, 6), "cellLongitude": round(clon, 6),
             "cellRadius": round(float(self.network.cell_radius[c]), 1),
-            "lastSeen": self.last_seen(i).isoformat(), "reachable": bool(self.is_reachable(i)[0]),
+            "lastSeen": format_instant(self.last_seen(i)), "reachable": bool(self.is_reachable(i)[0]),
             "pinned": bool(self.mobility.pinned[i]), "moving": bool(self.mobility.moving[i]),
         }
 
@@ -786,7 +786,7 @@ class World:
         return {
             "city": self.city.name, "country": self.city.country.code, "timezone": self.city.timezone,
             "subscribers": int(self.population.size), "cells": int(self.network.n_cells),
-            "seed": self.config.seed, "now": self.clock.now.isoformat(), "start": self.start.isoformat(),
+            "seed": self.config.seed, "now": format_instant(self.clock.now), "start": format_instant(self.start),
             "tickSeconds": self.config.tick_seconds, "ticks": self.ticks_run,
             "lastTickMs": round(self.tick_ms_last, 3),
             "meanTickMs": round(self.tick_ms_total / self.ticks_run, 3) if self.ticks_run else 0.0,
