@@ -25,6 +25,7 @@ from gateway.core.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
 from gateway.core.store import StoreError
 from gateway.http.app import GatewayRunner, create_app
 from gateway.wire.seed import SeedData
+from simulator.city import City, city_from_geojson
 from simulator.errors import SimulatorError
 from simulator.world import World, WorldConfig
 
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="operator settings file (YAML or JSON): campaign policy, verify, messages, webhooks, ...")
     p.add_argument("--admin-token", default=None,
                    help=f"admin API token (default ${ADMIN_TOKEN_ENV}, else a random one)")
+    p.add_argument("--geojson", default=None,
+                   help="custom city: a GeoJSON Polygon file, with --center LAT,LON and --country CODE "
+                        "(default: the --city preset)")
+    p.add_argument("--center", default=None, help="custom city centre as LAT,LON (with --geojson)")
+    p.add_argument("--country", default=None, help="custom city ISO country code, e.g. DE (with --geojson)")
     p.add_argument("--fictional-numbers", action="store_true",
                    help="MSISDNs under the unassigned country code +999 and IMSIs of the test network MCC 001 MNC 01 "
                         "(default: the country's real formats)")
@@ -56,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="partners and test phones to create at start (YAML or JSON; see the README); partners' "
                         "credentials are printed once")
     return p
+
+
+def _custom_city(args: argparse.Namespace) -> City | None:
+    """The ``--geojson`` city, or ``None`` for a preset; bad options are :class:`UsageError`."""
+    if args.geojson is None:
+        if args.center is not None or args.country is not None:
+            raise UsageError("--center and --country go with --geojson")
+        return None
+    if not args.center or not args.country:
+        raise UsageError("--geojson needs --center LAT,LON and --country CODE")
+    try:
+        lat_s, lon_s = args.center.split(",")
+        lat, lon = float(lat_s), float(lon_s)
+    except ValueError:
+        raise UsageError(f"--center: expected LAT,LON, got {args.center!r}") from None
+    return city_from_geojson(args.geojson, Path(args.geojson).stem, lat, lon, args.country)
 
 
 async def apply_seed(url: str, admin_token: str, seed: SeedData) -> list[str]:
@@ -134,7 +156,7 @@ def main(argv: list[str]) -> int:
             settings = load_settings(args.config, settings)
         seed = load_seed(args.seed_data) if args.seed_data is not None else None  # likewise
         config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, locale=args.locale,
-                             fictional_numbers=args.fictional_numbers)
+                             fictional_numbers=args.fictional_numbers, custom_city=_custom_city(args))
         if args.start is not None:
             config.start = args.start
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",

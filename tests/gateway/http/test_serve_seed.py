@@ -100,3 +100,20 @@ async def test_seed_creates_partners_and_phones_once(aiohttp_server: AiohttpServ
     assert all("exists" in line for line in again) and not any("secret opsim_cs_" in line for line in again)
     async with AdminClient(url, ADMIN_TOKEN) as admin:
         assert sorted(p.name for p in await admin.partners()) == ["acme", "beta"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--geojson", "{tmp}/city.geojson"], "--geojson needs --center LAT,LON and --country CODE"),  # centre missing
+    (["--center", "52.5,13.4"], "--center and --country go with --geojson"),  # no polygon
+    (["--geojson", "{tmp}/city.geojson", "--center", "north", "--country", "DE"], "--center: expected LAT,LON"),
+    (["--geojson", "{tmp}/missing.geojson", "--center", "52.5,13.4", "--country", "DE"], "cannot read GeoJSON"),
+])
+def test_geojson_options_are_checked(tmp_path: Path, argv: list[str], message: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """``serve --geojson`` takes a custom city like ``simulate``; bad combinations are one line, exit 2."""
+    (tmp_path / "city.geojson").write_text('{"type": "Polygon", "coordinates": [[[13.3, 52.4], [13.5, 52.4], '
+                                           '[13.5, 52.6], [13.3, 52.4]]]}', encoding="utf-8")
+    args = [a.format(tmp=tmp_path) for a in argv] + ["--db", str(tmp_path / "x.db"), "--port", "0"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
