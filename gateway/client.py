@@ -20,6 +20,15 @@ import pydantic
 
 from gateway.wire.admin_clock import ClockAdvance, ClockModeChange, ClockState
 from gateway.wire.admin_gatherings import Gathering, GatheringCreate, GatheringList
+from gateway.wire.admin_lines import LineInfo
+from gateway.wire.admin_messages import (
+    AdminRegistration,
+    AdminSenderList,
+    AdminTemplateList,
+    BlockList,
+    BlockRequest,
+    Decision,
+)
 from gateway.wire.admin_partners import (
     ApiKeyCreated,
     Partner,
@@ -44,8 +53,18 @@ from gateway.wire.camara.geofencing_subscriptions import SubscriptionRequest
 from gateway.wire.camara.location_retrieval import Location as RetrievedLocation
 from gateway.wire.camara.location_retrieval import RetrievalLocationRequest
 from gateway.wire.camara.location_verification import VerifyLocationRequest, VerifyLocationResponse
+from gateway.wire.camara.number_verification import (
+    NetworkAuthentication,
+    NetworkAuthenticationResult,
+    NumberVerificationMatchResponse,
+    NumberVerificationRequest,
+    NumberVerificationShareResponse,
+)
 from gateway.wire.camara.population_density_data import PopulationDensityRequest, PopulationDensityResponse
 from gateway.wire.camara.region_device_count import RegionDeviceCountRequest, RegionDeviceCountResponse
+from gateway.wire.camara.sim_swap import CheckSimSwapInfo, CreateCheckSimSwap, CreateSimSwapDate, SimSwapInfo
+from gateway.wire.camara.sim_swap_subscriptions import Subscription as SimSwapSubscription
+from gateway.wire.camara.sim_swap_subscriptions import SubscriptionRequest as SimSwapSubscriptionRequest
 from gateway.wire.campaigns import (
     AudienceEstimate,
     Campaign,
@@ -67,14 +86,34 @@ from gateway.wire.faults import (
     NetworkFaultList,
 )
 from gateway.wire.health import Health
-from gateway.wire.journeys import Enrolment, EnrolmentRequest, Journey, JourneyCreate, JourneyList, JourneyReportModel
+from gateway.wire.journeys import (
+    Enrolment,
+    EnrolmentRequest,
+    Journey,
+    JourneyCreate,
+    JourneyList,
+    JourneyReportModel,
+    JourneySubscriptionRequest,
+    RecipientList,
+)
+from gateway.wire.messages import (
+    Message,
+    RegistrationView,
+    SenderList,
+    SenderRequest,
+    SendMessage,
+    TemplateList,
+    TemplateRequest,
+)
 from gateway.wire.oauth import CIBA_GRANT_TYPE, TokenResponse
 from gateway.wire.partners import ApiKeyInfo, ApiKeyList, Me
+from gateway.wire.verify import CheckCode, StartVerification, Verification
 from gateway.wire.webhooks import OutboxCounts, OutboxEventView, OutboxList, WebhookSecret
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 GEOFENCING = "/geofencing-subscriptions/v0.5/subscriptions"
+SIM_SWAP_SUBSCRIPTIONS = "/sim-swap-subscriptions/v0.3/subscriptions"
 
 TOKEN_MARGIN_S = 30.0
 """Refresh a token this many wall seconds before it expires."""
@@ -169,6 +208,11 @@ class _Client:
     async def health(self) -> Health:
         """``GET /health``."""
         return await self.call(Health, "GET", "/health")
+
+    async def openapi(self) -> dict[str, Any]:
+        """``GET /openapi.json``: the OpenAPI 3.1 document of every route."""
+        _, raw = await self.send("GET", "/openapi.json")
+        return pydantic.TypeAdapter(dict[str, Any]).validate_json(raw)
 
 
 class PartnerClient(_Client):
@@ -292,6 +336,65 @@ class PartnerClient(_Client):
         return await self.call(JourneyReportModel, "GET",
                                f"/journeys/v1/journeys/{quote(journey_id, safe='')}/report")
 
+    async def journey_event_subscriptions(self) -> list[EventSubscriptionView]:
+        """``GET /journeys/v1/subscriptions``."""
+        return (await self.call(EventSubscriptionList, "GET", "/journeys/v1/subscriptions")).subscriptions
+
+    async def subscribe_journey_events(self, body: JourneySubscriptionRequest) -> EventSubscriptionView:
+        """``POST /journeys/v1/subscriptions``: journey events as CloudEvents at the partner's sink."""
+        return await self.call(EventSubscriptionView, "POST", "/journeys/v1/subscriptions", json=_dump(body))
+
+    async def journey_event_subscription(self, subscription_id: str) -> EventSubscriptionView:
+        """``GET /journeys/v1/subscriptions/{id}``."""
+        return await self.call(EventSubscriptionView, "GET",
+                               f"/journeys/v1/subscriptions/{quote(subscription_id, safe='')}")
+
+    async def delete_journey_event_subscription(self, subscription_id: str) -> None:
+        """``DELETE /journeys/v1/subscriptions/{id}``."""
+        await self.send("DELETE", f"/journeys/v1/subscriptions/{quote(subscription_id, safe='')}")
+
+    # -- direct messages ---------------------------------------------------------------------------------------
+    async def send_message(self, body: SendMessage, idempotency_key: str | None = None) -> Message:
+        """``POST /messages/v1/messages`` (scope ``messages:send``; the same key and body: the same message)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        _, raw = await self.send("POST", "/messages/v1/messages", json=_dump(body), headers=headers)
+        return Message.model_validate_json(raw)
+
+    async def message(self, message_id: str) -> Message:
+        """``GET /messages/v1/messages/{id}``: status, reason and history."""
+        return await self.call(Message, "GET", f"/messages/v1/messages/{quote(message_id, safe='')}")
+
+    async def register_sender(self, name: str) -> RegistrationView:
+        """``POST /messages/v1/senders``: ask the operator to approve a sender name (``PENDING`` until decided)."""
+        return await self.call(RegistrationView, "POST", "/messages/v1/senders", json=_dump(SenderRequest(name=name)))
+
+    async def senders(self) -> list[RegistrationView]:
+        """``GET /messages/v1/senders``: the partner's sender names and their status."""
+        return (await self.call(SenderList, "GET", "/messages/v1/senders")).senders
+
+    async def register_template(self, body: TemplateRequest) -> RegistrationView:
+        """``POST /messages/v1/templates``: ask the operator to approve a message template."""
+        return await self.call(RegistrationView, "POST", "/messages/v1/templates", json=_dump(body))
+
+    async def templates(self) -> list[RegistrationView]:
+        """``GET /messages/v1/templates``: the partner's templates and their status."""
+        return (await self.call(TemplateList, "GET", "/messages/v1/templates")).templates
+
+    # -- authentication codes ----------------------------------------------------------------------------------
+    async def start_verification(self, body: StartVerification) -> Verification:
+        """``POST /verify/v1/verifications`` (scope ``verify``): a code goes to the device's inbox."""
+        return await self.call(Verification, "POST", "/verify/v1/verifications", json=_dump(body))
+
+    async def check_verification(self, verification_id: str, code: str) -> Verification:
+        """``POST /verify/v1/verifications/{id}/check``: ``APPROVED``, ``PENDING``, ``EXPIRED`` or ``MAX_ATTEMPTS``."""
+        return await self.call(Verification, "POST",
+                               f"/verify/v1/verifications/{quote(verification_id, safe='')}/check",
+                               json=_dump(CheckCode(code=code)))
+
+    async def verification(self, verification_id: str) -> Verification:
+        """``GET /verify/v1/verifications/{id}``: status, counts and every send."""
+        return await self.call(Verification, "GET", f"/verify/v1/verifications/{quote(verification_id, safe='')}")
+
     # -- CAMARA ----------------------------------------------------------------------------------------------
     async def verify_location(self, body: VerifyLocationRequest) -> VerifyLocationResponse:
         """``POST /location-verification/v3/verify`` (scope ``location-verification:verify``)."""
@@ -336,6 +439,41 @@ class PartnerClient(_Client):
         """``POST /device-roaming-status/v1/retrieve`` (scope ``device-roaming-status:read``)."""
         return await self.call(RoamingStatusResponse, "POST", "/device-roaming-status/v1/retrieve", json=_dump(body))
 
+    async def check_sim_swap(self, body: CreateCheckSimSwap) -> CheckSimSwapInfo:
+        """``POST /sim-swap/v2/check`` (scope ``sim-swap:check``): swapped within ``maxAge`` hours?"""
+        return await self.call(CheckSimSwapInfo, "POST", "/sim-swap/v2/check", json=_dump(body))
+
+    async def sim_swap_date(self, body: CreateSimSwapDate) -> SimSwapInfo:
+        """``POST /sim-swap/v2/retrieve-date`` (scope ``sim-swap:retrieve-date``): the latest SIM change."""
+        return await self.call(SimSwapInfo, "POST", "/sim-swap/v2/retrieve-date", json=_dump(body))
+
+    async def create_sim_swap_subscription(self, body: SimSwapSubscriptionRequest) -> SimSwapSubscription:
+        """``POST /sim-swap-subscriptions/v0.3/subscriptions``: ``swapped`` events at the partner's sink."""
+        return await self.call(SimSwapSubscription, "POST", SIM_SWAP_SUBSCRIPTIONS, json=_dump(body))
+
+    async def sim_swap_subscriptions(self) -> list[SimSwapSubscription]:
+        """``GET /sim-swap-subscriptions/v0.3/subscriptions`` (a bare JSON array)."""
+        _, raw = await self.send("GET", SIM_SWAP_SUBSCRIPTIONS)
+        return pydantic.TypeAdapter(list[SimSwapSubscription]).validate_json(raw)
+
+    async def sim_swap_subscription(self, subscription_id: str) -> SimSwapSubscription:
+        """``GET /sim-swap-subscriptions/v0.3/subscriptions/{id}``."""
+        return await self.call(SimSwapSubscription, "GET",
+                               f"{SIM_SWAP_SUBSCRIPTIONS}/{quote(subscription_id, safe='')}")
+
+    async def delete_sim_swap_subscription(self, subscription_id: str) -> None:
+        """``DELETE /sim-swap-subscriptions/v0.3/subscriptions/{id}``."""
+        await self.send("DELETE", f"{SIM_SWAP_SUBSCRIPTIONS}/{quote(subscription_id, safe='')}")
+
+    async def verify_number(self, body: NumberVerificationRequest) -> NumberVerificationMatchResponse:
+        """``POST /number-verification/v2/verify`` (three-legged token from network authentication)."""
+        return await self.call(NumberVerificationMatchResponse, "POST", "/number-verification/v2/verify",
+                               json=_dump(body))
+
+    async def device_phone_number(self) -> NumberVerificationShareResponse:
+        """``GET /number-verification/v2/device-phone-number`` (three-legged token from network authentication)."""
+        return await self.call(NumberVerificationShareResponse, "GET", "/number-verification/v2/device-phone-number")
+
     # -- three-legged tokens (CIBA) and webhooks ------------------------------------------------------------------
     async def ciba_authorize(self, msisdn: str, scope: str) -> BackchannelResponse:
         """``POST /bc-authorize``: ask the subscriber to approve ``scope`` (API scopes plus one ``dpv:`` purpose)."""
@@ -374,6 +512,11 @@ class PartnerClient(_Client):
     async def campaign_event_subscriptions(self) -> list[EventSubscriptionView]:
         """``GET /campaigns/v1/subscriptions``."""
         return (await self.call(EventSubscriptionList, "GET", "/campaigns/v1/subscriptions")).subscriptions
+
+    async def campaign_event_subscription(self, subscription_id: str) -> EventSubscriptionView:
+        """``GET /campaigns/v1/subscriptions/{id}``."""
+        return await self.call(EventSubscriptionView, "GET",
+                               f"/campaigns/v1/subscriptions/{quote(subscription_id, safe='')}")
 
     async def delete_campaign_event_subscription(self, subscription_id: str) -> None:
         """``DELETE /campaigns/v1/subscriptions/{id}``."""
@@ -516,6 +659,68 @@ class AdminClient(_Client):
         return await self.call(CibaPolicyView, "PUT", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/ciba",
                                json=_dump(body))
 
+    async def ciba_policy(self, msisdn: str) -> CibaPolicyView:
+        """How a subscriber answers CIBA requests now."""
+        return await self.call(CibaPolicyView, "GET", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/ciba")
+
+    async def network_authentication(self, msisdn: str, client_id: str, scope: str) -> NetworkAuthenticationResult:
+        """The device of ``msisdn`` authenticates on the network for a partner's app (``auth_req_id`` with
+        ``amr`` ``nba``; exchange it at ``/oauth2/token`` with :meth:`PartnerClient.ciba_token`)."""
+        body = NetworkAuthentication(client_id=client_id, scope=scope)
+        return await self.call(NetworkAuthenticationResult, "POST",
+                               f"/admin/v1/subscribers/{msisdn_path(msisdn)}/network-authentication",
+                               json=_dump(body))
+
+    # -- lines (SIM swap) ------------------------------------------------------------------------------------
+    async def line(self, msisdn: str) -> LineInfo:
+        """A line's activation, latest SIM change and swaps since the start."""
+        return await self.call(LineInfo, "GET", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/line")
+
+    async def sim_swap(self, msisdn: str) -> LineInfo:
+        """Swap the line's SIM now (journaled: survives a restart)."""
+        return await self.call(LineInfo, "POST", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/sim-swap")
+
+    # -- message senders, templates and blocks -----------------------------------------------------------------
+    async def message_senders(self, status: str | None = None) -> list[AdminRegistration]:
+        """Every partner's sender names, optionally in one status (``PENDING``, ``APPROVED``, ``REJECTED``)."""
+        params = {"status": status} if status is not None else None
+        _, raw = await self.send("GET", "/admin/v1/message-senders", params=params)
+        return AdminSenderList.model_validate_json(raw).senders
+
+    async def decide_sender(self, sender_id: str, decision: str, reason: str | None = None) -> AdminRegistration:
+        """Approve or reject a sender name (``APPROVED`` or ``REJECTED`` with a reason)."""
+        body = Decision.model_validate({"decision": decision, "reason": reason})
+        return await self.call(AdminRegistration, "POST",
+                               f"/admin/v1/message-senders/{quote(sender_id, safe='')}/decision", json=_dump(body))
+
+    async def message_templates(self, status: str | None = None) -> list[AdminRegistration]:
+        """Every partner's templates, optionally in one status."""
+        params = {"status": status} if status is not None else None
+        _, raw = await self.send("GET", "/admin/v1/message-templates", params=params)
+        return AdminTemplateList.model_validate_json(raw).templates
+
+    async def decide_template(self, template_id: str, decision: str, reason: str | None = None) -> AdminRegistration:
+        """Approve or reject a template (``APPROVED`` or ``REJECTED`` with a reason)."""
+        body = Decision.model_validate({"decision": decision, "reason": reason})
+        return await self.call(AdminRegistration, "POST",
+                               f"/admin/v1/message-templates/{quote(template_id, safe='')}/decision",
+                               json=_dump(body))
+
+    async def sender_blocks(self, msisdn: str) -> BlockList:
+        """The senders a subscriber blocked."""
+        return await self.call(BlockList, "GET", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/sender-blocks")
+
+    async def block_sender(self, msisdn: str, partner_id: str, sender: str) -> BlockList:
+        """The subscriber blocks a partner's sender (``*``: every sender of the partner)."""
+        body = BlockRequest(partner_id=partner_id, sender=sender)
+        return await self.call(BlockList, "POST", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/sender-blocks",
+                               json=_dump(body))
+
+    async def unblock_sender(self, msisdn: str, partner_id: str, sender: str) -> None:
+        """Lift a block."""
+        await self.send("DELETE", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/sender-blocks/"
+                                  f"{quote(partner_id, safe='')}/{quote(sender, safe='')}")
+
     async def inbox(self, msisdn: str) -> list[dict[str, Any]]:
         """What the device received."""
         return (await self.call(Inbox, "GET", f"/admin/v1/subscribers/{msisdn_path(msisdn)}/inbox")).messages
@@ -560,3 +765,9 @@ class AdminClient(_Client):
     async def network_faults(self) -> list[NetworkFault]:
         """Network faults not over yet."""
         return (await self.call(NetworkFaultList, "GET", "/admin/v1/faults/network")).faults
+
+    async def journey_recipients(self, journey_id: str, limit: int = 100, cursor: int = 0) -> RecipientList:
+        """Every recipient of a journey with each step's outcome, one page (follow ``next_cursor``)."""
+        _, raw = await self.send("GET", f"/admin/v1/journeys/{quote(journey_id, safe='')}/recipients",
+                                 params={"limit": str(limit), "cursor": str(cursor)})
+        return RecipientList.model_validate_json(raw)

@@ -146,7 +146,7 @@ async def advance(run: Run, step: Step) -> Any:
     assert adv is not None
     target = run.now + adv.by if adv.by is not None else run.scenario.instant(adv.to or run.now)
     if target < run.now:
-        raise ApiError(409, "CONFLICT", f"cannot go back from {run.now.isoformat()} to {target.isoformat()}", None)
+        raise ApiError(409, "CONFLICT", f"cannot go back from {stamp(run.now)} to {stamp(target)}", None)
     await run.advance_to(target)
     return {"now": run.now}
 
@@ -175,7 +175,7 @@ async def add_test_subscriber(run: Run, step: Step) -> Any:
     view = await run.timed(run.stack.admin.add_test_subscriber(
         a.msisdn, profile=profile, consent=consent, latitude=lat, longitude=lon))
     run.tracks.setdefault(a.msisdn, []).append(
-        (run.now.isoformat(), view.location.latitude, view.location.longitude, view.location.cell_id))
+        (stamp(run.now), view.location.latitude, view.location.longitude, view.location.cell_id))
     return view
 
 
@@ -191,7 +191,7 @@ async def pin_subscriber(run: Run, step: Step) -> Any:
         assert lat is not None and lon is not None
         view = await run.timed(run.stack.admin.pin(p.msisdn, lat, lon))
     run.tracks.setdefault(p.msisdn, []).append(
-        (run.now.isoformat(), view.location.latitude, view.location.longitude, view.location.cell_id))
+        (stamp(run.now), view.location.latitude, view.location.longitude, view.location.cell_id))
     return {"location": view.location}
 
 

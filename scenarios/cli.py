@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from gateway.core.arguments import EXIT_USAGE, OneLineParser, UsageError
+from gateway.core.arguments import EXIT_USAGE, OneLineParser, UsageError, version
 from scenarios import commands
 from simulator.errors import SimulatorError
 
@@ -21,6 +21,7 @@ Command = Callable[[argparse.Namespace], int]
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     """The parser with every subcommand, and the function that runs each."""
     parser = OneLineParser(prog="opsim", description="A simulated mobile operator.")
+    parser.add_argument("--version", action="version", version=f"opsim {version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     handlers: dict[str, Command] = {}
     for name, (configure, run, help_text) in commands.COMMANDS.items():
@@ -40,7 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve_main(args_list[1:])
     parser, handlers = build_parser()
     try:
-        args = parser.parse_args(args_list)
+        try:
+            args = parser.parse_args(args_list)
+        except SystemExit as done:  # --help and --version print, then argparse exits: return its code instead
+            return int(done.code or 0)
         return handlers[args.command](args)
     except UsageError as exc:
         print(f"opsim: error: {exc}", file=sys.stderr)

@@ -10,7 +10,17 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.core.arguments import UsageError, instant, int_in, needs_module, number_in, output_dir, output_file
+from gateway.core.arguments import (
+    UsageError,
+    format_for,
+    instant,
+    int_in,
+    needs_module,
+    number_in,
+    output_dir,
+    output_file,
+)
+from scenarios import partners_cli
 from simulator.world import DEFAULT_START, WorldConfig
 
 # Argument types: a bad value is one line naming the option (gateway.core.arguments), never a traceback.
@@ -30,7 +40,8 @@ def _world_args(p: argparse.ArgumentParser, subscribers_flag: str = "--subscribe
     p.add_argument("--seed", type=non_negative_int, default=0, help="root random seed")
     p.add_argument("--locale", help="Faker locale of names and e-mails, e.g. en_GB (default: the city's)")
     p.add_argument("--fictional-numbers", action="store_true",
-                   help="give subscribers numbers under the unassigned country code +999")
+                   help="give subscribers numbers under the unassigned country code +999 and SIMs (IMSIs) of the "
+                        "test network MCC 001 MNC 01")
 
 
 def _world_config(args: argparse.Namespace) -> WorldConfig:
@@ -90,8 +101,12 @@ def _run_simulate(args: argparse.Namespace) -> int:
 def _configure_audience(p: argparse.ArgumentParser) -> None:
     _world_args(p, "--size", 10_000)
     p.add_argument("--consent-rate", type=rate, help="advertising opt-in rate (both channels)")
-    p.add_argument("--format", choices=("csv", "jsonl", "parquet"), default="csv", help="file format")
+    p.add_argument("--format", choices=AUDIENCE_FORMATS, default=None,
+                   help="file format (default: named by --out's extension .csv, .jsonl or .parquet, else csv)")
     p.add_argument("--out", type=Path, required=True, help="output file")
+
+
+AUDIENCE_FORMATS = ("csv", "jsonl", "parquet")
 
 
 def _run_audience(args: argparse.Namespace) -> int:
@@ -101,6 +116,7 @@ def _run_audience(args: argparse.Namespace) -> int:
     from simulator.rng import RngStreams
 
     _check_city(args)
+    args.format = format_for(args.out, args.format, AUDIENCE_FORMATS, "csv")
     output_file(args.out, "--out")
     if args.format == "parquet":
         needs_module("pyarrow", "--format parquet", "research")
@@ -178,4 +194,6 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "demo": (_configure_demo, _run_demo, "run the default library scenario and print a short summary"),
     "run": (_configure_run, _run_run, "replay a scenario file over the real API and report"),
     "scenarios": (_configure_scenarios, _run_scenarios, "list the scenario library, one line each"),
+    "partners": (partners_cli.configure, partners_cli.run,
+                 "create, list partners and their API keys on a running gateway (admin API)"),
 }

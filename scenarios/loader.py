@@ -19,6 +19,7 @@ import pydantic
 import yaml
 
 from scenarios.schema import ADMIN_ACTIONS, AreaSpec, CircleSpec, Gathering, Scenario, Step
+from simulator.clock import format_instant
 
 Loc = tuple[str | int, ...]
 
@@ -156,7 +157,7 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
     def check_time(loc: Loc, when: datetime | timedelta) -> datetime:
         instant = scenario.instant(when)
         if instant < start:
-            problems.append((loc, f"{instant.isoformat()} is before the scenario start {start.isoformat()}"))
+            problems.append((loc, f"{format_instant(instant)} is before the scenario start {format_instant(start)}"))
         return instant
 
     places = known_places(scenario)

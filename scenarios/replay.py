@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from scenarios.loader import ScenarioFileError, headline, library, load, resolve
+from scenarios.loader import LIBRARY, ScenarioFileError, headline, library, load, resolve
 from scenarios.results import RunResult
 from scenarios.runner import RunError, run_scenario
 
@@ -60,6 +60,13 @@ def run_file(name_or_path: str, *, seed: int | None = None, out_dir: Path | None
     out, err = out or sys.stdout, err or sys.stderr
     started = time.monotonic()
     path = resolve(name_or_path)
+    if path.parent == LIBRARY and not path.exists():  # a name, not a file: say which names exist
+        from gateway.core.arguments import did_you_mean
+
+        names = [name for name, _ in library()]
+        print(f"opsim run: unknown scenario {name_or_path!r}{did_you_mean(name_or_path, names)} "
+              f"(`opsim scenarios` lists them; a file path works too)", file=err)
+        return EXIT_BAD_INPUT
     try:
         scenario = load(path)
         if scenario.sweep is not None:

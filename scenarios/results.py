@@ -14,6 +14,7 @@ from typing import Any
 from gateway.services.policy import REASONS
 from scenarios.schema import Scenario
 from scenarios.transcript import Transcript, plain, stamp
+from simulator.clock import format_instant
 from simulator.world import World, WorldSummary
 
 
@@ -21,7 +22,7 @@ def summary_json(s: WorldSummary) -> dict[str, Any]:
     """JSON form of the world's summary (camelCase keys, instants in ISO 8601), as reports and sweeps read it."""
     return {
         "city": s.city, "country": s.country, "timezone": s.timezone, "subscribers": s.subscribers,
-        "cells": s.cells, "seed": s.seed, "now": s.now.isoformat(), "start": s.start.isoformat(),
+        "cells": s.cells, "seed": s.seed, "now": format_instant(s.now), "start": format_instant(s.start),
         "tickSeconds": s.tick_seconds, "ticks": s.ticks, "lastTickMs": s.last_tick_ms, "meanTickMs": s.mean_tick_ms,
         "clockMode": s.clock_mode, "moving": s.moving, "cellChanges": s.cell_changes, "gatherings": s.gatherings,
     }

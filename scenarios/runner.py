@@ -30,7 +30,7 @@ from scenarios.actions import ACTIONS
 from scenarios.results import RunResult, StepResult, Timings, summary_json, truth_counts
 from scenarios.schema import PartnerSpec, Scenario, Step
 from scenarios.stack import Stack, serve
-from scenarios.transcript import Transcript, plain, webhook_order
+from scenarios.transcript import Transcript, plain, stamp, webhook_order
 from simulator.city import city_from_geojson
 from simulator.consent import ConsentRates
 from simulator.errors import SimulatorError
@@ -167,7 +167,7 @@ class Runner:
         """Append every tracked test subscriber's current position."""
         for msisdn, points in self.tracks.items():
             view = await self.timed(self.stack.admin.subscriber(msisdn))
-            points.append((self.now.isoformat(), view.location.latitude, view.location.longitude,
+            points.append((stamp(self.now), view.location.latitude, view.location.longitude,
                            view.location.cell_id))
 
     async def advance_to(self, target: datetime) -> None:
@@ -216,8 +216,8 @@ class Runner:
         if step.at is not None and self.scenario.instant(step.at) < self.now:
             result.ok = False
             result.error = {"code": "IN_THE_PAST",
-                            "message": f"step time {self.scenario.instant(step.at).isoformat()} is before "
-                                       f"the current simulated time {self.now.isoformat()}"}
+                            "message": f"step time {stamp(self.scenario.instant(step.at))} is before "
+                                       f"the current simulated time {stamp(self.now)}"}
             return result
         await ACTIONS[step.action](self, step, result)
         if step.id is not None:

@@ -28,6 +28,11 @@ MAX_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
 (a window, a clock advance, a retry, a time zone) to an accepted instant cannot overflow."""
 
 
+def format_instant(instant: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix: how every instant is written in answers, summaries and exports."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def check_instant(instant: datetime) -> datetime:
     """``instant`` in UTC when it lies in [:data:`MIN_INSTANT`, :data:`MAX_INSTANT`), else :class:`InstantRangeError`.
 
@@ -37,7 +42,7 @@ def check_instant(instant: datetime) -> datetime:
     """
     if not MIN_INSTANT <= instant < MAX_INSTANT:
         raise InstantRangeError(f"instant {instant.isoformat()} is outside the accepted range "
-                                f"[{MIN_INSTANT.isoformat()}, {MAX_INSTANT.isoformat()}) in UTC")
+                                f"[{format_instant(MIN_INSTANT)}, {format_instant(MAX_INSTANT)}) in UTC")
     return instant.astimezone(UTC)
 
 
@@ -115,7 +120,7 @@ class SimClock:
         """Run ``callback`` when the clock reaches ``at``; lower ``priority`` runs first at the same instant."""
         at = as_utc(at)
         if at < self._now:
-            raise ClockError(f"cannot schedule at {at.isoformat()}: it is before now ({self._now.isoformat()})")
+            raise ClockError(f"cannot schedule at {format_instant(at)}: it is before now ({format_instant(self._now)})")
         self._seq += 1
         entry = _Entry(at, priority, self._seq, callback)
         heapq.heappush(self._heap, entry)
@@ -134,7 +139,7 @@ class SimClock:
         """
         until = check_instant(as_utc(until))
         if until < self._now:
-            raise ClockError(f"cannot go back in time from {self._now.isoformat()} to {until.isoformat()}")
+            raise ClockError(f"cannot go back in time from {format_instant(self._now)} to {format_instant(until)}")
         ran = 0
         while self._heap and self._heap[0].at <= until:
             entry = heapq.heappop(self._heap)

@@ -18,7 +18,7 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from simulator.clock import from_micros, to_micros
+from simulator.clock import format_instant, from_micros, to_micros
 from simulator.errors import ConsentError, InvalidConfigError, UnknownSubscriberError
 from simulator.rng import BLOCK_SIZE, RngStreams
 
@@ -117,7 +117,7 @@ class ConsentChange:
 
     def to_dict(self) -> dict[str, Any]:
         """The change as camelCase JSON-ready data; the instant as RFC 3339 UTC."""
-        return {"at": self.at.isoformat().replace("+00:00", "Z"), "purpose": self.purpose,
+        return {"at": format_instant(self.at), "purpose": self.purpose,
                 "channel": self.channel, "granted": self.granted, "source": self.source}
 
 
@@ -253,8 +253,8 @@ class ConsentLedger:
     def _check_time(self, at: datetime) -> int:
         us = _micros(at)
         if us < self._last_us:
-            raise ConsentError(f"consent change at {at.isoformat()} is before the last recorded change "
-                               f"({self.last_change.isoformat()}); history is append-only")
+            raise ConsentError(f"consent change at {format_instant(at)} is before the last recorded change "
+                               f"({format_instant(self.last_change)}); history is append-only")
         return us
 
     def _rows(self, subscribers: int | ArrayLike) -> NDArray[np.int64]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from simulator.clock import from_micros
+from simulator.clock import format_instant, from_micros
 from simulator.errors import InboxError
 
 WHOLE_ID = -1
@@ -52,7 +52,7 @@ class InboxMessage:
 
     def to_dict(self) -> dict[str, Any]:
         """CamelCase JSON-ready form."""
-        out: dict[str, Any] = {"id": self.id, "receivedAt": self.received_at.isoformat(), "channel": self.channel,
+        out: dict[str, Any] = {"id": self.id, "receivedAt": format_instant(self.received_at), "channel": self.channel,
                                "sender": self.sender, "text": self.text, "kind": self.kind}
         if self.title is not None:
             out["title"] = self.title

@@ -31,6 +31,9 @@ IMSI_DIGITS = 15
 TEST_MSIN_RESERVE = 1_000_000
 """The top MSINs of every network are kept for test subscribers, so they never collide with generated ones."""
 
+TEST_NETWORK_MCC, TEST_NETWORK_MNC = "001", "01"
+"""The test network of ITU-T E.212 (MCC 001, MNC 01): IMSIs of worlds with fictional numbers, never a real SIM."""
+
 
 def _mix(v: NDArray[np.uint64]) -> NDArray[np.uint64]:
     # splitmix64 finaliser: arrays of uint64 wrap on overflow, which is what we want here.
@@ -137,6 +140,18 @@ class ImsiPlan:
         space = 10**msin_digits - TEST_MSIN_RESERVE
         return cls(int(country.mcc + country.mnc) * 10**msin_digits, space,
                    Permutation.seeded(space, streams, f"imsi:{country.code}"))
+
+    @classmethod
+    def test_network(cls, streams: RngStreams) -> ImsiPlan:
+        """The plan of the test network (:data:`TEST_NETWORK_MCC`, :data:`TEST_NETWORK_MNC`).
+
+        A world with fictional numbers uses it for every home country; ordinals are global, so one plan keeps the
+        IMSIs unique across countries.
+        """
+        msin_digits = IMSI_DIGITS - len(TEST_NETWORK_MCC) - len(TEST_NETWORK_MNC)
+        space = 10**msin_digits - TEST_MSIN_RESERVE
+        return cls(int(TEST_NETWORK_MCC + TEST_NETWORK_MNC) * 10**msin_digits, space,
+                   Permutation.seeded(space, streams, "imsi:test-network"))
 
     def imsis(self, ordinals: ArrayLike) -> NDArray[np.int64]:
         """The IMSI of each ordinal."""

@@ -29,7 +29,7 @@ from simulator.errors import (
 from simulator.numbering import E164_PATTERN, IMSI_DIGITS, ImsiPlan
 from simulator.rng import RngStreams
 from simulator.synthesis import BuildPlan
-from simulator.vocabulary import Interner
+from simulator.vocabulary import Interner, email_local_part, name_slug
 
 TEST_EMAIL_DOMAIN = "example.com"
 """Test subscribers get addresses under the RFC 2606 reserved domain."""
@@ -113,7 +113,8 @@ class Population:
     ``home_country`` (index into :attr:`countries`), ``timezone`` (index into :attr:`timezones`),
     ``home_x/home_y/work_x/work_y`` (float32 metres; work is the place of work or study, equal to home for
     those without one), ``first_name``/``last_name``/``email_user``/``email_domain`` (indices into the
-    vocabularies) and ``is_test``. An e-mail is ``email_user + row index + '@' + email_domain``.
+    vocabularies) and ``is_test``. An e-mail is the person's names (``first.last``, ASCII) + row index + '@' +
+    ``email_domain`` (a reserved domain); ``email_user`` is kept for the streams' sake and not shown.
 
     Column properties return views; :meth:`append` may reallocate, so re-read them after appending.
     Build with :meth:`build`; the constructor is internal.
@@ -159,9 +160,15 @@ class Population:
         self._users = Interner(email_users)
         self._domains = Interner(email_domains)
         self._imsi_plans = imsi_plans
-        # Test IMSIs are numbered per home network from the reserved top of its MSIN range.
+        self._first_slugs: list[str] = []  # name_slug of each first/last name, grown with the vocabularies
+        self._last_slugs: list[str] = []
+        # Test IMSIs are numbered per IMSI plan (a home network, or the test network every country shares with
+        # fictional numbers) from the reserved top of its MSIN range.
         tests = np.bincount(self.home_country[self.is_test], minlength=len(countries))
-        self._test_counts = {c: int(k) for c, k in zip(countries, tests.tolist(), strict=False)}
+        self._test_counts: dict[int, int] = {}
+        for c, k in zip(countries, tests.tolist(), strict=False):
+            base = self._imsi_plan(c).base
+            self._test_counts[base] = self._test_counts.get(base, 0) + int(k)
         self._sorted_keys: NDArray[np.int64] | None = None
         self._sorted_rows: NDArray[np.int64] | None = None
         self._recent: dict[int, int] = {}  # rows appended after the sorted index was built
@@ -297,8 +304,8 @@ class Population:
         if language not in self.languages and len(self.languages) >= 255:
             raise InvalidSubscriberError("too many distinct languages")
         home_code = self._country_of(digits) if roaming else self.city.country.code
-        plan = self._imsi_plans.get(home_code) or self._imsi_plans[self.city.country.code]
-        imsi = plan.test_imsi(self._test_counts.get(home_code, 0))
+        plan = self._imsi_plan(home_code)
+        imsi = plan.test_imsi(self._test_counts.get(plan.base, 0))
 
         # Validated: now mutate.
         if language not in self.languages:
@@ -317,7 +324,7 @@ class Population:
         for key, value in row.items():
             self._cols[key][i] = value
         self._size = i + 1
-        self._test_counts[home_code] = self._test_counts.get(home_code, 0) + 1
+        self._test_counts[plan.base] = self._test_counts.get(plan.base, 0) + 1
         if self._sorted_keys is not None:
             self._recent[digits] = i
         return i
@@ -387,6 +394,9 @@ class Population:
             found[j] = self._recent.get(int(digits[j]), -1)
         return found
 
+    def _imsi_plan(self, home_code: str) -> ImsiPlan:
+        return self._imsi_plans.get(home_code) or self._imsi_plans[self.city.country.code]
+
     def _check_row(self, i: int) -> int:
         if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= int(i) < self._size:
             raise UnknownSubscriberError(f"no subscriber at row {i!r}")
@@ -422,10 +432,18 @@ class Population:
                                                                 strict=True)]
 
     def emails(self, rows: NDArray[np.int64]) -> list[str]:
-        """E-mail addresses of ``rows`` (user + row index + '@' + domain: unique by construction)."""
-        users = np.asarray(self.email_users, dtype=object)[self.email_user[rows]]
+        """E-mail addresses of ``rows``, unique by construction.
+
+        ``first.last`` of the person's own names (ASCII) + row index + '@' + a reserved domain (``example.com``,
+        ``.net`` or ``.org``).
+        """
+        for names, slugs in ((self.first_names, self._first_slugs), (self.last_names, self._last_slugs)):
+            slugs.extend(name_slug(n) for n in names[len(slugs):])  # vocabularies only ever grow
+        first = np.asarray(self._first_slugs, dtype=object)[self.first_name[rows]]
+        last = np.asarray(self._last_slugs, dtype=object)[self.last_name[rows]]
         domains = np.asarray(self.email_domains, dtype=object)[self.email_domain[rows]]
-        return [f"{u}{r}@{d}" for u, r, d in zip(users.tolist(), rows.tolist(), domains.tolist(), strict=True)]
+        return [f"{email_local_part(f, s)}{r}@{d}" for f, s, r, d in zip(first.tolist(), last.tolist(), rows.tolist(),
+                                                                    domains.tolist(), strict=True)]
 
     def table(self, indices: ArrayLike | None = None) -> dict[str, Any]:
         """Decoded export columns (camelCase keys) of ``indices`` (all rows by default), in that order.

@@ -55,7 +55,11 @@ class BuildPlan:
         countries = [home, *sorted(c for c in COUNTRIES if c != home)]
         used = countries if roaming_share > 0 else [home]
         number_plans = {c: NumberPlan.for_country(COUNTRIES.get(c, city.country), streams) for c in used}
-        imsi_plans = {c: ImsiPlan.for_country(COUNTRIES.get(c, city.country), streams) for c in countries}
+        if fictional_numbers:  # fictional numbers, test-network SIMs: nothing can reach a real subscriber
+            test_network = ImsiPlan.test_network(streams)
+            imsi_plans = {c: test_network for c in countries}
+        else:
+            imsi_plans = {c: ImsiPlan.for_country(COUNTRIES.get(c, city.country), streams) for c in countries}
         fictional = NumberPlan.fictional(streams) if fictional_numbers else None
         plans: list[NumberPlan] = [fictional] if fictional else list(number_plans.values())
         for plan in plans:

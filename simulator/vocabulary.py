@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import functools
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from faker.decode import unidecode
 from numpy.typing import NDArray
 
 from simulator.rng import RngStreams
@@ -26,10 +28,34 @@ VOCAB_DRAWS_FOREIGN = 400
 
 _USER_PATTERN = re.compile(r"^[a-z][a-z0-9._]*[a-z]$")
 
+RESERVED_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
+"""Synthetic e-mails live only under the domains RFC 2606 reserves for examples, so a generated address can never
+reach a real mailbox (Faker's ``free_email_domain`` yields real providers: gmail.com, mail.ru, naver.com, ...)."""
+
+
+def reserved_domain(real: str) -> str:
+    """The reserved domain standing in for the provider ``real`` (a fixed choice: the same provider, the same)."""
+    return RESERVED_EMAIL_DOMAINS[zlib.crc32(real.encode()) % len(RESERVED_EMAIL_DOMAINS)]
+
+
+def name_slug(name: str) -> str:
+    """``name`` as lower-case ASCII letters (transliterated: 'Всеволод' → 'vsevolod', '홍' → 'hong')."""
+    return re.sub(r"[^a-z]+", "", unidecode(name).lower())
+
+
+def email_local_part(first_slug: str, last_slug: str) -> str:
+    """The user part of an e-mail from a person's name slugs, ``first.last``.
+
+    It starts and ends with a letter, so appending digits never makes two addresses equal.
+    """
+    return ".".join(p for p in (first_slug, last_slug) if p) or "user"
+
 
 @functools.lru_cache(maxsize=32)
 def _faker_draws(seed: int, locale: str, size: int) -> tuple[tuple[str, ...], ...]:
     """Raw Faker draws for ``locale``: female/male first names, female/male last names, user names, domains.
+
+    Domains are the reserved stand-ins (:data:`RESERVED_EMAIL_DOMAINS`) of Faker's free e-mail providers.
 
     Cached because Faker is the slow part and the result is a pure function of its arguments.
     """
@@ -44,7 +70,9 @@ def _faker_draws(seed: int, locale: str, size: int) -> tuple[tuple[str, ...], ..
         u = fake.user_name().lower().rstrip("0123456789._")
         if _USER_PATTERN.match(u):
             users.append(u)
-    domains = tuple(fake.free_email_domain() for _ in range(max(50, size // 20)))
+    # Drawn from Faker for its per-locale weights, then replaced by reserved domains (the draw count is kept,
+    # so the population's random streams, and every other column, stay as they were).
+    domains = tuple(reserved_domain(fake.free_email_domain()) for _ in range(max(50, size // 20)))
     return first_f, first_m, last_f, last_m, tuple(users or ["user"]), domains
 
 

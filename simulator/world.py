@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from simulator.city import City, city_from_preset, with_locale
-from simulator.clock import MAX_INSTANT, MIN_INSTANT, ClockMode, SimClock, as_utc, from_micros
+from simulator.clock import MAX_INSTANT, MIN_INSTANT, ClockMode, SimClock, as_utc, format_instant, from_micros
 from simulator.consent import ConsentChange, ConsentLedger, ConsentRates
 from simulator.devices import Devices
 from simulator.errors import InvalidAreaError, InvalidConfigError, UnknownSubscriberError
@@ -90,8 +90,8 @@ class WorldConfig:
         if self.start.tzinfo is None:
             raise InvalidConfigError("start must have a time zone")
         if not MIN_INSTANT <= self.start < MAX_INSTANT:
-            raise InvalidConfigError(f"start must be from {MIN_INSTANT.isoformat()} "
-                                     f"to before {MAX_INSTANT.isoformat()}")
+            raise InvalidConfigError(f"start must be from {format_instant(MIN_INSTANT)} "
+                                     f"to before {format_instant(MAX_INSTANT)}")
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,17 @@ other way round).
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib.metadata
 import importlib.util
 import os
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from gateway.wire.base import in_range
+from gateway.wire.base import format_instant, in_range
 
 EXIT_USAGE = 2
 
@@ -26,11 +28,65 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, unless it has none (``None``, a plain switch) or its help already
+    says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or default == argparse.SUPPRESS or "default" in text:
+            return text
+        shown = format_instant(default) if isinstance(default, datetime) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser that raises :class:`UsageError` instead of printing usage and exiting."""
+    """An ArgumentParser that raises :class:`UsageError` instead of printing usage and exiting; ``--help`` shows
+    the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+def version() -> str:
+    """The installed opsim's version (``opsim --version``)."""
+    try:
+        return importlib.metadata.version("opsim")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def did_you_mean(word: str, known: list[str]) -> str:
+    """``; did you mean 'x'?`` when ``word`` is close to one of ``known``, else nothing."""
+    close = difflib.get_close_matches(word, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+FORMAT_OF_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", ".json": "json", ".yaml": "yaml",
+                    ".yml": "yaml"}
+"""File formats by file-name extension (``--out`` names the format unless ``--format`` does)."""
+
+
+def format_for(out: Path, given: str | None, choices: tuple[str, ...], default: str) -> str:
+    """The format to write ``out`` in: ``--format`` when given, else the one ``out``'s extension names, else
+    ``default``. A ``--format`` that contradicts a known extension is a :class:`UsageError`."""
+    inferred = FORMAT_OF_SUFFIX.get(out.suffix.lower())
+    if given is not None:
+        if inferred is not None and inferred != given:
+            raise UsageError(f"--format {given} does not match --out {out.name} (a {inferred} file name); "
+                             f"drop --format or rename the file")
+        return given
+    if inferred is not None:
+        if inferred not in choices:
+            raise UsageError(f"--out {out.name}: {inferred} is not a format of this command "
+                             f"({', '.join(choices)})")
+        return inferred
+    return default
 
 
 def instant(text: str) -> datetime:

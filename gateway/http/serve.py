@@ -17,11 +17,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.client import AdminClient, ApiError
 from gateway.core.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in, output_file
 from gateway.core.config import ConfigError, load_settings
+from gateway.core.seed import SeedError, load_seed
 from gateway.core.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
 from gateway.core.store import StoreError
 from gateway.http.app import GatewayRunner, create_app
+from gateway.wire.seed import SeedData
+from simulator.city import City, city_from_geojson
 from simulator.errors import SimulatorError
 from simulator.world import World, WorldConfig
 
@@ -46,10 +50,75 @@ def build_parser() -> argparse.ArgumentParser:
                    help="operator settings file (YAML or JSON): campaign policy, verify, messages, webhooks, ...")
     p.add_argument("--admin-token", default=None,
                    help=f"admin API token (default ${ADMIN_TOKEN_ENV}, else a random one)")
+    p.add_argument("--geojson", default=None,
+                   help="custom city: a GeoJSON Polygon file, with --center LAT,LON and --country CODE "
+                        "(default: the --city preset)")
+    p.add_argument("--center", default=None, help="custom city centre as LAT,LON (with --geojson)")
+    p.add_argument("--country", default=None, help="custom city ISO country code, e.g. DE (with --geojson)")
+    p.add_argument("--fictional-numbers", action="store_true",
+                   help="MSISDNs under the unassigned country code +999 and IMSIs of the test network MCC 001 MNC 01 "
+                        "(default: the country's real formats)")
+    p.add_argument("--seed-data", default=None,
+                   help="partners and test phones to create at start (YAML or JSON; see the README); partners' "
+                        "credentials are printed once")
     return p
 
 
-async def _serve(app: web.Application, host: str, port: int, banner: list[str]) -> None:
+def _custom_city(args: argparse.Namespace) -> City | None:
+    """The ``--geojson`` city, or ``None`` for a preset; bad options are :class:`UsageError`."""
+    if args.geojson is None:
+        if args.center is not None or args.country is not None:
+            raise UsageError("--center and --country go with --geojson")
+        return None
+    if not args.center or not args.country:
+        raise UsageError("--geojson needs --center LAT,LON and --country CODE")
+    try:
+        lat_s, lon_s = args.center.split(",")
+        lat, lon = float(lat_s), float(lon_s)
+    except ValueError:
+        raise UsageError(f"--center: expected LAT,LON, got {args.center!r}") from None
+    return city_from_geojson(args.geojson, Path(args.geojson).stem, lat, lon, args.country)
+
+
+async def apply_seed(url: str, admin_token: str, seed: SeedData) -> list[str]:
+    """Create the seed's partners and test phones through the admin API; lines to print (credentials once).
+
+    Entries already there (a restart with the same ``--db``) are left as they are: a partner of the same name
+    is not created again (its secret cannot be shown again), a test phone already added is kept.
+    """
+    lines: list[str] = []
+    async with AdminClient(url, admin_token) as admin:
+        existing = {p.name: p for p in await admin.partners()}
+        for k, entry in enumerate(seed.partners):
+            if entry.name in existing:
+                known = existing[entry.name]
+                lines.append(f"  partner {entry.name}: exists ({known.id}, client id {known.client_id}; "
+                             "secret shown when it was created)")
+                continue
+            try:
+                created = await admin.create_partner(entry.name, entry.scopes, entry.limits)
+                line = (f"  partner {entry.name}: id {created.id}, client id {created.client_id}, "
+                        f"client secret {created.client_secret}")
+                if entry.api_key:
+                    line += f", api key {(await admin.issue_api_key(created.id)).key}"
+            except ApiError as exc:
+                raise SeedError(f"--seed-data: partners[{k}]: {exc.status} {exc.code}: {exc.message}") from None
+            lines.append(line)
+        for k, phone in enumerate(seed.test_phones):
+            try:
+                await admin.add_test_subscriber(phone.msisdn, profile=phone.profile, consent=phone.consent,
+                                                latitude=phone.latitude, longitude=phone.longitude)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise SeedError(f"--seed-data: testPhones[{k}]: {exc.status} {exc.code}: {exc.message}") from None
+                lines.append(f"  test phone {phone.msisdn}: exists")
+                continue
+            lines.append(f"  test phone {phone.msisdn}: added")
+    return lines
+
+
+async def _serve(app: web.Application, host: str, port: int, banner: list[str], seed: SeedData | None = None,
+                 admin_token: str = "") -> None:
     runner = GatewayRunner(app, access_log=None, handle_signals=False)  # our middleware writes the access log
     await runner.setup()  # opens the store and restores the world; may raise StoreError
     try:
@@ -58,6 +127,10 @@ async def _serve(app: web.Application, host: str, port: int, banner: list[str]) 
         bound = runner.addresses[0]
         url = f"http://{host}:{bound[1]}"
         print("\n".join(line.format(url=url) for line in banner), flush=True)
+        if seed is not None:
+            print("  seed data:", flush=True)
+            print("\n".join(await apply_seed(f"http://127.0.0.1:{bound[1]}" if host in ("0.0.0.0", "::") else url,
+                                              admin_token, seed)), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -81,7 +154,9 @@ def main(argv: list[str]) -> int:
                             pace_factor=args.pace)
         if args.config is not None:  # before the world is built: a bad file costs nothing
             settings = load_settings(args.config, settings)
-        config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, locale=args.locale)
+        seed = load_seed(args.seed_data) if args.seed_data is not None else None  # likewise
+        config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, locale=args.locale,
+                             fictional_numbers=args.fictional_numbers, custom_city=_custom_city(args))
         if args.start is not None:
             config.start = args.start
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -89,7 +164,7 @@ def main(argv: list[str]) -> int:
         started = time.monotonic()
         world = World.build(config)
         built = time.monotonic() - started
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, SeedError) as exc:
         print(f"opsim serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SimulatorError as exc:
@@ -106,8 +181,8 @@ def main(argv: list[str]) -> int:
         f"  clock:       {pace}; database {args.db}",
     ]
     try:
-        asyncio.run(_serve(create_app(world, settings), args.host, args.port, banner))
-    except StoreError as exc:
+        asyncio.run(_serve(create_app(world, settings), args.host, args.port, banner, seed, settings.admin_token))
+    except (StoreError, SeedError) as exc:
         print(f"opsim serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:

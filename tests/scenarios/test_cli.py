@@ -39,7 +39,7 @@ def test_failing_expectation_exits_1(tmp_path: Path, capsys: pytest.CaptureFixtu
     # a bad option value
     (["run", "{dir}/f.yaml", "--seed", "-1"], None, "opsim: error: argument --seed"),
     # a library name that does not exist
-    (["run", "no-such-scenario"], None, "no-such-scenario.yaml:1:1: (file): cannot read"),
+    (["run", "no-such-scenario"], None, "opsim run: unknown scenario 'no-such-scenario'"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                          text: str | None, message: str) -> None:

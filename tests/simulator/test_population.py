@@ -140,7 +140,7 @@ def test_append_adds_a_findable_test_subscriber() -> None:
     assert (v.msisdn, v.age, v.gender, v.language, v.status, v.os, v.tariff) == (
         "+491700000001", 41, "MALE", "pt-BR", "STUDENT", "IOS", "PREMIUM")
     assert v.interests == ("BOOKS", "CRYPTO") and v.is_test and v.name == "Zebulon Quux"
-    assert v.email == f"test{i}@example.com" and v.imsi.startswith("26201")
+    assert v.email == f"zebulon.quux{i}@example.com" and v.imsi.startswith("26201")
     assert "Zebulon" in pop.first_names and pop.work_x[i] == pop.home_x[i]
     d = v.to_dict()
     assert d["appInstalled"] is True and d["isTest"] is True and d["homeCountry"] == "DE"
