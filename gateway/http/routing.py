@@ -55,6 +55,8 @@ class ApiRoute:
     description: str = ""
     also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = ()
     """Other success answers as (status, model): an idempotent replay's 200, an asynchronous 202."""
+    idempotent: bool = False
+    """The handler reads the ``Idempotency-Key`` request header (:func:`idempotency_key`): documented as such."""
 
 
 @dataclass
@@ -75,7 +77,7 @@ class RouteTable:
               query: type[pydantic.BaseModel] | None = None, status: int = 200,
               request_content_type: str = "application/json", response_content_type: str = "application/json",
               errors: tuple[int, ...] = (), in_schema: bool = True, description: str = "",
-              also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (),
+              also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (), idempotent: bool = False,
               ) -> Callable[[Handler], Handler]:
         """Declare a route served by the decorated handler."""
 
@@ -85,7 +87,7 @@ class RouteTable:
                 scopes=scopes, request_model=request, response_model=response, query_model=query, status=status,
                 request_content_type=request_content_type, response_content_type=response_content_type,
                 errors=errors, in_schema=in_schema, description=description or (handler.__doc__ or "").strip(),
-                also=also,
+                also=also, idempotent=idempotent,
             ))
             return handler
 
