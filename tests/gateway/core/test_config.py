@@ -8,8 +8,8 @@ import pytest
 
 from gateway.core.config import ConfigError, load_settings
 from gateway.core.settings import Settings
-from gateway.http import serve
 from gateway.http.serve import main
+from simulator.world import World
 
 
 def test_settings_are_applied_over_the_defaults(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_serve_refuses_a_non_finite_number(tmp_path: Path, capsys: pytest.Captur
     def build(*_: object) -> None:
         raise AssertionError("the world was built (and would be served) despite the bad file")
 
-    monkeypatch.setattr(serve.World, "build", build)
+    monkeypatch.setattr(World, "build", build)
     path = tmp_path / "operator.yaml"
     path.write_text("webhook_timeout_s: .inf\n")
     code = main(["--config", str(path), "--db", str(tmp_path / "opsim.db"), "--subscribers", "10"])
