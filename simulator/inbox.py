@@ -23,7 +23,6 @@ are dropped, with their payloads, so a long run holds a bounded inbox. Templates
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +47,8 @@ and a read costs only two binary searches per run."""
 class InboxMessage:
     """A message as the device received it.
 
-    Built when an inbox is read. Read-only by convention (``meta`` is shared with the message's template).
+    Built when an inbox is read. Read-only by convention (``meta`` is shared with the message's template or
+    payload).
     """
 
     id: str
@@ -134,7 +134,7 @@ class Inboxes:
         self._shared: dict[tuple[str, str, str | None], int] = {}  # (sender, kind, title) -> template number
         self._per_row = np.zeros(0, bool)  # by template number: the row's number keys a payload
         self._payloads: dict[int, _Payload] = {}
-        self._payload_numbers = itertools.count(1)
+        self._payload_seq = 0  # payload numbers, from 1 (a plain int: the world is deep-copied)
         self._cutoff_us: int | None = None
 
     def __len__(self) -> int:
@@ -181,7 +181,7 @@ class Inboxes:
             self._per_row[template] = True
         if message_id is None:
             message_id = self._templates[template].message_id(self._count + 1)
-        number = next(self._payload_numbers)
+        self._payload_seq = number = self._payload_seq + 1
         self._payloads[number] = _Payload(message_id, text, meta if meta is not None else {})
         self.add(sub, received_us, self.channel_codes([channel]), template, number)
 

@@ -47,6 +47,8 @@ BAD = [
     ("min_radius_m: .nan\n", "min_radius_m: Input should be a finite number"),
     ("campaigns:\n  max_radius_m: -.inf\n", "campaigns.max_radius_m: Input should be a finite number"),
     ('{"webhook_max_age_s": Infinity}', "webhook_max_age_s: Input should be a finite number"),
+    # retention shorter than a day (null keeps everything)
+    ("inbox_days: 0\n", "inbox_days must be at least 1"),
     # not YAML at all
     ("campaigns: [1, 2\n", "not valid YAML or JSON"),
 ]
