@@ -37,15 +37,21 @@ MAX_IN_FLIGHT = 64
 SAMPLE_S = 2.0
 WARM_UP = 0.25
 """Share of the run (wall time) left out of the memory slope and the latency figures: caches, pools and the
-SQLite page cache fill up first."""
+SQLite page cache fill up first. At least the retention window (:data:`RETENTION_DAYS`) is left out too."""
+RETENTION_DAYS = 1
+"""``history_days`` and ``inbox_days`` of the soak's server: the presence history and the inboxes fill their window
+in the first simulated day, then stay flat (the defaults, 8 days, would still be filling at the end of the run)."""
 PHONES = 60
 CENTRE = (52.52, 13.405)  # Berlin
 SCOPES = ["campaigns:read", "campaigns:write", "location-verification:verify", "geofencing-subscriptions:read",
           "geofencing-subscriptions:delete",
           "geofencing-subscriptions:org.camaraproject.geofencing-subscriptions.v0.area-entered:create",
           "messages:send", "messages:read", "verify"]
-CONFIG = "verify: {number_limit: 100000, partner_limit: null, sequential_burst: 1000000000, roaming_burst: 1000000000}"
-"""Operator settings of the soak: the fraud guards of authentication codes would refuse a steady load of them."""
+CONFIG = ("verify: {number_limit: 100000, partner_limit: null, sequential_burst: 1000000000,"
+          " roaming_burst: 1000000000}\n"
+          f"history_days: {RETENTION_DAYS}\ninbox_days: {RETENTION_DAYS}\n")
+"""Operator settings of the soak: the fraud guards of authentication codes would refuse a steady load of them;
+retention short enough to be reached within the run."""
 # Weights of the operations in the mix (each request draws one).
 MIX = {"token": 2, "estimate": 3, "campaign_create": 1, "campaign_list": 3, "location_verify": 6,
        "geofence": 2, "message": 3, "verify": 3, "verify_check": 3}
@@ -266,7 +272,8 @@ async def soak(minutes: float, days: float, subscribers: int, rate: float, tmp: 
             proc.kill()
 
     seconds = minutes * 60
-    warm = [s for s in samples if s[0] >= WARM_UP * seconds]
+    warm_up_s = seconds * min(0.75, max(WARM_UP, RETENTION_DAYS / days))  # the retention window fills first
+    warm = [s for s in samples if s[0] >= warm_up_s]
     wall_min = [s[0] / 60 for s in warm]
     sim_days = [s[1] for s in warm]
     rss = [s[2] for s in warm]
@@ -281,9 +288,9 @@ async def soak(minutes: float, days: float, subscribers: int, rate: float, tmp: 
          samples=len(samples), subscribers=subscribers,
          note="baseline = fitted RSS at the end of warm-up (MB); ratio = growth per simulated day")
 
-    after = [(t, op, ms) for t, op, ms in load.latency if t >= WARM_UP * seconds]
-    third = (seconds - WARM_UP * seconds) / 3
-    early = [ms for t, _, ms in after if t < WARM_UP * seconds + third]
+    after = [(t, op, ms) for t, op, ms in load.latency if t >= warm_up_s]
+    third = (seconds - warm_up_s) / 3
+    early = [ms for t, _, ms in after if t < warm_up_s + third]
     late = [ms for t, _, ms in after if t >= seconds - third]
     by_op: dict[str, list[float]] = defaultdict(list)
     for _, op, ms in after:

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from simulator.clock import to_micros
-from simulator.inbox import WHOLE_ID, Inboxes, InboxMessage, MessageTemplate
+from simulator.inbox import Inboxes, InboxMessage
 from simulator.rng import RngStreams
 
 NIGHT_OFF_SHARE = 0.08
@@ -127,12 +127,7 @@ class Devices:
     def deliver(self, sub: int, at: datetime, channel: str, sender: str, text: str, kind: str,
                 title: str | None = None, message_id: str | None = None, **meta: Any) -> None:
         """Put one message in a device's inbox (its own id, or the next ``inb_…`` number)."""
-        inboxes = self.inboxes
-        if message_id is None:
-            template, number = MessageTemplate(sender, text, kind, title, meta=meta), None
-        else:
-            template, number = MessageTemplate(sender, text, kind, title, message_id, meta=meta), WHOLE_ID
-        inboxes.add(sub, to_micros(at), inboxes.channel_codes([channel]), inboxes.register(template), number)
+        self.inboxes.add_one(sub, to_micros(at), channel, sender, text, kind, title, message_id, meta)
 
     def inbox(self, sub: int) -> list[InboxMessage]:
         """Messages the device received, oldest first."""

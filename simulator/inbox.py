@@ -10,6 +10,15 @@ into a run sorted by device, and runs of similar size are merged (up to a cap), 
 tree: a device's messages are then a few binary searches away, and appending stays a list append. Sorting
 is stable, so within a device, rows keep the order in which they were delivered; runs are kept oldest first,
 so reading them in order gives the inbox oldest first.
+
+A message delivered on its own (:meth:`Inboxes.add_one`: a verification code, a direct message) has its own
+text, id and extra fields, so it does not get a template of its own: messages of one (sender, kind, title)
+share a template and each row's own part is a *payload* in a side store, keyed by the row's id number. Without
+that, every code sent would leave a template behind for good.
+
+Retention (:meth:`Inboxes.forget_before`, driven by the world's ``keep_inbox``): rows received before a cutoff
+are dropped, with their payloads, so a long run holds a bounded inbox. Templates registered by a caller
+(:meth:`Inboxes.register`, one per campaign) are kept: the caller may still deliver with them.
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ and a read costs only two binary searches per run."""
 class InboxMessage:
     """A message as the device received it.
 
-    Built when an inbox is read. Read-only by convention (``meta`` is shared with the message's template).
+    Built when an inbox is read. Read-only by convention (``meta`` is shared with the message's template or
+    payload).
     """
 
     id: str
@@ -101,8 +111,17 @@ class _Rows:
         return self.take(np.argsort(self.sub, kind="stable"))
 
 
+@dataclass(frozen=True, slots=True)
+class _Payload:
+    """What a message delivered on its own does not share with others of its (sender, kind, title)."""
+
+    id: str
+    text: str
+    meta: Mapping[str, Any]
+
+
 class Inboxes:
-    """The inboxes of all devices: templates, channels and rows."""
+    """The inboxes of all devices: templates, channels, rows and the payloads of single deliveries."""
 
     def __init__(self) -> None:
         self._templates: list[MessageTemplate] = []
@@ -112,15 +131,81 @@ class Inboxes:
         self._chunk_rows = 0
         self._runs: list[_Rows] = []
         self._count = 0
+        self._shared: dict[tuple[str, str, str | None], int] = {}  # (sender, kind, title) -> template number
+        self._per_row = np.zeros(0, bool)  # by template number: the row's number keys a payload
+        self._payloads: dict[int, _Payload] = {}
+        self._payload_seq = 0  # payload numbers, from 1 (a plain int: the world is deep-copied)
+        self._cutoff_us: int | None = None
 
     def __len__(self) -> int:
-        """Messages delivered to all devices so far."""
+        """Messages delivered to all devices so far (forgotten ones included)."""
         return self._count
 
+    @property
+    def rows(self) -> int:
+        """Messages held now (delivered and not forgotten)."""
+        return self._chunk_rows + sum(len(run) for run in self._runs)
+
+    @property
+    def templates(self) -> int:
+        """Templates held now."""
+        return len(self._templates)
+
+    @property
+    def payloads(self) -> int:
+        """Payloads of single deliveries held now (one per such message held)."""
+        return len(self._payloads)
+
+    @property
+    def cutoff(self) -> datetime | None:
+        """Messages received before this instant are forgotten (``None``: all are kept)."""
+        return None if self._cutoff_us is None else from_micros(self._cutoff_us)
+
     def register(self, template: MessageTemplate) -> int:
-        """Make ``template`` usable by :meth:`add`; returns its number."""
+        """Make ``template`` usable by :meth:`add`; returns its number (it is kept as long as the inboxes are)."""
         self._templates.append(template)
+        self._per_row = np.append(self._per_row, False)
         return len(self._templates) - 1
+
+    def add_one(self, sub: int, received_us: int, channel: str, sender: str, text: str, kind: str,
+                title: str | None = None, message_id: str | None = None, meta: Mapping[str, Any] | None = None
+                ) -> None:
+        """Deliver one message with its own text and fields (its own id, or the next ``inb_…`` number).
+
+        It shares the template of its (sender, kind, title); what is its own is a payload, dropped with the row.
+        """
+        key = (sender, kind, title)
+        template = self._shared.get(key)
+        if template is None:
+            template = self._shared[key] = self.register(MessageTemplate(sender, "", kind, title))
+            self._per_row[template] = True
+        if message_id is None:
+            message_id = self._templates[template].message_id(self._count + 1)
+        self._payload_seq = number = self._payload_seq + 1
+        self._payloads[number] = _Payload(message_id, text, meta if meta is not None else {})
+        self.add(sub, received_us, self.channel_codes([channel]), template, number)
+
+    def forget_before(self, cutoff_us: int) -> None:
+        """Drop every message received before ``cutoff_us`` (microseconds since the epoch), with its payload.
+
+        Reads do not show them from now on, even rows delivered later with an earlier instant. Never moves back.
+        """
+        if self._cutoff_us is not None and cutoff_us <= self._cutoff_us:
+            return
+        self._cutoff_us = cutoff_us
+        self._compact()
+        kept = []
+        for run in self._runs:
+            old = run.received_us < cutoff_us
+            if not old.any():
+                kept.append(run)
+                continue
+            gone = run.take(np.flatnonzero(old))
+            for number in gone.number[self._per_row[gone.template]].tolist():
+                del self._payloads[number]
+            if not old.all():
+                kept.append(run.take(np.flatnonzero(~old)))
+        self._runs = kept
 
     def channel_codes(self, names: Sequence[str]) -> NDArray[np.uint8]:
         """Codes of the channels ``names`` in this store (new names are learnt)."""
@@ -172,12 +257,19 @@ class Inboxes:
         if not found:
             return []
         rows = _Rows.concat(found)
+        if self._cutoff_us is not None:
+            rows = rows.take(np.flatnonzero(rows.received_us >= self._cutoff_us))
         out = []
         for us, ch, t, k in zip(rows.received_us.tolist(), rows.channel.tolist(), rows.template.tolist(),
                                 rows.number.tolist(), strict=True):
             tpl = self._templates[t]
-            out.append(InboxMessage(tpl.message_id(k), from_micros(us), self._channels[ch], tpl.sender, tpl.text,
-                                    tpl.kind, tpl.title, tpl.meta))
+            if self._per_row[t]:
+                own = self._payloads[k]
+                out.append(InboxMessage(own.id, from_micros(us), self._channels[ch], tpl.sender, own.text,
+                                        tpl.kind, tpl.title, own.meta))
+            else:
+                out.append(InboxMessage(tpl.message_id(k), from_micros(us), self._channels[ch], tpl.sender,
+                                        tpl.text, tpl.kind, tpl.title, tpl.meta))
         return out
 
     def _compact(self) -> None:

@@ -28,7 +28,16 @@ from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
 from simulator.city import City, city_from_preset, with_locale
-from simulator.clock import MAX_INSTANT, MIN_INSTANT, ClockMode, SimClock, as_utc, format_instant, from_micros
+from simulator.clock import (
+    MAX_INSTANT,
+    MIN_INSTANT,
+    ClockMode,
+    SimClock,
+    as_utc,
+    format_instant,
+    from_micros,
+    to_micros,
+)
 from simulator.consent import ConsentChange, ConsentLedger, ConsentRates
 from simulator.devices import Devices
 from simulator.errors import InvalidAreaError, InvalidConfigError, UnknownSubscriberError
@@ -196,6 +205,7 @@ class World:
         self.sims = SimCards(population.size, self.start, streams)
         self._place_cell_cache: dict[str, NDArray[np.int32]] = {}
         self._history_days: int | None = None
+        self._inbox_days: int | None = None
         self.tick_ms_last = 0.0
         self.tick_ms_total = 0.0
         self.ticks_run = 0
@@ -296,6 +306,20 @@ class World:
             self.presence.forget_before(self.tick_index - ticks)
             self.realism.forget_before(self._day - days)
 
+    def keep_inbox(self, days: int | None) -> None:
+        """Keep ``days`` simulated days of device inboxes behind now (``None`` keeps all).
+
+        Messages received more than ``days`` days before the current local day began are forgotten, at once
+        and then at every local midnight, so an inbox shows between ``days`` and ``days + 1`` days of messages.
+        """
+        if days is not None and days < 1:
+            raise InvalidConfigError("inboxes must be kept for at least one day")
+        self._inbox_days = days
+        if days is not None:
+            local = self.local_time(self.clock.now)
+            midnight = datetime(local.year, local.month, local.day, tzinfo=self.tz)
+            self.devices.inboxes.forget_before(to_micros(midnight - timedelta(days=days)))
+
     @property
     def history_start(self) -> datetime:
         """Earliest instant the presence history answers for (the start, or the window's start once trimmed)."""
@@ -326,6 +350,8 @@ class World:
             self._weekday = local.weekday()
             if self._history_days is not None:
                 self.realism.forget_before(day - self._history_days)
+            if self._inbox_days is not None:
+                self.devices.inboxes.forget_before(to_micros(midnight - timedelta(days=self._inbox_days)))
             plan = self.movement.plan_day(day, local.weekday(), day_start_tick)
             next_midnight = (midnight + timedelta(days=1, hours=2)).replace(hour=0)
             self._next_day_tick = self.tick_of(next_midnight.astimezone(UTC))

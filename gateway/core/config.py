@@ -2,9 +2,10 @@
 
 Owns reading a YAML or JSON mapping onto :class:`~gateway.core.settings.Settings` and its sections (``campaigns``,
 ``verify``, ``messages``, ``sim_swap``). Keys are the settings' Python names; unknown keys and values of the
-wrong type are refused with one line naming the key path (and its line in the file). Serving options that have
-their own command-line flags (host, port, database, clock, admin token) are not read from the file. This module
-must not build a world or open the database.
+wrong type are refused with one line naming the key path (and its line in the file), and so are non-finite
+numbers (YAML ``.inf``/``.nan``, JSON ``Infinity``/``NaN``): no limit is spelt ``null``, never infinity.
+Serving options that have their own command-line flags (host, port, database, clock, admin token) are not read
+from the file. This module must not build a world or open the database.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import pydantic
 import yaml
 
 from gateway.core.settings import Settings
+
+_FINITE = pydantic.ConfigDict(allow_inf_nan=False)
+"""Numbers must be finite: an infinite webhook timeout or a NaN radius would only fail later, far from the file."""
 
 CLI_ONLY = frozenset({"host", "port", "db_path", "admin_token", "clock_mode", "pace_factor", "wall_clock"})
 """Settings set by flags of ``opsim serve`` (or code), never by the file."""
@@ -63,7 +67,7 @@ def _apply(cls: type[Any], current: Any, data: Any, path: list[str], fail: typin
             changes[key] = _apply(typing.cast(type[Any], kind), getattr(current, key), value, where, fail)
             continue
         try:
-            changes[key] = pydantic.TypeAdapter(kind).validate_python(value, strict=False)
+            changes[key] = pydantic.TypeAdapter(kind, config=_FINITE).validate_python(value, strict=False)
         except pydantic.ValidationError as exc:
             fail(where, exc.errors()[0]["msg"])
     try:

@@ -164,6 +164,10 @@ class Settings:
     """Simulated days of presence history kept (``visitors``, ``VISITED`` campaigns, past region device counts and
     population density, whose forecasts read the same weekday of last week); older history is dropped so memory
     stays flat over long runs. ``None`` keeps it all."""
+    inbox_days: int | None = 8
+    """Simulated days of device inboxes kept: messages received more than this many days before the current local
+    day began are forgotten at local midnight (their records stay in SQLite), so a long run of codes and messages
+    stays flat in memory. ``None`` keeps them all."""
     checkpoint_interval_s: float = 5.0
     """How often, in wall time, the clock instant is saved while the clock is paced."""
     allow_http_loopback_sinks: bool = True
@@ -206,3 +210,9 @@ class Settings:
     """Operator rules of direct messages (time to live, fallback, retries)."""
     faults: tuple[FaultProfileCreate, ...] = ()
     """Fault profiles active from start-up (as ``POST /admin/v1/faults`` takes them); none: no fault injection."""
+
+    def __post_init__(self) -> None:
+        for name in ("history_days", "inbox_days"):
+            days = getattr(self, name)
+            if days is not None and days < 1:
+                raise ValueError(f"{name} must be at least 1 (null keeps everything)")

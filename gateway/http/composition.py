@@ -71,6 +71,7 @@ def camara(request: web.Request) -> CamaraServices:
 def compose(app: web.Application, world: World, settings: Settings) -> None:
     """Build every service of ``app`` serving ``world`` (the store opens when the app starts)."""
     world.keep_history(settings.history_days)
+    world.keep_inbox(settings.inbox_days)
     store = Store(settings.db_path)
     now = lambda: world.clock.now  # noqa: E731 - the one sim-time source every service reads
     app[WORLD], app[SETTINGS], app[STORE] = world, settings, store

@@ -25,6 +25,13 @@ _CORRELATOR_HEADER = {
     "schema": {"type": "string", "pattern": r"^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$"},
 }
 
+_IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": ("Makes a retry safe: the same key with the same body gives back the first answer (200), the "
+                    "same key with another body is 409. Printable ASCII; the first 200 characters count."),
+    "schema": {"type": "string"},
+}
+
 _ERROR_TEXT = {
     400: "Invalid argument (malformed JSON, schema violation, unknown field, bad x-correlator or Idempotency-Key).",
     401: "Missing, invalid or expired credentials.",
@@ -81,6 +88,8 @@ def _operation(route: ApiRoute, refs: dict[Any, dict[str, Any]]) -> dict[str, An
         for name in _PATH_PARAM.findall(route.path)]
     parameters.append({"name": "x-correlator", "in": "header", "required": False,
                        "schema": _CORRELATOR_HEADER["schema"]})
+    if route.idempotent:
+        parameters.append(_IDEMPOTENCY_HEADER)
     if route.query_model is not None:
         parameters.extend(_query_parameters(route.query_model))
     success: dict[str, Any] = {"description": route.summary, "headers": {"x-correlator": _CORRELATOR_HEADER}}

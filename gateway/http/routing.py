@@ -59,6 +59,8 @@ class ApiRoute:
     changes_world: bool = False
     """The handler changes the world or what is scheduled on its clock: it runs under the control plane's lock
     (taken by :func:`gateway.http.serialise.serialise_middleware`, never by the handler)."""
+    idempotent: bool = False
+    """The handler reads the ``Idempotency-Key`` request header (:func:`idempotency_key`): documented as such."""
 
 
 @dataclass
@@ -80,6 +82,7 @@ class RouteTable:
               request_content_type: str = "application/json", response_content_type: str = "application/json",
               errors: tuple[int, ...] = (), in_schema: bool = True, description: str = "",
               also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (), changes_world: bool = False,
+              idempotent: bool = False,
               ) -> Callable[[Handler], Handler]:
         """Declare a route served by the decorated handler (``changes_world``: serialised with every other
         world-changing request and the paced clock)."""
@@ -90,7 +93,7 @@ class RouteTable:
                 scopes=scopes, request_model=request, response_model=response, query_model=query, status=status,
                 request_content_type=request_content_type, response_content_type=response_content_type,
                 errors=errors, in_schema=in_schema, description=description or (handler.__doc__ or "").strip(),
-                also=also, changes_world=changes_world,
+                also=also, changes_world=changes_world, idempotent=idempotent,
             ))
             return handler
 

@@ -129,3 +129,35 @@ def test_unknown_template_or_channel_is_refused_and_changes_nothing(template: in
     with pytest.raises(InboxError, match=named):
         box.add([1, 2], T0, np.array([push, channel]), np.array([tpl, template]))
     assert len(box) == 1 and [m.id for m in box.read(1)] == ["inb_00000001"] and box.read(2) == []
+
+
+def test_single_deliveries_share_a_template_and_keep_their_own_text_id_and_fields() -> None:
+    """Messages delivered one by one share their (sender, kind, title) template; text, id and fields are their own."""
+    box = Inboxes()
+    for k in range(300):
+        box.add_one(k % 3, T0 + k, "SMS", "Verify", f"code {k:06d}", "AUTHENTICATION", meta={"code": f"{k:06d}"})
+    box.add_one(0, T0 + 300, "PUSH", "Shop", "hello", "PROMO", "Sale", "msg_1", {"priority": "LOW"})
+    assert box.templates == 2 and box.payloads == 301
+    first, *_, last = box.read(0)
+    assert (first.id, first.text, dict(first.meta), first.channel) == ("inb_00000001", "code 000000",
+                                                                       {"code": "000000"}, "SMS")
+    assert (last.id, last.text, last.title, dict(last.meta)) == ("msg_1", "hello", "Sale", {"priority": "LOW"})
+    assert [m.text for m in box.read(1)][:2] == ["code 000001", "code 000004"]
+
+
+def test_forgetting_drops_old_rows_and_their_payloads_and_hides_late_old_ones() -> None:
+    """Rows received before the cutoff go with their payloads; campaign templates stay usable; reads hide old rows."""
+    box = Inboxes()
+    campaign = box.register(MessageTemplate("Shop", "sale", "PROMO"))
+    push = box.channel_codes(["PUSH"])[0]
+    for k in range(1000):
+        box.add_one(k % 10, T0 + k, "SMS", "Verify", f"code {k}", "AUTHENTICATION")
+    box.add(np.arange(10), np.arange(10) + T0, push, campaign)
+    box.forget_before(T0 + 900)
+    assert box.rows == 100 and box.payloads == 100 and box.templates == 2 and len(box) == 1010
+    assert [m.text for m in box.read(3)] == [f"code {k}" for k in range(903, 1000, 10)]
+    box.forget_before(T0 + 5)  # never moves back
+    box.add([3], T0 + 1, push, campaign)  # arrives late, already past the cutoff
+    assert box.read(3)[0].text == "code 903" and box.cutoff is not None
+    box.add([3], T0 + 2000, push, campaign)
+    assert box.read(3)[-1].text == "sale"

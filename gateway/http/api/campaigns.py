@@ -193,7 +193,8 @@ async def estimate(request: web.Request) -> web.Response:
 
 @routes.post("/campaigns/v1/campaigns", summary="Create a campaign", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
              request=CampaignCreate, response=Campaign, status=201, errors=(400, 403, 409, 422),
-             also=((200, Campaign),), changes_world=True)
+             also=((200, Campaign),), changes_world=True,
+             idempotent=True)
 async def create(request: web.Request) -> web.Response:
     """Validate, moderate (``REJECTED`` with a reason) and schedule. ``Idempotency-Key``: same key and body give
     the same campaign (200), same key and another body 409. Under the minimum audience: 422."""

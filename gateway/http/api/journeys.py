@@ -138,7 +138,8 @@ def _recipient_model(r: RecipientRecord) -> RecipientModel:
 
 @routes.post("/journeys/v1/journeys", summary="Create a journey", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
              request=JourneyCreate, response=Journey, status=201, errors=(400, 401, 403, 409, 422),
-             also=((200, Journey),), changes_world=True)
+             also=((200, Journey),), changes_world=True,
+             idempotent=True)
 async def create(request: web.Request) -> web.Response:
     """Every step is checked as a message would be (approved sender and templates, channel limits, moderation).
     ``Idempotency-Key``: the same key and body give the same journey (200), another body 409."""

@@ -43,6 +43,10 @@ from gateway.wire.camara.areas import Circle
 from simulator.clock import ScheduledCall, from_micros, to_micros
 from simulator.world import World
 
+CELLS_CACHE = 1024
+"""Most circles whose cells are cached: partners choose the circles, so an unbounded cache grows with requests
+(a live geofence keeps its own cells; the cache only saves recomputing popular areas)."""
+
 API = "geofencing-subscriptions"
 TYPE_PREFIX = "org.camaraproject.geofencing-subscriptions.v0."
 AREA_ENTERED = TYPE_PREFIX + "area-entered"
@@ -198,6 +202,8 @@ class GeofencingService:
         key = (circle.center.latitude, circle.center.longitude, circle.radius)
         cached = self._cells.get(key)
         if cached is None:
+            if len(self._cells) >= CELLS_CACHE:
+                del self._cells[next(iter(self._cells))]  # the oldest entry
             cached = self._cells[key] = self._cells_of(circle)
         return cached
 

@@ -9,6 +9,7 @@ import pytest
 from gateway.core.config import ConfigError, load_settings
 from gateway.core.settings import Settings
 from gateway.http.serve import main
+from simulator.world import World
 
 
 def test_settings_are_applied_over_the_defaults(tmp_path: Path) -> None:
@@ -41,6 +42,13 @@ BAD = [
     ("verify: 6\n", "verify: expected a mapping"),
     # a serving option that has its own flag
     ("port: 9000\n", "port: unknown setting"),
+    # a non-finite number (YAML .inf / .nan, JSON Infinity), top level and in a section
+    ("webhook_timeout_s: .inf\n", "operator.yaml:1: webhook_timeout_s: Input should be a finite number"),
+    ("min_radius_m: .nan\n", "min_radius_m: Input should be a finite number"),
+    ("campaigns:\n  max_radius_m: -.inf\n", "campaigns.max_radius_m: Input should be a finite number"),
+    ('{"webhook_max_age_s": Infinity}', "webhook_max_age_s: Input should be a finite number"),
+    # retention shorter than a day (null keeps everything)
+    ("inbox_days: 0\n", "inbox_days must be at least 1"),
     # not YAML at all
     ("campaigns: [1, 2\n", "not valid YAML or JSON"),
 ]
@@ -66,6 +74,21 @@ def test_serve_refuses_a_bad_file_before_building_the_world(tmp_path: Path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "campaigns.daily_cap" in err[0]
     assert not db.exists()
+
+
+def test_serve_refuses_a_non_finite_number(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`opsim serve --config` with `.inf` for a number: one line naming the key, exit code 2, no world built."""
+
+    def build(*_: object) -> None:
+        raise AssertionError("the world was built (and would be served) despite the bad file")
+
+    monkeypatch.setattr(World, "build", build)
+    path = tmp_path / "operator.yaml"
+    path.write_text("webhook_timeout_s: .inf\n")
+    code = main(["--config", str(path), "--db", str(tmp_path / "opsim.db"), "--subscribers", "10"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "webhook_timeout_s" in err[0] and "finite" in err[0]
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

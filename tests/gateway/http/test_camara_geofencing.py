@@ -15,7 +15,10 @@ import yaml
 from openapi_schema_validator import OAS30Validator
 from pytest_aiohttp import AiohttpServer
 
+import gateway.services.camara.geofencing as geofencing_module
 from gateway.core.settings import Settings
+from gateway.http.keys import CAMARA as CAMARA_SERVICES
+from gateway.wire.camara.areas import Circle
 from simulator.world import World
 from tests.gateway.camara_helpers import (
     ENTERED,
@@ -389,3 +392,14 @@ async def test_consent_withdrawal_makes_the_subscription_inactive(client: Client
     kinds = [(b["type"].rsplit(".", 1)[-1], b["data"].get("updateReason")) for b in bodies]
     assert kinds == [("subscription-started", None), ("subscription-updated", "SUBSCRIPTION_INACTIVE"),
                      ("subscription-updated", "SUBSCRIPTION_ACTIVE"), ("area-left", None)]
+
+
+async def test_the_cells_cache_of_circles_is_bounded(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partners choose the circles: however many distinct ones are asked, the cache keeps at most its cap."""
+    monkeypatch.setattr(geofencing_module, "CELLS_CACHE", 8)
+    service = client.app[CAMARA_SERVICES].geofencing
+    for k in range(30):
+        circle = Circle.model_validate({"areaType": "CIRCLE", "center": {"latitude": 52.52 + k * 1e-4,
+                                                                        "longitude": 13.405}, "radius": 1000})
+        assert service.cells_of(circle)
+    assert len(service._cells) == 8

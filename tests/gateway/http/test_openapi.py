@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,6 +12,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
+from gateway.http.keys import ROUTES
 from tests.gateway.conftest import ADMIN, Client, MakePartner, bearer, fetch_token
 
 
@@ -178,3 +180,29 @@ async def test_success_answers_of_the_main_routes_conform(client: Client, make_p
                                                     "client_secret": "x"})
     assert resp.status == 401
     await check("POST", "/oauth2/token", resp)
+
+
+IDEMPOTENT_ROUTES = {
+    ("post", "/campaigns/v1/campaigns"),  # create a campaign
+    ("post", "/journeys/v1/journeys"),  # create a journey
+    ("post", "/messages/v1/messages"),  # send a direct message
+}
+
+
+async def test_openapi_documents_the_idempotency_key_header(client: Client) -> None:
+    """The POSTs that read Idempotency-Key document it as an optional header parameter, and no other route does."""
+    spec = await _spec(client)
+    documented = {}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            for param in op["parameters"]:
+                if param["in"] == "header" and param["name"] == "Idempotency-Key":
+                    documented[(method, path)] = param
+    assert set(documented) == IDEMPOTENT_ROUTES
+    for param in documented.values():
+        assert param["required"] is False and param["schema"] == {"type": "string"}
+        assert "409" in param["description"]
+    # The declarations are the ones whose handlers read the header (a new reader must declare it).
+    readers = {(r.method.lower(), r.path) for r in client.app[ROUTES].routes
+               if "idempotency_key(request)" in inspect.getsource(r.handler)}
+    assert readers == IDEMPOTENT_ROUTES
