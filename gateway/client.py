@@ -750,6 +750,10 @@ class AdminClient(_Client):
         """Active fault profiles, in evaluation order."""
         return (await self.call(FaultProfileList, "GET", "/admin/v1/faults")).profiles
 
+    async def fault_profile(self, name: str) -> FaultProfile:
+        """One active fault profile by name."""
+        return await self.call(FaultProfile, "GET", f"/admin/v1/faults/{quote(name, safe='')}")
+
     async def remove_fault_profile(self, name: str) -> None:
         """Deactivate one fault profile."""
         await self.send("DELETE", f"/admin/v1/faults/{quote(name, safe='')}")

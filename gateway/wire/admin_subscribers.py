@@ -68,7 +68,7 @@ class Location(WireModel):
     cell_latitude: float
     cell_longitude: float
     cell_radius: float
-    last_seen: str
+    last_seen: Instant
     reachable: bool
     pinned: bool
     moving: bool | None = None

@@ -50,7 +50,7 @@ def subscriber_view(facts: SubscriberFacts) -> SubscriberView:
             roaming=p.roaming, home_country=p.home_country, timezone=p.timezone, is_test=p.is_test),
         location=Location(
             cell_id=loc.cell_id, latitude=loc.latitude, longitude=loc.longitude, cell_latitude=loc.cell_latitude,
-            cell_longitude=loc.cell_longitude, cell_radius=loc.cell_radius, last_seen=loc.last_seen.isoformat(),
+            cell_longitude=loc.cell_longitude, cell_radius=loc.cell_radius, last_seen=loc.last_seen,
             reachable=loc.reachable, pinned=loc.pinned, moving=loc.moving),
         consent={purpose: dict(channels) for purpose, channels in facts.consent.purposes.items()},
         consent_history=[ConsentRecord(at=c.at, purpose=c.purpose, channel=c.channel, granted=c.granted,

@@ -122,6 +122,14 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
     ("GET", "/admin/v1/webhooks/events/{eventId}"): "AdminClient.webhook_event",
     ("GET", "/admin/v1/webhooks/dead-letters"): "AdminClient.dead_letters",
     ("POST", "/admin/v1/webhooks/dead-letters/{eventId}/redrive"): "AdminClient.redrive",
+    # fault injection (admin)
+    ("POST", "/admin/v1/faults"): "AdminClient.add_fault_profile",
+    ("GET", "/admin/v1/faults"): "AdminClient.fault_profiles",
+    ("DELETE", "/admin/v1/faults"): "AdminClient.clear_fault_profiles",
+    ("GET", "/admin/v1/faults/{name}"): "AdminClient.fault_profile",
+    ("DELETE", "/admin/v1/faults/{name}"): "AdminClient.remove_fault_profile",
+    ("POST", "/admin/v1/faults/network"): "AdminClient.add_network_fault",
+    ("GET", "/admin/v1/faults/network"): "AdminClient.network_faults",
 }
 
 # Routes the client deliberately leaves out, with the reason.
