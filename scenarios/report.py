@@ -22,7 +22,7 @@ import numpy as np
 
 from scenarios.export import atomic_path, write_json, write_rows
 from scenarios.results import RunResult, StepResult
-from scenarios.schema import AreaSpec, CircleSpec
+from scenarios.schema import AreaSpec, CircleSpec, Scenario
 from scenarios.transcript import stamp
 from simulator.errors import SimulatorError
 from simulator.geo import Area
@@ -101,20 +101,21 @@ class CampaignStyle:
     marker: str
 
 
-def campaign_styles(result: RunResult) -> dict[str, CampaignStyle]:
-    """A style per campaign step (by step id or position), in the scenario's step order."""
+def campaign_styles(scenario: Scenario) -> dict[str, CampaignStyle]:
+    """A style per campaign step (by step id or position), in the scenario's step order; no two alike."""
     out: dict[str, CampaignStyle] = {}
-    for i, step in enumerate(result.scenario.steps):
+    for i, step in enumerate(scenario.steps):
         if step.create_campaign is not None:
             key = step.id or f"step {i}"
             k = len(out)
+            # colour and marker cycle at different paces: 64 campaigns before a pair repeats
             out[key] = CampaignStyle(key, step.create_campaign.name, PALETTE[k % len(PALETTE)],
-                                     MARKERS[k % len(MARKERS)])
+                                     MARKERS[(k + k // len(PALETTE)) % len(MARKERS)])
     return out
 
 
 def _style_by_campaign_id(result: RunResult) -> dict[str, CampaignStyle]:
-    styles = campaign_styles(result)
+    styles = campaign_styles(result.scenario)
     return {c["id"]: styles[c["step"]] for c in result.campaigns if c.get("step") in styles}
 
 
@@ -282,7 +283,7 @@ def _draw_map(ax: Any, result: RunResult, title: str) -> None:
         ax.scatter([v.longitude for v in venues], [v.latitude for v in venues], marker="*", s=140,
                    color="#ffb703", edgecolors="#333333", linewidths=0.6, zorder=4,
                    label="gatherings: " + ", ".join(sorted({v.label for v in venues})))
-    styles = campaign_styles(result)
+    styles = campaign_styles(result.scenario)
     measured = _measured_colours(result)
     for area in _merged_areas(result):
         alat, alon = _outline(result, area)
@@ -346,7 +347,7 @@ STEP_AREAS = (("estimate", "estimate"), ("count_devices", "device count"), ("den
 def _areas(result: RunResult) -> list[MapArea]:
     """Areas of the scenario's estimate, campaign and CAMARA steps, in step order (circles and polygons)."""
     places = {p.name.lower(): p for p in result.world.city.places}
-    styles = campaign_styles(result)
+    styles = campaign_styles(result.scenario)
     out: list[MapArea] = []
     for i, step in enumerate(result.scenario.steps):
         specs: list[tuple[AreaSpec | CircleSpec, str, str | None]] = []
