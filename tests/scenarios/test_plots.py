@@ -108,7 +108,8 @@ def test_place_labels_never_overlap(figure: list[Any]) -> None:
     rng = np.random.default_rng(1)
     points = [(float(x), float(y), f"place number {i}") for i, (x, y) in enumerate(rng.uniform(3, 7, (40, 2)))]
     placed = place_labels(ax, points)
-    renderer = fig.canvas.get_renderer()
+    canvas: Any = fig.canvas  # Agg: it has a renderer
+    renderer = canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     boxes = [Text.get_window_extent(label, renderer) for label in placed]
     assert 5 <= len(boxes) < len(points)  # crowded: some fit, the rest are left out rather than overlapped
