@@ -167,6 +167,10 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=non_negative_int, help="root seed (default: the scenario's)")
     p.add_argument("--out", type=Path, help="directory for report.json, transcript.jsonl, deliveries.csv, plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=V1[,V2...]",
+                   help="sweep files: replace (or add) a swept parameter's values, e.g. "
+                        "--set world.subscribers=2000,4000 or --set seeds=1,2,3; repeatable")
+    p.add_argument("--workers", type=int_in(1, 64), help="sweep files: worker processes (default: the file's)")
 
 
 def _run_run(args: argparse.Namespace) -> int:
@@ -174,7 +178,8 @@ def _run_run(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         output_dir(args.out, "--out")
-    return run_file(args.file, seed=args.seed, out_dir=args.out, progress=not args.quiet)
+    return run_file(args.file, seed=args.seed, out_dir=args.out, progress=not args.quiet,
+                    overrides=args.overrides, workers=args.workers)
 
 
 def _configure_scenarios(p: argparse.ArgumentParser) -> None:

@@ -55,8 +55,9 @@ def summarise(result: RunResult, out: TextIO, wall_s: float) -> None:
 
 
 def run_file(name_or_path: str, *, seed: int | None = None, out_dir: Path | None = None, progress: bool = True,
-             out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """``opsim run``: returns the exit code."""
+             out: TextIO | None = None, err: TextIO | None = None, overrides: list[str] | None = None,
+             workers: int | None = None) -> int:
+    """``opsim run``: returns the exit code (``overrides`` and ``workers`` apply to a sweep only)."""
     out, err = out or sys.stdout, err or sys.stderr
     started = time.monotonic()
     path = resolve(name_or_path)
@@ -69,13 +70,18 @@ def run_file(name_or_path: str, *, seed: int | None = None, out_dir: Path | None
         return EXIT_BAD_INPUT
     try:
         scenario = load(path)
+        if overrides:
+            from scenarios.sweep import apply_overrides
+
+            scenario = apply_overrides(scenario, overrides)  # a bad one: UsageError, one line, exit 2
         if scenario.sweep is not None:
             from gateway.core.arguments import output_dir
             from scenarios.sweep import run_sweep
 
             sweep_dir = out_dir or Path(f"{scenario.name}-sweep")
             output_dir(sweep_dir, "--out")  # the default place too, before any run
-            return run_sweep(scenario, path.parent, sweep_dir, out=out, progress=progress)
+            return run_sweep(scenario, path.parent, sweep_dir, out=out, progress=progress, workers=workers,
+                             err=err)
         result = run_scenario(scenario, seed=seed, base_dir=path.parent, progress=progress)
     except ScenarioFileError as exc:
         for problem in exc.problems:

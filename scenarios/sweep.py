@@ -3,25 +3,31 @@
 Owns expanding the grid, running the combinations in parallel processes (``ProcessPoolExecutor``; each run
 builds its own world and serves it on its own loopback ports, so runs share nothing), reading the chosen
 metrics from each run, and writing ``sweep.csv`` plus ``sweep.png`` (each metric's mean over seeds against the
-x parameter, with 95% confidence intervals). Results never depend on the number of workers: rows are sorted
-by combination. It must not define how one run works (``runner``).
+x parameter, with 95% confidence intervals); also the command line's overrides of the grid (``--set
+NAME=V1,V2``) and the progress bar over runs (stderr, only on a terminal). Results never depend on the number
+of workers: rows are sorted by combination. It must not define how one run works (``runner``).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from gateway.core.arguments import UsageError, did_you_mean
 from scenarios.checks import resolve_path
 from scenarios.export import atomic_path, write_rows
 from scenarios.results import RunResult
 from scenarios.runner import run_scenario
-from scenarios.schema import Metric, Scenario
+from scenarios.schema import SWEEPABLE, Metric, Scenario
 
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
          12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
@@ -95,17 +101,108 @@ def _job(data: dict[str, Any], base_dir: str, values: tuple[tuple[str, float | i
     return row
 
 
-def run_grid(scenario: Scenario, base_dir: Path, workers: int | None = None) -> list[dict[str, Any]]:
-    """Run every combination (in parallel when ``workers`` > 1); rows in grid order."""
+def run_grid(scenario: Scenario, base_dir: Path, workers: int | None = None, *, progress: bool = False,
+             err: TextIO | None = None) -> list[dict[str, Any]]:
+    """Run every combination (in parallel when ``workers`` > 1); rows in grid order.
+
+    With ``progress``, a bar counts finished runs on ``err`` (stderr) when that is a terminal.
+    """
     assert scenario.sweep is not None
     combos = grid(scenario)
     data = scenario.model_dump(mode="json", exclude_unset=True)
     n = max(1, min(workers or scenario.sweep.workers, len(combos)))
-    if n == 1:
-        return [_job(data, str(base_dir), c.values, c.seed) for c in combos]
-    with ProcessPoolExecutor(max_workers=n) as pool:
-        futures = [pool.submit(_job, data, str(base_dir), c.values, c.seed) for c in combos]
-        return [f.result() for f in futures]
+    err = err or sys.stderr
+    with progress_bar(len(combos), scenario.name, progress, err) as bar:
+        if n == 1:
+            rows = []
+            for c in combos:
+                rows.append(_job(data, str(base_dir), c.values, c.seed))
+                bar.update(1)
+            return rows
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            futures = [pool.submit(_job, data, str(base_dir), c.values, c.seed) for c in combos]
+            for _ in as_completed(futures):
+                bar.update(1)
+            return [f.result() for f in futures]
+
+
+def show_progress(wanted: bool, stream: TextIO) -> bool:
+    """Whether to draw a progress bar: asked for (not ``--quiet``) and ``stream`` is a terminal."""
+    isatty = getattr(stream, "isatty", None)
+    return wanted and callable(isatty) and bool(isatty())
+
+
+def progress_bar(total: int, name: str, wanted: bool, stream: TextIO) -> tqdm[Any]:
+    """The sweep's bar over runs (disabled unless :func:`show_progress`)."""
+    return tqdm(total=total, unit="run", desc=f"sweep {name}", file=stream, leave=False,
+                disable=not show_progress(wanted, stream))
+
+
+# -- overrides from the command line ----------------------------------------------------------------------
+NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_override(text: str) -> tuple[str, list[float | int]]:
+    """``NAME=V1,V2,...`` as (name, values): integers stay integers; a bad form raises :class:`UsageError`."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise UsageError(f"--set {text}: expected NAME=VALUE[,VALUE...], e.g. world.subscribers=1000,2000")
+    parts = [p.strip() for p in raw.split(",")]
+    if not raw.strip() or any(not p for p in parts):
+        raise UsageError(f"--set {text}: give one or more comma-separated values")
+    values: list[float | int] = []
+    for part in parts:
+        if not NUMBER.match(part):
+            raise UsageError(f"--set {text}: {part!r} is not a number")
+        values.append(int(part) if re.fullmatch(r"[+-]?\d+", part) else float(part))
+    return name, values
+
+
+def apply_overrides(scenario: Scenario, overrides: list[str]) -> Scenario:
+    """The scenario with its sweep's values replaced (``NAME=...`` for a sweepable parameter, ``seeds=...``).
+
+    A parameter the file does not sweep is added to the grid. Every problem is a :class:`UsageError` naming the
+    override: a name that cannot be swept, a value the scenario would refuse.
+    """
+    if not overrides:
+        return scenario
+    if scenario.sweep is None:
+        raise UsageError(f"--set: scenario {scenario.name!r} has no sweep section")
+    data = scenario.model_dump(mode="json", exclude_unset=True)
+    sweep = data["sweep"]
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    for text, name, values in parsed:
+        if name == "seeds":
+            if any(not isinstance(v, int) or v < 0 for v in values):
+                raise UsageError(f"--set {text}: seeds are whole numbers ≥ 0")
+            sweep["seeds"] = values
+        elif name in SWEEPABLE:
+            sweep.setdefault("parameters", {})[name] = values
+        else:
+            raise UsageError(f"--set {text}: cannot sweep {name!r}{did_you_mean(name, [*SWEEPABLE, 'seeds'])}; "
+                             f"sweepable: seeds, {', '.join(SWEEPABLE)}")
+    try:
+        changed = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(f"--set {' '.join(overrides)}: {_first_problem(exc)}") from None
+    assert changed.sweep is not None
+    seed = changed.sweep.seeds[0]
+    for text, name, values in parsed:
+        if name == "seeds":
+            continue
+        for value in values:  # each value once, at the base settings: a value the scenario refuses is named
+            try:
+                variant(changed, Combination(((name, value),), seed))
+            except ValidationError as exc:
+                raise UsageError(f"--set {text}: {value} is refused for {name}: {_first_problem(exc)}") from None
+    return changed
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where}: {error.get('msg')}" if where else str(error.get("msg"))
 
 
 def t_quantile(df: int) -> float:
@@ -177,7 +274,7 @@ def plot_sweep(scenario: Scenario, rows: list[dict[str, Any]], path: Path) -> No
 
 
 def run_sweep(scenario: Scenario, base_dir: Path, out_dir: Path, *, out: TextIO | None = None,
-              progress: bool = False, workers: int | None = None) -> int:
+              progress: bool = False, workers: int | None = None, err: TextIO | None = None) -> int:
     """``opsim run`` of a file with a sweep section: run the grid, write ``sweep.csv`` and ``sweep.png``."""
     assert scenario.sweep is not None
     out = out or sys.stdout
@@ -185,7 +282,7 @@ def run_sweep(scenario: Scenario, base_dir: Path, out_dir: Path, *, out: TextIO 
     print(f"sweep     {scenario.name}: {len(combos)} runs "
           f"({' × '.join(f'{len(v)} {k}' for k, v in scenario.sweep.parameters.items())} × "
           f"{len(scenario.sweep.seeds)} seeds)", file=out)
-    rows = run_grid(scenario, base_dir, workers)
+    rows = run_grid(scenario, base_dir, workers, progress=progress, err=err)
     columns = [*scenario.sweep.parameters, "seed", *(m.name for m in scenario.sweep.metrics), "passed", "digest"]
     out_dir.mkdir(parents=True, exist_ok=True)
     write_rows(out_dir / "sweep.csv", columns, ([r.get(c) for c in columns] for r in rows), "csv")
