@@ -73,6 +73,6 @@ async def push_message(request: web.Request) -> web.Response:
         raise NotFound(f"No push message {message_id}.")
     return json_response(PushMessage(
         id=truth.id, app_id=truth.app_id, installation_id=truth.installation_id,
-        phone_number=request.app[WORLD].msisdn_of(truth.subscriber), status=truth.status,  # type: ignore[arg-type]
+        phone_number=request.app[WORLD].msisdn_of(truth.subscriber), status=truth.status,
         displayed=truth.displayed, created_at=truth.created_at, expires_at=truth.expires_at,
         delivered_at=truth.delivered_at))

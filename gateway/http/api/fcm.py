@@ -24,6 +24,7 @@ FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 
 routes = RouteTable("push (FCM v1)")
+_ERRORS = (400, 401, 403, 404, 429, 503)
 
 
 def fcm_error(error: PushError) -> web.Response:
@@ -66,8 +67,8 @@ def _authorise(request: web.Request) -> int:
 
 
 @routes.post("/v1/projects/{projectId}/messages:send", summary="Send a push message (FCM HTTP v1)",
-             access=Access.PUBLIC, request=SendRequest, response=SendResponse,
-             errors=(400, 401, 403, 404, 429, 503), changes_world=True)
+             access=Access.PUBLIC, scopes=(SCOPE_SEND,), request=SendRequest, response=SendResponse,
+             errors=_ERRORS, also=tuple((code, ErrorBody) for code in _ERRORS), changes_world=True)
 async def send(request: web.Request) -> web.Response:
     """Send one message to a registration token of the project's app; errors in FCM's model."""
     try:
@@ -81,7 +82,8 @@ async def send(request: web.Request) -> web.Response:
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise PushError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "Request payload size exceeds the limit.")
+            raise PushError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT",
+                            "Request payload size exceeds the limit.") from None
         try:
             body = SendRequest.model_validate_json(raw, by_alias=True, by_name=True)
         except pydantic.ValidationError as exc:
