@@ -25,6 +25,7 @@ from gateway.core.errors import InvalidArgument
 from gateway.core.settings import Settings
 from gateway.http import auth
 from gateway.http.api import (
+    admin_apps,
     admin_clock,
     admin_faults,
     admin_gatherings,
@@ -33,9 +34,11 @@ from gateway.http.api import (
     admin_partners,
     admin_subscribers,
     admin_world,
+    apps,
     campaign_subscriptions,
     campaigns,
     docs,
+    fcm,
     health,
     journey_subscriptions,
     journeys,
@@ -75,7 +78,7 @@ API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partn
                                        ciba_api, webhooks_api,
                                        location_verification, location_retrieval, geofencing_subscriptions,
                                        region_device_count, population_density_data, device_reachability_status,
-                                       device_roaming_status, admin_faults)
+                                       device_roaming_status, admin_faults, apps, fcm, admin_apps)
 """Every module whose ``routes`` the app serves, in documentation order."""
 
 CORRELATOR_HEADER = "x-correlator"

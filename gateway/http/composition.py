@@ -20,6 +20,7 @@ from gateway.core.settings import Settings
 from gateway.core.store import Store
 from gateway.core.webhooks import Webhooks
 from gateway.http.keys import (
+    APPS,
     CAMARA,
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
@@ -32,6 +33,7 @@ from gateway.http.keys import (
     MESSAGES,
     METRICS,
     PARTNERS,
+    PUSH,
     RATE_LIMITER,
     SETTINGS,
     SIM_SWAP_EVENTS,
@@ -42,6 +44,9 @@ from gateway.http.keys import (
 )
 from gateway.http.metrics import Metrics
 from gateway.http.ratelimit import RateLimiter
+from gateway.services.apps.push import PushService
+from gateway.services.apps.repository import AppRepository
+from gateway.services.apps.service import AppService
 from gateway.services.camara import CamaraServices
 from gateway.services.camara.callbacks import AsyncAnswers
 from gateway.services.camara.device_status import DeviceStatusService
@@ -99,6 +104,11 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     app[JOURNEYS] = journeys
     swaps = SimSwapSubscriptions(world, store, lambda: webhooks.outbox)
     app[SIM_SWAP_EVENTS] = swaps
+    app_repository = AppRepository(store)
+    app[APPS] = apps = AppService(world, app_repository, now)
+    app[PUSH] = push = PushService(world, app_repository, apps, now, is_live)
+    for resume in (apps.resume, push.resume):  # install tables drawn again from the seed, held pushes back
+        control.on_restore(tuple, resume)
 
     # One batch with SIM swap events: their states are committed together with the clock at the end of a tick.
     geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m, swaps.events)

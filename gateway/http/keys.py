@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from gateway.http.metrics import Metrics
     from gateway.http.ratelimit import RateLimiter
     from gateway.http.routing import RouteRegistry
+    from gateway.services.apps.push import PushService
+    from gateway.services.apps.service import AppService
     from gateway.services.camara import CamaraServices
     from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
     from gateway.services.campaigns.service import CampaignService
@@ -50,6 +52,8 @@ MESSAGES: web.AppKey[MessageService] = web.AppKey("messages")
 JOURNEYS: web.AppKey[JourneyService] = web.AppKey("journeys")
 SIM_SWAP_EVENTS: web.AppKey[SimSwapSubscriptions] = web.AppKey("sim_swap_events")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+APPS: web.AppKey[AppService] = web.AppKey("apps")
+PUSH: web.AppKey[PushService] = web.AppKey("push")
 FAULTS: web.AppKey[FaultService] = web.AppKey("faults")
 FAULT_SLEEP: web.AppKey[Callable[[float], Awaitable[None]]] = web.AppKey("fault_sleep")
 """How injected latency waits (``asyncio.sleep``; tests put a recording fake here)."""

@@ -107,6 +107,7 @@ def _operation(route: ApiRoute, refs: dict[Any, dict[str, Any]]) -> dict[str, An
     if route.scopes:
         codes.add(403)
     responses: dict[str, Any] = {str(route.status): success}
+    own = {status: model for status, model in route.also if status >= 400}
     for status, model in route.also:
         responses[str(status)] = {"description": _SUCCESS_TEXT.get(status, route.summary),
                                   "headers": {"x-correlator": _CORRELATOR_HEADER},
@@ -119,6 +120,8 @@ def _operation(route: ApiRoute, refs: dict[Any, dict[str, Any]]) -> dict[str, An
             schema = {"anyOf": [error_schema, schema]}
         elif code == 401:
             schema = error_schema
+        if code in own:  # a route answering in another API's error model (FCM) declares it in ``also``
+            schema = {"anyOf": [refs[(own[code], "serialization")], schema]}
         responses[str(code)] = {"description": _ERROR_TEXT.get(code, "Error."),
                                 "headers": {"x-correlator": _CORRELATOR_HEADER},
                                 "content": {"application/json": {"schema": schema}}}

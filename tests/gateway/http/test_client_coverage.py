@@ -143,6 +143,12 @@ NOT_IN_CLIENT: dict[tuple[str, str], str] = {
        for version in ("v0.4", "v0.3")
        for method, tail in (("POST", ""), ("GET", ""), ("GET", "/{subscriptionId}"),
                             ("DELETE", "/{subscriptionId}"))},
+    # Issue 13, first slice: apps and push are driven over HTTP (FCM clients use their own SDK); client methods next.
+    **{route: "issue 13: client methods come with the next slice" for route in (
+        ("POST", "/apps/v1/apps"), ("GET", "/apps/v1/apps"), ("GET", "/apps/v1/apps/{appId}"),
+        ("POST", "/v1/projects/{projectId}/messages:send"), ("GET", "/admin/v1/apps/{appId}/installations"),
+        ("DELETE", "/admin/v1/apps/{appId}/installations/{installationId}"),
+        ("GET", "/admin/v1/push/messages/{messageId}"))},
 }
 
 CLIENTS = {"PartnerClient": PartnerClient, "AdminClient": AdminClient}

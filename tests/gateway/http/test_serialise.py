@@ -114,6 +114,10 @@ WORLD_CHANGING = {
     ("POST", "/verify/v1/verifications"),
     ("POST", "/sim-swap-subscriptions/v0.3/subscriptions"),
     ("DELETE", "/sim-swap-subscriptions/v0.3/subscriptions/{subscriptionId}"),
+    # partner apps: registering draws installs, a push lands in an inbox or waits for the tick, uninstalls
+    ("POST", "/apps/v1/apps"),
+    ("POST", "/v1/projects/{projectId}/messages:send"),
+    ("DELETE", "/admin/v1/apps/{appId}/installations/{installationId}"),
 }
 
 

@@ -1,0 +1,78 @@
+"""Operator side of partner apps: the simulated installs of an app (with numbers), uninstalls, and push truth.
+
+``GET /admin/v1/apps/{appId}/installations`` pages an app's install table (or the installs of one number),
+``DELETE .../installations/{installationId}`` removes the app from that device (its token is ``UNREGISTERED`` from
+then on), ``GET /admin/v1/push/messages/{id}`` is the truth of one push. Rules in :mod:`gateway.services.apps`.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.core.errors import NotFound
+from gateway.http.keys import APPS, PUSH, WORLD
+from gateway.http.routing import Access, RouteTable, json_response, no_content, read_query
+from gateway.services.apps.model import AppRecord, InstallInfo
+from gateway.services.control import normalise_msisdn
+from gateway.wire.apps import Installation, InstallationList, InstallationQuery, PushMessage
+
+routes = RouteTable("admin: apps")
+
+
+def _app(request: web.Request) -> AppRecord:
+    app_id = request.match_info["appId"]
+    app = request.app[APPS].find(app_id)
+    if app is None:
+        raise NotFound(f"No app {app_id}.")
+    return app
+
+
+def _view(request: web.Request, info: InstallInfo) -> Installation:
+    return Installation.model_validate({
+        "installationId": info.installation_id, "phoneNumber": request.app[WORLD].msisdn_of(info.subscriber),
+        "userId": info.user_id, "registrationToken": info.token, "platform": info.platform,
+        "notificationsPermitted": info.notifications_permitted, "marketingConsent": info.marketing_consent,
+        "locationPermission": info.location_permission, "installed": info.installed})
+
+
+@routes.get("/admin/v1/apps/{appId}/installations", summary="An app's simulated installs", access=Access.ADMIN,
+            query=InstallationQuery, response=InstallationList, errors=(400, 401, 404))
+async def installations(request: web.Request) -> web.Response:
+    """A page of the install table, or the installs of ``phoneNumber`` (with tokens: operator side only)."""
+    query = read_query(request, InstallationQuery)
+    app = _app(request)
+    service = request.app[APPS]
+    table = service.installs(app)
+    if query.phone_number is not None:
+        sub = request.app[WORLD].find_subscriber(normalise_msisdn(query.phone_number))
+        rows = table.rows_of(sub).tolist()
+    else:
+        rows = list(range(query.offset, min(table.size, query.offset + query.limit)))
+    return json_response(InstallationList(installations=[_view(request, service.install(app, r)) for r in rows],
+                                          total=table.size))
+
+
+@routes.delete("/admin/v1/apps/{appId}/installations/{installationId}", summary="Uninstall an app from a device",
+               access=Access.ADMIN, status=204, errors=(401, 404), changes_world=True)
+async def uninstall(request: web.Request) -> web.Response:
+    """The device no longer has the app: its registration token answers ``UNREGISTERED`` from now on."""
+    app = _app(request)
+    service = request.app[APPS]
+    info = service.install_by_id(app, request.match_info["installationId"])
+    service.uninstall(app, info.row)
+    return no_content()
+
+
+@routes.get("/admin/v1/push/messages/{messageId}", summary="Operator-side truth of one push", access=Access.ADMIN,
+            response=PushMessage, errors=(401, 404))
+async def push_message(request: web.Request) -> web.Response:
+    """Where the push went, whether it was delivered (when) and displayed."""
+    message_id = request.match_info["messageId"]
+    truth = request.app[PUSH].truth(message_id)
+    if truth is None:
+        raise NotFound(f"No push message {message_id}.")
+    return json_response(PushMessage(
+        id=truth.id, app_id=truth.app_id, installation_id=truth.installation_id,
+        phone_number=request.app[WORLD].msisdn_of(truth.subscriber), status=truth.status,
+        displayed=truth.displayed, created_at=truth.created_at, expires_at=truth.expires_at,
+        delivered_at=truth.delivered_at))

@@ -1,0 +1,150 @@
+"""The simulated installs of one app: a columnar table drawn from the world, and the ids and tokens of its rows.
+
+Owns :class:`InstallTable` (numpy columns, one row per device that installed the app, sorted by subscriber) and
+:func:`draw_installs`, which decides who installs an app from its popularity and each subscriber's segments (age,
+interests, phone OS), all vectorised over the population and drawn from the world's named stream
+``("apps-installs", app_seq)``: the same seed and app give the same table. Each row's installation id, registration
+token and the brand's user id are derived from the row (keyed hashes under a key drawn from the seed), never stored,
+so a token names its app and row and is checked by recomputing it.
+
+Shares (documented in the README): iOS asks for notifications and 50-60% allow (drawn per app); Android 13+ (65% of
+Android installs) asks and 70-85% allow; older Android grants without asking; in-app marketing consent 40-60% (per
+app); in-app location never / while using / always 45% / 45% / 10%.
+It must not know about HTTP, SQL or push delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.services.apps.model import LOCATION_PERMISSIONS, PLATFORMS, AppSpec, InstallInfo
+from simulator.segments import Segment
+from simulator.world import World
+
+AGE_BANDS = np.array([25, 45, 65], dtype=np.uint8)
+"""Upper bounds of the age bands under 25, 25-44, 45-64 (65 and over is the last band)."""
+AGE_WEIGHT = np.array([1.3, 1.1, 0.8, 0.5])
+"""How much more (or less) likely each age band installs an app than its popularity says."""
+INTEREST_WEIGHT = (1.6, 0.5)
+"""Install weight of a subscriber with an interest among the app's categories, and of one without."""
+IOS_OPT_IN = (0.50, 0.60)
+ANDROID_13_SHARE = 0.65
+ANDROID_13_OPT_IN = (0.70, 0.85)
+MARKETING_CONSENT = (0.40, 0.60)
+LOCATION_SHARES = (0.45, 0.45, 0.10)
+TOKEN_PREFIX = "APA91b"
+
+
+@dataclass
+class InstallTable:
+    """The installs of one app as aligned columns (row ``r`` is one device; rows never move)."""
+
+    app_seq: int
+    subscriber: NDArray[np.int64]
+    platform: NDArray[np.uint8]
+    """Index into :data:`~gateway.services.apps.model.PLATFORMS`."""
+    notifications: NDArray[np.bool_]
+    marketing: NDArray[np.bool_]
+    location: NDArray[np.uint8]
+    """Index into :data:`~gateway.services.apps.model.LOCATION_PERMISSIONS`."""
+    installed: NDArray[np.bool_]
+
+    @property
+    def size(self) -> int:
+        """Rows in the table (devices that ever installed the app)."""
+        return len(self.subscriber)
+
+    def rows_of(self, subscriber: int) -> NDArray[np.int64]:
+        """Rows of one subscriber (zero or one)."""
+        lo, hi = np.searchsorted(self.subscriber, [subscriber, subscriber + 1])
+        return np.arange(lo, hi, dtype=np.int64)
+
+
+def draw_installs(world: World, app_seq: int, spec: AppSpec) -> InstallTable:
+    """Who installs the app, and each install's permissions, drawn for the whole population at once."""
+    n = world.subscriber_count
+    subs = np.arange(n, dtype=np.int64)
+    rng = world.random_stream("apps-installs", app_seq)
+    ios = world.segment_mask(subs, Segment(os=("IOS",)))
+    android = world.segment_mask(subs, Segment(os=("ANDROID",)))
+    p = np.full(n, spec.popularity) * AGE_WEIGHT[np.searchsorted(AGE_BANDS, world.ages(subs), side="right")]
+    if spec.categories:
+        fits = world.segment_mask(subs, Segment(interests_any=spec.categories))
+        p *= np.where(fits, INTEREST_WEIGHT[0], INTEREST_WEIGHT[1])
+    supported = (ios & ("IOS" in spec.platforms)) | (android & ("ANDROID" in spec.platforms))
+    chosen = (rng.random(n) < np.clip(p, 0.0, 1.0)) & supported
+    who = np.flatnonzero(chosen).astype(np.int64)
+    k = len(who)
+    on_ios = ios[who]
+    ios_share, android_share, marketing_share = (rng.uniform(*IOS_OPT_IN), rng.uniform(*ANDROID_13_OPT_IN),
+                                                 rng.uniform(*MARKETING_CONSENT))
+    asks = rng.random(k) < ANDROID_13_SHARE  # Android 13+ asks (POST_NOTIFICATIONS); older versions grant
+    u = rng.random(k)
+    notifications = np.where(on_ios, u < ios_share, np.where(asks, u < android_share, True))
+    marketing = rng.random(k) < marketing_share
+    location = rng.choice(len(LOCATION_PERMISSIONS), size=k, p=LOCATION_SHARES).astype(np.uint8)
+    platform = np.where(on_ios, PLATFORMS.index("IOS"), PLATFORMS.index("ANDROID")).astype(np.uint8)
+    return InstallTable(app_seq, who, platform, notifications.astype(bool), marketing, location,
+                        np.ones(k, dtype=bool))
+
+
+class TokenCodec:
+    """Installation ids, registration tokens and user ids of install rows, under one key drawn from the seed.
+
+    An installation id packs (app, row) with a keyed check (22 URL-safe base64 characters, like Firebase
+    installation ids); a registration token is ``<installation id>:APA91b<keyed hash>``. Both are recomputed,
+    never stored, so :meth:`parse` answers which app and row a token names (or ``None``) without a lookup table.
+    """
+
+    def __init__(self, world: World) -> None:
+        self._key = world.random_stream("apps-token-key").bytes(32)
+
+    def _mac(self, what: bytes, app_seq: int, row: int, size: int) -> bytes:
+        return hashlib.blake2b(what + struct.pack(">QQ", app_seq, row), key=self._key, digest_size=size).digest()
+
+    def installation_id(self, app_seq: int, row: int) -> str:
+        """The Firebase-installation-like id of a row."""
+        raw = struct.pack(">II", app_seq, row) + self._mac(b"fid", app_seq, row, 8)
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def token(self, app_seq: int, row: int) -> str:
+        """The registration token of a row (opaque to the partner)."""
+        mac = base64.urlsafe_b64encode(self._mac(b"token", app_seq, row, 64)).decode().rstrip("=")
+        return f"{self.installation_id(app_seq, row)}:{TOKEN_PREFIX}{mac}"
+
+    def user_id(self, app_seq: int, row: int) -> str:
+        """The brand's own account id of the user of a row (``u_`` and 16 hex digits)."""
+        return "u_" + self._mac(b"user", app_seq, row, 8).hex()
+
+    def parse_installation(self, installation_id: str) -> tuple[int, int] | None:
+        """(app, row) an installation id names, ``None`` when it is not one of ours."""
+        if len(installation_id) != 22 or not installation_id.isascii():
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(installation_id + "==")
+        except ValueError:
+            return None
+        app_seq, row = struct.unpack(">II", raw[:8])
+        return (app_seq, row) if self.installation_id(app_seq, row) == installation_id else None
+
+    def parse(self, token: str) -> tuple[int, int] | None:
+        """(app, row) a registration token names, ``None`` when it is not a token this world issued."""
+        named = self.parse_installation(token.partition(":")[0])
+        if named is None or self.token(*named) != token:
+            return None
+        return named
+
+    def info(self, table: InstallTable, row: int) -> InstallInfo:
+        """The decoded row ``row`` of ``table``."""
+        return InstallInfo(
+            row=row, subscriber=int(table.subscriber[row]), installation_id=self.installation_id(table.app_seq, row),
+            user_id=self.user_id(table.app_seq, row), token=self.token(table.app_seq, row),
+            platform=PLATFORMS[int(table.platform[row])], notifications_permitted=bool(table.notifications[row]),
+            marketing_consent=bool(table.marketing[row]),
+            location_permission=LOCATION_PERMISSIONS[int(table.location[row])], installed=bool(table.installed[row]))

@@ -1,0 +1,267 @@
+"""Partner apps and FCM v1 push: registration, simulated installs, sends, FCM errors, held delivery, display."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.http.keys import APPS, PUSH
+from simulator.world import World
+from tests.gateway.conftest import ADMIN, Client, MakePartner, bearer, fetch_token
+
+SCOPES = ("apps:read", "apps:write", "push:send")
+APP = {"name": "Shoply", "platforms": ["ANDROID", "IOS"], "categories": ["SHOPPING", "FASHION"],
+       "popularity": 0.5}
+MSG: dict[str, Any] = {"notification": {"title": "Sale", "body": "20% off today"}}
+
+
+async def partner_token(client: Client, make_partner: MakePartner, name: str = "acme") -> str:
+    creds = await make_partner(name, SCOPES)
+    return await fetch_token(client, creds)
+
+
+async def register(client: Client, token: str, **overrides: Any) -> dict[str, Any]:
+    resp = await client.post("/apps/v1/apps", json={**APP, **overrides}, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def installs(client: Client, app_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    resp = await client.get(f"/admin/v1/apps/{app_id}/installations", params={"limit": str(limit)}, headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    rows: list[dict[str, Any]] = (await resp.json())["installations"]
+    return rows
+
+
+async def send(client: Client, token: str, project: str, message: dict[str, Any], **extra: Any) -> Any:
+    return await client.post(f"/v1/projects/{project}/messages:send", json={"message": message, **extra},
+                             headers=bearer(token))
+
+
+def reachable_install(world: World, rows: list[dict[str, Any]], permitted: bool = True) -> dict[str, Any]:
+    for r in rows:
+        i = world.find_subscriber(r["phoneNumber"])
+        if r["notificationsPermitted"] == permitted and world.is_reachable(i)[0]:
+            return r
+    raise AssertionError("no reachable install")
+
+
+async def test_register_list_get(client: Client, make_partner: MakePartner) -> None:
+    """A registered app is listed and read back with its installs; another partner cannot see it."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    assert app["id"].startswith("app_") and app["installs"] > 0 and app["pushQuotaPerMinute"] == 6000
+    listed = await (await client.get("/apps/v1/apps", headers=bearer(token))).json()
+    assert [a["id"] for a in listed["apps"]] == [app["id"]]
+    got = await client.get(f"/apps/v1/apps/{app['id']}", headers=bearer(token))
+    assert (await got.json()) == app
+    other = await partner_token(client, make_partner, "other")
+    assert (await client.get(f"/apps/v1/apps/{app['id']}", headers=bearer(other))).status == 404
+
+
+@pytest.mark.parametrize("body", [
+    {**APP, "popularity": 1.5},  # popularity above 1
+    {**APP, "platforms": []},  # no platform
+    {**APP, "platforms": ["WINDOWS"]},  # unknown platform
+    {**APP, "categories": ["NOPE"]},  # unknown category
+    {**APP, "extra": 1},  # unknown field
+    {k: v for k, v in APP.items() if k != "name"},  # name missing
+])
+async def test_register_refuses_bad_apps(client: Client, make_partner: MakePartner, body: dict[str, Any]) -> None:
+    """A malformed app is a CAMARA-shaped 400 and nothing is stored."""
+    token = await partner_token(client, make_partner)
+    resp = await client.post("/apps/v1/apps", json=body, headers=bearer(token))
+    assert resp.status == 400 and (await resp.json())["code"] == "INVALID_ARGUMENT"
+    assert (await (await client.get("/apps/v1/apps", headers=bearer(token))).json())["apps"] == []
+
+
+async def test_install_shares_are_deterministic_and_realistic(client: Client, make_partner: MakePartner,
+                                                              world: World) -> None:
+    """Installs follow platforms and the documented permission shares, the same for the same seed."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token, popularity=0.9, categories=[])
+    service = client.app[APPS]
+    record = service.find(app["id"])
+    assert record is not None
+    table = service.installs(record)
+    again = __import__("gateway.services.apps.installs", fromlist=["draw_installs"]).draw_installs(
+        world, record.seq, record.spec)
+    assert np.array_equal(table.subscriber, again.subscriber) and np.array_equal(table.notifications,
+                                                                                 again.notifications)
+    ios = table.platform == 1
+    assert 0.40 <= table.notifications[ios].mean() <= 0.70  # iOS asks: 50-60% allow
+    assert 0.75 <= table.notifications[~ios].mean() <= 0.98  # Android: 13+ asks (70-85%), older grants
+    assert 0.30 <= table.marketing.mean() <= 0.70
+    assert 0.03 <= (table.location == 2).mean() <= 0.18  # ALWAYS is the rare choice
+    only_ios = await register(client, token, platforms=["IOS"], popularity=0.9)
+    rows = await installs(client, only_ios["id"])
+    assert rows and {r["platform"] for r in rows} == {"IOS"}
+    assert all(r["userId"].startswith("u_") and r["registrationToken"].startswith(r["installationId"] + ":")
+               for r in rows)
+
+
+async def test_send_to_token_lands_in_inbox(client: Client, make_partner: MakePartner, world: World) -> None:
+    """A send to a reachable device is delivered now, displayed with permission, and in its inbox with the app."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    target = reachable_install(world, await installs(client, app["id"]))
+    resp = await send(client, token, app["id"], {**MSG, "token": target["registrationToken"]})
+    assert resp.status == 200, await resp.text()
+    name = (await resp.json())["name"]
+    assert name.startswith(f"projects/{app['id']}/messages/psh_")
+    truth = await (await client.get(f"/admin/v1/push/messages/{name.rsplit('/', 1)[1]}", headers=ADMIN)).json()
+    assert truth["status"] == "DELIVERED" and truth["displayed"] is True and truth["deliveredAt"]
+    inbox = world.inbox(world.find_subscriber(target["phoneNumber"]))
+    assert inbox[-1]["channel"] == "APP_PUSH" and inbox[-1]["appId"] == app["id"] and inbox[-1]["text"] == (
+        "20% off today")
+
+
+async def test_not_displayed_without_permission(client: Client, make_partner: MakePartner, world: World) -> None:
+    """Without OS notification permission the push reaches the app but is not displayed."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token, platforms=["IOS"], popularity=1.0)
+    target = reachable_install(world, await installs(client, app["id"]), permitted=False)
+    resp = await send(client, token, app["id"], {**MSG, "token": target["registrationToken"]})
+    message_id = (await resp.json())["name"].rsplit("/", 1)[1]
+    truth = await (await client.get(f"/admin/v1/push/messages/{message_id}", headers=ADMIN)).json()
+    assert truth["status"] == "DELIVERED" and truth["displayed"] is False
+
+
+def fcm_error(body: dict[str, Any]) -> tuple[int, str, str | None]:
+    error = body["error"]
+    codes = [d.get("errorCode") for d in error["details"] if d["@type"].endswith("FcmError")]
+    return error["code"], error["status"], codes[0] if codes else None
+
+
+async def test_fcm_errors(client: Client, make_partner: MakePartner, world: World) -> None:
+    """Wrong project, unknown and uninstalled tokens and bad bodies answer in FCM's error model."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    other = await register(client, token, name="Other")
+    rows = await installs(client, app["id"])
+    tok = rows[0]["registrationToken"]
+    resp = await send(client, token, other["id"], {**MSG, "token": tok})
+    assert (resp.status, fcm_error(await resp.json())) == (403, (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH"))
+    resp = await send(client, token, app["id"], {**MSG, "token": tok[:-2] + "xx"})
+    assert (resp.status, fcm_error(await resp.json())) == (404, (404, "NOT_FOUND", "UNREGISTERED"))
+    resp = await client.delete(f"/admin/v1/apps/{app['id']}/installations/{rows[0]['installationId']}", headers=ADMIN)
+    assert resp.status == 204
+    resp = await send(client, token, app["id"], {**MSG, "token": tok})
+    assert fcm_error(await resp.json()) == (404, "NOT_FOUND", "UNREGISTERED")
+    resp = await send(client, token, "app_999999", {**MSG, "token": tok})
+    assert fcm_error(await resp.json())[:2] == (403, "PERMISSION_DENIED")
+    resp = await client.post(f"/v1/projects/{app['id']}/messages:send", json={"message": MSG})
+    assert fcm_error(await resp.json())[:2] == (401, "UNAUTHENTICATED")
+
+
+@pytest.mark.parametrize("body", [
+    {"message": {**MSG}},  # no target
+    {"message": {**MSG, "token": "t", "topic": "news"}},  # two targets
+    {"message": {**MSG, "token": "t", "data": {"n": 1}}},  # data values must be strings
+    {"message": {**MSG, "token": "t", "android": {"ttl": "1h"}}},  # ttl is a Duration like "3600s"
+    {"message": {**MSG, "token": "t", "bogus": 1}},  # unknown field
+    {"mesage": {**MSG, "token": "t"}},  # misspelt top-level field
+    {"message": {**MSG, "token": "t"}, "validate_only": "yes"},  # not a boolean
+])
+async def test_bad_bodies_are_fcm_invalid_argument(client: Client, make_partner: MakePartner,
+                                                   body: dict[str, Any]) -> None:
+    """A body off the FCM schema is 400 INVALID_ARGUMENT in FCM's shape (not the CAMARA shape)."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    resp = await client.post(f"/v1/projects/{app['id']}/messages:send", json=body, headers=bearer(token))
+    got = await resp.json()
+    assert resp.status == 400 and "code" not in got and fcm_error(got) == (400, "INVALID_ARGUMENT",
+                                                                           "INVALID_ARGUMENT")
+
+
+async def test_camel_case_and_validate_only(client: Client, make_partner: MakePartner, world: World) -> None:
+    """camelCase field names are accepted too; validateOnly sends nothing."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    target = reachable_install(world, await installs(client, app["id"]))
+    i = world.find_subscriber(target["phoneNumber"])
+    before = len(world.inbox(i))
+    resp = await send(client, token, app["id"], {**MSG, "token": target["registrationToken"],
+                                                 "fcmOptions": {"analyticsLabel": "x"}}, validateOnly=True)
+    assert (await resp.json())["name"].endswith("/messages/fake_message_id")
+    assert len(world.inbox(i)) == before
+
+
+async def test_quota_exceeded_with_retry_after(client: Client, make_partner: MakePartner, world: World) -> None:
+    """Past the project's sends per simulated minute: 429 QUOTA_EXCEEDED with Retry-After; the next minute works."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token, pushQuotaPerMinute=2)
+    tok = reachable_install(world, await installs(client, app["id"]))["registrationToken"]
+    for _ in range(2):
+        assert (await send(client, token, app["id"], {**MSG, "token": tok})).status == 200
+    resp = await send(client, token, app["id"], {**MSG, "token": tok})
+    assert resp.status == 429 and fcm_error(await resp.json()) == (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED")
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    await client.post("/admin/v1/clock/advance", json={"seconds": 60}, headers=ADMIN)
+    assert (await send(client, token, app["id"], {**MSG, "token": tok})).status == 200
+
+
+async def test_held_then_delivered_when_device_returns(client: Client, make_partner: MakePartner,
+                                                       world: World) -> None:
+    """A push to a device that is down is held, then delivered on the first tick it is back within the TTL."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    target = reachable_install(world, await installs(client, app["id"]))
+    i = world.find_subscriber(target["phoneNumber"])
+    world.devices.take_down([i], world.clock.now + timedelta(minutes=20))
+    resp = await send(client, token, app["id"], {**MSG, "token": target["registrationToken"],
+                                                 "android": {"ttl": "7200s"},
+                                                 "apns": {"headers": {"apns-expiration": str(
+                                                     int(world.clock.now.timestamp()) + 7200)}}})
+    message_id = (await resp.json())["name"].rsplit("/", 1)[1]
+    truth = await (await client.get(f"/admin/v1/push/messages/{message_id}", headers=ADMIN)).json()
+    assert truth["status"] == "HELD" and "deliveredAt" not in truth
+    await client.post("/admin/v1/clock/advance", json={"seconds": 3600}, headers=ADMIN)
+    truth = await (await client.get(f"/admin/v1/push/messages/{message_id}", headers=ADMIN)).json()
+    assert truth["status"] == "DELIVERED"
+    assert world.inbox(i)[-1]["id"] == message_id
+
+
+async def test_held_then_expired_past_ttl(client: Client, make_partner: MakePartner, world: World) -> None:
+    """A device down longer than the TTL never gets the push: it expires."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token, platforms=["ANDROID"])
+    target = reachable_install(world, await installs(client, app["id"]))
+    i = world.find_subscriber(target["phoneNumber"])
+    world.devices.take_down([i], world.clock.now + timedelta(hours=3))
+    resp = await send(client, token, app["id"], {**MSG, "token": target["registrationToken"],
+                                                 "android": {"ttl": "600s"}})
+    message_id = (await resp.json())["name"].rsplit("/", 1)[1]
+    await client.post("/admin/v1/clock/advance", json={"seconds": 4 * 3600}, headers=ADMIN)
+    truth = await (await client.get(f"/admin/v1/push/messages/{message_id}", headers=ADMIN)).json()
+    assert truth["status"] == "EXPIRED" and all(m["id"] != message_id for m in world.inbox(i))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=20),
+       data_only=st.booleans())
+async def test_no_push_displayed_without_os_permission(client: Client, make_partner: MakePartner,
+                                                       rows: list[int], data_only: bool) -> None:
+    """Whatever install a marketing push goes to, it is displayed only with notification permission."""
+    apps, push = client.app[APPS], client.app[PUSH]
+    if not apps.list(1):
+        token = await partner_token(client, make_partner)
+        await register(client, token, pushQuotaPerMinute=600_000)
+    record = apps.list(1)[0]
+    table = apps.installs(record)
+    from gateway.wire.fcm import Message
+    for r in rows:
+        row = r % table.size
+        body = {"data": {"k": "v"}} if data_only else MSG
+        message_id = push.send(record, Message.model_validate({**body, "token": apps.install(record, row).token}),
+                               False)
+        truth = push.truth(message_id)
+        assert truth is not None
+        assert not truth.displayed or bool(table.notifications[row])
+        assert not (data_only and truth.displayed)
