@@ -376,6 +376,8 @@ class Outbox:
 # -- the sender ----------------------------------------------------------------------------------------------
 
 GoneListener = Callable[[str], None]
+AttemptListener = Callable[[Attempt, str], None]
+"""Hears each delivery attempt with its result: ``delivered``, ``retry``, ``dead`` or ``gone`` (the metrics)."""
 
 
 @dataclass(frozen=True)
@@ -414,6 +416,7 @@ class WebhookSender:
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._gone: list[GoneListener] = []
+        self._attempted: list[AttemptListener] = []
         self._jitter = random.Random()  # wall-time back-off jitter: deliberately not part of the seeded world
         self._session: aiohttp.ClientSession | None = None
         self.faults: WebhookFaultHook | None = None
@@ -423,6 +426,10 @@ class WebhookSender:
     def on_gone(self, fn: GoneListener) -> None:
         """Call ``fn(subscription_id)`` when a sink answers ``410 Gone``."""
         self._gone.append(fn)
+
+    def on_attempt(self, fn: AttemptListener) -> None:
+        """Call ``fn(attempt, result)`` after each attempt :meth:`deliver` made and recorded."""
+        self._attempted.append(fn)
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (1 = after the first failure): exponential, capped, jittered."""
@@ -541,19 +548,25 @@ class WebhookSender:
         attempt = Attempt(row.event_id, row.attempts + 1, now, status, error, ms)
         if status is not None and 200 <= status < 300:
             self.outbox.record(row, attempt, "delivered", None)
+            result = "delivered"
         elif status == 410:
             self.outbox.record(row, replace_error(attempt, "sink answered 410 Gone"), "cancelled", None)
             self.outbox.cancel(row.subscription_id, "sink answered 410 Gone")
             for fn in self._gone:
                 fn(row.subscription_id)
+            result = "gone"
         else:
             if error is None:
                 attempt = replace_error(attempt, f"sink answered {status}")
             if now - row.created_wall >= self.settings.webhook_max_age_s:
                 self.outbox.record(row, attempt, "dead", None)
                 log.warning("webhook %s dead-lettered after %d attempts", row.event_id, attempt.attempt)
+                result = "dead"
             else:
                 self.outbox.record(row, attempt, "pending", now + self.backoff(attempt.attempt))
+                result = "retry"
+        for heard in self._attempted:
+            heard(attempt, result)
 
 
 def replace_error(attempt: Attempt, error: str) -> Attempt:

@@ -174,7 +174,9 @@ routes = RouteTable("oauth")
 
 @routes.post("/oauth2/token", summary="Issue an access token (OAuth 2.0 client credentials)", access=Access.PUBLIC,
              request=TokenRequest, response=TokenResponse, request_content_type="application/x-www-form-urlencoded",
-             errors=(400, 401))
+             errors=(400, 401), example={"grant_type": "client_credentials", "client_id": "YOUR_CLIENT_ID",
+                                         "client_secret": "YOUR_CLIENT_SECRET",
+                                         "scope": "campaigns:read campaigns:write"})
 async def token(request: web.Request) -> web.Response:
     """Client credentials grant. Authenticate with HTTP Basic or ``client_id``/``client_secret`` form fields.
 

@@ -42,7 +42,7 @@ from gateway.http.keys import (
     WEBHOOKS,
     WORLD,
 )
-from gateway.http.metrics import Metrics
+from gateway.http.metrics import BusinessSources, Metrics
 from gateway.http.ratelimit import RateLimiter
 from gateway.services.apps.push import PushService
 from gateway.services.apps.repository import AppRepository
@@ -123,7 +123,9 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     app[CAMARA] = CamaraServices(LocationService(world, settings.min_radius_m),
                                  InsightsService(world, settings.privacy_threshold), DeviceStatusService(world),
                                  geofencing, AsyncAnswers(store, webhooks.outbox, now))
-    app[METRICS] = metrics = Metrics(world)
+    app[METRICS] = metrics = Metrics(world, BusinessSources(campaigns.engine.outcomes, webhooks.outbox, verify,
+                                                            messages))
+    webhooks.sender.on_attempt(metrics.webhook_attempt)
     faults = FaultService(world, settings.faults)  # off unless a profile is active: one attribute read per request
     faults.on_injected(metrics.fault)
     webhooks.sender.faults = faults

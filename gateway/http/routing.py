@@ -61,6 +61,11 @@ class ApiRoute:
     (taken by :func:`gateway.http.serialise.serialise_middleware`, never by the handler)."""
     idempotent: bool = False
     """The handler reads the ``Idempotency-Key`` request header (:func:`idempotency_key`): documented as such."""
+    any_scopes: tuple[str, ...] = ()
+    """Scopes of which one is needed, depending on the request (e.g. the create scope of the requested event type):
+    documented only, the handler checks which."""
+    example: dict[str, Any] | None = None
+    """A request body example (wire names; form fields for a form body), shown by /docs and its try-it form."""
 
 
 @dataclass
@@ -83,9 +88,10 @@ class RouteTable:
               errors: tuple[int, ...] = (), in_schema: bool = True, description: str = "",
               also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (), changes_world: bool = False,
               idempotent: bool = False,
+              any_scopes: tuple[str, ...] = (), example: dict[str, Any] | None = None,
               ) -> Callable[[Handler], Handler]:
         """Declare a route served by the decorated handler (``changes_world``: serialised with every other
-        world-changing request and the paced clock)."""
+        world-changing request and the paced clock; ``any_scopes`` and ``example``: see :class:`ApiRoute`)."""
 
         def register(handler: Handler) -> Handler:
             self.routes.append(ApiRoute(
@@ -93,7 +99,8 @@ class RouteTable:
                 scopes=scopes, request_model=request, response_model=response, query_model=query, status=status,
                 request_content_type=request_content_type, response_content_type=response_content_type,
                 errors=errors, in_schema=in_schema, description=description or (handler.__doc__ or "").strip(),
-                also=also, changes_world=changes_world, idempotent=idempotent,
+                also=also, changes_world=changes_world, idempotent=idempotent, any_scopes=any_scopes,
+                example=example,
             ))
             return handler
 

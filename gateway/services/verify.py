@@ -61,6 +61,15 @@ SENDER = "Verify"
 SMSC_RETRY_S = 60
 
 
+CHECK_OUTCOMES: dict[str, str] = {
+    "approved": "the code matched",
+    "denied": "a wrong code, tries left (the answer is PENDING)",
+    "expired": "the code had expired",
+    "max_attempts": "no tries left (this wrong code was the last, or none were left)",
+}
+"""Outcomes of a check, as the metrics count them."""
+
+
 class FraudSuspected(PermissionDenied):
     code = "VERIFY.FRAUD_SUSPECTED"
     default_message = "Refused: the pattern of verifications looks like SMS pumping fraud."
@@ -116,6 +125,8 @@ class VerifyService:
         self.store = store
         self.rules = rules
         self._timers = Timers(store, world.clock, "verify", {"sms": self._sms, "arrive": self._arrive})
+        self.check_outcomes: dict[str, int] = dict.fromkeys(CHECK_OUTCOMES, 0)
+        """What each check answered since start-up (see :data:`CHECK_OUTCOMES`); read by the metrics."""
 
     # -- restart ------------------------------------------------------------------------------------------------
     def replay(self) -> list[Replay]:
@@ -317,7 +328,20 @@ class VerifyService:
                                     (checks, status, now_us, seq))
         elif status != row["status"]:
             self.store.conn.execute("UPDATE verifications SET status = ? WHERE seq = ?", (status, seq))
+        self.check_outcomes["denied" if status == "PENDING" else status.lower()] += 1
         return self._view(partner_id, seq)
+
+    def counts(self) -> dict[str, int]:
+        """Verifications by their status now (a pending one past its expiry or out of tries counts as what it
+        is); one ``GROUP BY`` over the table."""
+        out: dict[str, int] = dict.fromkeys(("PENDING", "APPROVED", "EXPIRED", "MAX_ATTEMPTS"), 0)
+        rows = self.store.conn.execute(
+            "SELECT CASE WHEN status != 'PENDING' THEN status WHEN expires_us <= ? THEN 'EXPIRED' "
+            "WHEN checks >= ? THEN 'MAX_ATTEMPTS' ELSE 'PENDING' END, COUNT(*) FROM verifications GROUP BY 1",
+            (to_micros(self.world.clock.now), self.rules.max_checks))
+        for status, n in rows:
+            out[str(status)] = out.get(str(status), 0) + int(n)
+        return out
 
     def get(self, partner_id: int, vid: str) -> VerificationView:
         """A verification of the partner (another partner's is ``404``)."""

@@ -181,8 +181,13 @@ def _with_nulls(model: WireModel, status: int = 200) -> web.Response:
 
 # -- partner routes ---------------------------------------------------------------------------------------
 
+_TARGETING_EXAMPLE = {"areas": [{"areaType": "CIRCLE", "center": {"latitude": 52.52, "longitude": 13.405},
+                                 "radius": 3000}], "locationMode": "PRESENT", "segment": {"ageMin": 18}}
+
+
 @routes.post("/campaigns/v1/audience-estimates", summary="Estimate an audience", access=Access.PARTNER,
-             scopes=(SCOPE_READ,), request=EstimateRequest, response=AudienceEstimate, errors=(400, 403, 422))
+             scopes=(SCOPE_READ,), request=EstimateRequest, response=AudienceEstimate, errors=(400, 403, 422),
+             example={"targeting": _TARGETING_EXAMPLE, "kind": "PROMO", "channel": "PUSH_THEN_SMS"})
 async def estimate(request: web.Request) -> web.Response:
     """Reachable audience now for a targeting (after segment and consent), rounded; small counts withheld."""
     body = await read_json(request, EstimateRequest)
@@ -194,7 +199,11 @@ async def estimate(request: web.Request) -> web.Response:
 @routes.post("/campaigns/v1/campaigns", summary="Create a campaign", access=Access.PARTNER, scopes=(SCOPE_WRITE,),
              request=CampaignCreate, response=Campaign, status=201, errors=(400, 403, 409, 422),
              also=((200, Campaign),), changes_world=True,
-             idempotent=True)
+             idempotent=True,
+             example={"name": "Summer sale", "targeting": _TARGETING_EXAMPLE,
+                      "schedule": {"startTime": "2026-06-01T09:00:00Z", "endTime": "2026-06-01T12:00:00Z"},
+                      "message": {"kind": "PROMO", "channel": "PUSH_THEN_SMS", "senderName": "Acme",
+                                  "text": "20% off today at Acme!"}, "maxRecipients": 500})
 async def create(request: web.Request) -> web.Response:
     """Validate, moderate (``REJECTED`` with a reason) and schedule. ``Idempotency-Key``: same key and body give
     the same campaign (200), same key and another body 409. Under the minimum audience: 422."""

@@ -70,7 +70,10 @@ def message_view(m: MessageView) -> Message:
 @routes.post("/messages/v1/messages", summary="Send a direct message", access=Access.PARTNER, scopes=(SCOPE_SEND,),
              request=SendMessage, response=Message, status=201, errors=(400, 401, 403, 404, 409, 422),
              also=((200, Message),), changes_world=True,
-             idempotent=True)
+             idempotent=True,
+             example={"phoneNumber": "+491701000001", "kind": "TRANSACTIONAL", "channel": "SMS",
+                      "senderName": "Acme", "text": "Your parcel is on its way",
+                      "callback": {"sink": "https://partner.example.com/message-status"}})
 async def send(request: web.Request) -> web.Response:
     """Accepted (201) and tried at once; the answer already holds the first steps of the history.
     ``Idempotency-Key``: the same key and body give back the first message (200), another body is 409."""

@@ -39,7 +39,8 @@ def _wire(view: VerificationView) -> Verification:
 
 @routes.post("/verify/v1/verifications", summary="Send a verification code", access=Access.PARTNER,
              scopes=(SCOPE,), request=StartVerification, response=Verification, status=201,
-             errors=(400, 401, 403, 404, 422, 429), also=((200, Verification),), changes_world=True)
+             errors=(400, 401, 403, 404, 422, 429), also=((200, Verification),), changes_world=True,
+             example={"phoneNumber": "+491701000001", "channel": "SMS"})
 async def start(request: web.Request) -> web.Response:
     """A new verification (201), or a resend of the same code when one is pending for the number (200)."""
     body = await read_json(request, StartVerification)
@@ -49,7 +50,8 @@ async def start(request: web.Request) -> web.Response:
 
 
 @routes.post("/verify/v1/verifications/{verificationId}/check", summary="Check a code", access=Access.PARTNER,
-             scopes=(SCOPE,), request=CheckCode, response=Verification, errors=(400, 401, 403, 404))
+             scopes=(SCOPE,), request=CheckCode, response=Verification, errors=(400, 401, 403, 404),
+             example={"code": "123456"})
 async def check(request: web.Request) -> web.Response:
     """``APPROVED``; ``PENDING`` (wrong code, tries left); ``EXPIRED``; ``MAX_ATTEMPTS``."""
     body = await read_json(request, CheckCode)

@@ -97,8 +97,14 @@ def _serve(version: GeofencingVersion) -> None:
 
     @routes.post(base, summary=f"Create a geofencing subscription {tag}", access=Access.PARTNER,
                  request=SubscriptionRequest, response=Subscription, status=201, errors=(400, 401, 403, 404, 422),
-                 description="Needs the scope geofencing-subscriptions:<event type>:create of the requested type.",
-                 changes_world=True)
+                 description="Needs the scope ``geofencing-subscriptions:<event type>:create`` of the requested type.",
+                 changes_world=True, any_scopes=tuple(create_scope(t) for t in SUBSCRIPTION_TYPES),
+                 example={"protocol": "HTTP", "sink": "https://partner.example.com/geofence-events",
+                          "types": [SUBSCRIPTION_TYPES[0]], "config": {
+                              "subscriptionDetail": {"device": {"phoneNumber": "+491701000001"}, "area": {
+                                  "areaType": "CIRCLE", "center": {"latitude": 52.52, "longitude": 13.405},
+                                  "radius": 2000}},
+                              "subscriptionExpireTime": "2026-06-02T06:00:00Z", "subscriptionMaxEvents": 10}})
     async def create(request: web.Request) -> web.Response:
         body = await read_json(request, SubscriptionRequest)
         spec = _spec(request, body, version)

@@ -39,7 +39,8 @@ def _serve(version: str, request_model: type[VerifyLocationRequest],
            response_model: type[VerifyLocationResponse] | type[VerifyLocationResponseV2], rules: LocationRules) -> None:
     @routes.post(f"/location-verification/{version}/verify", summary=f"Verify a device's location ({version})",
                  access=Access.PARTNER, scopes=(SCOPE,), request=request_model, response=response_model,
-                 errors=ERRORS)
+                 errors=ERRORS, example={"device": {"phoneNumber": "+491701000001"}, "maxAge": 600, "area": {
+                     "areaType": "CIRCLE", "center": {"latitude": 52.52, "longitude": 13.405}, "radius": 2000}})
     async def verify(request: web.Request) -> web.Response:
         """Whether the network locates the device within the circle (serving cell against the area)."""
         body = await read_json(request, request_model)

@@ -93,6 +93,17 @@ class _RecordBuffer:
         return [np.concatenate([c[i] for c in chunks]) for i in range(self._COLUMNS)]
 
 
+@dataclass
+class OutcomeCounts:
+    """Recipients the engine decided since start-up, as the metrics show them (a restart's replay counts again, so
+    they add up to the world's totals): sends by outcome and suppressions by reason (indexed as
+    :data:`gateway.services.policy.REASONS`). Added once per batch, never per recipient."""
+
+    delivered: int = 0
+    failed: int = 0
+    suppressed: NDArray[np.int64] = field(default_factory=lambda: np.zeros(len(policy.REASONS), np.int64))
+
+
 def _minutes(hhmm: str) -> int:
     h, m = hhmm.split(":")
     return int(h) * 60 + int(m)
@@ -151,6 +162,8 @@ class CampaignEngine:
         self._index_key: tuple[int, ...] = ()
         self._index = targeting.area_index(world.cell_count, [])
         self._tick_us = world.config.tick_seconds * 1_000_000
+        self.outcomes = OutcomeCounts()
+        """Sends and suppressions so far (read by the metrics at scrape time)."""
         world.on_cell_change(self._on_cells)
         world.on_step(self._on_step)
 
@@ -542,6 +555,7 @@ class CampaignEngine:
         n = len(subs)
         if n == 0:
             return
+        self.outcomes.suppressed += np.bincount(reasons, minlength=len(policy.REASONS))
         names = np.asarray(policy.REASONS, dtype=object)[reasons]
         campaign_seq = np.array([c.seq for c in lives], dtype=np.int64)[camp]
         self._suppressions.add(campaign_seq, self._seqs_many(lives, camp), subs, np.full(n, to_micros(now), np.int64),
@@ -556,6 +570,9 @@ class CampaignEngine:
         counts = np.bincount(camp, minlength=len(lives))
         for c, k in zip(lives, counts.tolist(), strict=True):
             c.sent += k
+        delivered = int(np.count_nonzero(ok))
+        self.outcomes.delivered += delivered
+        self.outcomes.failed += n - delivered
         names = np.asarray(policy.CHANNELS, dtype=object)[channel]
         outcome = np.where(ok, "DELIVERED", "FAILED").astype(object)
 

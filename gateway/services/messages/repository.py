@@ -146,6 +146,11 @@ class MessageRepository:
                      "VALUES (?, ?, ?, ?, ?, ?)", (seq, n, status, channel, reason, at_us))
         conn.execute("UPDATE messages SET status = ?, reason = ? WHERE seq = ?", (status, reason, seq))
 
+    def status_counts(self) -> dict[tuple[str, str], int]:
+        """Messages by (status, reason) now, ``""`` for no reason (one ``GROUP BY``)."""
+        rows = self.store.conn.execute("SELECT status, COALESCE(reason, ''), COUNT(*) FROM messages GROUP BY 1, 2")
+        return {(str(status), str(reason)): int(n) for status, reason, n in rows}
+
     def sends(self, seq: int) -> int:
         """How many times a message was sent (``SENT`` changes)."""
         return int(self.store.conn.execute("SELECT COUNT(*) FROM message_events WHERE message_seq = ? AND "

@@ -284,7 +284,12 @@ class MessageService:
                            from_micros(row["created_us"]), from_micros(row["expires_us"]), row["status"],
                            row["reason"], history)
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Messages by (status, reason) now: their outcomes once final (read by the metrics at scrape time)."""
+        return self.repository.status_counts()
+
     # -- restart ------------------------------------------------------------------------------------------------
+
     def replay(self) -> list[Replay]:
         """Before the world is replayed: deliveries back on the clock, ``PROMO`` sends to count into the caps
         (:meth:`gateway.services.messages.engine.MessageEngine.replay`)."""
