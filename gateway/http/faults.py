@@ -15,14 +15,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from gateway.core.errors import (
-    BadGateway,
-    GatewayError,
-    GatewayTimeout,
-    Internal,
-    ServiceUnavailable,
-    TooManyRequests,
-)
+from gateway.core.errors import BadGateway, GatewayError, GatewayTimeout, Internal, ServiceUnavailable, TooManyRequests
 from gateway.core.ids import partner_public_id
 from gateway.http.auth import basic_credentials, oauth_error
 from gateway.http.keys import AUTH, FAULT_SLEEP, FAULTS, ROUTES, STORE

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.core.disclosure import disclose
 from gateway.core.ids import partner_public_id
 from gateway.services import delivery, policy, targeting
 from gateway.services.campaigns.model import (
@@ -41,7 +42,6 @@ from gateway.services.campaigns.model import (
     DAYS,
     RECORD_ID_DIGITS,
     CampaignRequest,
-    disclose,
     public_id,
     record_id_prefix,
 )

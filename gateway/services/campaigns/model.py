@@ -3,8 +3,8 @@
 Owns the request and result dataclasses (:class:`CampaignRequest` and its :class:`TargetingSpec`,
 :class:`Estimate`, :class:`CampaignView`, :class:`Report` with :class:`HourlyPoint`, the operator-side
 :class:`Record`), the vocabularies of the campaigns API (statuses, kinds, channels, days, event types), the
-campaign-specific errors, the wire ids of campaigns and of their records, and the privacy rule every disclosed
-count goes through (:func:`disclose`, :func:`two_significant`). Plain data: no SQL, no world, no HTTP.
+campaign-specific errors and the wire ids of campaigns and of their records. Every count a partner sees goes
+through :mod:`gateway.core.disclosure`. Plain data: no SQL, no world, no HTTP.
 """
 
 from __future__ import annotations
@@ -209,15 +209,3 @@ def public_id(seq: int) -> str:
 def parse_id(value: str) -> int | None:
     """The counter behind a campaign id, or None."""
     return parse_public_id(value, CAMPAIGN_PREFIX)
-
-
-def disclose(n: int, threshold: int) -> int | None:
-    """``n`` as a partner may see it: counts from 1 to ``threshold - 1`` are withheld (None); 0 is shown."""
-    return n if n == 0 or n >= threshold else None
-
-
-def two_significant(n: int) -> int:
-    """``n`` rounded to two significant figures (1234 → 1200, 56 → 56)."""
-    if n < 100:
-        return n
-    return int(round(n, -(len(str(n)) - 2)))

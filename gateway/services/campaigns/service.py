@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway.core.disclosure import disclose, two_significant
 from gateway.core.errors import Conflict, InvalidArgument, InvalidMessage, NotFound, QuotaExceeded
 from gateway.core.settings import MIN_RADIUS_M, CampaignSettings
 from gateway.core.store import Store
@@ -35,11 +36,9 @@ from gateway.services.campaigns.model import (
     Record,
     Report,
     TargetingSpec,
-    disclose,
     parse_id,
     public_id,
     record_id,
-    two_significant,
 )
 from gateway.services.campaigns.repository import HOUR_US, CampaignRepository
 from gateway.services.caps import FrequencyCaps

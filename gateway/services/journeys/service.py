@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.core.disclosure import disclose
 from gateway.core.errors import Conflict, GatewayError, IdentifierNotFound, InvalidArgument, NotFound, Unprocessable
 from gateway.core.ids import (
     ENROLMENT_PREFIX,
@@ -235,11 +236,10 @@ class JourneyService:
         withheld: list[str] = []
 
         def show(name: str, n: Any) -> int | None:
-            value = int(n or 0)
-            if 0 < value < self.privacy_threshold:
+            shown = disclose(int(n or 0), self.privacy_threshold)
+            if shown is None:
                 withheld.append(name)
-                return None
-            return value
+            return shown
 
         steps = []
         for k in range(1, len(view.request.steps) + 1):

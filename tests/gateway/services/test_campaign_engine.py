@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from gateway.core.disclosure import disclose
 from gateway.core.errors import Conflict, InvalidMessage, NotFound
 from gateway.core.settings import CampaignSettings
 from gateway.core.store import Store
 from gateway.services.campaigns.engine import _hours_due
-from gateway.services.campaigns.model import AudienceTooSmall, CampaignRequest, TargetingSpec, disclose
+from gateway.services.campaigns.model import AudienceTooSmall, CampaignRequest, TargetingSpec
 from gateway.services.campaigns.service import CampaignService
 from gateway.services.policy import REASONS
 from gateway.services.targeting import CircleSpec
