@@ -177,8 +177,9 @@ def _partners(requests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         answer = line.get("answer")
         if (line["caller"] == "admin" and line["path"] == "/admin/v1/partners" and line["method"] == "POST"
                 and 200 <= line["status"] < 300 and isinstance(answer, dict) and isinstance(answer.get("id"), str)):
-            scopes = answer.get("scopes") if isinstance(answer.get("scopes"), list) else []
-            partners[answer["id"]] = {"name": str(answer.get("name") or answer["id"]), "scopes": list(scopes),
+            scopes = answer.get("scopes")
+            partners[answer["id"]] = {"name": str(answer.get("name") or answer["id"]),
+                                      "scopes": [str(s) for s in scopes] if isinstance(scopes, list) else [],
                                       "created": True, "sinks": False}
         elif line["caller"] == "partner":
             entry = partners.setdefault(line["partner"], {"name": line["partner"], "scopes": [], "created": False,

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from gateway.core.webhooks import Webhooks
     from gateway.http.metrics import Metrics
     from gateway.http.ratelimit import RateLimiter
-    from gateway.http.recording import Recording
     from gateway.http.routing import RouteRegistry
     from gateway.services.camara import CamaraServices
     from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
@@ -51,7 +50,6 @@ MESSAGES: web.AppKey[MessageService] = web.AppKey("messages")
 JOURNEYS: web.AppKey[JourneyService] = web.AppKey("journeys")
 SIM_SWAP_EVENTS: web.AppKey[SimSwapSubscriptions] = web.AppKey("sim_swap_events")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
-RECORDING: web.AppKey[Recording] = web.AppKey("recording")
 FAULTS: web.AppKey[FaultService] = web.AppKey("faults")
 FAULT_SLEEP: web.AppKey[Callable[[float], Awaitable[None]]] = web.AppKey("fault_sleep")
 """How injected latency waits (``asyncio.sleep``; tests put a recording fake here)."""

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from gateway.http.keys import AUTH, RECORDING, ROUTES, SETTINGS
+from gateway.http.keys import AUTH, ROUTES, SETTINGS
 from gateway.http.middleware import Handler
 from gateway.http.routing import Access
 from simulator.world import World
@@ -96,6 +96,10 @@ class Recording:
         self._file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
         self._file.flush()
         self.lines += 1
+
+
+RECORDING: web.AppKey[Recording] = web.AppKey("recording")
+"""The app's session recording (here rather than in ``keys``, which must not import this module)."""
 
 
 def install_recording(app: web.Application, world: World) -> None:

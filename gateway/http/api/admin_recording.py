@@ -11,8 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.core.errors import InvalidArgument
-from gateway.http.keys import RECORDING
-from gateway.http.recording import operator_rules
+from gateway.http.recording import RECORDING, operator_rules
 from gateway.http.routing import Access, RouteTable, json_response, read_json
 from gateway.wire.admin_recording import RecordingStart, RecordingState
 
