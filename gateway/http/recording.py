@@ -171,7 +171,7 @@ async def recording_middleware(request: web.Request, handler: Handler) -> web.St
         return response
     line: dict[str, Any] = {"kind": "request", "caller": caller, "at": stamp(at),
                             "now": stamp(recording.world.clock.now), "method": request.method,
-                            "path": request.path, "route": route.path,
+                            "path": request.rel_url.raw_path, "route": route.path,  # as sent: %-escapes kept
                             "query": redact(dict(request.query)), "body": await _request_body(request),
                             "status": response.status, "answer": _answer(response)}
     if AUTH in request:
