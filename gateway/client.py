@@ -37,6 +37,7 @@ from gateway.wire.admin_partners import (
     PartnerLimits,
     PartnerList,
 )
+from gateway.wire.admin_recording import RecordingState
 from gateway.wire.admin_subscribers import (
     ConsentChange,
     Inbox,
@@ -733,6 +734,18 @@ class AdminClient(_Client):
         """Prometheus text of ``/metrics``."""
         _, body = await self.send("GET", "/metrics")
         return body.decode()
+
+    async def recording(self) -> RecordingState:
+        """Whether a session recording runs (``opsim serve --record``), its file and lines written."""
+        return await self.call(RecordingState, "GET", "/admin/v1/recording")
+
+    async def start_recording(self, file: str) -> RecordingState:
+        """Record partner requests and admin moves to ``file`` on the gateway's machine (``record-to-scenario``)."""
+        return await self.call(RecordingState, "POST", "/admin/v1/recording", json={"file": file})
+
+    async def stop_recording(self) -> RecordingState:
+        """Close the session recording."""
+        return await self.call(RecordingState, "DELETE", "/admin/v1/recording")
 
     # -- campaigns (operator-side truth) ---------------------------------------------------------------------
     async def campaign_deliveries(self, campaign_id: str, limit: int = 100, cursor: int = 0) -> DeliveryList:

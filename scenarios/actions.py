@@ -10,7 +10,9 @@ reach into the gateway's internals.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -379,6 +381,92 @@ async def density(run: Run, step: Step) -> Any:
         "area": area(run, d.area, polygon_only=True), "startTime": stamp(run.scenario.instant(d.start)),
         "endTime": stamp(run.scenario.instant(d.end)), "precision": d.precision})))
     return density_summary(plain(answer))
+
+
+# -- any call (recorded sessions replay through it) ------------------------------------------------------
+@handler("request")
+async def request(run: Run, step: Step, result: StepResult) -> None:
+    """Send a call as given (``${id.path}`` and ``<inbox>`` filled in) and check its status and ``fields``.
+
+    The answer (or the CAMARA error body) is recorded; one check per expectation: the status, then each field.
+    """
+    r = step.request
+    assert r is not None
+    index = result.index
+    try:
+        path, query, body = fill(run, r.path), fill(run, r.query), fill(run, r.body)
+    except KeyError as exc:
+        result.ok = False
+        result.error = {"code": "UNRESOLVED", "message": str(exc).strip("'\"")}
+        return
+    client = run.stack.admin if r.caller == "admin" else acting_partner(run, step)[1]
+    run.transcript.add(run.now, "call", step=index, action=step.action,
+                       request=plain({"method": r.method, "path": path, "query": query, "body": body}))
+    try:
+        status, raw = await run.timed(client.send(r.method, path, json=body, params=query or None))
+        answer: Any = _json_or_text(raw)
+    except ApiError as exc:
+        status, answer = exc.status, {"status": exc.status, "code": exc.code, "message": exc.message}
+    except aiohttp.ClientConnectionError:
+        status, answer = 0, {"code": "CONNECTION_DROPPED", "message": "the connection closed without an answer"}
+    answer = scrub(run, plain(answer))
+    result.answer = answer
+    run.transcript.add(run.now, "answer", step=index, action=step.action, status=status, body=answer)
+    label = step.id or f"steps[{index}]"
+    ok = 200 <= status < 300 if r.status is None else status == r.status
+    result.checks.append(CheckResult(f"{label} status", "step", "status", status,
+                                     {"equals": r.status} if r.status is not None else {"success": True}, ok,
+                                     "" if ok else f"status {status}, expected {r.status or '2xx'}"))
+    for field_path, expected in r.fields.items():
+        try:
+            actual = resolve_path(answer, field_path)
+        except KeyError as exc:
+            actual, ok, message = None, False, str(exc).strip("'\"")
+        else:
+            ok = actual == expected
+            message = "" if ok else f"{actual!r} != {expected!r}"
+        result.checks.append(CheckResult(f"{label} {field_path}", "step", field_path, plain(actual),
+                                         {"equals": plain(expected)}, ok, message))
+    for checked in result.checks:
+        run.transcript.add(run.now, "check", step=index, **checked.to_dict())
+    result.ok = all(c.ok for c in result.checks)
+
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_-]*)\.([^}]+)\}")
+
+
+def fill(run: Run, value: Any) -> Any:
+    """``value`` with ``${id.path}`` replaced by that field of step ``id``'s answer and ``<inbox>`` by the receiver.
+
+    A string that is one reference becomes the field's value itself (a number stays a number). Raises
+    :class:`KeyError` naming a missing step or field.
+    """
+    if isinstance(value, dict):
+        return {k: fill(run, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(run, v) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def field(match: re.Match[str]) -> Any:
+        if match[1] not in run.answers:
+            raise KeyError(f"no earlier step has id {match[1]!r}")
+        return resolve_path(run.answers[match[1]], match[2])
+
+    whole = _REFERENCE.fullmatch(value)
+    if whole is not None:
+        return field(whole)
+    value = _REFERENCE.sub(lambda m: str(field(m)), value)
+    return value.replace(INBOX_PLACEHOLDER, run.stack.inbox.url("/").rstrip("/"))
+
+
+def _json_or_text(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
 
 
 # -- building requests and recording answers -------------------------------------------------------------

@@ -20,7 +20,7 @@ from gateway.core.arguments import (
     output_dir,
     output_file,
 )
-from scenarios import partners_cli
+from scenarios import partners_cli, recorded
 from simulator.world import DEFAULT_START, WorldConfig
 
 # Argument types: a bad value is one line naming the option (gateway.core.arguments), never a traceback.
@@ -201,4 +201,5 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "scenarios": (_configure_scenarios, _run_scenarios, "list the scenario library, one line each"),
     "partners": (partners_cli.configure, partners_cli.run,
                  "create, list partners and their API keys on a running gateway (admin API)"),
+    "record-to-scenario": (recorded.configure, recorded.run, "turn a recording (serve --record) into a scenario"),
 }

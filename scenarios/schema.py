@@ -493,6 +493,25 @@ class FaultsSpec(Strict):
         return self
 
 
+class RequestSpec(Strict):
+    """Any API call, as a partner (default; ``partner`` picks which) or as the operator (``caller: admin``).
+
+    ``path`` (with the query in ``query``) and ``body`` (JSON) are sent as given, except that ``${id.path}`` in a
+    string is replaced by that field of an earlier step's answer (``${s3.id}``) and ``<inbox>`` by the scenario's
+    webhook receiver. ``status`` is the expected HTTP status (default: any success); ``fields`` maps dotted paths
+    of the answer (as in checks) to their expected values. ``opsim record-to-scenario`` writes these steps.
+    """
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: Annotated[str, StringConstraints(pattern=r"^/[^?#\s]*$", max_length=2000)]
+    query: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)],
+                Annotated[str, StringConstraints(max_length=2000)]] = Field(default_factory=dict)
+    body: Any = None
+    caller: Literal["partner", "admin"] = "partner"
+    status: Annotated[int, Field(ge=100, le=599)] | None = None
+    fields: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], Any] = Field(default_factory=dict)
+
+
 class Step(Strict):
     """One thing the scenario does at a simulated time. Exactly one action key."""
 
@@ -516,6 +535,7 @@ class Step(Strict):
     density: DensitySpec | None = None
     add_gathering: Gathering | None = None
     faults: FaultsSpec | None = None
+    request: RequestSpec | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
@@ -538,7 +558,7 @@ class Step(Strict):
 
 STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                                  "expect", "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
-                                 "verify_location", "count_devices", "density", "faults")
+                                 "verify_location", "count_devices", "density", "faults", "request")
 """Step kinds (the action keys of a step); each has one registered action in :mod:`scenarios.actions`."""
 ADMIN_ACTIONS = frozenset({"advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                            "expect", "faults"})

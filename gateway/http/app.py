@@ -32,6 +32,7 @@ from gateway.http.api import (
     admin_lines,
     admin_messages,
     admin_partners,
+    admin_recording,
     admin_subscribers,
     admin_world,
     apps,
@@ -64,6 +65,7 @@ from gateway.http.composition import compose
 from gateway.http.faults import fault_middleware
 from gateway.http.keys import CORRELATOR, METRICS, ROUTES, SETTINGS
 from gateway.http.middleware import Handler, error_middleware, from_protocol_error, render
+from gateway.http.recording import install_recording, recording_middleware
 from gateway.http.routing import RouteRegistry, route_label
 from gateway.http.serialise import serialise_middleware
 from simulator.world import World
@@ -78,7 +80,8 @@ API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partn
                                        ciba_api, webhooks_api,
                                        location_verification, location_retrieval, geofencing_subscriptions,
                                        region_device_count, population_density_data, device_reachability_status,
-                                       device_roaming_status, admin_faults, apps, fcm, admin_apps)
+                                       device_roaming_status, admin_faults, admin_recording, apps, fcm,
+                                       admin_apps)
 """Every module whose ``routes`` the app serves, in documentation order."""
 
 CORRELATOR_HEADER = "x-correlator"
@@ -144,10 +147,11 @@ class GatewayRunner(web.AppRunner):
 
 def create_app(world: World, settings: Settings) -> web.Application:
     """A gateway serving ``world`` as configured by ``settings`` (the store opens when the app starts)."""
-    app = web.Application(middlewares=[request_context, error_middleware, auth.auth_middleware, fault_middleware,
-                                       serialise_middleware],
+    app = web.Application(middlewares=[request_context, recording_middleware, error_middleware, auth.auth_middleware,
+                                       fault_middleware, serialise_middleware],
                           client_max_size=settings.body_limit_bytes)
     compose(app, world, settings)
+    install_recording(app, world)
     registry = RouteRegistry()
     app[ROUTES] = registry
     for module in API_MODULES:

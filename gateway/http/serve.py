@@ -24,6 +24,7 @@ from gateway.core.seed import SeedError, load_seed
 from gateway.core.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
 from gateway.core.store import StoreError
 from gateway.http.app import GatewayRunner, create_app
+from gateway.http.recording import start_recording
 from gateway.wire.seed import SeedData
 from simulator.city import City, city_from_geojson
 from simulator.errors import SimulatorError
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-data", default=None,
                    help="partners and test phones to create at start (YAML or JSON; see the README); partners' "
                         "credentials are printed once")
+    p.add_argument("--record", default=None,
+                   help="record every partner request and answer and every admin move to this JSON Lines file "
+                        "(secrets redacted; `opsim record-to-scenario` replays it; default: no recording)")
     return p
 
 
@@ -155,6 +159,8 @@ def main(argv: list[str]) -> int:
         if args.config is not None:  # before the world is built: a bad file costs nothing
             settings = load_settings(args.config, settings)
         seed = load_seed(args.seed_data) if args.seed_data is not None else None  # likewise
+        if args.record is not None:  # likewise
+            output_file(Path(args.record), "--record")
         config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, locale=args.locale,
                              fictional_numbers=args.fictional_numbers, custom_city=_custom_city(args))
         if args.start is not None:
@@ -180,8 +186,16 @@ def main(argv: list[str]) -> int:
         f"  admin token: {settings.admin_token}",
         f"  clock:       {pace}; database {args.db}",
     ]
+    app = create_app(world, settings)
+    if args.record is not None:
+        try:
+            start_recording(app, Path(args.record))
+        except OSError as exc:
+            print(f"opsim serve: error: --record: cannot open {args.record}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        banner.append(f"  recording:   {args.record}")
     try:
-        asyncio.run(_serve(create_app(world, settings), args.host, args.port, banner, seed, settings.admin_token))
+        asyncio.run(_serve(app, args.host, args.port, banner, seed, settings.admin_token))
     except (StoreError, SeedError) as exc:
         print(f"opsim serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
