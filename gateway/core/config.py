@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-import yaml
 
+from gateway.core.documents import line_of, read_document
 from gateway.core.settings import Settings
 
 _FINITE = pydantic.ConfigDict(allow_inf_nan=False)
@@ -34,22 +34,6 @@ class ConfigError(ValueError):
 def _settable(cls: type[Any]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in CLI_ONLY}
-
-
-def _line(node: yaml.Node | None, path: list[str]) -> str:
-    """``:line`` of the key at ``path`` in the composed YAML, when it can be found."""
-    for key in path:
-        if not isinstance(node, yaml.MappingNode):
-            return ""
-        found = None
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                found = (k, v)
-                break
-        if found is None:
-            return ""
-        key_node, node = found
-    return f":{key_node.start_mark.line + 1}" if path else ""
 
 
 def _apply(cls: type[Any], current: Any, data: Any, path: list[str], fail: typing.Callable[[list[str], str], None]
@@ -79,23 +63,12 @@ def _apply(cls: type[Any], current: Any, data: Any, path: list[str], fail: typin
 
 def load_settings(path: str | Path, base: Settings) -> Settings:
     """``base`` with the settings of the YAML or JSON file at ``path`` applied."""
-    source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}{where}: not valid YAML or JSON: {getattr(exc, 'problem', exc)}") from exc
+    source, node, data = read_document(path, ConfigError)
     if data is None:
         return base
 
     def fail(at: list[str], problem: str) -> None:
-        raise ConfigError(f"{source}{_line(node, at)}: {'.'.join(at) or '(top level)'}: {problem}")
+        raise ConfigError(f"{source}{line_of(node, at)}: {'.'.join(at) or '(top level)'}: {problem}")
 
     settings: Settings = _apply(Settings, base, data, [], fail)
     return settings

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydantic
-import yaml
 
+from gateway.core.documents import line_of, read_document
 from gateway.wire.seed import SeedData
 
 
@@ -26,39 +26,9 @@ def _where(path: tuple[int | str, ...]) -> str:
     return text or "(top level)"
 
 
-def _line(node: yaml.Node | None, path: tuple[int | str, ...]) -> str:
-    """``:line`` of the entry at ``path`` in the composed YAML (as deep as it can be followed)."""
-    mark = node.start_mark if node is not None else None
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part),
-                         None)
-            if found is None:
-                break
-            mark, node = found[0].start_mark, found[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            mark = node.start_mark
-        else:
-            break
-    return f":{mark.line + 1}" if mark is not None else ""
-
-
 def load_seed(path: str | Path) -> SeedData:
     """The partners and test phones of the seed file at ``path``; :class:`SeedError` (one line) if unusable."""
-    source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SeedError(f"{source}: cannot read: {reason}") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise SeedError(f"{source}{where}: not valid YAML or JSON: {getattr(exc, 'problem', exc)}") from None
+    source, node, data = read_document(path, SeedError)
     if data is None:
         return SeedData()
     if not isinstance(data, dict):
@@ -68,11 +38,11 @@ def load_seed(path: str | Path) -> SeedData:
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
-        raise SeedError(f"{source}{_line(node, loc)}: {_where(loc)}: {first['msg']}") from None
+        raise SeedError(f"{source}{line_of(node, loc)}: {_where(loc)}: {first['msg']}") from None
     seen: set[str] = set()
     for k, phone in enumerate(seed.test_phones):
         if phone.msisdn in seen:
             loc = ("testPhones", k, "msisdn")
-            raise SeedError(f"{source}{_line(node, loc)}: {_where(loc)}: {phone.msisdn} is listed twice")
+            raise SeedError(f"{source}{line_of(node, loc)}: {_where(loc)}: {phone.msisdn} is listed twice")
         seen.add(phone.msisdn)
     return seed
