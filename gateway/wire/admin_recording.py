@@ -10,9 +10,11 @@ from gateway.wire.base import WireModel
 
 
 class RecordingStart(WireModel):
-    """Start recording partner requests and admin moves to ``file`` (a path on the gateway's machine, truncated)."""
+    """Start recording partner requests and admin moves to ``file``: a plain file name, written (truncated) in the
+    directory of the gateway's database, so the admin API never writes anywhere else on the gateway's machine
+    (``opsim serve --record PATH`` records to any path)."""
 
-    file: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    file: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")]
 
 
 class RecordingState(WireModel):

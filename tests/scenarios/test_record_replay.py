@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pytest_aiohttp import AiohttpClient
 
 from gateway.core.settings import Settings
 from gateway.http.app import create_app
@@ -30,7 +31,8 @@ async def _session(world: World, db: Path, recording: Path) -> dict[str, str]:
     """A short live session: partner created, token, CAMARA calls, clock moves, an error, a subscription."""
     settings = Settings(db_path=db, admin_token=ADMIN_TOKEN, port=0, clock_mode="manual")
     async with TestClient(TestServer(create_app(world, settings))) as client:
-        resp = await client.post("/admin/v1/recording", json={"file": str(recording)}, headers=ADMIN)
+        assert recording.parent == db.parent  # the admin API writes beside the database
+        resp = await client.post("/admin/v1/recording", json={"file": recording.name}, headers=ADMIN)
         assert resp.status == 200, await resp.text()
         resp = await client.post("/admin/v1/partners", json={"name": "acme", "scopes": list(ALL_SCOPES)},
                                  headers=ADMIN)
@@ -222,3 +224,26 @@ def test_paced_sessions_and_unknown_partners_convert() -> None:
 def test_credentials_are_redacted(value: dict[str, Any], redacted: dict[str, Any]) -> None:
     """Every credential-named field reads <redacted> in the recording."""
     assert redact(value) == redacted
+
+
+async def test_relative_recording_file_goes_beside_the_database(aiohttp_client: AiohttpClient, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``file`` is a plain name written in the database's directory, never in the server's working directory;
+    a path is refused."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = Settings(db_path=tmp_path / "db" / "opsim.db", admin_token=ADMIN_TOKEN, port=0)
+    (tmp_path / "db").mkdir()
+    client = await aiohttp_client(create_app(World.build(WorldConfig(city="berlin", subscribers=300, seed=1)),
+                                             settings))
+    resp = await client.post("/admin/v1/recording", json={"file": "session.jsonl"}, headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["file"] == str(tmp_path / "db" / "session.jsonl")
+    await client.delete("/admin/v1/recording", headers=ADMIN)
+    assert list(elsewhere.iterdir()) == [] and (tmp_path / "db" / "session.jsonl").exists()
+    for bad in ("/tmp/x.jsonl", "../x.jsonl", "a/b.jsonl", ".hidden", ""):
+        resp = await client.post("/admin/v1/recording", json={"file": bad}, headers=ADMIN)
+        assert resp.status == 400, bad
+    assert list(elsewhere.iterdir()) == [] and not (await (await client.get("/admin/v1/recording",
+                                                                               headers=ADMIN)).json())["active"]

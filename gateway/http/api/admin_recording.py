@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.core.errors import InvalidArgument
+from gateway.http.keys import SETTINGS
 from gateway.http.recording import RECORDING, operator_rules
 from gateway.http.routing import Access, RouteTable, json_response, read_json
 from gateway.wire.admin_recording import RecordingStart, RecordingState
@@ -35,11 +36,14 @@ async def get_recording(request: web.Request) -> web.Response:
 @routes.post("/admin/v1/recording", summary="Start recording the session", access=Access.ADMIN,
              request=RecordingStart, response=RecordingState, errors=(400,))
 async def start_recording(request: web.Request) -> web.Response:
-    """Record every partner request and answer and every admin move to ``file`` (JSON Lines, secrets redacted);
-    a running recording is stopped first. 400 when the file cannot be opened."""
+    """Record every partner request and answer and every admin move to ``file`` (JSON Lines, secrets redacted;
+    a plain file name, written in the database's directory); a running recording is stopped first. 400 when the
+    file cannot be opened."""
     body = await read_json(request, RecordingStart)
+    db = request.app[SETTINGS].db_path  # beside the database, never wherever the server happened to be started
+    path = (Path(db).parent if str(db) != ":memory:" else Path.cwd()) / body.file
     try:
-        request.app[RECORDING].start(Path(body.file), operator_rules(request.app))
+        request.app[RECORDING].start(path, operator_rules(request.app))
     except OSError as exc:
         raise InvalidArgument(f"file: cannot open {body.file!r}: {exc.strerror or exc}") from None
     return _state(request)
