@@ -452,8 +452,11 @@ class WebhookSender:
                             task = asyncio.create_task(self._lane(sub), name=f"webhook-lane-{sub}")
                             self._lanes[sub] = task
                             task.add_done_callback(functools.partial(self._lane_done, sub))
+                    # asyncio.timeout, not wait_for: on Python 3.11 a cancel arriving as wait_for's timer fires
+                    # can be lost, leaving this task "cancelling" forever and the app's shutdown hung.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._sleep_for())
+                        async with asyncio.timeout(self._sleep_for()):
+                            await self._wake.wait()
             finally:
                 for task in list(self._lanes.values()):
                     task.cancel()
