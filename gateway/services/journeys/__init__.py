@@ -49,34 +49,5 @@ A step already recorded is not sent again (its row says what came of it; the mes
 
 Layout: :mod:`.model` (triggers, requests, views, reports, errors), :mod:`.repository` (the SQL), :mod:`.service`
 (:class:`JourneyService`: checks, storage, enrolments, reports, events) and :mod:`.engine` (the tick engine:
-live journeys, triggers, chains, enrolments, stop conditions, hourly reports). The names below are the package's
-public face.
+live journeys, triggers, chains, enrolments, stop conditions, hourly reports). Import from the modules.
 """
-
-from gateway.core.ids import ENROLMENT_PREFIX, JOURNEY_PREFIX
-from gateway.services.journeys.model import (
-    EVENT_TYPES,
-    MESSAGE_REASONS,
-    STEP_KINDS,
-    STOP_REASONS,
-    TRIGGERS,
-    EnrolmentView,
-    JourneyClosed,
-    JourneyFull,
-    JourneyReport,
-    JourneyRequest,
-    JourneyView,
-    PlannedStep,
-    RecipientRecord,
-    StepOutcome,
-    StepReport,
-    StepSpec,
-    public_id,
-)
-from gateway.services.journeys.service import JourneyService
-
-__all__ = [
-    "ENROLMENT_PREFIX", "EVENT_TYPES", "JOURNEY_PREFIX", "MESSAGE_REASONS", "STEP_KINDS", "STOP_REASONS", "TRIGGERS",
-    "EnrolmentView", "JourneyClosed", "JourneyFull", "JourneyReport", "JourneyRequest", "JourneyService",
-    "JourneyView", "PlannedStep", "RecipientRecord", "StepOutcome", "StepReport", "StepSpec", "public_id",
-]

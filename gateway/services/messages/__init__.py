@@ -39,35 +39,5 @@ it would have.
 
 Layout: :mod:`.model` (kinds, errors, requests and views, template filling), :mod:`.repository` (the SQL),
 :mod:`.service` (:class:`MessageService`: registrations, blocks, checks, accepting and reading),
-:mod:`.engine` (delivery attempts, retries, wake-ups, the restart). The names below are the package's public face.
+:mod:`.engine` (delivery attempts, retries, wake-ups, the restart). Import from the modules.
 """
-
-from gateway.core.errors import InvalidMessage
-from gateway.core.ids import MESSAGE_PREFIX, SENDER_PREFIX, TEMPLATE_PREFIX
-from gateway.services.messages.model import (
-    CHANNELS,
-    EVENT_TYPE,
-    FINAL,
-    KINDS,
-    PRIORITIES,
-    SOURCE,
-    Block,
-    MessageRequest,
-    MessageView,
-    ModerationRejected,
-    Registration,
-    SenderNotApproved,
-    StatusChange,
-    TemplateNotApproved,
-    TemplateRequired,
-    fill,
-    placeholders,
-)
-from gateway.services.messages.service import MessageService
-
-__all__ = [
-    "CHANNELS", "EVENT_TYPE", "FINAL", "KINDS", "MESSAGE_PREFIX", "PRIORITIES", "SENDER_PREFIX", "SOURCE",
-    "TEMPLATE_PREFIX",
-    "Block", "InvalidMessage", "MessageRequest", "MessageService", "MessageView", "ModerationRejected", "Registration",
-    "SenderNotApproved", "StatusChange", "TemplateNotApproved", "TemplateRequired", "fill", "placeholders",
-]
