@@ -10,6 +10,7 @@ differ). Only subscriber ids, cell ids and counts come back from the shards duri
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -52,7 +53,7 @@ def _run(world: ShardedWorld, config: WorldConfig, days: float, out: Path, fmt: 
     t1 = time.perf_counter()
     try:
         with tqdm(total=total, unit="tick", disable=not progress, desc="simulating", leave=False) as bar:
-            stops = list(range(ticks_per_hour, total, ticks_per_hour)) + [total] if total > 0 else []
+            stops = [*range(ticks_per_hour, total, ticks_per_hour), total] if total > 0 else []
             pending = world.submit_step_to(stops[0]) if stops else None
             done = 0
             for i, stop in enumerate(stops):
@@ -93,7 +94,7 @@ def _log(world: ShardedWorld, events: EventLog, changes: Events) -> None:
     if len(ticks) == 0:
         return
     starts = np.concatenate([[0], np.flatnonzero(np.diff(ticks)) + 1, [len(ticks)]]).tolist()
-    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+    for lo, hi in itertools.pairwise(starts):
         events.add(world.time_of(int(ticks[lo])), subs[lo:hi], cells[lo:hi])
 
 

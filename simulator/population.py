@@ -202,8 +202,10 @@ class Population:
     @classmethod
     def build_blocks(cls, city: City, n: int, streams: RngStreams, first: int, count: int, *,
                      fictional_numbers: bool = False, roaming_share: float = 0.02) -> Population:
-        """Rows of blocks ``first .. first + count - 1`` of the population :meth:`build` makes with the same
-        arguments, as a shard: :attr:`first_row` is the global row of its row 0."""
+        """Rows of blocks ``first .. first + count - 1`` of the population :meth:`build` makes alike.
+
+        A shard of that population: :attr:`first_row` is the global row of its row 0.
+        """
         plan = BuildPlan.make(city, n, streams, fictional_numbers, roaming_share)
         pop = cls._from_blocks(plan, range(first, first + count))
         pop.first_row = first * BLOCK_SIZE

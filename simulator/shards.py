@@ -84,8 +84,10 @@ class ShardStreams(RngStreams):
 
 
 class ShardSimCards(SimCards):
-    """SIM cards of a shard: the hourly swaps and activations are drawn over the whole population, then kept
-    for the shard's own lines (the draw of an hour is one Poisson count over every line)."""
+    """SIM cards of a shard: hourly swaps and activations drawn over the whole population, kept for its lines.
+
+    The draw of an hour is one Poisson count over every line, so a shard cannot draw its share alone.
+    """
 
     def __init__(self, n: int, start: datetime, streams: RngStreams, first_row: int, total: int) -> None:
         super().__init__(n, start, streams)
@@ -128,7 +130,7 @@ def build_shard_world(config: WorldConfig, first_block: int, blocks: int) -> Wor
     """The world of blocks ``first_block .. first_block + blocks - 1`` of the world ``config`` builds."""
     config.validate()
     total = config.subscribers
-    if not (0 <= first_block and blocks >= 1 and first_block + blocks <= math.ceil(total / BLOCK_SIZE)):
+    if not (first_block >= 0 and blocks >= 1 and first_block + blocks <= math.ceil(total / BLOCK_SIZE)):
         raise InvalidConfigError(f"blocks {first_block}..{first_block + blocks - 1} are not blocks of the world")
     base = RngStreams(config.seed)
     streams = ShardStreams(config.seed, first_block)
@@ -311,7 +313,7 @@ class Shard:
                 "radius": np.round(net.cell_radius, 1).astype(np.float64)}
 
     def summary(self) -> WorldSummary:
-        """This shard's world summary (its own subscribers, movers and cell changes)."""
+        """The shard's world summary (its own subscribers, movers and cell changes)."""
         return self.world.summary()
 
     def realism(self) -> tuple[int, RealismTracker]:
