@@ -24,6 +24,7 @@ are drawn over the whole population), test subscribers, pins, device reachabilit
 from __future__ import annotations
 
 import math
+import resource
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -215,6 +216,7 @@ class Shard:
     """
 
     def __init__(self, config: WorldConfig, first_block: int, blocks: int, history_ticks: int | None = None) -> None:
+        self._rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         self.world = build_shard_world(config, first_block, blocks)
         self.first_row = self.world.population.first_row
         if history_ticks is not None:
@@ -319,6 +321,10 @@ class Shard:
     def realism(self) -> tuple[int, RealismTracker]:
         """(first global row, realism tracker over this shard's part of the sample)."""
         return self.first_row, self.world.realism
+
+    def peak_rss_bytes(self) -> tuple[int, int]:
+        """Peak resident memory of the process holding the shard before it was built, and since (bytes, Linux)."""
+        return self._rss_before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     def nbytes(self) -> int:
         """Bytes held by the shard's population, movement and cell columns (its memory floor)."""
