@@ -191,3 +191,33 @@ def test_summary_and_realism_are_the_single_worlds(pair: Pair) -> None:
     assert (s.subscribers, s.moving, s.cell_changes, s.ticks, s.now) == (w.subscribers, w.moving, w.cell_changes,
                                                                          w.ticks, w.now)
     assert pair.sharded.realism().report() == pair.single.realism.report()
+
+
+def _estimate(facts_app: NDArray[np.bool_], push: NDArray[np.bool_], sms: NDArray[np.bool_], channel: str,
+              weights: NDArray[np.int64] | None = None) -> tuple[int, int, int]:
+    """(reachable, NO_CONSENT, NO_APP) as the campaigns service decides an estimate, rows weighted."""
+    from gateway.services import policy
+
+    n = len(facts_app)
+    facts = policy.Facts(np.arange(n, dtype=np.int32), facts_app, push, sms, np.full(n, 12, np.int16),
+                         np.ones(n, bool), np.zeros(n, np.int32), np.zeros(n, np.int32))
+    d = policy.decide(facts, kind="PROMO", channel=channel, rules=policy.Rules(), can_hold=False, remaining=None)
+    w = np.ones(n, np.int64) if weights is None else weights
+    reasons = np.bincount(d.reason, weights=w[d.suppressed], minlength=len(policy.REASONS)).astype(np.int64)
+    return int(w[d.send].sum()), int(reasons[policy.NO_CONSENT]), int(reasons[policy.NO_APP])
+
+
+@pytest.mark.parametrize("channel", ["PUSH", "SMS", "PUSH_THEN_SMS"])
+def test_estimate_from_merged_counts_is_the_single_worlds(pair: Pair, channel: str) -> None:
+    """The campaigns policy over the 8 fact combinations, weighted by the merged counts, gives the single world's
+    estimate (reachable audience and exclusions) of the same candidates."""
+    s = pair.single
+    cands = s.occupants_of_cells(np.arange(0, 300, dtype=np.int32))
+    app = s.app_installed(cands)
+    push = np.asarray(s.consent.is_permitted(cands, "ADVERTISING", "PUSH"), bool)
+    sms = np.asarray(s.consent.is_permitted(cands, "ADVERTISING", "SMS"), bool)
+    expected = _estimate(app, push, sms, channel)
+    counts = pair.sharded.audience_counts(np.arange(0, 300, dtype=np.int32), "PRESENT")
+    code = np.arange(8)
+    got = _estimate((code & 1) > 0, (code & 2) > 0, (code & 4) > 0, channel, np.asarray(counts.by_facts, np.int64))
+    assert got == expected and expected[0] > 0
