@@ -52,6 +52,9 @@ from simulator.world import World, WorldConfig, WorldSummary
 BLOCK_KEYED: dict[str, int] = {"population": 0, "consent": 0, "sim-activation": 0, "plan": 1}
 """Streams keyed by a block index, and the position of that key (a new block-keyed stream must be listed here)."""
 
+WHOLE_WORLD_STREAMS = frozenset({"network", "venues", "devices", "devices-salt", "sim-swap", "line-activation"})
+"""Streams a shard draws exactly as the whole world does (no block key; any per-row draw is handled apart)."""
+
 Events = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]
 """Cell changes as (tick, global subscriber, new cell) columns, in tick then subscriber order."""
 
@@ -77,7 +80,14 @@ class ShardStreams(RngStreams):
         self.first_block = first_block
 
     def seed_sequence(self, name: str, *keys: int) -> np.random.SeedSequence:
-        """The whole world's SeedSequence of ``name`` for the shard-local block key in ``keys``."""
+        """The whole world's SeedSequence of ``name`` for the shard-local block key in ``keys``.
+
+        A stream listed in neither :data:`BLOCK_KEYED` nor :data:`WHOLE_WORLD_STREAMS` is refused: a shard
+        cannot tell whether its draws would be the whole world's, and a silent difference breaks the guarantee.
+        """
+        if name not in BLOCK_KEYED and name not in WHOLE_WORLD_STREAMS:
+            raise InvalidConfigError(f"stream {name!r} is not known to the shards: list it in simulator.shards "
+                                     "(BLOCK_KEYED or WHOLE_WORLD_STREAMS) once its draws are the same per shard")
         pos = BLOCK_KEYED.get(name)
         if pos is not None and len(keys) > pos:
             keys = (*keys[:pos], keys[pos] + self.first_block, *keys[pos + 1:])

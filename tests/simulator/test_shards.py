@@ -87,6 +87,12 @@ def test_shard_streams_shift_only_block_keys() -> None:
     assert shard.stream("sim-swap", 7).random() == world.stream("sim-swap", 7).random()
 
 
+def test_shard_streams_refuse_streams_they_do_not_know() -> None:
+    """A stream the shards were not told about fails loudly instead of drawing other numbers than the world."""
+    with pytest.raises(InvalidConfigError, match="not known to the shards"):
+        ShardStreams(3, 1).stream("gathering", 1)
+
+
 def test_device_columns_are_the_slice_of_the_whole_draw() -> None:
     """Jumping the generator gives exactly the shard's rows of the world's device columns."""
     whole = Devices(5_000, RngStreams(4))
