@@ -22,9 +22,10 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'opsi
 from simulator.ray_shards import RayPool, start_local_ray  # noqa: E402 - after the skip: it needs Ray
 from simulator.shards import ShardedWorld  # noqa: E402
 
-# Two blocks, one per shard; 22:00 UTC for 2.4 simulated hours: the events cross a UTC day (two partitions).
-ARGS = ["simulate", "--city", "seoul", "--subscribers", str(BLOCK_SIZE + 4_000), "--days", "0.1", "--seed", "5",
-        "--start", "2026-03-01T22:00:00Z", "--quiet"]
+# Two blocks, one per shard; 13:00 UTC (22:00 in Seoul) for 12 simulated hours: the run crosses local midnight
+# (the next day's plans) and a UTC day (two Parquet partitions).
+ARGS = ["simulate", "--city", "seoul", "--subscribers", str(BLOCK_SIZE + 4_000), "--days", "0.5", "--seed", "5",
+        "--start", "2026-03-01T13:00:00Z", "--quiet"]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -25,9 +25,11 @@ from simulator.shards import (
 )
 from simulator.world import World, WorldConfig
 
-# Three blocks (the last one short) on two shards: the first shard holds two blocks, the second one.
-CONFIG = WorldConfig(city="seoul", subscribers=2 * BLOCK_SIZE + 3_000, seed=11)
-HOURS = 5
+# Three blocks (the last one short) on two shards: the first shard holds two blocks, the second one. From 21:00
+# to 07:00 in Seoul: the next local day's plans are drawn at midnight and its morning trips start.
+CONFIG = WorldConfig(city="seoul", subscribers=2 * BLOCK_SIZE + 3_000, seed=11,
+                     start=datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
+HOURS = 10
 
 
 @dataclass
