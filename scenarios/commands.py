@@ -79,6 +79,10 @@ def _configure_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: one process; ray: the world sharded by subscriber block on Ray actors (same files)")
+    p.add_argument("--workers", type=int_in(1, 1024), help="--engine ray: number of shards (default 2)")
+    p.add_argument("--address", help="--engine ray: address of an existing Ray cluster (default: start a local Ray)")
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
@@ -90,7 +94,22 @@ def _run_simulate(args: argparse.Namespace) -> int:
     output_dir(args.out, "--out")
     if args.format == "parquet":
         needs_module("pyarrow", "--format parquet", "research")
-    result = run_simulation(_world_config(args), args.days, args.out, args.format, progress=not args.quiet)
+    if args.engine == "ray":
+        from scenarios.simulate_sharded import run_sharded_simulation
+        from simulator.ray_shards import RayPool
+
+        needs_module("ray", "--engine ray", "ray")
+        workers = args.workers or 2
+
+        def make_pool(config: WorldConfig, history_ticks: int | None) -> RayPool:
+            return RayPool(config, workers, address=args.address, history_ticks=history_ticks)
+
+        result = run_sharded_simulation(_world_config(args), args.days, args.out, make_pool, args.format,
+                                        progress=not args.quiet)
+    else:
+        if args.workers is not None or args.address is not None:
+            raise UsageError("--workers and --address need --engine ray")
+        result = run_simulation(_world_config(args), args.days, args.out, args.format, progress=not args.quiet)
     s = result.summary
     print(json.dumps({"out": str(args.out), "subscribers": s["counts"]["subscribers"], "cells": s["counts"]["cells"],
                       "events": s["counts"]["events"], "timings": s["timings"]}))

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from scenarios.export import EventLog, TableWriter, write_json
 from scenarios.results import summary_json
-from simulator.world import World, WorldConfig
+from simulator.network import Network
+from simulator.world import World, WorldConfig, WorldSummary
 
 SUBSCRIBER_BATCH = 65_536
 """Rows of the subscribers table decoded and written at a time (its strings are built per batch)."""
@@ -52,7 +53,8 @@ def run_simulation(config: WorldConfig, days: float, out: Path, fmt: str = "csv"
     events = EventLog(out, fmt)
 
     def on_cells(now: datetime, subs: NDArray[np.int32], old: NDArray[np.int32], new: NDArray[np.int32]) -> None:
-        events.add(now, subs, new)
+        order = np.argsort(subs, kind="stable")  # one instant's rows in subscriber order, as a sharded run merges
+        events.add(now, subs[order], new[order])
 
     world.on_cell_change(on_cells)
     t1 = time.perf_counter()
@@ -71,28 +73,34 @@ def run_simulation(config: WorldConfig, days: float, out: Path, fmt: str = "csv"
     t_sim = time.perf_counter() - t1
     t2 = time.perf_counter()
     ext = "parquet" if fmt == "parquet" else "csv"
-    files = [_write_subscribers(world, out / f"subscribers.{ext}", fmt), _write_cells(world, out / f"cells.{ext}", fmt),
-             events_path]
+    files = [_write_subscribers(world, out / f"subscribers.{ext}", fmt),
+             write_cells(world.network, out / f"cells.{ext}", fmt), events_path]
     t_tables = time.perf_counter() - t2
-    pop = world.population
-    world_summary = summary_json(world.summary())
-    timings: dict[str, Any] = {k: world_summary.pop(k) for k in _TIMING_KEYS if k in world_summary}
-    timings.update({
-        "buildSeconds": round(t_build, 3), "simulateSeconds": round(t_sim, 3),
-        "eventsWriteSeconds": round(events.write_seconds, 3), "tablesWriteSeconds": round(t_tables, 3),
-        "subscriberStepsPerSecond": round(pop.size * total / max(t_sim, 1e-9)),
-    })
+    timings = {"buildSeconds": round(t_build, 3), "simulateSeconds": round(t_sim, 3),
+               "eventsWriteSeconds": round(events.write_seconds, 3), "tablesWriteSeconds": round(t_tables, 3),
+               "subscriberStepsPerSecond": round(world.population.size * total / max(t_sim, 1e-9))}
+    summary = write_summary(out, world.summary(), world.realism.report(), days, fmt, world.network.n_cells,
+                            events.rows, timings)
+    files.append(out / "summary.json")
+    return SimulationResult(summary, files)
+
+
+def write_summary(out: Path, world: WorldSummary, realism: dict[str, Any], days: float, fmt: str, cells: int,
+                  events: int, timings: dict[str, Any]) -> dict[str, Any]:
+    """Write and return ``summary.json``: reproducible for a seed except ``timings`` (wall-clock figures)."""
+    world_summary = summary_json(world)
+    measured: dict[str, Any] = {k: world_summary.pop(k) for k in _TIMING_KEYS if k in world_summary}
+    measured.update(timings)
     summary = {
         "world": world_summary,
         "days": days,
         "format": fmt,
-        "counts": {"subscribers": int(pop.size), "cells": int(world.network.n_cells), "events": events.rows},
-        "timings": timings,
-        "realism": world.realism.report(),
+        "counts": {"subscribers": int(world.subscribers), "cells": int(cells), "events": events},
+        "timings": measured,
+        "realism": realism,
     }
-    files.append(out / "summary.json")
-    write_json(files[-1], summary)
-    return SimulationResult(summary, files)
+    write_json(out / "summary.json", summary)
+    return summary
 
 
 def _write_subscribers(world: World, path: Path, fmt: str) -> Path:
@@ -107,9 +115,8 @@ def _write_subscribers(world: World, path: Path, fmt: str) -> Path:
     return path
 
 
-def _write_cells(world: World, path: Path, fmt: str) -> Path:
+def write_cells(net: Network, path: Path, fmt: str) -> Path:
     """``id`` (the row number events refer to), ``ecgi``, centre and radius of every cell."""
-    net = world.network
     lat, lon = net.cell_latlon()
     with TableWriter(path, fmt) as table:
         table.write({"id": np.arange(net.n_cells, dtype=np.int32), "ecgi": net.cell_ids,

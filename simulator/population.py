@@ -27,7 +27,7 @@ from simulator.errors import (
     UnknownSubscriberError,
 )
 from simulator.numbering import E164_PATTERN, IMSI_DIGITS, ImsiPlan
-from simulator.rng import RngStreams
+from simulator.rng import BLOCK_SIZE, RngStreams
 from simulator.synthesis import BuildPlan
 from simulator.vocabulary import Interner, email_local_part, name_slug
 
@@ -169,6 +169,9 @@ class Population:
         for c, k in zip(countries, tests.tolist(), strict=False):
             base = self._imsi_plan(c).base
             self._test_counts[base] = self._test_counts.get(base, 0) + int(k)
+        self.first_row = 0
+        """Global row number of row 0: a shard of a larger population (:mod:`simulator.shards`) holds rows
+        ``first_row ..``; e-mails carry the global number, so a row decodes the same in a shard as in the whole."""
         self._sorted_keys: NDArray[np.int64] | None = None
         self._sorted_rows: NDArray[np.int64] | None = None
         self._recent: dict[int, int] = {}  # rows appended after the sorted index was built
@@ -195,6 +198,18 @@ class Population:
         """Only the rows of block ``block`` of the population :meth:`build` makes with the same arguments."""
         plan = BuildPlan.make(city, n, streams, fictional_numbers, roaming_share)
         return cls._from_blocks(plan, [block])
+
+    @classmethod
+    def build_blocks(cls, city: City, n: int, streams: RngStreams, first: int, count: int, *,
+                     fictional_numbers: bool = False, roaming_share: float = 0.02) -> Population:
+        """Rows of blocks ``first .. first + count - 1`` of the population :meth:`build` makes alike.
+
+        A shard of that population: :attr:`first_row` is the global row of its row 0.
+        """
+        plan = BuildPlan.make(city, n, streams, fictional_numbers, roaming_share)
+        pop = cls._from_blocks(plan, range(first, first + count))
+        pop.first_row = first * BLOCK_SIZE
+        return pop
 
     @classmethod
     def _from_blocks(cls, plan: BuildPlan, blocks: Iterable[int]) -> Population:
@@ -442,7 +457,8 @@ class Population:
         first = np.asarray(self._first_slugs, dtype=object)[self.first_name[rows]]
         last = np.asarray(self._last_slugs, dtype=object)[self.last_name[rows]]
         domains = np.asarray(self.email_domains, dtype=object)[self.email_domain[rows]]
-        return [f"{email_local_part(f, s)}{r}@{d}" for f, s, r, d in zip(first.tolist(), last.tolist(), rows.tolist(),
+        numbers = (rows + self.first_row).tolist()
+        return [f"{email_local_part(f, s)}{r}@{d}" for f, s, r, d in zip(first.tolist(), last.tolist(), numbers,
                                                                     domains.tolist(), strict=True)]
 
     def table(self, indices: ArrayLike | None = None) -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""Shards of a world on Ray actors: the :class:`~simulator.shards.ShardPool` behind ``--engine ray``.
+
+Owns starting (or joining) Ray and the actors that hold the shards. Ray is an optional extra
+(``pip install 'opsim[ray]'``) imported only here, and only when a pool is made. Without ``address`` a local Ray
+is started for the pool's lifetime, bound to 127.0.0.1, without dashboard or usage statistics (nothing leaves
+the machine); with ``address`` an existing cluster is joined (every node needs opsim installed) and left running.
+If Ray is already initialised in this process (a test's module fixture), that Ray is used and left running.
+Each actor asks for one CPU; calls to the shards are fanned out and waited for in shard order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from simulator.errors import InvalidConfigError
+from simulator.shards import Shard, shard_blocks
+from simulator.world import WorldConfig
+
+RAY_ENV: dict[str, str] = {
+    "RAY_USAGE_STATS_ENABLED": "0",  # no usage report to the outside
+    "RAY_USAGE_STATS_PROMPT_ENABLED": "0",
+    "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
+}
+"""Environment set (unless already set) before Ray starts: Ray must not try the network."""
+
+LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
+"""Shared-memory object store of a local Ray: an hour of cell changes per shard is tens of MB at most."""
+
+
+def ray_available() -> bool:
+    """Whether Ray can be imported (the ``ray`` extra is installed)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def start_local_ray(num_cpus: int) -> None:
+    """Start a Ray on this machine only (127.0.0.1, no dashboard, no usage statistics, quiet workers)."""
+    import ray
+
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+             object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False, configure_logging=False)
+
+
+class RayPool:
+    """The shards of ``config``'s world on ``workers`` Ray actors (fewer if the world has fewer blocks).
+
+    ``history_ticks`` bounds each shard's presence history (see :class:`~simulator.shards.Shard`).
+    """
+
+    def __init__(self, config: WorldConfig, workers: int, address: str | None = None,
+                 history_ticks: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise InvalidConfigError("--engine ray needs Ray: pip install 'opsim[ray]'") from exc
+        self._started = False
+        if not ray.is_initialized():
+            if address is None:
+                start_local_ray(workers)
+            else:
+                for key, value in RAY_ENV.items():
+                    os.environ.setdefault(key, value)
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            self._started = True
+        remote: Any = ray.remote(num_cpus=1)(Shard)
+        self.actors: list[Any] = [remote.remote(config, first, count, history_ticks)
+                                  for first, count in shard_blocks(config.subscribers, workers)]
+
+    def submit(self, method: str, *args: Any) -> Callable[[], list[Any]]:
+        """Start ``method(*args)`` on every actor; the returned function waits for the results, in shard order."""
+        import ray
+
+        refs = [getattr(a, method).remote(*args) for a in self.actors]
+        return lambda: list(ray.get(refs))
+
+    def submit_to(self, shard: int, method: str, *args: Any) -> Callable[[], Any]:
+        """Start ``method(*args)`` on actor number ``shard``; the returned function waits for the result."""
+        import ray
+
+        ref = getattr(self.actors[shard], method).remote(*args)
+        return lambda: ray.get(ref)
+
+    def close(self) -> None:
+        """End the actors, and the local Ray if this pool started it."""
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors = []
+        if self._started:
+            ray.shutdown()
+            self._started = False
