@@ -15,7 +15,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.city import City
-from simulator.mobility import HOME, WORK, DayPlan, MobilityState, PlanBuilder, Venues, travel_seconds
+from simulator.mobility import (
+    HOME,
+    HUB_AIRPORT,
+    WORK,
+    DayPlan,
+    MobilityState,
+    PlanBuilder,
+    Venues,
+    leg_modes,
+    travel_seconds,
+)
 from simulator.population import Population
 from simulator.rng import BLOCK_SIZE, RngStreams
 
@@ -121,7 +131,8 @@ class Movement:
         m = self.state
         dx, dy = self.place_xy(subs, places)
         dist = np.hypot(dx - m.x[subs], dy - m.y[subs]).astype(np.float64)
-        dur = np.ceil(travel_seconds(dist) / self.tick_seconds).astype(np.int32)
+        mode = leg_modes(self.venues, m.place[subs], places, dist)
+        dur = np.ceil(travel_seconds(dist, mode) / self.tick_seconds).astype(np.int32)
         dur = np.where(dist > 1.0, np.maximum(dur, 1), 0)
         new = subs[~m.moving[subs]]
         m.ox[subs], m.oy[subs] = m.x[subs], m.y[subs]
@@ -179,6 +190,27 @@ class Movement:
         m.pinned[i] = False
         if i < self.base_size:
             self.depart(k, np.asarray([i], np.int32), self.routine_place[[i]])
+
+    def arrive_at_airports(self, rng: np.random.Generator, k: int, within_ticks: int) -> None:
+        """Inbound roamers are first seen at an airport.
+
+        Each stands at the airport nearest their accommodation at tick ``k`` and heads to their routine place at a
+        tick drawn within the next ``within_ticks``.
+        """
+        pop = self.population
+        visitors = np.flatnonzero(pop.roaming[: self.base_size]).astype(np.int32)
+        airports = np.flatnonzero(self.venues.hub == HUB_AIRPORT).astype(np.int32)
+        if len(visitors) == 0 or len(airports) == 0:
+            return
+        ax, ay = self.venues.x[airports], self.venues.y[airports]
+        hx, hy = pop.home_x[visitors, None], pop.home_y[visitors, None]
+        nearest = np.argmin(np.hypot(ax[None, :] - hx, ay[None, :] - hy), axis=1)
+        m = self.state
+        m.x[visitors], m.y[visitors] = ax[nearest], ay[nearest]
+        m.place[visitors] = airports[nearest]
+        arrive = k + 1 + rng.integers(0, max(within_ticks, 1), len(visitors))
+        self.hold(visitors, arrive.astype(np.int32))
+        self.schedule(arrive.astype(np.int64), visitors, np.full(len(visitors), ROUTINE, np.int32))
 
     def add_pinned(self, x: float, y: float) -> None:
         """Add one subscriber (a test phone) standing pinned at (x, y)."""
