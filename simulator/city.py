@@ -50,7 +50,7 @@ class Country:
     @property
     def number_capacity(self) -> int:
         """How many mobile numbers the plan holds (NANP exchange codes start at 2: 8 of 10 subscriber ranges)."""
-        space = 10**self.subscriber_digits
+        space: int = 10**self.subscriber_digits
         if self.dial == "1":
             space -= 2 * 10 ** (self.subscriber_digits - 1)
         return space * len(self.mobile_prefixes)
@@ -348,7 +348,8 @@ class City:
     def metro_shares(self) -> NDArray[np.float64]:
         """Population share of each metro (sums to 1)."""
         shares = np.asarray([m.share for m in self.metros], dtype=np.float64)
-        return shares / shares.sum()
+        out: NDArray[np.float64] = shares / shares.sum()
+        return out
 
     def metro_of(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.int16]:
         """Metro of each point: the one whose centre is nearest relative to its size (0 in a one-city territory)."""
@@ -357,12 +358,15 @@ class City:
         if len(self.metros) == 1:
             return np.zeros(xa.shape, np.int16)
         rel = np.hypot(xa[..., None] - self._metro_x, ya[..., None] - self._metro_y) / self._metro_r
-        return np.argmin(rel, axis=-1).astype(np.int16)
+        out: NDArray[np.int16] = np.argmin(rel, axis=-1).astype(np.int16)
+        return out
 
     def zone_of(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.int8]:
         """Zone code of each point (``ZONE_OUTSIDE`` outside the boundary), by the radii of its metro."""
         xa = np.asarray(x, dtype=np.float64)
         ya = np.asarray(y, dtype=np.float64)
+        centre_r: float | NDArray[np.float64]
+        res_r: float | NDArray[np.float64]
         if len(self.metros) == 1:
             r = np.hypot(xa, ya)
             centre_r, res_r = self.centre_radius_m, self.residential_radius_m

@@ -391,16 +391,16 @@ class PlanBuilder:
         # A plan runs on past its midnight (night shifts, nights out, overnight trips), up to the next evening.
         minute = np.clip(np.concatenate(ticks), 0, 42 * 60)
         tick = (start_tick + np.floor(minute * ticks_per_min)).astype(np.int32)
-        who = np.concatenate(who)
-        where = np.concatenate(where)
+        sub = np.concatenate(who)
+        place = np.concatenate(where)
         # Whoever is still on yesterday's plan (home from a night shift, back from another city) starts today's
         # after it: their earlier events are dropped.
-        keep = tick > state.busy_until[who]
-        tick, who, where = tick[keep], who[keep], where[keep]
+        keep = tick > state.busy_until[sub]
+        tick, sub, place = tick[keep], sub[keep], place[keep]
         last = np.full(n, np.iinfo(np.int32).min, np.int32)
-        np.maximum.at(last, who - lo, tick)
+        np.maximum.at(last, sub - lo, tick)
         state.busy_until[subs] = np.maximum(state.busy_until[subs], last)
-        return tick, who, where
+        return tick, sub, place
 
     def _intercity(self, rng: np.random.Generator, subs: NDArray[np.int32],
                    anchor_home: tuple[NDArray, NDArray], visitor: NDArray[np.bool_],  # type: ignore[type-arg]
@@ -478,7 +478,8 @@ class PlanBuilder:
         b_hub = back + from_hub + wait
         b_origin_hub = b_hub + long_leg + 10
 
-        def emit_at(mask: NDArray[np.bool_], minute: NDArray[np.float64], place: NDArray[np.int64]) -> None:
+        def emit_at(mask: NDArray[np.bool_], minute: NDArray[np.float64],
+                    place: NDArray[np.int64] | NDArray[np.int32]) -> None:
             full_minute = np.zeros(n)
             full_place = np.zeros(n, np.int32)
             full_mask = np.zeros(n, bool)
@@ -546,12 +547,22 @@ class PlanBuilder:
             tx = ax[todo] + np.cos(theta[idx][todo]) * dist[todo] * shrink
             ty = ay[todo] + np.sin(theta[idx][todo]) * dist[todo] * shrink
             new[todo] = self.venues.snap(tx, ty)
-        n_named = len(self.venues.x) - self.venues.named_offset
+        n_named = len(self.city.places)
         if n_named > 0 and not near:
             p_named = 0.04 if named_bias is None else np.where(named_bias[idx], 0.5, 0.04)
             named = u_named[idx] < p_named
-            new = np.where(named, self.venues.named_offset + (u_pick[idx] * n_named).astype(np.int32) % n_named,
-                           new)
+            if len(self.city.metros) == 1:
+                pick = (u_pick[idx] * n_named).astype(np.int32) % n_named
+            else:  # a named place of the person's own city
+                pick = np.full(len(idx), -1, np.int32)
+                anchor_metro = self.city.metro_of(ax, ay)
+                for mi in range(len(self.city.metros)):
+                    own = np.flatnonzero(self.city.place_metro == mi).astype(np.int32)
+                    sel = anchor_metro == mi
+                    if len(own):
+                        pick[sel] = own[(u_pick[idx][sel] * len(own)).astype(np.int32) % len(own)]
+                named &= pick >= 0
+            new = np.where(named, self.venues.named_offset + pick, new)
         new = np.where(new < 0, self.venues.snap(ax, ay), new)
         chosen = np.where(explore | (ret_venue < 0), new, ret_venue)
         # Remember: a returning visit counts up; an explored venue takes an empty or the least visited slot.

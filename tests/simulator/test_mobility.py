@@ -75,6 +75,22 @@ def test_almost_everyone_is_at_home_at_night(day_world: tuple[World, dict[str, S
     assert _stands_at(s, pop.home_x, pop.home_y, home)
 
 
+def test_people_move_at_night_without_a_midnight_spike() -> None:
+    """Cell changes by local hour over two days: some every night hour (shift work, nights out), and the hour after
+    midnight is quieter than the hour before it (plans are not cut off at the day's end)."""
+    world = World.build(small_config())
+    hist = np.zeros(24, np.int64)
+
+    def count(now: datetime, subs: NDArray[np.int32], old: NDArray[np.int32], new: NDArray[np.int32]) -> None:
+        hist[world.local_time(now).hour] += len(subs)
+
+    world.on_cell_change(count)
+    world.run_until(datetime(2026, 6, 3, 6, 0, tzinfo=world.tz).astimezone(UTC))
+    assert (hist[1:5] > 0).all(), hist
+    assert hist[0] < hist[23] and hist[0] < 2.5 * hist[1], hist
+    assert hist[1:5].sum() < 0.05 * hist.sum()  # night movement stays low
+
+
 @pytest.mark.parametrize("label", [
     "monday 10:30",  # the first morning (the world started at 06:00 and placed people by their routine)
     "tuesday 10:30",  # a morning reached by simulated travel only
