@@ -165,7 +165,7 @@ _CITIES: dict[str, CityPreset] = {
         NamedPlace("Gimhae International Airport", "AIRPORT", 35.1795, 128.9382),
         NamedPlace("Haeundae Beach", "PARK", 35.1587, 129.1604),
     )),
-    "incheon": CityPreset("incheon", "Incheon", 37.4563, 126.7052, "KR", 3_000, 9_000, 25_000, (
+    "incheon": CityPreset("incheon", "Incheon", 37.4563, 126.7052, "KR", 3_000, 8_000, 14_000, (
         NamedPlace("Incheon Munhak Stadium", "STADIUM", 37.4348, 126.6930, 49_000),
         NamedPlace("Incheon Station", "STATION", 37.4764, 126.6168),
         NamedPlace("Incheon International Airport", "AIRPORT", 37.4602, 126.4407),
@@ -192,16 +192,18 @@ _CITIES: dict[str, CityPreset] = {
         NamedPlace("Pulkovo Airport", "AIRPORT", 59.8003, 30.2625),
         NamedPlace("Galeria", "MALL", 59.9272, 30.3600),
     )),
-    "novosibirsk": CityPreset("novosibirsk", "Novosibirsk", 55.0084, 82.9357, "RU", 2_500, 8_000, 20_000, (
-        NamedPlace("Novosibirsk-Glavny Station", "STATION", 55.0355, 82.8973),
-        NamedPlace("Tolmachevo Airport", "AIRPORT", 55.0126, 82.6507),
+    "nizhny-novgorod": CityPreset("nizhny-novgorod", "Nizhny Novgorod", 56.3269, 44.0059, "RU", 2_500, 7_000,
+                                  15_000, (
+        NamedPlace("Nizhny Novgorod Stadium", "STADIUM", 56.3375, 43.9636, 45_000),
+        NamedPlace("Nizhny Novgorod-Moskovsky Station", "STATION", 56.3215, 43.9460),
+        NamedPlace("Strigino Airport", "AIRPORT", 56.2301, 43.7840),
     )),
-    "yekaterinburg": CityPreset("yekaterinburg", "Yekaterinburg", 56.8389, 60.6057, "RU", 2_500, 7_000, 18_000, (
-        NamedPlace("Ekaterinburg Arena", "STADIUM", 56.8325, 60.5736, 35_000),
-        NamedPlace("Yekaterinburg-Passazhirsky Station", "STATION", 56.8583, 60.6008),
-        NamedPlace("Koltsovo Airport", "AIRPORT", 56.7431, 60.8027),
+    "rostov-on-don": CityPreset("rostov-on-don", "Rostov-on-Don", 47.2357, 39.7015, "RU", 2_500, 7_000, 16_000, (
+        NamedPlace("Rostov Arena", "STADIUM", 47.2094, 39.7378, 45_000),
+        NamedPlace("Rostov-Glavny Station", "STATION", 47.2175, 39.6924),
+        NamedPlace("Platov International Airport", "AIRPORT", 47.4939, 39.9247),
     )),
-    "kazan": CityPreset("kazan", "Kazan", 55.7961, 49.1064, "RU", 2_500, 7_000, 24_000, (
+    "kazan": CityPreset("kazan", "Kazan", 55.7961, 49.1064, "RU", 2_500, 7_000, 16_000, (
         NamedPlace("Ak Bars Arena", "STADIUM", 55.8210, 49.1608, 45_000),
         NamedPlace("Kazan-Passazhirskaya Station", "STATION", 55.7887, 49.0996),
         NamedPlace("Kazan International Airport", "AIRPORT", 55.6062, 49.2787),
@@ -211,7 +213,7 @@ _CITIES: dict[str, CityPreset] = {
         NamedPlace("Hamburg Hauptbahnhof", "STATION", 53.5530, 10.0069),
         NamedPlace("Hamburg Airport", "AIRPORT", 53.6304, 9.9882),
     )),
-    "munich": CityPreset("munich", "Munich", 48.1351, 11.5820, "DE", 3_000, 9_000, 29_000, (
+    "munich": CityPreset("munich", "Munich", 48.1351, 11.5820, "DE", 3_000, 8_000, 15_000, (
         NamedPlace("Allianz Arena", "STADIUM", 48.2188, 11.6247, 75_000),
         NamedPlace("München Hauptbahnhof", "STATION", 48.1402, 11.5600),
         NamedPlace("Munich Airport", "AIRPORT", 48.3538, 11.7861),
@@ -270,11 +272,12 @@ COUNTRY_PRESETS: dict[str, CountryPreset] = {
     "south-korea": CountryPreset("south-korea", "South Korea", "KR", (
         ("seoul", 0.448), ("busan", 0.157), ("incheon", 0.143), ("daegu", 0.113), ("daejeon", 0.069),
         ("gwangju", 0.070)), Intercity(0.02, 0.3, (0.35, 0.05, 0.60))),
-    # Rosstat 2021 census: Moscow 13.0M, Saint Petersburg 5.60M, Novosibirsk 1.63M, Yekaterinburg 1.54M,
-    # Kazan 1.31M. Long distances: fewer trips a day, more overnight stays, rail and air lead.
+    # The largest cities on Moscow time (one time zone per territory: the day plans follow one local clock).
+    # Rosstat 2021 census: Moscow 13.01M, Saint Petersburg 5.60M, Kazan 1.31M, Nizhny Novgorod 1.25M,
+    # Rostov-on-Don 1.14M. Long distances: fewer trips a day, more overnight stays, rail and air lead.
     "russia": CountryPreset("russia", "Russia", "RU", (
-        ("moscow", 0.563), ("saint-petersburg", 0.243), ("novosibirsk", 0.071), ("yekaterinburg", 0.067),
-        ("kazan", 0.056)), Intercity(0.006, 0.6, (0.45, 0.30, 0.25))),
+        ("moscow", 0.583), ("saint-petersburg", 0.251), ("kazan", 0.059), ("nizhny-novgorod", 0.056),
+        ("rostov-on-don", 0.051)), Intercity(0.006, 0.6, (0.50, 0.25, 0.25))),
     # Destatis 2022: Berlin 3.76M, Hamburg 1.89M, Munich 1.51M, Cologne 1.08M, Frankfurt 0.77M. Long-distance
     # trips (Mobilität in Deutschland 2017: about 1.5% of person-days include a trip over 100 km) are mostly by
     # car, then rail; few domestic flights.
@@ -302,6 +305,12 @@ class Metro:
     residential_radius_m: float
     suburb_radius_m: float
     share: float
+    bounds: tuple[float, float, float, float] | None = None
+    """Bounding box of the metro's territory (its disc and the disc of an outlying airport)."""
+
+
+AIRPORT_DISC_M = 3_000.0
+"""An airport beyond a country city's suburbs gets a disc of its own (terminals, aprons, access roads)."""
 
 
 @dataclass
@@ -386,6 +395,8 @@ class City:
         if len(self.metros) == 1:
             return self.bounds
         mm = self.metros[m]
+        if mm.bounds is not None:
+            return mm.bounds
         r = mm.suburb_radius_m
         return (mm.x - r, mm.y - r, mm.x + r, mm.y + r)
 
@@ -478,9 +489,16 @@ def country_from_preset(name: str) -> City:
     places: list[NamedPlace] = []
     for preset, (_, share) in zip(cities, cp.cities, strict=True):
         x, y = proj.point_xy(preset.latitude, preset.longitude)
+        parts = [Point(x, y).buffer(preset.suburb_radius_m, quad_segs=64)]
+        for place in preset.places:
+            px, py = proj.point_xy(place.latitude, place.longitude)
+            if place.kind == "AIRPORT" and math.hypot(px - x, py - y) > preset.suburb_radius_m - AIRPORT_DISC_M:
+                parts.append(Point(px, py).buffer(AIRPORT_DISC_M, quad_segs=16))
+        territory = shapely.union_all(parts)
+        minx, miny, maxx, maxy = (float(v) for v in territory.bounds)
         metros.append(Metro(preset.name, preset.display_name, x, y, preset.centre_radius_m,
-                            preset.residential_radius_m, preset.suburb_radius_m, share))
-        discs.append(Point(x, y).buffer(preset.suburb_radius_m, quad_segs=64))
+                            preset.residential_radius_m, preset.suburb_radius_m, share, (minx, miny, maxx, maxy)))
+        discs.append(territory)
         places.extend(preset.places)
     return City(cp.name, cp.display_name, proj, country, country.timezone, country.locale, shapely.union_all(discs),
                 capital.centre_radius_m, capital.residential_radius_m, places, metros=tuple(metros),

@@ -34,8 +34,8 @@ def test_residents_live_in_the_cities_by_their_shares(name: str) -> None:
     metro = city.metro_of(pop.home_x, pop.home_y)
     measured = np.bincount(metro, minlength=len(city.metros)) / pop.size
     assert np.allclose(measured, city.metro_shares, atol=0.02), (measured, city.metro_shares)
-    # Work and study places are in the home city.
-    assert (city.metro_of(pop.work_x, pop.work_y) == metro).all()
+    # Work and study places are in the home city (a school may lie across the seam where two cities touch).
+    assert (city.metro_of(pop.work_x, pop.work_y) == metro).mean() > 0.995
 
 
 @pytest.mark.parametrize(("name", "code", "dial", "mcc"), [
@@ -95,11 +95,19 @@ def test_intercity_trips_happen_at_the_daily_share(name: str) -> None:
 
 
 def test_roamers_arrive_at_airports(korea: World) -> None:
-    """At the start every inbound roamer stands at an airport; within the arrival hours they have left it."""
+    """At the start every inbound roamer stands at an airport of their city (Daejeon has none: its station);
+    within the arrival hours they have left it."""
     roamers = np.flatnonzero(korea.population.roaming)
     assert len(roamers) > 20
     places = korea.mobility.place[roamers]
-    assert (places >= 0).all() and (korea.venues.hub[places] == HUB_AIRPORT).all()
+    assert (places >= 0).all()
+    hub = korea.venues.hub[places]
+    city = korea.city
+    daejeon = [m.name for m in city.metros].index("daejeon")
+    in_daejeon = city.metro_of(korea.population.home_x[roamers], korea.population.home_y[roamers]) == daejeon
+    assert (hub[~in_daejeon] == HUB_AIRPORT).all() and (hub[in_daejeon] == HUB_STATION).all()
+    assert (city.place_metro[places - korea.venues.named_offset] == city.metro_of(
+        korea.population.home_x[roamers], korea.population.home_y[roamers])).all()
     airport_cells = korea.network.cell_of(korea.venues.x[places], korea.venues.y[places])
     assert np.array_equal(korea.cell[roamers], airport_cells)
     fresh = copy_of(korea)
