@@ -388,8 +388,8 @@ class PlanBuilder:
 
         if not ticks:
             return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32)
-        # A plan runs on past its midnight (night shifts, nights out, overnight trips), up to the next evening.
-        minute = np.clip(np.concatenate(ticks), 0, 42 * 60)
+        # A plan runs on past its midnight (night shifts, nights out, overnight trips), at most to the next one.
+        minute = np.clip(np.concatenate(ticks), 0, 48 * 60 - 1)
         tick = (start_tick + np.floor(minute * ticks_per_min)).astype(np.int32)
         sub = np.concatenate(who)
         place = np.concatenate(where)
@@ -423,7 +423,7 @@ class PlanBuilder:
         u_stay = rng.random(n)
         t_go = rng.normal(0.0, 1.0, n)
         dwell = rng.uniform(4 * 60, 9 * 60, n)
-        back_next = rng.uniform(10 * 60, 17 * 60, n)
+        back_next = rng.uniform(9 * 60, 15 * 60, n)
         spot = rng.normal(0.0, 1.0, (n, 2))
         hx, hy = anchor_home[0].astype(np.float64), anchor_home[1].astype(np.float64)
         home_metro = city.metro_of(hx, hy)
