@@ -34,7 +34,8 @@ def _world_args(p: argparse.ArgumentParser, subscribers_flag: str = "--subscribe
     p.add_argument("--city", default="moscow", help="city preset: moscow, seoul, berlin, new-york")
     p.add_argument("--geojson", type=Path, help="custom city: a GeoJSON Polygon file (with --center and --country)")
     p.add_argument("--center", help="custom city centre as LAT,LON")
-    p.add_argument("--country", help="custom city ISO country code (RU, KR, DE, US, GB, FR)")
+    p.add_argument("--country", help="a country preset instead of --city: south-korea, russia, germany (or KR, "
+                                      "RU, DE); with --geojson, the custom city's ISO code (RU, KR, DE, US, GB, FR)")
     p.add_argument(subscribers_flag, dest="subscribers", type=positive_int, default=default_n,
                    help="number of subscribers")
     p.add_argument("--seed", type=non_negative_int, default=0, help="root random seed")
@@ -60,12 +61,17 @@ def _world_config(args: argparse.Namespace) -> WorldConfig:
     start = getattr(args, "start", None) or DEFAULT_START
     return WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, start=start,
                        tick_seconds=getattr(args, "tick", 60), fictional_numbers=args.fictional_numbers,
-                       custom_city=custom, locale=args.locale)
+                       custom_city=custom, locale=args.locale, country=None if custom else args.country)
 
 
 def _check_city(args: argparse.Namespace) -> None:
-    from simulator.city import PRESETS
+    from simulator.city import COUNTRY_PRESETS, PRESETS, country_preset_key
 
+    if args.geojson is None and args.country is not None:
+        if country_preset_key(args.country) is None:
+            raise UsageError(f"--country: unknown country {args.country!r}; presets: "
+                             f"{', '.join(sorted(COUNTRY_PRESETS))} (or KR, RU, DE)")
+        return
     if args.geojson is None and args.city.lower() not in PRESETS:
         raise UsageError(f"--city: unknown city {args.city!r}; presets: {', '.join(sorted(PRESETS))}")
 
@@ -141,9 +147,9 @@ def _run_audience(args: argparse.Namespace) -> int:
         needs_module("pyarrow", "--format parquet", "research")
     config = _world_config(args)
     streams = RngStreams(config.seed)
-    from simulator.city import city_from_preset, with_locale
+    from simulator.city import with_locale
 
-    city = config.custom_city or city_from_preset(config.city)
+    city = config.territory()
     if config.locale is not None:
         city = with_locale(city, config.locale)
     pop = Population.build(city, config.subscribers, streams, fictional_numbers=config.fictional_numbers)

@@ -140,12 +140,12 @@ def parse_text(text: str, file: str) -> tuple[Any, yaml.Node | None]:
 
 
 def known_places(scenario: Scenario) -> dict[str, str]:
-    """Named places of the scenario's city, lower-case name → name (a custom city has none)."""
-    from simulator.city import PRESETS
+    """Named places of the scenario's city or country, lower-case name → name (a custom city has none)."""
+    from simulator.city import preset_places
 
     if scenario.world.custom_city is not None:
         return {}
-    return {p.name.lower(): p.name for p in PRESETS[scenario.world.city].places}
+    return {p.name.lower(): p.name for p in preset_places(scenario.world.city, scenario.world.country)}
 
 
 def _references(scenario: Scenario) -> list[tuple[Loc, str]]:

@@ -110,7 +110,7 @@ def to_scenario(session: dict[str, Any], requests: list[dict[str, Any]], name: s
         "description": f"Replay of a recorded session ({len(requests)} requests).",
         "seed": world["seed"], "start": world["start"], "tick": world["tickSeconds"],
         "world": {k: v for k, v in (
-            ("city", world["city"]), ("subscribers", world["subscribers"]),
+            ("city", world["city"]), ("country", world.get("country")), ("subscribers", world["subscribers"]),
             ("fictional_numbers", world.get("fictionalNumbers", False)),
             ("roaming_share", world.get("roamingShare")), ("locale", world.get("locale")),
             ("consent", _consent(world.get("consent")))) if v is not None},

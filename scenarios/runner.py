@@ -60,7 +60,7 @@ def world_config(scenario: Scenario, seed: int, base_dir: Path) -> WorldConfig:
     return WorldConfig(city=w.city, subscribers=w.subscribers, seed=seed, start=scenario.start,
                        tick_seconds=int(scenario.tick.total_seconds()), fictional_numbers=w.fictional_numbers,
                        roaming_share=w.roaming_share, consent=ConsentRates(**rates) if rates else None,
-                       custom_city=custom, locale=w.locale)
+                       custom_city=custom, locale=w.locale, country=w.country)
 
 
 def build_world(scenario: Scenario, seed: int, base_dir: Path) -> World:

@@ -109,8 +109,9 @@ class WorldSpec(Strict):
     """The world to build."""
 
     city: Name = "berlin"
+    country: Name | None = None  # a country preset (south-korea, russia, germany; or KR, RU, DE) instead of city
     custom_city: CustomCity | None = None
-    subscribers: Annotated[int, Field(ge=1, le=5_000_000)] = 20_000
+    subscribers: Annotated[int, Field(ge=1, le=2**31 - 1)] = 20_000
     consent: ConsentRatesSpec = Field(default_factory=ConsentRatesSpec)
     fictional_numbers: bool = False
     roaming_share: Annotated[float, Field(ge=0, le=0.5)] = 0.02
@@ -133,6 +134,24 @@ class WorldSpec(Strict):
         if value.lower() not in PRESETS:
             raise ValueError(f"unknown city {value!r}; presets: {', '.join(sorted(PRESETS))}")
         return value.lower()
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        from simulator.city import COUNTRY_PRESETS, country_preset_key
+
+        if value is None:
+            return None
+        key = country_preset_key(value)
+        if key is None:
+            raise ValueError(f"unknown country {value!r}; presets: {', '.join(sorted(COUNTRY_PRESETS))}")
+        return key
+
+    @model_validator(mode="after")
+    def _one_territory(self) -> Self:
+        if self.country is not None and self.custom_city is not None:
+            raise ValueError("give either country or custom_city, not both")
+        return self
 
 
 class Gathering(Strict):

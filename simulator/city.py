@@ -1,9 +1,11 @@
-"""City presets and custom cities: centre, country numbering plan, time zone, locale, zones and named places.
+"""City and country presets and custom cities: centres, country numbering plan, time zone, locale, zones, places.
 
 A city is a disc (or a GeoJSON polygon) around a centre, in local metres. Concentric zones of different
 density (``CENTRE``, ``RESIDENTIAL``, ``SUBURB``) drive where people live and work and how dense the cell
-grid is. Named places carry approximate real coordinates. This module only describes cities; it does not
-generate people or cells.
+grid is. Named places carry approximate real coordinates. A *country* preset is the same :class:`City` type
+made of several metros (:class:`Metro`: real cities with their population shares) on one projection centred on
+the first (the capital); a city preset is a one-metro country. Country presets also carry the intercity travel
+figures (:class:`Intercity`). This module only describes territories; it does not generate people or cells.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ class Country:
     ios_share: float  # share of iPhones among smartphones (StatCounter, 2024)
     median_age: float  # (UN World Population Prospects 2022)
 
+    @property
+    def number_capacity(self) -> int:
+        """How many mobile numbers the plan holds (NANP exchange codes start at 2: 8 of 10 subscriber ranges)."""
+        space: int = 10**self.subscriber_digits
+        if self.dial == "1":
+            space -= 2 * 10 ** (self.subscriber_digits - 1)
+        return space * len(self.mobile_prefixes)
+
 
 COUNTRIES: dict[str, Country] = {
     # +7 9XX XXX XX XX
@@ -59,7 +69,8 @@ COUNTRIES: dict[str, Country] = {
     # NANP: +1 NPA NXX XXXX (New York City area codes); NXX starts 2-9, drawn in numbering.py
     "US": Country("US", "1", ("212", "332", "347", "646", "718", "917", "929"), 7, "310", "260", "en_US",
                   "America/New_York", 0.57, 38.5),
-    "GB": Country("GB", "44", ("7400", "7500", "7700", "7800", "7900"), 6, "234", "15", "en_GB",
+    # +44 7XXX XXXXXX: the whole 07 mobile range (Ofcom), not a handful of blocks, so visitors never run out
+    "GB": Country("GB", "44", ("74", "75", "77", "78", "79"), 8, "234", "15", "en_GB",
                   "Europe/London", 0.50, 40.5),
     "FR": Country("FR", "33", ("6", "7"), 8, "208", "01", "fr_FR", "Europe/Paris", 0.35, 42.0),
 }
@@ -145,14 +156,170 @@ PRESETS: dict[str, CityPreset] = {
     )),
 }
 
+# Cities that only appear as parts of a country preset (not selectable with --city on their own).
+_CITIES: dict[str, CityPreset] = {
+    "busan": CityPreset("busan", "Busan", 35.1796, 129.0756, "KR", 3_000, 8_000, 14_000, (
+        NamedPlace("Busan Asiad Main Stadium", "STADIUM", 35.1900, 129.0586, 53_000),
+        NamedPlace("Shinsegae Centum City", "MALL", 35.1689, 129.1295),
+        NamedPlace("Busan Station", "STATION", 35.1151, 129.0418),
+        NamedPlace("Gimhae International Airport", "AIRPORT", 35.1795, 128.9382),
+        NamedPlace("Haeundae Beach", "PARK", 35.1587, 129.1604),
+    )),
+    "incheon": CityPreset("incheon", "Incheon", 37.4563, 126.7052, "KR", 3_000, 8_000, 14_000, (
+        NamedPlace("Incheon Munhak Stadium", "STADIUM", 37.4348, 126.6930, 49_000),
+        NamedPlace("Incheon Station", "STATION", 37.4764, 126.6168),
+        NamedPlace("Incheon International Airport", "AIRPORT", 37.4602, 126.4407),
+        NamedPlace("Songdo", "BUSINESS", 37.3925, 126.6390),
+    )),
+    "daegu": CityPreset("daegu", "Daegu", 35.8714, 128.6014, "KR", 2_500, 7_000, 12_000, (
+        NamedPlace("Daegu Stadium", "STADIUM", 35.8297, 128.6889, 66_000),
+        NamedPlace("Dongdaegu Station", "STATION", 35.8797, 128.6286),
+        NamedPlace("Daegu International Airport", "AIRPORT", 35.8941, 128.6586),
+    )),
+    "daejeon": CityPreset("daejeon", "Daejeon", 36.3504, 127.3845, "KR", 2_000, 6_000, 10_000, (
+        NamedPlace("Daejeon World Cup Stadium", "STADIUM", 36.3653, 127.3250, 40_000),
+        NamedPlace("Daejeon Station", "STATION", 36.3322, 127.4346),
+    )),
+    "gwangju": CityPreset("gwangju", "Gwangju", 35.1595, 126.8526, "KR", 2_000, 6_000, 10_000, (
+        NamedPlace("Gwangju World Cup Stadium", "STADIUM", 35.1336, 126.8752, 40_000),
+        NamedPlace("Gwangju Songjeong Station", "STATION", 35.1379, 126.7934),
+        NamedPlace("Gwangju Airport", "AIRPORT", 35.1264, 126.8089),
+    )),
+    "saint-petersburg": CityPreset("saint-petersburg", "Saint Petersburg", 59.9343, 30.3351, "RU", 3_500, 10_000,
+                                   20_000, (
+        NamedPlace("Gazprom Arena", "STADIUM", 59.9730, 30.2206, 68_000),
+        NamedPlace("Moskovsky Rail Terminal", "STATION", 59.9296, 30.3620),
+        NamedPlace("Pulkovo Airport", "AIRPORT", 59.8003, 30.2625),
+        NamedPlace("Galeria", "MALL", 59.9272, 30.3600),
+    )),
+    "nizhny-novgorod": CityPreset("nizhny-novgorod", "Nizhny Novgorod", 56.3269, 44.0059, "RU", 2_500, 7_000,
+                                  15_000, (
+        NamedPlace("Nizhny Novgorod Stadium", "STADIUM", 56.3375, 43.9636, 45_000),
+        NamedPlace("Nizhny Novgorod-Moskovsky Station", "STATION", 56.3215, 43.9460),
+        NamedPlace("Strigino Airport", "AIRPORT", 56.2301, 43.7840),
+    )),
+    "rostov-on-don": CityPreset("rostov-on-don", "Rostov-on-Don", 47.2357, 39.7015, "RU", 2_500, 7_000, 16_000, (
+        NamedPlace("Rostov Arena", "STADIUM", 47.2094, 39.7378, 45_000),
+        NamedPlace("Rostov-Glavny Station", "STATION", 47.2175, 39.6924),
+        NamedPlace("Platov International Airport", "AIRPORT", 47.4939, 39.9247),
+    )),
+    "kazan": CityPreset("kazan", "Kazan", 55.7961, 49.1064, "RU", 2_500, 7_000, 16_000, (
+        NamedPlace("Ak Bars Arena", "STADIUM", 55.8210, 49.1608, 45_000),
+        NamedPlace("Kazan-Passazhirskaya Station", "STATION", 55.7887, 49.0996),
+        NamedPlace("Kazan International Airport", "AIRPORT", 55.6062, 49.2787),
+    )),
+    "hamburg": CityPreset("hamburg", "Hamburg", 53.5511, 9.9937, "DE", 3_000, 8_000, 15_000, (
+        NamedPlace("Volksparkstadion", "STADIUM", 53.5872, 9.8986, 57_000),
+        NamedPlace("Hamburg Hauptbahnhof", "STATION", 53.5530, 10.0069),
+        NamedPlace("Hamburg Airport", "AIRPORT", 53.6304, 9.9882),
+    )),
+    "munich": CityPreset("munich", "Munich", 48.1351, 11.5820, "DE", 3_000, 8_000, 15_000, (
+        NamedPlace("Allianz Arena", "STADIUM", 48.2188, 11.6247, 75_000),
+        NamedPlace("München Hauptbahnhof", "STATION", 48.1402, 11.5600),
+        NamedPlace("Munich Airport", "AIRPORT", 48.3538, 11.7861),
+    )),
+    "cologne": CityPreset("cologne", "Cologne", 50.9375, 6.9603, "DE", 2_500, 7_000, 16_000, (
+        NamedPlace("RheinEnergieStadion", "STADIUM", 50.9335, 6.8752, 50_000),
+        NamedPlace("Köln Hauptbahnhof", "STATION", 50.9430, 6.9589),
+        NamedPlace("Cologne Bonn Airport", "AIRPORT", 50.8659, 7.1427),
+    )),
+    "frankfurt": CityPreset("frankfurt", "Frankfurt am Main", 50.1109, 8.6821, "DE", 2_500, 6_000, 13_000, (
+        NamedPlace("Deutsche Bank Park", "STADIUM", 50.0686, 8.6455, 51_500),
+        NamedPlace("Frankfurt Hauptbahnhof", "STATION", 50.1070, 8.6632),
+        NamedPlace("Frankfurt Airport", "AIRPORT", 50.0379, 8.5622),
+    )),
+}
+
+TRAVEL_MODES = ("RAIL", "AIR", "ROAD")
+"""Modes of intercity trips; rail and air legs run between the cities' stations and airports."""
+
+
+@dataclass(frozen=True)
+class Intercity:
+    """How people travel between the cities of a country preset.
+
+    ``daily_share`` of the residents start a trip to another city each day (destinations in proportion to the
+    cities' population shares); ``overnight_share`` of those trips stay the night and come back the next day;
+    ``modes`` are the shares of rail, air and road (in :data:`TRAVEL_MODES` order) before the distance rules
+    (no flight under 150 km, always a flight over 1,500 km).
+    """
+
+    daily_share: float
+    overnight_share: float
+    modes: tuple[float, float, float]
+
+
+NO_INTERCITY = Intercity(0.0, 0.0, (0.0, 0.0, 1.0))
+"""A one-city territory: nobody travels to another city."""
+
+
+@dataclass(frozen=True)
+class CountryPreset:
+    """The data of a built-in country: its cities (the first is the capital) with their population shares."""
+
+    name: str
+    display_name: str
+    country: str
+    cities: tuple[tuple[str, float], ...]  # (city preset key, population share)
+    intercity: Intercity
+
+
+COUNTRY_PRESETS: dict[str, CountryPreset] = {
+    # City populations: Statistics Korea 2023 resident registration (Seoul 9.39M, Busan 3.29M, Incheon 3.00M,
+    # Daegu 2.37M, Daejeon 1.44M, Gwangju 1.42M). Intercity: KTX/SRT, express buses and domestic flights carry
+    # a few percent of the big cities' residents a day (MOLIT national travel statistics); rail leads between
+    # Seoul and the southern cities, flights are few outside Jeju.
+    "south-korea": CountryPreset("south-korea", "South Korea", "KR", (
+        ("seoul", 0.448), ("busan", 0.157), ("incheon", 0.143), ("daegu", 0.113), ("daejeon", 0.069),
+        ("gwangju", 0.070)), Intercity(0.02, 0.3, (0.35, 0.05, 0.60))),
+    # The largest cities on Moscow time (one time zone per territory: the day plans follow one local clock).
+    # Rosstat 2021 census: Moscow 13.01M, Saint Petersburg 5.60M, Kazan 1.31M, Nizhny Novgorod 1.25M,
+    # Rostov-on-Don 1.14M. Long distances: fewer trips a day, more overnight stays, rail and air lead.
+    "russia": CountryPreset("russia", "Russia", "RU", (
+        ("moscow", 0.583), ("saint-petersburg", 0.251), ("kazan", 0.059), ("nizhny-novgorod", 0.056),
+        ("rostov-on-don", 0.051)), Intercity(0.006, 0.6, (0.50, 0.25, 0.25))),
+    # Destatis 2022: Berlin 3.76M, Hamburg 1.89M, Munich 1.51M, Cologne 1.08M, Frankfurt 0.77M. Long-distance
+    # trips (Mobilität in Deutschland 2017: about 1.5% of person-days include a trip over 100 km) are mostly by
+    # car, then rail; few domestic flights.
+    "germany": CountryPreset("germany", "Germany", "DE", (
+        ("berlin", 0.417), ("hamburg", 0.210), ("munich", 0.168), ("cologne", 0.120), ("frankfurt", 0.085)),
+        Intercity(0.015, 0.4, (0.25, 0.05, 0.70))),
+}
+COUNTRY_ALIASES: dict[str, str] = {"KR": "south-korea", "KOREA": "south-korea", "RU": "russia", "DE": "germany"}
+"""ISO codes (and a common name) accepted for a country preset, e.g. ``--country KR``."""
+
 # Relative density per square metre of residents and jobs by zone (centre, residential, suburb).
 RESIDENT_DENSITY = (0.9, 1.0, 0.35)
 JOB_DENSITY = (4.0, 0.6, 0.15)
 
 
+@dataclass(frozen=True)
+class Metro:
+    """One city of a territory, in the territory's local metres: centre, zone radii, population share."""
+
+    name: str
+    display_name: str
+    x: float
+    y: float
+    centre_radius_m: float
+    residential_radius_m: float
+    suburb_radius_m: float
+    share: float
+    bounds: tuple[float, float, float, float] | None = None
+    """Bounding box of the metro's territory (its disc and the disc of an outlying airport)."""
+
+
+AIRPORT_DISC_M = 3_000.0
+"""An airport beyond a country city's suburbs gets a disc of its own (terminals, aprons, access roads)."""
+
+
 @dataclass
 class City:
-    """A city in local metres: boundary, zones, country and named places."""
+    """A territory in local metres: boundary, zones, country and named places; one or several metros.
+
+    A city preset or a custom city is one metro centred on the projection's origin; a country preset has
+    several (:attr:`metros`, the first one at the origin), and its boundary is the union of theirs.
+    """
 
     name: str
     display_name: str
@@ -165,6 +332,8 @@ class City:
     residential_radius_m: float
     places: list[NamedPlace] = field(default_factory=list)
     place_xy: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))
+    metros: tuple[Metro, ...] = ()
+    intercity: Intercity = NO_INTERCITY
 
     def __post_init__(self) -> None:
         if self.places:
@@ -173,18 +342,63 @@ class City:
         shapely.prepare(self.boundary)
         minx, miny, maxx, maxy = self.boundary.bounds
         self.bounds = (float(minx), float(miny), float(maxx), float(maxy))
+        if not self.metros:
+            reach = max(abs(v) for v in self.bounds)
+            self.metros = (Metro(self.name, self.display_name, 0.0, 0.0, self.centre_radius_m,
+                                 self.residential_radius_m, max(reach, self.residential_radius_m), 1.0),)
+        self._metro_x = np.asarray([m.x for m in self.metros])
+        self._metro_y = np.asarray([m.y for m in self.metros])
+        self._metro_r = np.asarray([m.suburb_radius_m for m in self.metros])
+        self.place_metro = self.metro_of(self.place_xy[:, 0], self.place_xy[:, 1]) if self.places else \
+            np.zeros(0, np.int16)
 
     # -- geometry --------------------------------------------------------------------------------------
-    def zone_of(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.int8]:
-        """Zone code of each point (``ZONE_OUTSIDE`` outside the boundary)."""
+    @property
+    def metro_shares(self) -> NDArray[np.float64]:
+        """Population share of each metro (sums to 1)."""
+        shares = np.asarray([m.share for m in self.metros], dtype=np.float64)
+        out: NDArray[np.float64] = shares / shares.sum()
+        return out
+
+    def metro_of(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.int16]:
+        """Metro of each point: the one whose centre is nearest relative to its size (0 in a one-city territory)."""
         xa = np.asarray(x, dtype=np.float64)
         ya = np.asarray(y, dtype=np.float64)
-        r = np.hypot(xa, ya)
-        zone = np.where(r <= self.centre_radius_m, ZONE_CENTRE,
-                        np.where(r <= self.residential_radius_m, ZONE_RESIDENTIAL, ZONE_SUBURB)).astype(np.int8)
+        if len(self.metros) == 1:
+            return np.zeros(xa.shape, np.int16)
+        rel = np.hypot(xa[..., None] - self._metro_x, ya[..., None] - self._metro_y) / self._metro_r
+        out: NDArray[np.int16] = np.argmin(rel, axis=-1).astype(np.int16)
+        return out
+
+    def zone_of(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.int8]:
+        """Zone code of each point (``ZONE_OUTSIDE`` outside the boundary), by the radii of its metro."""
+        xa = np.asarray(x, dtype=np.float64)
+        ya = np.asarray(y, dtype=np.float64)
+        centre_r: float | NDArray[np.float64]
+        res_r: float | NDArray[np.float64]
+        if len(self.metros) == 1:
+            r = np.hypot(xa, ya)
+            centre_r, res_r = self.centre_radius_m, self.residential_radius_m
+        else:
+            m = self.metro_of(xa, ya)
+            r = np.hypot(xa - self._metro_x[m], ya - self._metro_y[m])
+            centre_r = np.asarray([mm.centre_radius_m for mm in self.metros])[m]
+            res_r = np.asarray([mm.residential_radius_m for mm in self.metros])[m]
+        zone = np.where(r <= centre_r, ZONE_CENTRE,
+                        np.where(r <= res_r, ZONE_RESIDENTIAL, ZONE_SUBURB)).astype(np.int8)
         inside = shapely.contains_xy(self.boundary, xa, ya)
         zone[~inside] = ZONE_OUTSIDE
         return zone
+
+    def metro_bounds(self, m: int) -> tuple[float, float, float, float]:
+        """Bounding box of metro ``m`` (the whole territory's in a one-city territory)."""
+        if len(self.metros) == 1:
+            return self.bounds
+        mm = self.metros[m]
+        if mm.bounds is not None:
+            return mm.bounds
+        r = mm.suburb_radius_m
+        return (mm.x - r, mm.y - r, mm.x + r, mm.y + r)
 
     def contains(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.bool_]:
         """Whether each point is inside the city boundary."""
@@ -192,11 +406,17 @@ class City:
 
     def sample_points(self, rng: np.random.Generator, n: int, weights: tuple[float, float, float],
                       hotspots: NDArray[np.float64] | None = None, hotspot_share: float = 0.0,
-                      hotspot_sigma: float = 600.0) -> NDArray[np.float64]:
+                      hotspot_sigma: float = 600.0, metro: int | None = None) -> NDArray[np.float64]:
         """Draw ``n`` points inside the city with per-zone density ``weights`` (rejection sampling).
 
-        A share of points can be drawn around ``hotspots`` (e.g. business districts) instead.
+        A share of points can be drawn around ``hotspots`` (e.g. business districts) instead. With ``metro``
+        (a territory of several metros) every point lies in that metro.
         """
+        several = metro is not None and len(self.metros) > 1
+        if several:
+            assert metro is not None
+            if hotspots is not None and len(hotspots):
+                hotspots = hotspots[self.metro_of(hotspots[:, 0], hotspots[:, 1]) == metro]
         out = np.empty((n, 2), dtype=np.float64)
         filled = 0
         n_hot = round(n * hotspot_share) if hotspots is not None and len(hotspots) else 0
@@ -205,17 +425,21 @@ class City:
             idx = rng.integers(0, len(hotspots), n_hot)
             pts = hotspots[idx] + rng.normal(0.0, hotspot_sigma, (n_hot, 2))
             ok = self.contains(pts[:, 0], pts[:, 1])
+            if several:
+                ok &= self.metro_of(pts[:, 0], pts[:, 1]) == metro
             pts = pts[ok]
             out[: len(pts)] = pts
             filled = len(pts)
         wmax = max(weights)
-        minx, miny, maxx, maxy = self.bounds
+        minx, miny, maxx, maxy = self.metro_bounds(metro) if several and metro is not None else self.bounds
         while filled < n:
             need = n - filled
             m = int(need * 2.5) + 64
             px = rng.uniform(minx, maxx, m)
             py = rng.uniform(miny, maxy, m)
             zone = self.zone_of(px, py)
+            if several:
+                zone[self.metro_of(px, py) != metro] = ZONE_OUTSIDE
             w = np.where(zone >= 0, np.asarray(weights)[np.clip(zone, 0, 2)], 0.0) / wmax
             keep = rng.random(m) < w
             pts = np.column_stack([px[keep], py[keep]])[:need]
@@ -242,6 +466,72 @@ def with_locale(city: City, locale: str) -> City:
 
 def _disc_boundary(radius: float) -> BaseGeometry:
     return Point(0.0, 0.0).buffer(radius, quad_segs=64)
+
+
+def country_from_preset(name: str) -> City:
+    """Build a country preset by name (``south-korea``, ``russia``, ``germany``) or ISO code (``KR``, ...).
+
+    One projection centred on the capital (the first city) holds every city, each a disc of its preset's radii;
+    the places of all cities are the territory's places.
+    """
+    key = name.strip().lower()
+    key = COUNTRY_ALIASES.get(key.upper(), key)
+    if key not in COUNTRY_PRESETS:
+        raise UnknownCityError(f"unknown country {name!r}; presets: {', '.join(sorted(COUNTRY_PRESETS))} "
+                               f"(or {', '.join(sorted(a for a in COUNTRY_ALIASES if len(a) == 2))})")
+    cp = COUNTRY_PRESETS[key]
+    country = COUNTRIES[cp.country]
+    cities = [PRESETS.get(c) or _CITIES[c] for c, _ in cp.cities]
+    capital = cities[0]
+    proj = LocalProjection(capital.latitude, capital.longitude)
+    metros = []
+    discs = []
+    places: list[NamedPlace] = []
+    for preset, (_, share) in zip(cities, cp.cities, strict=True):
+        x, y = proj.point_xy(preset.latitude, preset.longitude)
+        parts = [Point(x, y).buffer(preset.suburb_radius_m, quad_segs=64)]
+        for place in preset.places:
+            px, py = proj.point_xy(place.latitude, place.longitude)
+            if place.kind == "AIRPORT" and math.hypot(px - x, py - y) > preset.suburb_radius_m - AIRPORT_DISC_M:
+                parts.append(Point(px, py).buffer(AIRPORT_DISC_M, quad_segs=16))
+        territory = shapely.union_all(parts)
+        minx, miny, maxx, maxy = (float(v) for v in territory.bounds)
+        metros.append(Metro(preset.name, preset.display_name, x, y, preset.centre_radius_m,
+                            preset.residential_radius_m, preset.suburb_radius_m, share, (minx, miny, maxx, maxy)))
+        discs.append(territory)
+        places.extend(preset.places)
+    return City(cp.name, cp.display_name, proj, country, country.timezone, country.locale, shapely.union_all(discs),
+                capital.centre_radius_m, capital.residential_radius_m, places, metros=tuple(metros),
+                intercity=cp.intercity)
+
+
+def territory_country(city: str, country: str | None = None) -> tuple[Country, str]:
+    """The country and display name of a city preset, or of the country preset ``country`` when given.
+
+    Unknown names raise KeyError.
+    """
+    if country is not None:
+        key = country.strip().lower()
+        preset = COUNTRY_PRESETS[COUNTRY_ALIASES.get(key.upper(), key)]
+        return COUNTRIES[preset.country], preset.display_name
+    city_preset = PRESETS[city.strip().lower()]
+    return COUNTRIES[city_preset.country], city_preset.display_name
+
+
+def preset_places(city: str, country: str | None = None) -> tuple[NamedPlace, ...]:
+    """Named places of a city preset, or of every city of the country preset ``country`` when given."""
+    if country is None:
+        return PRESETS[city.strip().lower()].places
+    key = country.strip().lower()
+    preset = COUNTRY_PRESETS[COUNTRY_ALIASES.get(key.upper(), key)]
+    return tuple(p for c, _ in preset.cities for p in (PRESETS.get(c) or _CITIES[c]).places)
+
+
+def country_preset_key(name: str) -> str | None:
+    """The key of the country preset ``name`` names (a preset name or an ISO code), or None."""
+    key = name.strip().lower()
+    key = COUNTRY_ALIASES.get(key.upper(), key)
+    return key if key in COUNTRY_PRESETS else None
 
 
 def city_from_preset(name: str) -> City:

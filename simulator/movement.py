@@ -15,7 +15,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.city import City
-from simulator.mobility import HOME, WORK, DayPlan, MobilityState, PlanBuilder, Venues, travel_seconds
+from simulator.mobility import (
+    HOME,
+    HUB_AIRPORT,
+    HUB_STATION,
+    WORK,
+    DayPlan,
+    MobilityState,
+    PlanBuilder,
+    Venues,
+    leg_modes,
+    travel_seconds,
+)
 from simulator.population import Population
 from simulator.rng import BLOCK_SIZE, RngStreams
 
@@ -35,6 +46,7 @@ class Movement:
     def __init__(self, city: City, population: Population, venues: Venues, streams: RngStreams,
                  tick_seconds: int, on_departures: DepartureListener) -> None:
         self.population = population
+        self.city = city
         self.venues = venues
         self.tick_seconds = tick_seconds
         self.base_size = population.size
@@ -121,7 +133,8 @@ class Movement:
         m = self.state
         dx, dy = self.place_xy(subs, places)
         dist = np.hypot(dx - m.x[subs], dy - m.y[subs]).astype(np.float64)
-        dur = np.ceil(travel_seconds(dist) / self.tick_seconds).astype(np.int32)
+        mode = leg_modes(self.venues, m.place[subs], places, dist)
+        dur = np.ceil(travel_seconds(dist, mode) / self.tick_seconds).astype(np.int32)
         dur = np.where(dist > 1.0, np.maximum(dur, 1), 0)
         new = subs[~m.moving[subs]]
         m.ox[subs], m.oy[subs] = m.x[subs], m.y[subs]
@@ -179,6 +192,35 @@ class Movement:
         m.pinned[i] = False
         if i < self.base_size:
             self.depart(k, np.asarray([i], np.int32), self.routine_place[[i]])
+
+    def arrive_at_airports(self, rng: np.random.Generator, k: int, within_ticks: int) -> None:
+        """Inbound roamers are first seen at an airport.
+
+        Each stands at the airport nearest their accommodation in their own city (a city without an airport: its
+        station, reached by train from the airport of arrival) at tick ``k`` and heads to their routine place at
+        a tick drawn within the next ``within_ticks``.
+        """
+        pop, city, venues = self.population, self.city, self.venues
+        visitors = np.flatnonzero(pop.roaming[: self.base_size]).astype(np.int32)
+        hub = venues.hub[venues.named_offset: venues.named_offset + len(city.places)]
+        if len(visitors) == 0 or not (hub == HUB_AIRPORT).any():
+            return
+        hx, hy = pop.home_x[visitors].astype(np.float64), pop.home_y[visitors].astype(np.float64)
+        metro = city.metro_of(hx, hy)
+        place_xy = city.place_xy
+        # Nearest arrival point per visitor: an airport of their city first, else a station of it, else any airport.
+        rank = np.where(hub == HUB_AIRPORT, 0.0, np.where(hub == HUB_STATION, 1.0, np.inf))[None, :]
+        rank = rank + np.where(city.place_metro[None, :] == metro[:, None], 0.0, 2.0)
+        dist = np.hypot(place_xy[None, :, 0] - hx[:, None], place_xy[None, :, 1] - hy[:, None])
+        # Rank first, distance second (distances are far below 1e9 m).
+        chosen = np.argmin(rank * 1e9 + dist, axis=1)
+        target = (venues.named_offset + chosen).astype(np.int32)
+        m = self.state
+        m.x[visitors], m.y[visitors] = venues.x[target], venues.y[target]
+        m.place[visitors] = target
+        arrive = (k + 1 + rng.integers(0, max(within_ticks, 1), len(visitors))).astype(np.int32)
+        self.hold(visitors, arrive)
+        self.schedule(arrive.astype(np.int64), visitors, np.full(len(visitors), ROUTINE, np.int32))
 
     def add_pinned(self, x: float, y: float) -> None:
         """Add one subscriber (a test phone) standing pinned at (x, y)."""

@@ -11,7 +11,9 @@ This module owns the cell layout of a city and every question of the form "which
 * **Raster**: that rule is evaluated once, at build time, on the centres of square pixels (50 m by default)
   covering the coverage region (the city boundary grown by 1 km). ``cell_of`` is then pure array indexing,
   and every other area question (``cells_covering``, ``cell_coverage_fraction``, ``cell_polygon``) is answered
-  from the same pixels, so the answers can never disagree with ``cell_of``.
+  from the same pixels, so the answers can never disagree with ``cell_of``. A country's coverage falls apart
+  into separate regions (cities hundreds of kilometres apart): each region is a :class:`Tile`, a raster of its
+  own served by its own sites, so nothing is rasterised between the cities.
 
 It must not know about subscribers, time, consent or HTTP, must not use a random generator other than
 ``streams.stream("network")``, and must not loop in Python over points or pixels (only over sites, at build).
@@ -85,8 +87,12 @@ def _place_sites(city: City, rng: np.random.Generator
     ys: list[NDArray[np.float64]] = []
     zones: list[NDArray[np.int8]] = []
     for zone, spacing in enumerate(ZONE_SITE_SPACING_M):
-        lx, ly = _hex_lattice(city.bounds, spacing)
+        parts = [_hex_lattice(city.metro_bounds(m), spacing) for m in range(len(city.metros))]
+        lx, ly = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         keep = city.zone_of(lx, ly) == zone
+        if len(parts) > 1:  # a lattice point in two metros' boxes is kept once, by the metro it belongs to
+            owner = np.concatenate([np.full(len(p[0]), m, np.int16) for m, p in enumerate(parts)])
+            keep &= city.metro_of(lx, ly) == owner
         lx, ly = lx[keep], ly[keep]
         if xs and len(lx):
             # Lattices of neighbouring zones are independent; without this a suburb site could sit 100 m
@@ -118,12 +124,26 @@ def _place_sites(city: City, rng: np.random.Generator
 
 
 @dataclass(eq=False)
+class Tile:
+    """One connected region of coverage as a raster: a cell index per pixel, ``-1`` outside (and on the border).
+
+    Pixels are numbered across tiles: pixel ``(row, col)`` of this tile is ``offset + row * nx + col``.
+    """
+
+    grid: NDArray[np.int32]
+    origin: tuple[float, float]
+    offset: int
+
+
+@dataclass(eq=False)
 class Network:
     """Cell sites on a jittered hexagonal layout, three sectors each; point→cell raster.
 
     Cell ``i`` is sector ``i % 3`` of site ``i // 3``. Arrays named ``cell_*`` have one entry per cell,
     ``site_*`` one per site. The raster ``grid`` holds a cell index per pixel (``-1`` outside coverage) and
-    has a one-pixel ``-1`` border, so clipping a coordinate into the grid sends it to "no cell".
+    has a one-pixel ``-1`` border, so clipping a coordinate into the grid sends it to "no cell". A territory
+    whose coverage has several separate regions (a country) has one :class:`Tile` per region; ``grid`` and
+    ``origin`` are the first tile's.
     """
 
     city: City
@@ -140,8 +160,10 @@ class Network:
     grid: NDArray[np.int32]
     origin: tuple[float, float]
     resolution: float
-    _pixel_order: NDArray[np.int32] = field(repr=False)
+    _pixel_order: NDArray[np.int64] = field(repr=False)
     _pixel_offsets: NDArray[np.int64] = field(repr=False)
+    tiles: list[Tile] = field(default_factory=list)
+    cell_tile: NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
     _index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -155,31 +177,35 @@ class Network:
         site_x, site_y, site_zone = _place_sites(city, streams.stream("network"))
         n_sites = len(site_x)
         coverage = city.boundary.buffer(COVERAGE_MARGIN_M)
-        cminx, cminy, cmaxx, cmaxy = coverage.bounds
-        width, height = cmaxx - cminx, cmaxy - cminy
-        res = max(float(pixel_m), math.sqrt(width * height / MAX_PIXELS))
-        nx_in, ny_in = math.ceil(width / res), math.ceil(height / res)
-        nx, ny = nx_in + 2, ny_in + 2  # one border pixel on every side
-        gx0, gy0 = cminx - res, cminy - res
-        px = gx0 + (np.arange(nx) + 0.5) * res  # pixel-centre x per column
-        py = gy0 + (np.arange(ny) + 0.5) * res  # pixel-centre y per row
-
-        owner = _nearest_site_raster(site_x, site_y, px, py, (gx0, gy0, gx0 + nx * res, gy0 + ny * res))
-
-        inside = np.zeros((ny, nx), dtype=np.bool_)
-        inside[1:-1, 1:-1] = shapely.contains_xy(coverage, px[None, 1:-1], py[1:-1, None])
-        flat = np.flatnonzero(inside).astype(np.int32)
-        rows, cols = np.divmod(flat, nx)
-        cx, cy = px[cols], py[rows]
-        site = owner.ravel()[flat]
-        # Bearing clockwise from north; the sector is the 120° slice centred on its azimuth.
-        bearing = np.degrees(np.arctan2(cx - site_x[site], cy - site_y[site])) % 360.0
-        sector = ((bearing + 60.0) // 120.0).astype(np.int32) % 3
-        cell = site * 3 + sector
+        regions = list(coverage.geoms) if coverage.geom_type == "MultiPolygon" else [coverage]
+        sizes = [(r.bounds[2] - r.bounds[0]) * (r.bounds[3] - r.bounds[1]) for r in regions]
+        res = max(float(pixel_m), math.sqrt(max(sizes) / MAX_PIXELS))
+        site_region = np.zeros(n_sites, np.int32)
+        if len(regions) > 1:
+            for j, region in enumerate(regions):
+                site_region[shapely.contains_xy(region, site_x, site_y)] = j
+        tiles: list[Tile] = []
+        flats: list[NDArray[np.int64]] = []
+        cells: list[NDArray[np.int32]] = []
+        cxs: list[NDArray[np.float64]] = []
+        cys: list[NDArray[np.float64]] = []
+        offset = 0
+        for j, region in enumerate(regions):
+            own = np.flatnonzero(site_region == j).astype(np.int32)
+            tile, flat_j, cell_j, cx_j, cy_j = _rasterise(region, res, site_x, site_y, own, offset)
+            tiles.append(tile)
+            flats.append(flat_j)
+            cells.append(cell_j)
+            cxs.append(cx_j)
+            cys.append(cy_j)
+            offset += tile.grid.size
+        flat = np.concatenate(flats)
+        cell = np.concatenate(cells)
+        cx, cy = np.concatenate(cxs), np.concatenate(cys)
+        gx0, gy0 = tiles[0].origin
+        grid = tiles[0].grid
 
         n_cells = 3 * n_sites
-        grid = np.full((ny, nx), NO_CELL, dtype=np.int32)
-        grid.ravel()[flat] = cell
 
         cell_site = np.repeat(np.arange(n_sites, dtype=np.int32), 3)
         cell_azimuth = np.tile(np.asarray(SECTOR_AZIMUTHS, dtype=np.float64), n_sites)
@@ -214,7 +240,8 @@ class Network:
         return cls(city=city, cell_ids=cell_ids, cell_x=cell_x, cell_y=cell_y, cell_radius=cell_radius,
                    cell_site=cell_site, cell_azimuth=cell_azimuth, cell_zone=cell_zone, site_x=site_x,
                    site_y=site_y, coverage=coverage, grid=grid, origin=(gx0, gy0), resolution=res,
-                   _pixel_order=pixel_order, _pixel_offsets=offsets)
+                   _pixel_order=pixel_order, _pixel_offsets=offsets, tiles=tiles,
+                   cell_tile=np.repeat(site_region, 3))
 
     # -- sizes -----------------------------------------------------------------------------------------
     @property
@@ -244,53 +271,38 @@ class Network:
             xa, ya = np.broadcast_arrays(xa, ya)
         shape = xa.shape
         xf, yf = xa.reshape(-1), ya.reshape(-1)
-        n = xf.size
-        out = np.empty(n, dtype=np.int32)
-        ny, nx = self.grid.shape
-        x0, y0 = self.origin
-        inv = 1.0 / self.resolution
-        flat_grid = self.grid.reshape(-1)
-        # Chunks small enough to stay in cache, with scratch buffers reused across chunks: whole-array
-        # temporaries would cost more in page faults than the arithmetic itself.
-        step = min(n, _CELL_OF_CHUNK)
-        fx, fy = np.empty(step), np.empty(step)
-        ix, iy = np.empty(step, dtype=np.int32), np.empty(step, dtype=np.int32)
-        # Cast first, clip in int32 (half the bytes of a float clip). Truncation sends (-1, 0) to column 0,
-        # which is the -1 border; NaN and huge values cast to an out-of-range int that the clip also sends to
-        # a border, hence the silenced "invalid value" warning.
-        with np.errstate(invalid="ignore"):
-            for s in range(0, n, max(step, 1)):
-                e = min(s + step, n)
-                m = e - s
-                a, b, c, d = fx[:m], fy[:m], ix[:m], iy[:m]
-                np.subtract(xf[s:e], x0, out=a)
-                a *= inv
-                np.subtract(yf[s:e], y0, out=b)
-                b *= inv
-                np.copyto(c, a, casting="unsafe")
-                np.copyto(d, b, casting="unsafe")
-                np.clip(c, 0, nx - 1, out=c)
-                np.clip(d, 0, ny - 1, out=d)
-                d *= nx
-                d += c
-                # mode="clip" (indices are in range anyway) because mode="raise" buffers ``out``.
-                flat_grid.take(d, out=out[s:e], mode="clip")
+        if len(self.tiles) <= 1:
+            return _lookup(self.grid, self.origin, self.resolution, xf, yf).reshape(shape)
+        out = np.full(xf.size, NO_CELL, dtype=np.int32)
+        res = self.resolution
+        for tile in self.tiles:
+            ny, nx = tile.grid.shape
+            x0, y0 = tile.origin
+            sel = np.flatnonzero((xf >= x0) & (xf < x0 + nx * res) & (yf >= y0) & (yf < y0 + ny * res))
+            if len(sel):
+                got = _lookup(tile.grid, tile.origin, res, xf[sel], yf[sel])
+                # Tiles' boxes may overlap; each tile is -1 outside its own region, so keep what a tile serves.
+                out[sel] = np.where(got >= 0, got, out[sel])
         return out.reshape(shape)
 
-    def _window(self, bounds: tuple[float, float, float, float]
+    def _window(self, bounds: tuple[float, float, float, float], tile: Tile | None = None
                 ) -> tuple[slice, slice, NDArray[np.float64], NDArray[np.float64]] | None:
-        """Row/column slices and pixel centres of the grid window overlapping ``bounds`` (None if disjoint)."""
-        ny, nx = self.grid.shape
+        """Row/column slices and pixel centres of ``tile``'s window overlapping ``bounds`` (None if disjoint).
+
+        The tile defaults to the first.
+        """
+        grid, origin = (self.grid, self.origin) if tile is None else (tile.grid, tile.origin)
+        ny, nx = grid.shape
         res = self.resolution
         minx, miny, maxx, maxy = bounds
-        c0 = max(math.floor((minx - self.origin[0]) / res), 0)
-        c1 = min(math.floor((maxx - self.origin[0]) / res) + 1, nx)
-        r0 = max(math.floor((miny - self.origin[1]) / res), 0)
-        r1 = min(math.floor((maxy - self.origin[1]) / res) + 1, ny)
+        c0 = max(math.floor((minx - origin[0]) / res), 0)
+        c1 = min(math.floor((maxx - origin[0]) / res) + 1, nx)
+        r0 = max(math.floor((miny - origin[1]) / res), 0)
+        r1 = min(math.floor((maxy - origin[1]) / res) + 1, ny)
         if c0 >= c1 or r0 >= r1:
             return None
-        cx = self.origin[0] + (np.arange(c0, c1) + 0.5) * res
-        cy = self.origin[1] + (np.arange(r0, r1) + 0.5) * res
+        cx = origin[0] + (np.arange(c0, c1) + 0.5) * res
+        cy = origin[1] + (np.arange(r0, r1) + 0.5) * res
         return slice(r0, r1), slice(c0, c1), cx, cy
 
     def cells_covering(self, area: Area) -> NDArray[np.int32]:
@@ -305,21 +317,25 @@ class Network:
         # 5 % over the half diagonal absorbs the chord error of shapely's buffered arcs (cos(π/16) ≈ 0.98).
         grow = half_diag * 1.05
         minx, miny, maxx, maxy = area.geometry.bounds
-        win = self._window((minx - grow, miny - grow, maxx + grow, maxy + grow))
-        if win is None:
-            return np.zeros(0, dtype=np.int32)
-        rows, cols, cx, cy = win
-        if area.kind == "CIRCLE" and area.center is not None and area.radius is not None:
-            # Exact circle test, as Area.contains does; the polygon approximation would miss slivers.
-            reach = area.radius + grow
-            mask = (cx[None, :] - area.center[0]) ** 2 + (cy[:, None] - area.center[1]) ** 2 <= reach * reach
-        else:
-            grown = area.geometry.buffer(grow)
-            shapely.prepare(grown)
-            mask = shapely.contains_xy(grown, cx[None, :], cy[:, None])
-        values = self.grid[rows, cols][mask]
-        # bincount instead of np.unique: linear time, already sorted; index 0 counts the -1 pixels.
-        present = np.bincount(values + 1, minlength=self.n_cells + 1)[1:]
+        present = np.zeros(self.n_cells, np.int64)
+        grown: BaseGeometry | None = None
+        for tile in self.tiles or [Tile(self.grid, self.origin, 0)]:
+            win = self._window((minx - grow, miny - grow, maxx + grow, maxy + grow), tile)
+            if win is None:
+                continue
+            rows, cols, cx, cy = win
+            if area.kind == "CIRCLE" and area.center is not None and area.radius is not None:
+                # Exact circle test, as Area.contains does; the polygon approximation would miss slivers.
+                reach = area.radius + grow
+                mask = (cx[None, :] - area.center[0]) ** 2 + (cy[:, None] - area.center[1]) ** 2 <= reach * reach
+            else:
+                if grown is None:
+                    grown = area.geometry.buffer(grow)
+                    shapely.prepare(grown)
+                mask = shapely.contains_xy(grown, cx[None, :], cy[:, None])
+            values = tile.grid[rows, cols][mask]
+            # bincount instead of np.unique: linear time, already sorted; index 0 counts the -1 pixels.
+            present += np.bincount(values + 1, minlength=self.n_cells + 1)[1:]
         return np.flatnonzero(present).astype(np.int32)
 
     def reaches(self, area: Area, margin: float = 0.0) -> bool:
@@ -363,9 +379,14 @@ class Network:
         mask[idx] = True
         return mask
 
-    def _pixels(self, i: int) -> NDArray[np.int32]:
-        """Flat grid indices of cell ``i``'s pixels, ascending (row-major)."""
-        return self._pixel_order[self._pixel_offsets[i]: self._pixel_offsets[i + 1]]
+    def _pixels(self, i: int) -> tuple[NDArray[np.int64], Tile]:
+        """Flat indices in its tile's grid of cell ``i``'s pixels, ascending (row-major), and that tile."""
+        tile = self.tiles[int(self.cell_tile[i])] if self.tiles else Tile(self.grid, self.origin, 0)
+        return self._pixel_order[self._pixel_offsets[i]: self._pixel_offsets[i + 1]] - tile.offset, tile
+
+    def pixel_counts(self) -> NDArray[np.int64]:
+        """How many raster pixels each cell serves (its surface is that times ``resolution ** 2``)."""
+        return np.diff(self._pixel_offsets)
 
     def cell_polygon(self, i: int) -> BaseGeometry:
         """The raster footprint of cell ``i`` in metres: exactly the region ``cell_of`` maps to ``i``.
@@ -374,10 +395,10 @@ class Network:
         and the serving-cell answers agree. Empty for a cell that serves no pixel.
         """
         i = self._check_index(i)
-        pix = self._pixels(i).astype(np.int64)
+        pix, tile = self._pixels(i)
         if pix.size == 0:
             return Polygon()
-        nx = self.grid.shape[1]
+        nx = tile.grid.shape[1]
         # Merge horizontal runs of pixels into one box each: border columns are never part of a footprint,
         # so consecutive flat indices are always on the same row.
         breaks = np.flatnonzero(np.diff(pix) != 1) + 1
@@ -386,19 +407,19 @@ class Network:
         rows, c0 = np.divmod(starts, nx)
         c1 = ends % nx + 1
         res = self.resolution
-        x0, y0 = self.origin
+        x0, y0 = tile.origin
         boxes = shapely.box(x0 + c0 * res, y0 + rows * res, x0 + c1 * res, y0 + (rows + 1) * res)
         return shapely.union_all(boxes)
 
     def cell_coverage_fraction(self, i: int, area: Area) -> float:
         """Share of cell ``i``'s raster footprint (by pixel) whose pixel centre lies inside ``area``."""
         i = self._check_index(i)
-        pix = self._pixels(i)
+        pix, tile = self._pixels(i)
         if pix.size == 0:
             return 0.0
-        rows, cols = np.divmod(pix, self.grid.shape[1])
-        cx = self.origin[0] + (cols + 0.5) * self.resolution
-        cy = self.origin[1] + (rows + 0.5) * self.resolution
+        rows, cols = np.divmod(pix, tile.grid.shape[1])
+        cx = tile.origin[0] + (cols + 0.5) * self.resolution
+        cy = tile.origin[1] + (rows + 0.5) * self.resolution
         return float(np.count_nonzero(area.contains(cx, cy))) / pix.size
 
     def cell_latlon(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -408,6 +429,78 @@ class Network:
     def zone_name(self, i: int) -> str:
         """Name of the zone (``CENTRE``, ``RESIDENTIAL``, ``SUBURB``) of cell ``i``'s site."""
         return ZONE_NAMES[int(self.cell_zone[self._check_index(i)])]
+
+
+def _lookup(grid: NDArray[np.int32], origin: tuple[float, float], resolution: float, xf: NDArray[np.float64],
+            yf: NDArray[np.float64]) -> NDArray[np.int32]:
+    """The cell of each point on one raster (``-1`` outside it): pure array indexing."""
+    n = xf.size
+    out = np.empty(n, dtype=np.int32)
+    ny, nx = grid.shape
+    x0, y0 = origin
+    inv = 1.0 / resolution
+    flat_grid = grid.reshape(-1)
+    # Chunks small enough to stay in cache, with scratch buffers reused across chunks: whole-array
+    # temporaries would cost more in page faults than the arithmetic itself.
+    step = min(n, _CELL_OF_CHUNK)
+    fx, fy = np.empty(step), np.empty(step)
+    ix, iy = np.empty(step, dtype=np.int32), np.empty(step, dtype=np.int32)
+    # Cast first, clip in int32 (half the bytes of a float clip). Truncation sends (-1, 0) to column 0,
+    # which is the -1 border; NaN and huge values cast to an out-of-range int that the clip also sends to
+    # a border, hence the silenced "invalid value" warning.
+    with np.errstate(invalid="ignore"):
+        for s in range(0, n, max(step, 1)):
+            e = min(s + step, n)
+            m = e - s
+            a, b, c, d = fx[:m], fy[:m], ix[:m], iy[:m]
+            np.subtract(xf[s:e], x0, out=a)
+            a *= inv
+            np.subtract(yf[s:e], y0, out=b)
+            b *= inv
+            np.copyto(c, a, casting="unsafe")
+            np.copyto(d, b, casting="unsafe")
+            np.clip(c, 0, nx - 1, out=c)
+            np.clip(d, 0, ny - 1, out=d)
+            d *= nx
+            d += c
+            # mode="clip" (indices are in range anyway) because mode="raise" buffers ``out``.
+            flat_grid.take(d, out=out[s:e], mode="clip")
+    return out
+
+
+def _rasterise(region: BaseGeometry, res: float, site_x: NDArray[np.float64], site_y: NDArray[np.float64],
+               own: NDArray[np.int32], offset: int
+               ) -> tuple[Tile, NDArray[np.int64], NDArray[np.int32], NDArray[np.float64], NDArray[np.float64]]:
+    """The raster of one coverage region served by the sites ``own``.
+
+    Returns the tile and, for each covered pixel, its numbered index, its cell and its centre.
+    """
+    cminx, cminy, cmaxx, cmaxy = region.bounds
+    width, height = cmaxx - cminx, cmaxy - cminy
+    nx_in, ny_in = math.ceil(width / res), math.ceil(height / res)
+    nx, ny = nx_in + 2, ny_in + 2  # one border pixel on every side
+    gx0, gy0 = cminx - res, cminy - res
+    px = gx0 + (np.arange(nx) + 0.5) * res  # pixel-centre x per column
+    py = gy0 + (np.arange(ny) + 0.5) * res  # pixel-centre y per row
+    grid = np.full((ny, nx), NO_CELL, dtype=np.int32)
+    if len(own) == 0:  # a region without a site (a sliver): covered by nobody
+        empty = np.zeros(0)
+        return Tile(grid, (gx0, gy0), offset), np.zeros(0, np.int64), np.zeros(0, np.int32), empty, empty
+    sx, sy = site_x[own], site_y[own]
+    owner = _nearest_site_raster(sx, sy, px, py, (gx0, gy0, gx0 + nx * res, gy0 + ny * res))
+
+    inside = np.zeros((ny, nx), dtype=np.bool_)
+    inside[1:-1, 1:-1] = shapely.contains_xy(region, px[None, 1:-1], py[1:-1, None])
+    flat = np.flatnonzero(inside)
+    rows, cols = np.divmod(flat, nx)
+    cx, cy = px[cols], py[rows]
+    local = owner.ravel()[flat]
+    # Bearing clockwise from north; the sector is the 120° slice centred on its azimuth.
+    bearing = np.degrees(np.arctan2(cx - sx[local], cy - sy[local])) % 360.0
+    sector = ((bearing + 60.0) // 120.0).astype(np.int32) % 3
+    cell = own[local] * 3 + sector
+    grid.ravel()[flat] = cell
+    return Tile(grid, (gx0, gy0), offset), flat.astype(np.int64) + offset, cell.astype(np.int32), cx, cy
 
 
 def _nearest_site_raster(site_x: NDArray[np.float64], site_y: NDArray[np.float64], px: NDArray[np.float64],
@@ -445,4 +538,4 @@ def _nearest_site_raster(site_x: NDArray[np.float64], site_y: NDArray[np.float64
     return owner
 
 
-__all__ = ["COVERAGE_MARGIN_M", "NO_CELL", "PIXEL_M", "SECTOR_AZIMUTHS", "ZONE_SITE_SPACING_M", "Network"]
+__all__ = ["COVERAGE_MARGIN_M", "NO_CELL", "PIXEL_M", "SECTOR_AZIMUTHS", "ZONE_SITE_SPACING_M", "Network", "Tile"]

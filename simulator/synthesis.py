@@ -18,11 +18,35 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator import profiles
-from simulator.city import COUNTRIES, JOB_DENSITY, RESIDENT_DENSITY, City
+from simulator.city import COUNTRIES, FICTIONAL_DIAL, JOB_DENSITY, RESIDENT_DENSITY, City, Country
 from simulator.errors import InvalidConfigError
-from simulator.numbering import ImsiPlan, NumberPlan
+from simulator.numbering import FICTIONAL_DIGITS, ImsiPlan, NumberPlan
 from simulator.rng import BLOCK_SIZE, RngStreams
 from simulator.vocabulary import Vocabulary
+
+
+def check_number_capacity(n: int, country: Country, roaming_share: float, fictional_numbers: bool,
+                          territory: str) -> None:
+    """Refuse ``n`` subscribers that the numbering plans in use cannot number; the error names the plan and limit.
+
+    The plans are the home country's and, with roaming visitors, each visitor country's (a row's number comes
+    from its global ordinal). Numbering is the only limit on size; memory is the machine's.
+    """
+    if fictional_numbers:
+        if n > 10**FICTIONAL_DIGITS:
+            raise InvalidConfigError(f"{n:,} subscribers exceed the fictional +{FICTIONAL_DIAL} numbering plan: at "
+                                     f"most {10**FICTIONAL_DIGITS:,}")
+        return
+    if n > country.number_capacity:
+        raise InvalidConfigError(
+            f"{n:,} subscribers exceed the mobile numbering plan of {territory} ({country.code}, +{country.dial}): "
+            f"at most {country.number_capacity:,} subscribers")
+    if roaming_share > 0:
+        for code, visitor in COUNTRIES.items():
+            if code != country.code and n > visitor.number_capacity:
+                raise InvalidConfigError(
+                    f"{n:,} subscribers exceed the numbering plan of roaming visitors from {code} (+{visitor.dial}): "
+                    f"at most {visitor.number_capacity:,} subscribers in {territory} with roaming visitors")
 
 
 @dataclass(frozen=True)
@@ -61,10 +85,7 @@ class BuildPlan:
         else:
             imsi_plans = {c: ImsiPlan.for_country(COUNTRIES.get(c, city.country), streams) for c in countries}
         fictional = NumberPlan.fictional(streams) if fictional_numbers else None
-        plans: list[NumberPlan] = [fictional] if fictional else list(number_plans.values())
-        for plan in plans:
-            if n > plan.capacity:
-                raise InvalidConfigError(f"{n} subscribers exceed a numbering plan of {plan.capacity} numbers")
+        check_number_capacity(n, city.country, roaming_share, fictional_numbers, city.display_name)
         # Visitor vocabularies are built even when absent so every block sees the same vocabularies.
         locales = list(dict.fromkeys(
             [city.locale, *(COUNTRIES[c].locale for c in countries[1:] if roaming_share > 0)]))
@@ -79,6 +100,34 @@ class BuildPlan:
     def _place_hotspots(self, kind: str) -> NDArray[np.float64] | None:
         idx = [i for i, p in enumerate(self.city.places) if p.kind == kind]
         return self.city.place_xy[idx] if idx else None
+
+    def _metro_places(self, rng: np.random.Generator, home: NDArray[np.float64], resident: NDArray[np.bool_],
+                      visitor: NDArray[np.bool_], employed: NDArray[np.bool_], higher: NDArray[np.bool_]
+                      ) -> NDArray[np.float64]:
+        """Homes (filled in) and places of work or study (returned) in a territory of several metros.
+
+        Each row's metro is drawn by the metros' population shares; residents live, work and study in their own
+        metro, visitors stay in hotels near its centre.
+        """
+        city = self.city
+        cum = np.cumsum(city.metro_shares)
+        metro = np.minimum(np.searchsorted(cum, rng.random(len(home)) * cum[-1], side="right"), len(cum) - 1)
+        work = np.empty_like(home)
+        business, university = self._place_hotspots("BUSINESS"), self._place_hotspots("UNIVERSITY")
+        for mi, mm in enumerate(city.metros):
+            here = metro == mi
+            res = np.flatnonzero(here & resident)
+            home[res] = city.sample_points(rng, len(res), RESIDENT_DENSITY, metro=mi)
+            vis = np.flatnonzero(here & visitor)
+            hotel = np.asarray([mm.x, mm.y]) + rng.normal(0.0, mm.centre_radius_m * 0.4, (len(vis), 2))
+            hotel[~city.contains(hotel[:, 0], hotel[:, 1])] = (mm.x, mm.y)
+            home[vis] = hotel
+            work[here] = home[here]
+            emp = np.flatnonzero(here & employed)
+            work[emp] = city.sample_points(rng, len(emp), JOB_DENSITY, business, 0.25, 600.0, metro=mi)
+            uni = np.flatnonzero(here & higher)
+            work[uni] = city.sample_points(rng, len(uni), JOB_DENSITY, university, 0.6, 800.0, metro=mi)
+        return work
 
     def block(self, b: int) -> dict[str, NDArray[Any]]:
         """The columns of block ``b`` (rows ``b * BLOCK_SIZE`` up to the next block or ``n``).
@@ -145,18 +194,21 @@ class BuildPlan:
 
         home = np.empty((m, 2), dtype=np.float64)
         resident = ~visitor
-        home[resident] = city.sample_points(rng, int(resident.sum()), RESIDENT_DENSITY)
-        # Visitors stay in hotels near the centre.
-        hotel = rng.normal(0.0, city.centre_radius_m * 0.4, (int(visitor.sum()), 2))
-        hotel[~city.contains(hotel[:, 0], hotel[:, 1])] = 0.0
-        home[visitor] = hotel
-        work = home.copy()
         employed = status == profiles.EMPLOYED
-        work[employed] = city.sample_points(rng, int(employed.sum()), JOB_DENSITY,
-                                            self._place_hotspots("BUSINESS"), 0.25, 600.0)
         higher = (status == profiles.STUDENT) & (age >= 18)
-        work[higher] = city.sample_points(rng, int(higher.sum()), JOB_DENSITY,
-                                          self._place_hotspots("UNIVERSITY"), 0.6, 800.0)
+        if len(city.metros) == 1:
+            home[resident] = city.sample_points(rng, int(resident.sum()), RESIDENT_DENSITY)
+            # Visitors stay in hotels near the centre.
+            hotel = rng.normal(0.0, city.centre_radius_m * 0.4, (int(visitor.sum()), 2))
+            hotel[~city.contains(hotel[:, 0], hotel[:, 1])] = 0.0
+            home[visitor] = hotel
+            work = home.copy()
+            work[employed] = city.sample_points(rng, int(employed.sum()), JOB_DENSITY,
+                                                self._place_hotspots("BUSINESS"), 0.25, 600.0)
+            work[higher] = city.sample_points(rng, int(higher.sum()), JOB_DENSITY,
+                                              self._place_hotspots("UNIVERSITY"), 0.6, 800.0)
+        else:
+            work = self._metro_places(rng, home, resident, visitor, employed, higher)
         school = np.flatnonzero((status == profiles.STUDENT) & (age < 18))
         near = home[school] + rng.normal(0.0, 700.0, (len(school), 2))  # schools are local
         ok = city.contains(near[:, 0], near[:, 1])

@@ -27,7 +27,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 
-from simulator.city import City, city_from_preset, with_locale
+from simulator.city import City, city_from_preset, country_from_preset, territory_country, with_locale
 from simulator.clock import (
     MAX_INSTANT,
     MIN_INSTANT,
@@ -54,11 +54,15 @@ from simulator.profiles import OS_NAMES
 from simulator.realism import RealismTracker
 from simulator.rng import RngStreams
 from simulator.segments import Segment
+from simulator.synthesis import check_number_capacity
 
 __all__ = ["DEFAULT_START", "ROUTINE", "ConsentChange", "ConsentState", "GatheringInfo", "GatheringVenue",
            "LocalClock", "Subscriber", "SubscriberLocation", "World", "WorldConfig", "WorldSummary"]
 
 DEFAULT_START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+
+ARRIVAL_HOURS = 3
+"""Inbound roamers stand at an airport when the world starts and reach their accommodation within these hours."""
 
 CellListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]], None]
 ConsentListener = Callable[[datetime, int, str, "str | None", bool, str], None]
@@ -83,13 +87,21 @@ class WorldConfig:
     custom_city: City | None = field(default=None, repr=False)
     locale: str | None = None
     """Faker locale of the subscribers' names and e-mails; default: the city's."""
+    country: str | None = None
+    """A country preset (``south-korea``, ``russia``, ``germany``, or ``KR``, ``RU``, ``DE``) instead of ``city``."""
+
+    def territory(self) -> City:
+        """The territory the config names: the custom city, else the country preset, else the city preset."""
+        if self.custom_city is not None:
+            return self.custom_city
+        if self.country is not None:
+            return country_from_preset(self.country)
+        return city_from_preset(self.city)
 
     def validate(self) -> None:
         """Raise InvalidConfigError naming the first bad field."""
         if self.subscribers < 1:
             raise InvalidConfigError("subscribers must be at least 1")
-        if self.subscribers > 5_000_000:
-            raise InvalidConfigError("subscribers must be at most 5,000,000")
         if self.seed < 0:
             raise InvalidConfigError("seed must be a non-negative integer")
         if not 1 <= self.tick_seconds <= 3600:
@@ -101,6 +113,16 @@ class WorldConfig:
         if not MIN_INSTANT <= self.start < MAX_INSTANT:
             raise InvalidConfigError(f"start must be from {format_instant(MIN_INSTANT)} "
                                      f"to before {format_instant(MAX_INSTANT)}")
+        if self.custom_city is not None:
+            country, name = self.custom_city.country, self.custom_city.display_name
+        else:
+            try:
+                country, name = territory_country(self.city, self.country)
+            except KeyError:
+                self.territory()  # raises UnknownCityError naming the presets
+                raise
+        # The only cap on size is the numbering plans' (memory is the machine's): the error names the plan.
+        check_number_capacity(self.subscribers, country, self.roaming_share, self.fictional_numbers, name)
 
 
 @dataclass(frozen=True)
@@ -213,9 +235,10 @@ class World:
         sample = np.linspace(0, self.base_size - 1, min(config.realism_sample, self.base_size)).astype(np.int32)
         self.realism = RealismTracker(np.unique(sample), n)
         self._ensure_day(0, initial=True)
+        ticks_per_hour = max(1, 3600 // config.tick_seconds)
+        self.movement.arrive_at_airports(streams.stream("arrivals"), 0, ARRIVAL_HOURS * ticks_per_hour)
         self.cell = network.cell_of(self.mobility.x, self.mobility.y).astype(np.int32)
         self.last_change_tick = np.full(n, -1, np.int32)
-        ticks_per_hour = max(1, 3600 // config.tick_seconds)
         self.presence = PresenceHistory(self.cell, 0, ticks_per_hour)
 
     # -- construction --------------------------------------------------------------------------------
@@ -224,7 +247,7 @@ class World:
         """Build city, network, population, consent and devices from ``config``."""
         config.validate()
         streams = RngStreams(config.seed)
-        city = config.custom_city or city_from_preset(config.city)
+        city = config.territory()
         if config.locale is not None:
             city = with_locale(city, config.locale)
         network = Network.build(city, streams)
@@ -771,8 +794,7 @@ class World:
 
     def cell_surfaces(self) -> NDArray[np.float64]:
         """Surface in m² of each cell's footprint (the region its raster serves)."""
-        counts = np.bincount(self.network.grid.ravel() + 1, minlength=self.network.n_cells + 1)[1:]
-        return counts.astype(np.float64) * self.network.resolution ** 2
+        return self.network.pixel_counts().astype(np.float64) * self.network.resolution ** 2
 
     def device_kinds(self, subs: NDArray[np.int64] | NDArray[np.int32]
                      ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:

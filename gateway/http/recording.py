@@ -77,7 +77,7 @@ class Recording:
         world: dict[str, Any] = {
             "city": config.city, "subscribers": config.subscribers, "seed": config.seed, "start": stamp(config.start),
             "tickSeconds": config.tick_seconds, "fictionalNumbers": config.fictional_numbers,
-            "roamingShare": config.roaming_share, "locale": config.locale,
+            "roamingShare": config.roaming_share, "locale": config.locale, "country": config.country,
             "customCity": config.custom_city is not None,
             "consent": asdict(config.consent) if config.consent is not None and is_dataclass(config.consent) else None}
         self.write({"kind": "session", "version": FORMAT_VERSION, "at": stamp(self.world.clock.now),

@@ -26,7 +26,7 @@ from gateway.core.store import StoreError
 from gateway.http.app import GatewayRunner, create_app
 from gateway.http.recording import start_recording
 from gateway.wire.seed import SeedData
-from simulator.city import City, city_from_geojson
+from simulator.city import COUNTRY_PRESETS, City, city_from_geojson, country_preset_key
 from simulator.errors import SimulatorError
 from simulator.world import World, WorldConfig
 
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Options of ``opsim serve``."""
     p = OneLineParser(prog="opsim serve", description="Serve the simulated operator's gateway.")
     p.add_argument("--city", default="moscow", help="city preset (default moscow)")
-    p.add_argument("--subscribers", type=int_in(1, 5_000_000), default=100_000, help="population (default 100000)")
+    p.add_argument("--subscribers", type=int_in(1, 2**31 - 1), default=100_000,
+                   help="population (default 100000; the numbering plan and memory are the limits)")
     p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="root seed (default 0)")
     p.add_argument("--locale", default=None, help="Faker locale of names and e-mails (default: the city's)")
     p.add_argument("--start", type=instant, default=None, help="sim start, ISO 8601 (default 2026-06-01T06:00Z)")
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="custom city: a GeoJSON Polygon file, with --center LAT,LON and --country CODE "
                         "(default: the --city preset)")
     p.add_argument("--center", default=None, help="custom city centre as LAT,LON (with --geojson)")
-    p.add_argument("--country", default=None, help="custom city ISO country code, e.g. DE (with --geojson)")
+    p.add_argument("--country", default=None,
+                   help="a country preset instead of --city: south-korea, russia, germany (or KR, RU, DE); with "
+                        "--geojson, the custom city's ISO country code, e.g. DE")
     p.add_argument("--fictional-numbers", action="store_true",
                    help="MSISDNs under the unassigned country code +999 and IMSIs of the test network MCC 001 MNC 01 "
                         "(default: the country's real formats)")
@@ -71,8 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _custom_city(args: argparse.Namespace) -> City | None:
     """The ``--geojson`` city, or ``None`` for a preset; bad options are :class:`UsageError`."""
     if args.geojson is None:
-        if args.center is not None or args.country is not None:
-            raise UsageError("--center and --country go with --geojson")
+        if args.center is not None:
+            raise UsageError("--center goes with --geojson")
+        if args.country is not None and country_preset_key(args.country) is None:
+            raise UsageError(f"--country: unknown country {args.country!r}; presets: "
+                             f"{', '.join(sorted(COUNTRY_PRESETS))} (or KR, RU, DE)")
         return None
     if not args.center or not args.country:
         raise UsageError("--geojson needs --center LAT,LON and --country CODE")
@@ -161,8 +167,10 @@ def main(argv: list[str]) -> int:
         seed = load_seed(args.seed_data) if args.seed_data is not None else None  # likewise
         if args.record is not None:  # likewise
             output_file(Path(args.record), "--record")
+        custom = _custom_city(args)
         config = WorldConfig(city=args.city, subscribers=args.subscribers, seed=args.seed, locale=args.locale,
-                             fictional_numbers=args.fictional_numbers, custom_city=_custom_city(args))
+                             fictional_numbers=args.fictional_numbers, custom_city=custom,
+                             country=None if custom is not None else args.country)
         if args.start is not None:
             config.start = args.start
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -53,6 +53,17 @@ def test_simulate_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert pq.read_table(out / "cells.parquet").num_rows > 100
 
 
+def test_simulate_a_country(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--country selects a country preset (by name or ISO code): several cities, the country's numbers."""
+    out = tmp_path / "kr"
+    assert _run(capsys, "simulate", "--country", "KR", "--subscribers", "600", "--days", "0.05", "--seed", "2",
+                "--out", str(out), "--quiet")[0] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["world"]["city"], summary["world"]["country"]) == ("south-korea", "KR")
+    rows = (out / "subscribers.csv").read_text().splitlines()[1:]
+    assert sum(",+8210" in r for r in rows) > 500  # residents' numbers (visitors keep their own)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_audience_same_seed_same_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
     """audience is byte-identical for the same seed."""
@@ -66,6 +77,9 @@ def test_audience_same_seed_same_bytes(tmp_path: Path, capsys: pytest.CaptureFix
 BAD = [
     # unknown city
     (["simulate", "--city", "atlantis", "--days", "1", "--out", "{tmp}/x"], "--city"),
+    # unknown country preset
+    (["simulate", "--country", "atlantis", "--days", "1", "--out", "{tmp}/x"], "--country"),
+    (["audience", "--country", "FR", "--size", "10", "--out", "{tmp}/a.csv"], "--country"),
     # negative size
     (["simulate", "--subscribers", "-5", "--days", "1", "--out", "{tmp}/x"], "--subscribers"),
     # zero days

@@ -208,6 +208,12 @@ def test_paced_sessions_and_unknown_partners_convert() -> None:
     assert scenario["partners"] == [{"name": "ptn_000002", "scopes": ["a:read", "b:write"]}]
 
 
+def test_a_country_session_converts_to_a_country_scenario() -> None:
+    """A session recorded on a country preset replays on the same country."""
+    session = {**SESSION, "world": {**SESSION["world"], "country": "south-korea"}}  # type: ignore[dict-item]
+    assert to_scenario(session, [_line()], "korea")["world"]["country"] == "south-korea"
+
+
 @pytest.mark.parametrize(("value", "redacted"), [
     # OAuth form of the token endpoint
     ({"grant_type": "client_credentials", "client_id": "c1", "client_secret": "s"},

@@ -15,6 +15,8 @@ STEP = "steps:\n  - advance: PT1H\n"
     (HEAD + STEP + "colour: blue\n", "5:1: colour", "unknown field"),
     # unknown city: the value is checked against the presets
     (HEAD + "world:\n  city: atlantis\n" + STEP, "4:9: world.city", "unknown city 'atlantis'"),
+    # unknown country preset
+    (HEAD + "world:\n  country: atlantis\n" + STEP, "4:12: world.country", "unknown country 'atlantis'"),
     # out of range number
     (HEAD + "world:\n  subscribers: 0\n" + STEP, "4:16: world.subscribers", "greater than or equal to 1"),
     # a required field missing: reported at the mapping that lacks it
@@ -99,6 +101,17 @@ def test_problem_lines(text: str, where: str, message: str) -> None:
         load_text(text, "f.yaml")
     lines = str(info.value).splitlines()
     assert any(line.startswith(f"f.yaml:{where}: ") and message in line for line in lines), lines
+
+
+def test_a_country_world_names_places_of_all_its_cities() -> None:
+    """world.country selects a country preset (ISO code too); a step may name a place of any of its cities."""
+    from scenarios.loader import known_places
+
+    text = HEAD + "world:\n  country: KR\n" + "steps:\n  - pin_subscriber: {msisdn: '+821012345678', " \
+        "place: Busan Station}\n"
+    scenario = load_text(text, "f.yaml")
+    assert scenario.world.country == "south-korea"
+    assert "busan station" in known_places(scenario) and "seoul station" in known_places(scenario)
 
 
 def test_json_is_accepted() -> None:

@@ -104,7 +104,8 @@ async def test_seed_creates_partners_and_phones_once(aiohttp_server: AiohttpServ
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--geojson", "{tmp}/city.geojson"], "--geojson needs --center LAT,LON and --country CODE"),  # centre missing
-    (["--center", "52.5,13.4"], "--center and --country go with --geojson"),  # no polygon
+    (["--center", "52.5,13.4"], "--center goes with --geojson"),  # no polygon
+    (["--country", "atlantis"], "--country: unknown country 'atlantis'"),  # without --geojson: a country preset
     (["--geojson", "{tmp}/city.geojson", "--center", "north", "--country", "DE"], "--center: expected LAT,LON"),
     (["--geojson", "{tmp}/missing.geojson", "--center", "52.5,13.4", "--country", "DE"], "cannot read GeoJSON"),
 ])
