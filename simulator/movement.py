@@ -193,12 +193,13 @@ class Movement:
         if i < self.base_size:
             self.depart(k, np.asarray([i], np.int32), self.routine_place[[i]])
 
-    def arrive_at_airports(self, rng: np.random.Generator, k: int, within_ticks: int) -> None:
+    def arrive_at_airports(self, streams: RngStreams, k: int, within_ticks: int) -> None:
         """Inbound roamers are first seen at an airport.
 
         Each stands at the airport nearest their accommodation in their own city (a city without an airport: its
         station, reached by train from the airport of arrival) at tick ``k`` and heads to their routine place at
-        a tick drawn within the next ``within_ticks``.
+        a tick drawn within the next ``within_ticks``, from ``streams.stream("arrivals", block)`` per block of
+        subscribers (so a shard of whole blocks draws the same ticks as the whole world).
         """
         pop, city, venues = self.population, self.city, self.venues
         visitors = np.flatnonzero(pop.roaming[: self.base_size]).astype(np.int32)
@@ -218,7 +219,12 @@ class Movement:
         m = self.state
         m.x[visitors], m.y[visitors] = venues.x[target], venues.y[target]
         m.place[visitors] = target
-        arrive = (k + 1 + rng.integers(0, max(within_ticks, 1), len(visitors))).astype(np.int32)
+        blocks = visitors // BLOCK_SIZE
+        delay = np.empty(len(visitors), np.int64)
+        for b in np.unique(blocks):
+            mine = blocks == b
+            delay[mine] = streams.stream("arrivals", int(b)).integers(0, max(within_ticks, 1), int(mine.sum()))
+        arrive = (k + 1 + delay).astype(np.int32)
         self.hold(visitors, arrive)
         self.schedule(arrive.astype(np.int64), visitors, np.full(len(visitors), ROUTINE, np.int32))
 

@@ -236,7 +236,7 @@ class World:
         self.realism = RealismTracker(np.unique(sample), n)
         self._ensure_day(0, initial=True)
         ticks_per_hour = max(1, 3600 // config.tick_seconds)
-        self.movement.arrive_at_airports(streams.stream("arrivals"), 0, ARRIVAL_HOURS * ticks_per_hour)
+        self.movement.arrive_at_airports(streams, 0, ARRIVAL_HOURS * ticks_per_hour)
         self.cell = network.cell_of(self.mobility.x, self.mobility.y).astype(np.int32)
         self.last_change_tick = np.full(n, -1, np.int32)
         self.presence = PresenceHistory(self.cell, 0, ticks_per_hour)
