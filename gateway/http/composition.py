@@ -25,6 +25,8 @@ from gateway.http.keys import (
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
     CIBA,
+    CONSOLE,
+    CONSOLE_FEED,
     CONTROL,
     FAULT_SLEEP,
     FAULTS,
@@ -56,6 +58,7 @@ from gateway.services.camara.location import LocationService
 from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
 from gateway.services.campaigns.service import CampaignService
 from gateway.services.ciba import CibaService
+from gateway.services.console import ConsoleFeed, ConsoleService
 from gateway.services.control import ControlPlane
 from gateway.services.faults import FaultService
 from gateway.services.journeys.service import JourneyService
@@ -131,6 +134,8 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     webhooks.sender.faults = faults
     app[FAULTS], app[FAULT_SLEEP] = faults, asyncio.sleep
     app[RATE_LIMITER] = RateLimiter(partners.rate_limit)
+    app[CONSOLE] = ConsoleService(world, campaigns, geofencing, lambda: webhooks.outbox)
+    app[CONSOLE_FEED] = console_feed = ConsoleFeed(world)
 
     async def store_lifetime(app: web.Application) -> AsyncIterator[None]:
         report = control.start()  # opens the store and restores the world
@@ -157,3 +162,8 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
 
     app.cleanup_ctx.extend([store_lifetime, subscriptions_lifetime, pacer_lifetime])
     app.on_startup.append(load_swaps)
+
+    async def end_console_streams(app: web.Application) -> None:
+        console_feed.close()  # on_shutdown: before aiohttp waits for the open streams to finish
+
+    app.on_shutdown.append(end_console_streams)
