@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import json
 import re
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -200,3 +202,30 @@ async def test_stream_ends_when_the_gateway_stops(world: World, settings: Settin
             assert b"event: state" not in rest
     finally:
         await server.close()
+
+
+async def test_opsim_serve_stops_promptly_with_a_console_open(tmp_path: Path) -> None:
+    """A real ``opsim serve`` prints the console's URL and exits 0 on SIGTERM while a console stream is open."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.http.serve", "--city", "berlin", "--subscribers", "1000", "--port", "0",
+        "--db", str(tmp_path / "serve.db"), "--clock", "paced", "--admin-token", "tok",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), 60)).decode() for _ in range(6)]
+        url = lines[1].split()[-1]
+        assert lines[5].split()[1] == f"{url}/console"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/console") as page:
+                assert page.status == 200
+            async with session.get(f"{url}/admin/v1/console/stream",
+                                   headers={"Authorization": "Bearer tok"}) as stream:
+                await next_event(stream)
+                proc.send_signal(signal.SIGTERM)
+                async with asyncio.timeout(30):  # a guard against hanging, not a timing goal
+                    await stream.content.read()  # the stream ends with the server
+                    assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
