@@ -136,6 +136,7 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     app[RATE_LIMITER] = RateLimiter(partners.rate_limit)
     app[CONSOLE] = ConsoleService(world, campaigns, geofencing, lambda: webhooks.outbox)
     app[CONSOLE_FEED] = console_feed = ConsoleFeed(world)
+    webhooks.sender.on_attempt(lambda attempt, result: console_feed.poke())  # the console shows delivery states
 
     async def store_lifetime(app: web.Application) -> AsyncIterator[None]:
         report = control.start()  # opens the store and restores the world

@@ -49,8 +49,8 @@ from simulator.world import World
 
 MAX_PHONES = 200
 """Test phones shown (the first ones added): the console is for a handful of QA phones, not a fleet."""
-MAX_CAMPAIGNS = 20
-"""Most recent campaigns shown."""
+MAX_CAMPAIGNS = 10
+"""Most recent campaigns shown (each costs a count of its records on every state)."""
 MAX_GEOFENCES = 100
 """Most recent geofencing subscriptions shown."""
 MAX_EVENTS = 20
@@ -219,7 +219,7 @@ class ConsoleService:
 
 
 class ConsoleFeed:
-    """Wakes the console's streams when the world moves; ends them when the gateway shuts down.
+    """Wakes the console's streams when the world moves or a webhook is attempted; ends them on shutdown.
 
     The world's listeners run in the event loop's thread (the control plane steps the world there), so an
     :class:`asyncio.Event` per wake-up is enough.
@@ -230,8 +230,15 @@ class ConsoleFeed:
         """Moves seen so far: a stream sends when this differs from what it last sent."""
         self._moved = asyncio.Event()
         self._closed = asyncio.Event()
+        self._rendered: tuple[int, str] | None = None
         world.on_step(lambda now: self.poke())
         world.on_cell_change(lambda now, subs, old, new: self.poke())
+
+    def render(self, compute: Callable[[], str]) -> str:
+        """What ``compute`` gives as of the latest move, computed once however many streams are open."""
+        if self._rendered is None or self._rendered[0] != self.version:
+            self._rendered = (self.version, compute())
+        return self._rendered[1]
 
     @property
     def closed(self) -> bool:

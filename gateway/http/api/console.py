@@ -80,7 +80,7 @@ async def console_stream(request: web.Request) -> web.StreamResponse:
     try:
         async for moved in feed.moves(STREAM_MIN_INTERVAL_S, STREAM_HEARTBEAT_S):
             if moved:
-                data = console.state().model_dump_json(by_alias=True, exclude_none=True)
+                data = feed.render(lambda: console.state().model_dump_json(by_alias=True, exclude_none=True))
                 await response.write(f"event: state\ndata: {data}\n\n".encode())
             else:
                 await response.write(b": idle\n\n")

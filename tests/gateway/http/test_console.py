@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
+from gateway.client import AdminClient
 from gateway.core.settings import Settings
 from gateway.http.app import create_app
 from simulator.world import World
@@ -187,6 +188,30 @@ async def test_stream_sends_state_after_a_clock_advance(client: Client) -> None:
         assert len(event["occupancy"]["counts"]) == len(first["occupancy"]["counts"])
 
 
+async def test_stream_follows_webhook_deliveries(client: Client, world: World, make_partner: MakePartner,
+                                                 aiohttp_server: AiohttpServer) -> None:
+    """A webhook attempt wakes the stream without a clock move: the event is shown delivered."""
+    sink = await start_sink(aiohttp_server)
+    await add_phone(client, world)
+    _, token = await camara_partner(client, make_partner)
+    place = world.city.places[0]
+    area = {"areaType": "CIRCLE", "center": {"latitude": place.latitude, "longitude": place.longitude},
+            "radius": 2000}
+    async with client.get("/admin/v1/console/stream", headers=ADMIN) as stream:
+        assert (await next_event(stream))["geofenceEvents"] == []
+        resp = await client.post("/geofencing-subscriptions/v0.5/subscriptions", headers={
+            "Authorization": f"Bearer {token}"}, json={
+            "protocol": "HTTP", "sink": sink.url, "types": [ENTERED],
+            "config": {"subscriptionDetail": {"device": {"phoneNumber": PHONE}, "area": area}}})
+        assert resp.status == 201
+        await sink.wait_for(1)
+        async with asyncio.timeout(10):  # a guard: without the wake-up the stream would stay silent
+            event = await next_event(stream)
+            while [e["state"] for e in event["geofenceEvents"]] != ["delivered"]:
+                event = await next_event(stream)
+        assert event["clock"]["now"] == "2026-06-01T06:00:00Z"
+
+
 async def test_stream_ends_when_the_gateway_stops(world: World, settings: Settings) -> None:
     """Shutting the gateway down ends open streams (the server stops without waiting for them)."""
     server = TestServer(create_app(world, settings), host="127.0.0.1", port=0)
@@ -229,3 +254,17 @@ async def test_opsim_serve_stops_promptly_with_a_console_open(tmp_path: Path) ->
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_admin_client_reads_the_console(aiohttp_server: AiohttpServer, world: World,
+                                              settings: Settings) -> None:
+    """The admin client's console methods give typed answers that agree with each other."""
+    server = await aiohttp_server(create_app(world, settings))
+    async with AdminClient(str(server.make_url("")).rstrip("/"), "test-admin-token") as admin:
+        drawn = await admin.console_map()
+        occupancy = await admin.occupancy()
+        assert len(drawn.cells) == len(occupancy.counts) == world.cell_count
+        state = await admin.console_state()
+        assert state.occupancy.counts == occupancy.counts and state.phones == []
+        track = await admin.track(world.msisdn_of(0), hours=1)
+        assert track.msisdn == world.msisdn_of(0) and track.points
