@@ -23,6 +23,16 @@ from gateway.core.settings import Settings
 from gateway.http.app import create_app
 from simulator.world import World
 from tests.gateway.camara_helpers import ENTERED, Sink, camara_partner, start_sink
+from tests.gateway.campaign_helpers import (
+    CENTRE,
+    advance,
+    campaign_body,
+    campaign_partner,
+    create,
+    now_of,
+    tally,
+    truth,
+)
 from tests.gateway.conftest import ADMIN, Client, MakePartner, Wall
 
 PHONE = "+4915100000077"
@@ -142,6 +152,21 @@ async def test_state_shows_phones_geofences_and_their_events(client: Client, wor
     assert state["phones"][0]["cellIndex"] == int(world.serving_cells(
         np.asarray([world.find_subscriber(PHONE)]))[0])
     assert ENTERED in [e["type"] for e in await sink.wait_for(2)]
+
+
+async def test_state_shows_campaign_areas_and_deliveries(client: Client, make_partner: MakePartner) -> None:
+    """A campaign's circle and its deliveries as the operator's truth counts them."""
+    caller = await campaign_partner(client, make_partner)
+    created = await create(client, caller, campaign_body(await now_of(client), hours=1))
+    await advance(client, 30)
+    records = tally(await truth(client, created["id"]))  # reading the truth waits for queued records
+    [shown] = (await get(client, "/admin/v1/console/state"))["campaigns"]
+    assert (shown["id"], shown["partnerId"], shown["name"], shown["status"]) == (
+        created["id"], caller.id, "Summer sale", "RUNNING")
+    assert shown["areas"] == [{"kind": "CIRCLE", "latitude": CENTRE[0], "longitude": CENTRE[1], "radius": 3000.0}]
+    assert shown["delivered"] == records.get("DELIVERED", 0) > 0
+    assert shown["sent"] == records.get("DELIVERED", 0) + records.get("FAILED", 0)
+    assert shown["suppressed"] == sum(n for k, n in records.items() if k not in ("DELIVERED", "FAILED"))
 
 
 async def test_track_lists_recent_cells(client: Client, world: World) -> None:
