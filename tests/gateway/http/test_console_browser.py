@@ -25,7 +25,8 @@ from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, Wall
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]  # containers often have a tiny /dev/shm
 PHONE = "+4915100000042"
 
 async_api = pytest.importorskip("playwright.async_api",
