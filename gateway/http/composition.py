@@ -3,7 +3,8 @@
 Owns :func:`compose`, which ``create_app`` calls once: it builds the store, control plane, partners, webhooks,
 campaigns, codes, messages, journeys, SIM swap and CAMARA services, wires the partner event feeds and restore
 hooks between them, stores each under its typed app key, and appends the lifetimes in the order they depend on
-each other (store open and world restored → geofences loaded and webhook sender running → pacer). Handlers reach
+each other (store open and world restored → geofences loaded and webhook sender running → pacer); the operator
+console's views and live feed come last, the feed closed on shutdown so open console streams end. Handlers reach
 the CAMARA services through :func:`camara`. It must not contain handlers or business rules.
 """
 
