@@ -219,7 +219,8 @@ class ConsoleService:
 
 
 class ConsoleFeed:
-    """Wakes the console's streams when the world moves or a webhook is attempted; ends them on shutdown.
+    """Wakes the console's streams when the world moves (steps, cell changes, new lines, consent changes) or a
+    webhook is attempted; ends them on shutdown.
 
     The world's listeners run in the event loop's thread (the control plane steps the world there), so an
     :class:`asyncio.Event` per wake-up is enough.
@@ -233,6 +234,8 @@ class ConsoleFeed:
         self._rendered: tuple[int, str] | None = None
         world.on_step(lambda now: self.poke())
         world.on_cell_change(lambda now, subs, old, new: self.poke())
+        world.on_line_activation(lambda now, subs, at: self.poke())  # a test phone added
+        world.on_consent_change(lambda now, sub, purpose, channel, granted, source: self.poke())
 
     def render(self, compute: Callable[[], str]) -> str:
         """What ``compute`` gives as of the latest move, computed once however many streams are open."""

@@ -51,3 +51,15 @@ async def test_a_closed_feed_ends_new_streams_at_once(world: World) -> None:
     feed = ConsoleFeed(world)
     feed.close()
     assert [moved async for moved in feed.moves(0.0, 3600.0)] == []
+
+
+async def test_admin_changes_wake_the_streams(world: World) -> None:
+    """A test phone added and a consent change count as moves (the console shows both), with no clock move."""
+    feed = ConsoleFeed(world)
+    before = feed.version
+    world.add_test_subscriber("+4915100000099", latitude=world.city.projection.lat0,
+                              longitude=world.city.projection.lon0)
+    added = feed.version
+    assert added > before
+    world.set_consent(0, "LOCATION_SHARING", None, not world.consent_state(0).granted("LOCATION_SHARING"))
+    assert feed.version > added
