@@ -77,6 +77,7 @@ from gateway.wire.campaigns import (
     EstimateRequest,
 )
 from gateway.wire.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
+from gateway.wire.console import ConsoleMap, ConsoleOccupancy, ConsoleState, ConsoleTrack
 from gateway.wire.event_subscriptions import EventSubscriptionList, EventSubscriptionView
 from gateway.wire.faults import (
     FaultProfile,
@@ -729,6 +730,25 @@ class AdminClient(_Client):
     async def world(self) -> WorldSummary:
         """World summary."""
         return await self.call(WorldSummary, "GET", "/admin/v1/world")
+
+    # -- console (what /console draws) ----------------------------------------------------------------------
+    async def console_map(self) -> ConsoleMap:
+        """Every cell as a hexagon, the city's outline, zones and named places."""
+        return await self.call(ConsoleMap, "GET", "/admin/v1/console/map")
+
+    async def occupancy(self) -> ConsoleOccupancy:
+        """Subscribers served by each cell now (in the map's cell order)."""
+        return await self.call(ConsoleOccupancy, "GET", "/admin/v1/console/occupancy")
+
+    async def console_state(self) -> ConsoleState:
+        """Clock, occupancy, test phones, campaigns, geofences and their events, outbox counts."""
+        return await self.call(ConsoleState, "GET", "/admin/v1/console/state")
+
+    async def track(self, msisdn: str, hours: float = 6.0) -> ConsoleTrack:
+        """The cells that served a subscriber over the last ``hours``."""
+        _, raw = await self.send("GET", f"/admin/v1/console/subscribers/{msisdn_path(msisdn)}/track",
+                                 params={"hours": str(hours)})
+        return ConsoleTrack.model_validate_json(raw)
 
     async def metrics(self) -> str:
         """Prometheus text of ``/metrics``."""

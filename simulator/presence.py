@@ -138,6 +138,22 @@ class PresenceHistory:
                 seen[s[lo:hi][hit]] = True
         return seen
 
+    def track(self, sub: int, t1: int, n: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """One subscriber's cell at ``t1`` and every change after it, as (ticks, cells) in time order.
+
+        Only the chunks from ``t1`` on are scanned (one vectorised comparison per chunk); ``n`` is the population
+        size for the starting snapshot.
+        """
+        t1 = max(t1, self.start_tick)
+        ticks = [np.asarray([t1], np.int32)]
+        cells = [self.cells_at(t1, n)[sub: sub + 1]]
+        for chunk in self._chunks[self._chunk_index(t1):]:
+            t, s, c = chunk.arrays()
+            hit = (s == sub) & (t > t1)
+            ticks.append(t[hit])
+            cells.append(c[hit])
+        return np.concatenate(ticks).astype(np.int32), np.concatenate(cells).astype(np.int32)
+
     def events(self) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]:
         """Every recorded change as (tick, subscriber, cell) arrays in time order."""
         parts = [c.arrays() for c in self._chunks]

@@ -618,6 +618,19 @@ class World:
         """Whether each subscriber's SIM changed (a swap, or activation of the line) after ``since``."""
         return self.sims.swapped_since(subs, since)
 
+    def cell_track(self, i: int, since: datetime) -> list[tuple[datetime, int]]:
+        """A subscriber's serving cell at ``since`` and each change after it, oldest first.
+
+        Pairs of (instant, cell index; -1 out of coverage), operator side, bounded by the presence history kept.
+        """
+        self._check(i)
+        ticks, cells = self.presence.track(i, self.tick_of(since), self.population.size)
+        return [(self.time_of(int(k)), int(c)) for k, c in zip(ticks.tolist(), cells.tolist(), strict=True)]
+
+    def test_subscribers(self) -> NDArray[np.int32]:
+        """Row indices of the test subscribers (QA phones added through the admin API), ascending."""
+        return np.flatnonzero(self.population.is_test).astype(np.int32)
+
     # -- randomness ----------------------------------------------------------------------------------
     def random_stream(self, name: str, *keys: int) -> np.random.Generator:
         """The named random stream ``(name, *keys)`` of this world's seed (the same numbers on every run)."""

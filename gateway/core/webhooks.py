@@ -342,6 +342,13 @@ class Outbox:
         rows = self._store.conn.execute(f"SELECT * FROM outbox {where} ORDER BY seq LIMIT ?", (*args, limit))
         return [_row(r) for r in rows]
 
+    def latest(self, limit: int, type_prefix: str = "") -> list[OutboxRow]:
+        """The ``limit`` most recently stored events whose type starts with ``type_prefix``, newest first."""
+        pattern = type_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._store.conn.execute("SELECT * FROM outbox WHERE event_type LIKE ? ESCAPE '\\' ORDER BY seq DESC "
+                                        "LIMIT ?", (pattern, limit))
+        return [_row(r) for r in rows]
+
     def counts(self) -> OutboxCounts:
         """Events per delivery state (:data:`DELIVERY_STATES`, as :meth:`events` filters them)."""
         by_state = dict.fromkeys(DELIVERY_STATES, 0)

@@ -3,7 +3,8 @@
 Owns :func:`compose`, which ``create_app`` calls once: it builds the store, control plane, partners, webhooks,
 campaigns, codes, messages, journeys, SIM swap and CAMARA services, wires the partner event feeds and restore
 hooks between them, stores each under its typed app key, and appends the lifetimes in the order they depend on
-each other (store open and world restored → geofences loaded and webhook sender running → pacer). Handlers reach
+each other (store open and world restored → geofences loaded and webhook sender running → pacer); the operator
+console's views and live feed come last, the feed closed on shutdown so open console streams end. Handlers reach
 the CAMARA services through :func:`camara`. It must not contain handlers or business rules.
 """
 
@@ -25,6 +26,8 @@ from gateway.http.keys import (
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
     CIBA,
+    CONSOLE,
+    CONSOLE_FEED,
     CONTROL,
     FAULT_SLEEP,
     FAULTS,
@@ -56,6 +59,7 @@ from gateway.services.camara.location import LocationService
 from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
 from gateway.services.campaigns.service import CampaignService
 from gateway.services.ciba import CibaService
+from gateway.services.console import ConsoleFeed, ConsoleService
 from gateway.services.control import ControlPlane
 from gateway.services.faults import FaultService
 from gateway.services.journeys.service import JourneyService
@@ -131,6 +135,9 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     webhooks.sender.faults = faults
     app[FAULTS], app[FAULT_SLEEP] = faults, asyncio.sleep
     app[RATE_LIMITER] = RateLimiter(partners.rate_limit)
+    app[CONSOLE] = ConsoleService(world, campaigns, geofencing, lambda: webhooks.outbox)
+    app[CONSOLE_FEED] = console_feed = ConsoleFeed(world)
+    webhooks.sender.on_attempt(lambda attempt, result: console_feed.poke())  # the console shows delivery states
 
     async def store_lifetime(app: web.Application) -> AsyncIterator[None]:
         report = control.start()  # opens the store and restores the world
@@ -157,3 +164,8 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
 
     app.cleanup_ctx.extend([store_lifetime, subscriptions_lifetime, pacer_lifetime])
     app.on_startup.append(load_swaps)
+
+    async def end_console_streams(app: web.Application) -> None:
+        console_feed.close()  # on_shutdown: before aiohttp waits for the open streams to finish
+
+    app.on_shutdown.append(end_console_streams)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
     from gateway.services.campaigns.service import CampaignService
     from gateway.services.ciba import CibaService
+    from gateway.services.console import ConsoleFeed, ConsoleService
     from gateway.services.control import ControlPlane
     from gateway.services.faults import FaultService
     from gateway.services.journeys.service import JourneyService
@@ -55,6 +56,8 @@ RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 APPS: web.AppKey[AppService] = web.AppKey("apps")
 PUSH: web.AppKey[PushService] = web.AppKey("push")
 FAULTS: web.AppKey[FaultService] = web.AppKey("faults")
+CONSOLE: web.AppKey[ConsoleService] = web.AppKey("console")
+CONSOLE_FEED: web.AppKey[ConsoleFeed] = web.AppKey("console_feed")
 FAULT_SLEEP: web.AppKey[Callable[[float], Awaitable[None]]] = web.AppKey("fault_sleep")
 """How injected latency waits (``asyncio.sleep``; tests put a recording fake here)."""
 

@@ -193,6 +193,7 @@ def main(argv: list[str]) -> int:
         "  docs:        {url}/docs",
         f"  admin token: {settings.admin_token}",
         f"  clock:       {pace}; database {args.db}",
+        "  console:     {url}/console (open it with #token=<admin token>, or paste the token)",
     ]
     app = create_app(world, settings)
     if args.record is not None:

@@ -71,6 +71,23 @@ def test_cells_at_any_past_tick_match_the_recording(recording: Recording) -> Non
         assert np.array_equal(w.presence.cells_at(k, n), cells[k]), k
 
 
+@pytest.mark.parametrize("since", [
+    0,  # from the start: the initial snapshot
+    75,  # inside the second hourly chunk
+    TICKS,  # now: one point, the current cell
+])
+def test_track_is_one_subscribers_column_of_the_recording(recording: Recording, since: int) -> None:
+    """A subscriber's track is their cell at ``since`` then each change of the recorded column, across chunks."""
+    w, cells = recording.world, recording.cells
+    movers = np.flatnonzero((cells[since:] != cells[since]).any(axis=0))
+    for sub in [int(movers[0]), int(movers[-1]), 0] if len(movers) else [0]:
+        column = cells[since:, sub]
+        changed = np.flatnonzero(column[1:] != column[:-1]) + 1
+        expected = [(w.time_of(since), int(column[0]))] + [(w.time_of(since + int(k)), int(column[k]))
+                                                            for k in changed]
+        assert w.cell_track(sub, w.time_of(since)) == expected
+
+
 def _brute_visitors(cells: NDArray[np.int32], mask: NDArray[np.bool_], t1: int, t2: int) -> NDArray[np.bool_]:
     """Who was in a masked cell at the end of some tick of [t1, t2] (each moves at most once a tick)."""
     lo, hi = sorted((t1, t2))

@@ -24,6 +24,7 @@ HTTP.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 from dataclasses import dataclass, field
@@ -377,6 +378,10 @@ class GeofencingService:
     def _flush(self) -> None:
         """Store the pending notifications and the state that issued them, in one transaction."""
         self._events.flush()
+
+    def every(self) -> builtins.list[Geofence]:
+        """Operator side: every subscription of every partner and version, deleted ones excluded, oldest first."""
+        return [g for g in self._all.values() if g.deleted_at is None]
 
     # -- figures ---------------------------------------------------------------------------------------------
     def active_count(self) -> int:

@@ -131,6 +131,10 @@ class CampaignRepository:
         return self.store.conn.execute("SELECT * FROM campaigns WHERE partner_id = ? AND seq > ? ORDER BY seq "
                                        "LIMIT ?", (partner_id, after_seq, limit)).fetchall()
 
+    def latest(self, limit: int) -> list[sqlite3.Row]:
+        """The ``limit`` most recent campaigns of every partner, newest first (operator side)."""
+        return self.store.conn.execute("SELECT * FROM campaigns ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+
     def cancel(self, seq: int, at_us: int) -> None:
         """Mark a campaign CANCELLED at ``at_us``."""
         with self.store.transaction() as conn:

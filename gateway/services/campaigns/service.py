@@ -291,6 +291,16 @@ class CampaignService:
                       show("delivered", totals["delivered"]), show("failed", totals["failed"]),
                       show("opened", totals["opened"]), show("clicked", totals["clicked"]), hourly, withheld)
 
+    def latest(self, limit: int) -> list[tuple[CampaignView, dict[str, int]]]:
+        """Operator side: the most recent campaigns of every partner with their raw totals as written so far
+        (sent, delivered, suppressed; records still queued for writing are not counted yet)."""
+        now_us = to_micros(self.world.clock.now)
+        out = []
+        for row in self.repository.latest(limit):
+            totals = self.repository.totals(row["seq"], now_us)
+            out.append((self._view(row), {k: int(totals[k] or 0) for k in ("sent", "delivered", "suppressed")}))
+        return out
+
     def records(self, campaign_id: str, limit: int, after: int = 0) -> tuple[list[Record], int | None]:
         """Operator-side truth: a page of every outcome (delivery or suppression) with its subscriber."""
         row = self._row(None, campaign_id)

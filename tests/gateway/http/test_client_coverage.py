@@ -95,6 +95,10 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
     ("POST", "/admin/v1/recording"): "AdminClient.start_recording",
     ("DELETE", "/admin/v1/recording"): "AdminClient.stop_recording",
     ("GET", "/admin/v1/world"): "AdminClient.world",
+    ("GET", "/admin/v1/console/map"): "AdminClient.console_map",
+    ("GET", "/admin/v1/console/occupancy"): "AdminClient.occupancy",
+    ("GET", "/admin/v1/console/state"): "AdminClient.console_state",
+    ("GET", "/admin/v1/console/subscribers/{msisdn}/track"): "AdminClient.track",
     ("POST", "/admin/v1/gatherings"): "AdminClient.add_gathering",
     ("GET", "/admin/v1/gatherings"): "AdminClient.gatherings",
     # admin: subscribers and lines
@@ -139,6 +143,8 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
 _OLDER = "an older CAMARA version kept for existing integrations; the client speaks the current one"
 NOT_IN_CLIENT: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "an HTML page for browsers",
+    ("GET", "/console"): "an HTML page for browsers",
+    ("GET", "/admin/v1/console/stream"): "the console page's event stream (console_state reads once)",
     ("POST", "/location-verification/v2/verify"): _OLDER,
     ("POST", "/location-verification/v1/verify"): _OLDER,
     ("POST", "/location-retrieval/v0.4/retrieve"): _OLDER,
