@@ -186,9 +186,11 @@ class Inboxes:
         self.add(sub, received_us, self.channel_codes([channel]), template, number)
 
     def add_forgotten(self, n: int) -> None:
-        """Count ``n`` single messages (as :meth:`add_one` delivers) received before the cutoff without holding
-        them: the numbers of later messages follow them as if they had been delivered and forgotten (a restart
-        does not replay what retention would drop at once)."""
+        """Count ``n`` single messages (as :meth:`add_one` delivers) received before the cutoff, holding nothing.
+
+        The numbers of later messages follow them as if they had been delivered and forgotten (a restart does not
+        replay what retention would drop at once).
+        """
         self._count += n
         self._payload_seq += n
 

@@ -569,8 +569,10 @@ class World:
         self.devices.deliver(self._check(i), self.clock.now, channel, sender, text, kind, **extra)
 
     def deliver_forgotten(self, n: int) -> None:
-        """Count ``n`` messages of :meth:`deliver` from before the inbox retention's cutoff without holding them
-        (a restart skips what retention would drop at once; later messages keep their numbers)."""
+        """Count ``n`` messages of :meth:`deliver` from before the inbox retention's cutoff, holding nothing.
+
+        A restart skips what retention would drop at once; later messages keep their numbers.
+        """
         self.devices.inboxes.add_forgotten(n)
 
     # -- SIM cards (see simulator.lifecycle) ---------------------------------------------------------------
