@@ -13,10 +13,11 @@ from urllib.parse import quote
 import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
-from pytest_aiohttp import AiohttpServer
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 import gateway.services.camara.geofencing as geofencing_module
 from gateway.core.settings import Settings
+from gateway.http.app import create_app
 from gateway.http.keys import CAMARA as CAMARA_SERVICES
 from gateway.wire.camara.areas import Circle
 from simulator.world import World
@@ -416,8 +417,10 @@ async def test_the_default_cells_cache_is_full_within_a_few_hundred_circles(clie
 
 
 async def test_deleted_subscriptions_are_not_held(client: Client, world: World, make_partner: MakePartner,
-                                                  sink: Sink) -> None:
-    """Creating and deleting subscriptions over and over leaves only the live ones in the service's memory."""
+                                                  sink: Sink, aiohttp_client: AiohttpClient, fresh_world: Any,
+                                                  settings: Settings) -> None:
+    """Creating and deleting subscriptions over and over leaves only the live ones in the service's memory, also
+    after a restart."""
     _, token = await camara_partner(client, make_partner)
     service = client.app[CAMARA_SERVICES].geofencing
     i = located(world)[0]
@@ -434,3 +437,9 @@ async def test_deleted_subscriptions_are_not_held(client: Client, world: World, 
     listed = await (await client.get(BASE, headers=bearer(token))).json()
     assert [s["id"] for s in listed] == ids[10:]
     assert (await client.get(f"{BASE}/{ids[0]}", headers=bearer(token))).status == 404
+    await client.close()
+    again = await aiohttp_client(create_app(fresh_world(), settings))
+    assert sorted(again.app[CAMARA_SERVICES].geofencing._all) == sorted(ids[10:])  # all twelve were loaded before
+    listed = await (await again.get(BASE, headers=bearer(token))).json()
+    assert [s["id"] for s in listed] == ids[10:]
+    assert (await again.get(f"{BASE}/{ids[0]}", headers=bearer(token))).status == 404
