@@ -185,6 +185,15 @@ class Inboxes:
         self._payloads[number] = _Payload(message_id, text, meta if meta is not None else {})
         self.add(sub, received_us, self.channel_codes([channel]), template, number)
 
+    def add_forgotten(self, n: int) -> None:
+        """Count ``n`` single messages (as :meth:`add_one` delivers) received before the cutoff, holding nothing.
+
+        The numbers of later messages follow them as if they had been delivered and forgotten (a restart does not
+        replay what retention would drop at once).
+        """
+        self._count += n
+        self._payload_seq += n
+
     def forget_before(self, cutoff_us: int) -> None:
         """Drop every message received before ``cutoff_us`` (microseconds since the epoch), with its payload.
 

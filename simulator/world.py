@@ -344,6 +344,11 @@ class World:
             self.devices.inboxes.forget_before(to_micros(midnight - timedelta(days=days)))
 
     @property
+    def inbox_days(self) -> int | None:
+        """Days of device inboxes kept behind now (:meth:`keep_inbox`; ``None``: all)."""
+        return self._inbox_days
+
+    @property
     def history_start(self) -> datetime:
         """Earliest instant the presence history answers for (the start, or the window's start once trimmed)."""
         return self.time_of(max(0, self.presence.start_tick))
@@ -585,6 +590,13 @@ class World:
     def deliver(self, i: int, channel: str, sender: str, text: str, kind: str, **extra: Any) -> None:
         """Put a message on a device now."""
         self.devices.deliver(self._check(i), self.clock.now, channel, sender, text, kind, **extra)
+
+    def deliver_forgotten(self, n: int) -> None:
+        """Count ``n`` messages of :meth:`deliver` from before the inbox retention's cutoff, holding nothing.
+
+        A restart skips what retention would drop at once; later messages keep their numbers.
+        """
+        self.devices.inboxes.add_forgotten(n)
 
     # -- SIM cards (see simulator.lifecycle) ---------------------------------------------------------------
     def sim_swap(self, i: int) -> datetime:

@@ -2,8 +2,9 @@
 
 Owns the active fault profiles (in memory, creation order; the ``--config`` file and scenario steps add them as the
 admin API does), the seeded decisions, and the network faults applied to the world (a device unreachable for a
-period, a cell outage over an area, SMS delays). It decides; it applies nothing to HTTP: the middleware in
-:mod:`gateway.http.faults` and the hooks of :class:`gateway.core.webhooks.WebhookSender` do.
+period, a cell outage over an area, SMS delays). Neither is journaled: they are test instruments, not operator
+state, so a restart starts with the ``--config`` profiles alone. It decides; it applies nothing to HTTP: the
+middleware in :mod:`gateway.http.faults` and the hooks of :class:`gateway.core.webhooks.WebhookSender` do.
 
 **Deterministic** means: a profile's decisions depend only on its ``seed``, its ``name``, the calling partner and
 a counter of that partner's requests matched by the profile (0, 1, 2… from the profile's creation), never on wall

@@ -130,11 +130,24 @@ class VerifyService:
 
     # -- restart ------------------------------------------------------------------------------------------------
     def replay(self) -> list[Replay]:
-        """Before the world is replayed: put every delivered code back on its device's clock instant."""
+        """Before the world is replayed: put every delivered code the inboxes still keep back on its device's
+        clock instant (codes older than the inbox retention would only be delivered and forgotten again)."""
+        saved, days = self.store.saved_clock(), self.world.inbox_days
+        # The inboxes keep `days` days before the local midnight of the restored instant (at least the saved
+        # one): two days of margin cover the local day and a daylight-saving shift.
+        since = to_micros(saved - timedelta(days=days + 2)) if saved is not None and days is not None else None
         rows = self.store.conn.execute(
             "SELECT s.verification_seq, s.channel, s.delivered_us, v.subscriber FROM verification_sends s "
             "JOIN verifications v ON v.seq = s.verification_seq WHERE s.status = 'DELIVERED' "
-            "ORDER BY s.delivered_us, s.verification_seq, s.attempt").fetchall()
+            "AND s.delivered_us >= ? ORDER BY s.delivered_us, s.verification_seq, s.attempt",
+            (since if since is not None else -(2**63),)).fetchall()
+        if since is not None:
+            skipped = self.store.conn.execute(
+                "SELECT COUNT(*), MAX(delivered_us) FROM verification_sends WHERE status = 'DELIVERED' "
+                "AND delivered_us < ?", (since,)).fetchone()
+            if skipped[0]:  # later inbox messages are numbered after them, as they were live
+                self.world.clock.schedule(from_micros(int(skipped[1])), functools.partial(
+                    self.world.deliver_forgotten, int(skipped[0])))
         for r in rows:
             self.world.clock.schedule(from_micros(int(r["delivered_us"])), functools.partial(
                 self._deliver, int(r["verification_seq"]), int(r["subscriber"]), str(r["channel"])))

@@ -44,9 +44,10 @@ from gateway.wire.camara.areas import Circle
 from simulator.clock import ScheduledCall, from_micros, to_micros
 from simulator.world import World
 
-CELLS_CACHE = 1024
+CELLS_CACHE = 256
 """Most circles whose cells are cached: partners choose the circles, so an unbounded cache grows with requests
-(a live geofence keeps its own cells; the cache only saves recomputing popular areas)."""
+(a live geofence keeps its own cells; the cache only saves recomputing popular areas). Small, so that it is full
+within minutes of distinct circles and the process stays flat after (1,024 was still filling after hours)."""
 
 API = "geofencing-subscriptions"
 TYPE_PREFIX = "org.camaraproject.geofencing-subscriptions.v0."
@@ -179,11 +180,11 @@ class GeofencingService:
         """Resume every stored subscription from its saved state (call once the world is restored)."""
         rows = self.store.conn.execute("SELECT * FROM event_subscriptions WHERE api = ? ORDER BY seq", (API,))
         for row in rows:
+            if row["deleted_us"] is not None:
+                continue  # deleted: ended and never shown again, nothing of it is held (see `delete`)
             spec = GeofenceSpec.from_json(row["spec"])
             g = Geofence(row["id"], row["partner_id"], VERSIONS[row["version"]], spec, from_micros(row["created_us"]),
                          self.cells_of(Circle.model_validate(spec.area)))
-            if row["deleted_us"] is not None:
-                g.deleted_at = from_micros(row["deleted_us"])
             g.restore_state(row["state"])
             self._all[g.id] = g
             if g.status == "ACTIVATION_REQUESTED":
@@ -249,6 +250,9 @@ class GeofencingService:
             conn.execute("UPDATE event_subscriptions SET deleted_us = ? WHERE id = ?", (to_micros(now), sub_id))
         g.deleted_at = now
         self._end(g, "SUBSCRIPTION_DELETED")
+        # Never listed nor found again: kept, it would grow the process with every subscription a partner deletes
+        # (its state is in the store, saved by `_end`).
+        del self._all[sub_id]
 
     def on_gone(self, sub_id: str) -> None:
         """The sink answered 410: end the subscription without notifying it (the state is saved)."""

@@ -23,8 +23,11 @@ from simulator.geo import Area
 from simulator.world import World
 
 Verdict = Literal["TRUE", "FALSE", "PARTIAL", "UNKNOWN"]
-AREA_CACHE = 4096
-"""Requested circles kept as simulator areas (oldest dropped first)."""
+AREA_CACHE = 256
+"""Requested circles kept as simulator areas (oldest dropped first). Small: an area holds its shapely geometry
+(about 4 KB outside the Python heap), and partners choose the circles, so a large cache only grows the process
+by a few MB per thousand distinct circles before it is full (it was 4,096, ~20 MB, still filling after hours
+of a soak); the few areas an integrator verifies over and over stay in it."""
 
 
 @dataclass(frozen=True)

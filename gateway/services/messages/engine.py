@@ -163,7 +163,9 @@ class MessageEngine:
                                   fallback=True)
 
     def _arrive(self, seq: int, channel: str, open_after_s: float = float("nan")) -> None:
-        self._in_flight[seq] = self._in_flight.get(seq, 1) - 1
+        left = self._in_flight.pop(seq, 1) - 1
+        if left > 0:  # no entry at zero: the map holds only messages still on their way (it stays bounded)
+            self._in_flight[seq] = left
         row = self._row(seq)
         if row["status"] in FINAL:
             return  # delivered by the other channel already, or expired in flight (the network drops it)

@@ -13,10 +13,11 @@ from urllib.parse import quote
 import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
-from pytest_aiohttp import AiohttpServer
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 import gateway.services.camara.geofencing as geofencing_module
 from gateway.core.settings import Settings
+from gateway.http.app import create_app
 from gateway.http.keys import CAMARA as CAMARA_SERVICES
 from gateway.wire.camara.areas import Circle
 from simulator.world import World
@@ -403,3 +404,42 @@ async def test_the_cells_cache_of_circles_is_bounded(client: Client, monkeypatch
                                                                         "longitude": 13.405}, "radius": 1000})
         assert service.cells_of(circle)
     assert len(service._cells) == 8
+
+
+async def test_the_default_cells_cache_is_full_within_a_few_hundred_circles(client: Client) -> None:
+    """However many distinct circles partners watch, at most a few hundred cell sets are held (1,024 before)."""
+    service = client.app[CAMARA_SERVICES].geofencing
+    for k in range(400):
+        circle = Circle.model_validate({"areaType": "CIRCLE", "center": {"latitude": 52.52 + k * 1e-5,
+                                                                        "longitude": 13.405}, "radius": 1000})
+        service.cells_of(circle)
+    assert len(service._cells) <= 256
+
+
+async def test_deleted_subscriptions_are_not_held(client: Client, world: World, make_partner: MakePartner,
+                                                  sink: Sink, aiohttp_client: AiohttpClient, fresh_world: Any,
+                                                  settings: Settings) -> None:
+    """Creating and deleting subscriptions over and over leaves only the live ones in the service's memory, also
+    after a restart."""
+    _, token = await camara_partner(client, make_partner)
+    service = client.app[CAMARA_SERVICES].geofencing
+    i = located(world)[0]
+    lat, lon, r = cell_centre(world, i)
+    ids = []
+    for k in range(12):
+        body = request_body(sink.url, {"phoneNumber": msisdn(world, i)}, circle(lat, lon, r + 300 + k))
+        resp = await client.post(BASE, json=body, headers=bearer(token))
+        assert resp.status == 201, await resp.text()
+        ids.append((await resp.json())["id"])
+    for sub_id in ids[:10]:
+        assert (await client.delete(f"{BASE}/{sub_id}", headers=bearer(token))).status == 204
+    assert sorted(service._all) == sorted(ids[10:])  # all twelve were kept before
+    listed = await (await client.get(BASE, headers=bearer(token))).json()
+    assert [s["id"] for s in listed] == ids[10:]
+    assert (await client.get(f"{BASE}/{ids[0]}", headers=bearer(token))).status == 404
+    await client.close()
+    again = await aiohttp_client(create_app(fresh_world(), settings))
+    assert sorted(again.app[CAMARA_SERVICES].geofencing._all) == sorted(ids[10:])  # all twelve were loaded before
+    listed = await (await again.get(BASE, headers=bearer(token))).json()
+    assert [s["id"] for s in listed] == ids[10:]
+    assert (await again.get(f"{BASE}/{ids[0]}", headers=bearer(token))).status == 404

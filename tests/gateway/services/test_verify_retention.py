@@ -76,3 +76,31 @@ def test_a_restart_replays_the_inboxes_the_retention_kept(fresh_world: Callable[
         assert again.inbox(sub) == world.inbox(sub)
     assert any(world.inbox(sub) for sub in range(50))
     store2.close()
+
+
+def test_a_restart_replays_only_the_codes_the_inboxes_still_keep(
+        fresh_world: Callable[[], World], tmp_path: Path) -> None:
+    """After six days with one day of inboxes, a restart schedules the last days' codes, not all six days'."""
+    world = fresh_world()
+    service, store, pid = _service(world, tmp_path / "v.db")
+    rng = np.random.default_rng(2)
+    for _hour in range(DAYS * 24):
+        for msisdn in world.msisdns(rng.integers(0, 50, PER_HOUR)):
+            service.start(pid, msisdn, "SMS")
+        world.advance(timedelta(hours=1))
+    end = world.clock.now
+    store.save_clock(end)
+    delivered = store.conn.execute("SELECT COUNT(*) FROM verification_sends WHERE status = 'DELIVERED'").fetchone()[0]
+    store.close()
+    again = fresh_world()
+    replayed, store2, _ = _service(again, tmp_path / "v.db")
+    before = len(again.clock._heap)
+    replayed.replay()
+    scheduled = len(again.clock._heap) - before
+    assert delivered > 0.9 * DAYS * 24 * PER_HOUR
+    assert scheduled <= (RETENTION + 2) * 24 * PER_HOUR * 1.1  # all six days' codes would be `delivered`
+    again.run_until(end)
+    assert again.devices.inboxes.rows == world.devices.inboxes.rows
+    for sub in range(50):
+        assert again.inbox(sub) == world.inbox(sub)
+    store2.close()
