@@ -3,11 +3,11 @@
 Owns :class:`InstallTable` (numpy columns, one row per device that installed the app, sorted by subscriber) and
 :func:`draw_installs` (:func:`draw_app`), which decides who installs an app from its popularity and each
 subscriber's segments (age, interests, phone OS), all vectorised over the population and drawn from the world's
-named stream ``("apps-installs", app_seq)``: the same seed and app give the same table. Each row's installation id, registration
-token and the brand's user id are derived from the row (keyed hashes under a key drawn from the seed), never stored,
-so a token names its app and row and is checked by recomputing it. A token refresh bumps a row's ``generation``: the
-token of the new generation is valid, every older one is not (FCM answers ``UNREGISTERED``). New installs over
-simulated time append rows (:meth:`InstallTable.append`; see :mod:`gateway.services.apps.lifecycle`).
+named stream ``("apps-installs", app_seq)``: the same seed and app give the same table. Each row's installation id,
+registration token and the brand's user id are derived from the row (keyed hashes under a key drawn from the seed),
+never stored, so a token names its app and row and is checked by recomputing it. A token refresh bumps a row's
+``generation``: the token of the new generation is valid, every older one is not (FCM answers ``UNREGISTERED``). New
+installs over simulated time append rows (:meth:`InstallTable.append`; see :mod:`gateway.services.apps.lifecycle`).
 
 Shares (documented in the README): iOS asks for notifications and 50-60% allow (drawn per app); Android 13+ (65% of
 Android installs) asks and 70-85% allow; older Android grants without asking; in-app marketing consent 40-60% (per

@@ -191,6 +191,30 @@ class PushService:
                 raise PushError(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
         raise unregistered()
 
+    def manage_topic(self, partner_id: int, topic: str, tokens: list[str], subscribed: bool) -> list[str | None]:
+        """Subscribe (or unsubscribe) the installs of ``tokens`` to ``topic``, as the Instance ID API does: one
+        result per token, ``None`` when done, else ``NOT_FOUND`` (not a current token of an installed app) or
+        ``PERMISSION_DENIED`` (another partner's app). ``INVALID_ARGUMENT`` for a bad topic name."""
+        name = topic_name(topic)
+        if name is None:
+            raise invalid_argument(f"Invalid topic name {topic!r}.")
+        results: list[str | None] = []
+        rows: dict[int, list[int]] = {}
+        for token in tokens:
+            named = self.apps.codec.parse_installation(token.partition(":")[0])
+            app = None if named is None else self.apps.find(format_id(APP_PREFIX, named[0]))
+            row = None if app is None else self.apps.current_row(app, token)
+            if app is None or row is None:
+                results.append("NOT_FOUND")
+            elif app.partner_id != partner_id:
+                results.append("PERMISSION_DENIED")
+            else:
+                rows.setdefault(app.seq, []).append(row)
+                results.append(None)
+        for app_seq, app_rows in rows.items():
+            self.topics.change(self.apps.by_seq(app_seq), name, app_rows, subscribed)
+        return results
+
     def recipients(self, app: AppRecord, topic: str | None, condition: str | None) -> NDArray[np.int64]:
         """Installed rows a topic or condition send reaches (``INVALID_ARGUMENT`` for a bad condition)."""
         table = self.apps.installs(app)
