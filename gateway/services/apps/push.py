@@ -73,6 +73,8 @@ class PushTruth:
     created_at: datetime
     expires_at: datetime
     delivered_at: datetime | None
+    opened_at: datetime | None = None
+    fanout_id: str | None = None
 
 
 def _ttl_s(message: Message, platform: str, now_s: float) -> float:
@@ -303,4 +305,6 @@ class PushService:
         return PushTruth(push_id, app.id, self.apps.codec.installation_id(app.seq, row["row"]), row["subscriber"],
                          row["status"], bool(row["displayed"]), from_micros(row["created_us"]),
                          from_micros(row["expires_us"]),
-                         None if row["delivered_us"] is None else from_micros(row["delivered_us"]))
+                         None if row["delivered_us"] is None else from_micros(row["delivered_us"]),
+                         None if row["opened_us"] is None else from_micros(row["opened_us"]),
+                         None if row["fanout"] is None else format_id(PUSH_FANOUT_PREFIX, row["fanout"]))
