@@ -178,13 +178,16 @@ class AppRepository:
 
     def insert_push(self, app_seq: int, row: int, subscriber: int, spec: str, status: str, displayed: bool,
                     created_us: int, expires_us: int, delivered_us: int | None) -> int:
-        """Store one accepted push; returns its seq."""
-        with self.store.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO push_messages(app_seq, row, subscriber, spec, status, displayed, created_us, expires_us,"
-                " delivered_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (app_seq, row, subscriber, spec, status, int(displayed), created_us, expires_us, delivered_us))
-            return int(cur.lastrowid or 0)
+        """Store one accepted push; returns its seq.
+
+        One statement is its own transaction (autocommit), or part of the caller's: no BEGIN/COMMIT round trips
+        on the hot path of single sends.
+        """
+        cur = self.store.conn.execute(
+            "INSERT INTO push_messages(app_seq, row, subscriber, spec, status, displayed, created_us, expires_us,"
+            " delivered_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (app_seq, row, subscriber, spec, status, int(displayed), created_us, expires_us, delivered_us))
+        return int(cur.lastrowid or 0)
 
     def settle(self, delivered: Sequence[tuple[int, int]], expired: Sequence[int]) -> None:
         """One tick's outcomes of held pushes, in one transaction: (seq, delivered_us) and expired seqs."""
