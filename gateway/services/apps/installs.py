@@ -154,9 +154,12 @@ def draw_installs(world: World, app_seq: int, spec: AppSpec) -> InstallTable:
     return draw_app(world, app_seq, spec)[0]
 
 
-def draw_app(world: World, app_seq: int, spec: AppSpec) -> tuple[InstallTable, Shares]:
-    """:func:`draw_installs` and the app's permission shares (later installs draw their permissions with them)."""
-    n = world.subscriber_count
+def draw_app(world: World, app_seq: int, spec: AppSpec, population: int | None = None
+             ) -> tuple[InstallTable, Shares]:
+    """:func:`draw_installs` over the first ``population`` subscribers (default: all of them now) and the app's
+    permission shares (later installs draw their permissions with them). A restart passes the count at
+    registration, so test subscribers added later do not shift the draws."""
+    n = world.subscriber_count if population is None else population
     rng = world.random_stream("apps-installs", app_seq)
     propensity = install_propensity(world, spec, n)
     chosen = rng.random(n) < propensity.p

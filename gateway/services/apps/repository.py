@@ -65,6 +65,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE push_messages ADD COLUMN fanout INTEGER;    -- push_fanouts.seq of a topic or condition send
     ALTER TABLE push_messages ADD COLUMN opened_us INTEGER; -- when the user tapped the displayed push
     CREATE INDEX push_messages_delivered ON push_messages(delivered_us) WHERE delivered_us IS NOT NULL;
+    ALTER TABLE apps ADD COLUMN population INTEGER;        -- subscribers in the world when it was registered
     CREATE TABLE app_event_ticks (
         app_seq INTEGER NOT NULL,
         tick INTEGER NOT NULL,
@@ -86,17 +87,19 @@ class AppRepository:
         store.add_schema(SCHEMA)
 
     # -- apps -------------------------------------------------------------------------------------------------
-    def insert(self, partner_id: int, spec: AppSpec, created_us: int) -> int:
-        """Store a new app; returns its seq."""
+    def insert(self, partner_id: int, spec: AppSpec, created_us: int, population: int) -> int:
+        """Store a new app (with the world's subscriber count then, which its installs were drawn over)."""
         with self.store.transaction() as conn:
-            cur = conn.execute("INSERT INTO apps(partner_id, spec, created_us) VALUES (?, ?, ?)",
-                               (partner_id, json.dumps(spec.to_json(), sort_keys=True), created_us))
+            cur = conn.execute("INSERT INTO apps(partner_id, spec, created_us, population) VALUES (?, ?, ?, ?)",
+                               (partner_id, json.dumps(spec.to_json(), sort_keys=True), created_us, population))
             return int(cur.lastrowid or 0)
 
-    def all(self) -> list[tuple[int, int, AppSpec, int]]:
-        """Every app, oldest first: (seq, partner, spec, created_us)."""
-        rows = self.store.conn.execute("SELECT seq, partner_id, spec, created_us FROM apps ORDER BY seq").fetchall()
-        return [(r["seq"], r["partner_id"], AppSpec.from_json(json.loads(r["spec"])), r["created_us"]) for r in rows]
+    def all(self) -> list[tuple[int, int, AppSpec, int, int | None]]:
+        """Every app, oldest first: (seq, partner, spec, created_us, population at registration)."""
+        rows = self.store.conn.execute("SELECT seq, partner_id, spec, created_us, population FROM apps "
+                                       "ORDER BY seq").fetchall()
+        return [(r["seq"], r["partner_id"], AppSpec.from_json(json.loads(r["spec"])), r["created_us"],
+                 r["population"]) for r in rows]
 
     # -- installs ---------------------------------------------------------------------------------------------
     def uninstall(self, app_seq: int, row: int, at_us: int) -> None:

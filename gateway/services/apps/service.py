@@ -47,13 +47,13 @@ class AppService:
         self._lifecycles.clear()
         self._changes.clear()
         tick = self.world.tick_index
-        for seq, partner_id, spec, created_us in self.repository.all():
-            self._add(AppRecord(seq, partner_id, spec, from_micros(created_us)))
+        for seq, partner_id, spec, created_us, population in self.repository.all():
+            self._add(AppRecord(seq, partner_id, spec, from_micros(created_us)), population)
             self._lifecycles[seq].catch_up(tick, self.repository.uninstalled(seq))
 
-    def _add(self, app: AppRecord) -> None:
+    def _add(self, app: AppRecord, population: int | None) -> None:
         self._apps[app.seq] = app
-        table, shares = draw_app(self.world, app.seq, app.spec)
+        table, shares = draw_app(self.world, app.seq, app.spec, population)
         self._installs[app.seq] = table
         # New installs come from the world's base population only, so test subscribers added later (replayed
         # from the journal before the apps come back) change nothing in a restart.
@@ -86,9 +86,10 @@ class AppService:
     def register(self, partner_id: int, spec: AppSpec) -> AppRecord:
         """Store a new app and let the simulated subscribers install it."""
         now = self._now()
-        seq = self.repository.insert(partner_id, spec, to_micros(now))
+        population = self.world.subscriber_count
+        seq = self.repository.insert(partner_id, spec, to_micros(now), population)
         app = AppRecord(seq, partner_id, spec, now)
-        self._add(app)
+        self._add(app, population)
         return app
 
     def list(self, partner_id: int) -> list[AppRecord]:

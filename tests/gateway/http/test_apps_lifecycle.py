@@ -182,3 +182,28 @@ async def test_restart_rebuilds_installs_and_events_exactly(aiohttp_client: Aioh
         assert getattr(table, name).tolist() == getattr(expected_table, name).tolist(), name
     assert as_rows(resumed) == as_rows(later) and later
     assert second.app[STORE].conn.execute("SELECT COUNT(*) FROM app_uninstalls").fetchone()[0] == 1
+
+
+async def test_restart_after_a_test_subscriber_keeps_the_installs(aiohttp_client: AiohttpClient,
+                                                                  fresh_world: Callable[[], World],
+                                                                  settings: Settings) -> None:
+    """A test subscriber added after an app was registered changes nothing in the app's installs after a restart
+    (the draws were over the subscribers there were at registration)."""
+    client = await aiohttp_client(create_app(fresh_world(), settings))
+    token = await partner_token_for(client)
+    app = await register(client, token, popularity=0.7)
+    before = await installs(client, app["id"], limit=1000)
+    resp = await client.post("/admin/v1/subscribers", json={"msisdn": "+491701234567", "latitude": 52.52,
+                                                            "longitude": 13.405}, headers=ADMIN)
+    assert resp.status == 201, await resp.text()
+    await client.close()
+    again = await aiohttp_client(create_app(fresh_world(), settings))
+    assert await installs(again, app["id"], limit=1000) == before
+
+
+async def partner_token_for(client: Client) -> str:
+    resp = await client.post("/admin/v1/partners", json={"name": "acme", "scopes": [
+        "apps:read", "apps:write", "push:send"]}, headers=ADMIN)
+    body = await resp.json()
+    form = {"grant_type": "client_credentials", "client_id": body["clientId"], "client_secret": body["clientSecret"]}
+    return str((await (await client.post("/oauth2/token", data=form)).json())["access_token"])
