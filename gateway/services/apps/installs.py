@@ -207,6 +207,8 @@ class TokenCodec:
             raw = base64.urlsafe_b64decode(installation_id + "==")
         except ValueError:
             return None
+        if len(raw) != 16:  # characters outside the alphabet are dropped by the decoder, not refused
+            return None
         app_seq, row = struct.unpack(">II", raw[:8])
         return (app_seq, row) if self.installation_id(app_seq, row) == installation_id else None
 

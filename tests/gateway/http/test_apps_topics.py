@@ -103,8 +103,11 @@ async def test_instance_id_errors(client: Client, make_partner: MakePartner) -> 
                                                                        "extra": 1}):
         resp = await client.post("/iid/v1:batchAdd", json=body, headers=bearer(token))
         assert resp.status == 400 and (await resp.json()) == {"error": "INVALID_ARGUMENT"}, body
-    missing = await client.post("/iid/v1/nope/rel/topics/a", headers=bearer(token))
-    assert missing.status == 404 and (await missing.json()) == {"error": "NOT_FOUND"}
+    for bogus in ("nope", "!" * 22, "!" * 22 + ":APA91bx"):  # 22 characters outside base64 once made a 500
+        missing = await client.post(f"/iid/v1/{bogus}/rel/topics/a", headers=bearer(token))
+        assert missing.status == 404 and (await missing.json()) == {"error": "NOT_FOUND"}, bogus
+        sent = await send(client, token, app["id"], {**MSG, "token": bogus})
+        assert sent.status == 404 and fcm_error(await sent.json())[2] == "UNREGISTERED", bogus
     denied = await batch(client, other, "batchAdd", "/topics/a", [tok])
     assert (await denied.json()) == {"results": [{"error": "PERMISSION_DENIED"}]}
     legacy = await client.post("/iid/v1:batchAdd", json={"to": "/topics/a", "registration_tokens": [tok]},
