@@ -1,12 +1,13 @@
 """FCM topics: which installs subscribed to which topic, and the FCM condition language over them.
 
-Owns :class:`Topics` (subscriptions per app as sets of install rows, stored in ``app_topics`` and loaded again after a
-restart; managed like the Instance ID API does, by registration token) and :func:`parse_condition`, which reads an
+Owns :class:`Topics` (subscriptions per app as sets of install rows, stored in ``app_topics`` and loaded again after
+a restart; managed like the Instance ID API does, by registration token) and :func:`parse_condition`, which reads an
 FCM condition (``'a' in topics && ('b' in topics || 'c' in topics)``: ``&&`` binds tighter than ``||``, ``!``
-negates, parentheses group, at most :data:`MAX_CONDITION_TOPICS` distinct topics) into a :class:`Condition` that is
-evaluated over a whole install table at once. A subscription belongs to the install, not to one token: the
-Firebase SDKs subscribe again after a token refresh, so a refresh keeps it; an uninstall ends it (an uninstalled row
-receives nothing). It must not know about HTTP or delivery.
+negates, parentheses group, at most :data:`MAX_CONDITION_TOPICS` distinct topics, bounded nesting and length) into a
+:class:`Condition` that is evaluated over a whole install table at once. A subscription belongs to the install, not
+to one token: the Firebase SDKs subscribe again after a token refresh, so a refresh keeps it; an uninstall ends it
+(an uninstalled row receives nothing).
+It must not know about HTTP or delivery.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from gateway.services.apps.repository import AppRepository
 
 MAX_CONDITION_TOPICS = 5
 """FCM allows up to five topics in a condition."""
+MAX_NESTING = 32
+"""Deepest nesting of parentheses and negations a condition may have (a bound, not FCM's: FCM's five topics make
+deeper conditions pointless, and it keeps parsing and evaluation off Python's recursion limit)."""
+MAX_OPERANDS = 50
+"""Most ``'x' in topics`` operands one condition may have (a topic named again counts again here)."""
 TOPIC_NAME = re.compile(r"[a-zA-Z0-9\-_.~%]{1,900}")
 """What a topic name may be (FCM's pattern)."""
 TOPIC_PATH = re.compile(r"(/topics/)?([a-zA-Z0-9\-_.~%]{1,900})")
@@ -76,6 +82,8 @@ class _Parser:
         self.toks = _tokens(text)
         self.i = 0
         self.topics: set[str] = set()
+        self.depth = 0
+        self.operands = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -100,13 +108,20 @@ class _Parser:
         return node
 
     def factor(self) -> tuple[object, ...]:
-        if self.take("!"):
-            return ("not", self.factor())
-        if self.take("("):
-            node = self.expr()
-            if not self.take(")"):
-                raise ConditionError("Invalid condition: a parenthesis is not closed.")
-            return node
+        if self.peek() is not None and self.peek()[1] in ("!", "("):  # type: ignore[index]
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise ConditionError(f"The condition nests deeper than {MAX_NESTING} levels.")
+            try:
+                if self.take("!"):
+                    return ("not", self.factor())
+                self.take("(")
+                node = self.expr()
+                if not self.take(")"):
+                    raise ConditionError("Invalid condition: a parenthesis is not closed.")
+                return node
+            finally:
+                self.depth -= 1
         tok = self.peek()
         if tok is None or tok[0] != "str":
             raise ConditionError("Invalid condition: expected a quoted topic name.")
@@ -117,6 +132,9 @@ class _Parser:
         if not (self.take("in") and self.take("topics")):
             raise ConditionError(f"Invalid condition: expected 'in topics' after {tok[1]}.")
         self.topics.add(name)
+        self.operands += 1
+        if self.operands > MAX_OPERANDS:
+            raise ConditionError(f"A condition may have at most {MAX_OPERANDS} operands.")
         return ("topic", name)
 
 

@@ -27,6 +27,8 @@ MASKS = {"a": A, "b": B, "c": C, "d": np.zeros(5, bool), "e": np.ones(5, bool), 
     ("'a' in topics && 'b' in topics && 'c' in topics && 'd' in topics && 'e' in topics", A & B & C),  # five
     ("'a' in topics || 'a' in topics || 'b' in topics || 'c' in topics || 'd' in topics || 'e' in topics",
      A | B | C),  # a topic named twice counts once
+    ("(" * 32 + "'a' in topics" + ")" * 32, A),  # the deepest nesting allowed
+    ("!!'a' in topics", A),  # double negation
 ])
 def test_condition_means(condition: str, expected: np.ndarray) -> None:
     """A valid condition evaluates over the subscription masks as FCM defines it."""
@@ -49,6 +51,9 @@ def test_condition_means(condition: str, expected: np.ndarray) -> None:
     "'a b' in topics",  # invalid topic name
     "'' in topics",  # empty topic name
     "'a' in topics || 'b' in topics || 'c' in topics || 'd' in topics || 'e' in topics || 'f' in topics",  # six
+    "(" * 2000 + "'a' in topics" + ")" * 2000,  # nesting past Python's recursion limit (was a RecursionError)
+    "!" * 3000 + "'a' in topics",  # the same with negations
+    " || ".join(["'a' in topics"] * 51),  # too many operands
 ])
 def test_invalid_conditions_are_refused(condition: str) -> None:
     """Anything else is a ConditionError (the send answers INVALID_ARGUMENT)."""
