@@ -69,6 +69,24 @@ def _mix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
         return x ^ (x >> np.uint64(31))
 
 
+def bernoulli_rows(rng: np.random.Generator, rows: NDArray[np.int64], q: float
+                    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Each of ``rows`` kept with probability ``q``, with a uniform in ``[0, q)`` for each kept (as if every row
+    had drawn a uniform and those under ``q`` were kept), in O(kept) draws."""
+    m = len(rows)
+    if q >= 1.0:
+        return rows, rng.random(m)
+    if m == 0 or q <= 0.0:
+        return rows[:0], np.zeros(0)
+    expected = m * q
+    gaps = rng.geometric(q, size=int(expected + 6.0 * np.sqrt(expected) + 16))
+    pos = np.cumsum(gaps) - 1
+    while pos[-1] < m:  # not enough skips drawn (vanishingly rare): draw more
+        pos = np.concatenate([pos, pos[-1] + np.cumsum(rng.geometric(q, size=len(pos)))])
+    kept = pos[pos < m]
+    return rows[kept], rng.random(len(kept)) * q
+
+
 class AppUsage:
     """Per-tick app events of every app, handed to :meth:`AppService.publish`."""
 
@@ -213,13 +231,12 @@ class AppUsage:
             add(opened[:, 0], opened[:, 4], _E["Push Notification Tapped"])
             add(opened[:, 0], opened[:, 4], _E["Application Opened"], pos=np.ones(len(opened), np.int64))
 
-        rows = np.flatnonzero(table.installed).astype(np.int64)
-        subs = table.subscriber[rows]
-        u = rng.random(len(rows))
         shop = bool(set(app.spec.categories) & COMMERCE)
         p = SESSIONS_PER_AWAKE_HOUR[shop] * self.world.config.tick_seconds / 3600.0
-        maybe = u < p * EVENING_HOME_FACTOR  # the highest rate: only these can start a session, ask about them
-        rows, subs, u = rows[maybe], subs[maybe], u[maybe]
+        # Only installs under the highest rate can start a session: pick them by geometric skips (cost in the few
+        # picked, not in the installs), then ask the world about those alone.
+        rows, u = bernoulli_rows(rng, np.flatnonzero(table.installed).astype(np.int64), p * EVENING_HOME_FACTOR)
+        subs = table.subscriber[rows]
         if len(rows):
             where = self.world.whereabouts(subs)
             hour = self.world.local_clock(subs).hour
