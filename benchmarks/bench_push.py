@@ -31,6 +31,7 @@ REQUESTS = 2000
 ROUNDS = 3
 IN_PROCESS = 20_000
 TOPIC_SENDS = 20
+TICKS = 240
 TARGET = 5000.0
 BODY = {"notification": {"title": "Sale", "body": "20% off today"}}
 
@@ -86,9 +87,27 @@ async def run(tmp: Path) -> None:
         fanned = TOPIC_SENDS * len(rows) / (time.perf_counter() - started)
         emit("push_topic_fanout_messages_per_s", fanned, None, TARGET, "messages/s", better="higher",
              recipients_per_send=len(rows), sends=TOPIC_SENDS)
+
+        # 4. What the app's installs cost a tick (lifecycle, usage events, receipts and opens) against a twin world
+        # without the gateway, over the same simulated ticks.
+        events: list[int] = []
+        apps.add_event_listener(lambda batch: events.append(batch.size))
+        twin = World.build(WorldConfig(city="berlin", subscribers=SUBSCRIBERS, seed=3))
+        twin.run_until(world.clock.now)
+        with_app, bare_ms = tick_ms(world), tick_ms(twin)
+        emit("push_app_tick_ms", with_app, bare_ms, None, "ms", installs=len(rows), ticks=TICKS,
+             events_per_tick=round(sum(events) / TICKS, 1))
     finally:
         await gateway.cleanup()
         await bare.cleanup()
+
+
+def tick_ms(world: World) -> float:
+    """Mean wall time of the next ``TICKS`` ticks of ``world``, in milliseconds."""
+    started = time.perf_counter()
+    for _ in range(TICKS):
+        world.step()
+    return (time.perf_counter() - started) * 1000.0 / TICKS
 
 
 def main() -> None:

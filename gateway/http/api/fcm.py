@@ -145,7 +145,7 @@ async def _batch(request: web.Request, subscribed: bool) -> web.Response:
 
 @routes.post("/iid/v1:batchAdd", summary="Subscribe registration tokens to a topic (Instance ID API)",
              access=Access.PUBLIC, scopes=(SCOPE_SEND,), request=TopicBatchRequest, response=TopicBatchResponse,
-             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS), changes_world=True)
+             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS))
 async def batch_add(request: web.Request) -> web.Response:
     """One result per token, in order (``{}`` when subscribed)."""
     return await _batch(request, True)
@@ -153,7 +153,7 @@ async def batch_add(request: web.Request) -> web.Response:
 
 @routes.post("/iid/v1:batchRemove", summary="Unsubscribe registration tokens from a topic (Instance ID API)",
              access=Access.PUBLIC, scopes=(SCOPE_SEND,), request=TopicBatchRequest, response=TopicBatchResponse,
-             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS), changes_world=True)
+             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS))
 async def batch_remove(request: web.Request) -> web.Response:
     """One result per token, in order (``{}`` when unsubscribed)."""
     return await _batch(request, False)
@@ -161,7 +161,7 @@ async def batch_remove(request: web.Request) -> web.Response:
 
 @routes.post("/iid/v1/{token}/rel/topics/{topic}", summary="Subscribe one registration token to a topic",
              access=Access.PUBLIC, scopes=(SCOPE_SEND,), errors=_IID_ERRORS,
-             also=tuple((code, IidError) for code in _IID_ERRORS), changes_world=True)
+             also=tuple((code, IidError) for code in _IID_ERRORS))
 async def relate(request: web.Request) -> web.Response:
     """``{}`` when subscribed; 404 ``NOT_FOUND`` for a token that is not a current one of an installed app."""
     try:
