@@ -59,10 +59,20 @@ async def run(tmp: Path) -> None:
         record = apps.find(app_id)
         assert record is not None
         table = apps.installs(record)
-        rows = np.flatnonzero(table.installed)
+
+        # 1. What the app's installs cost a tick (lifecycle, usage events, receipts and opens) against a twin world
+        # without the gateway, over the same simulated ticks (before any push: no receipts or opens to report).
+        events: list[int] = []
+        apps.add_event_listener(lambda batch: events.append(batch.size))
+        twin = World.build(WorldConfig(city="berlin", subscribers=SUBSCRIBERS, seed=3))
+        twin.run_until(world.clock.now)
+        with_app, bare_ms = tick_ms(world), tick_ms(twin)
+        emit("push_app_tick_ms", with_app, bare_ms, None, "ms", installs=int(table.installed.sum()), ticks=TICKS,
+             events_per_tick=round(sum(events) / TICKS, 1))
+        rows = np.flatnonzero(table.installed)  # as they are now (some left or refreshed their token meanwhile)
         tokens = [apps.install(record, int(r)).token for r in rows]
 
-        # 1. Over HTTP: the same token, as an FCM client sending one message after another.
+        # 2. Over HTTP: the same token, as an FCM client sending one message after another.
         send_url = f"{url}/v1/projects/{app_id}/messages:send"
         gw_best, base_best = await best_rates((send_url, auth), (f"{bare_url}/v1/projects/app_000001/messages:send",
                                                                  {}), REQUESTS, ROUNDS,
@@ -70,7 +80,7 @@ async def run(tmp: Path) -> None:
         emit("push_http_sends_per_s", gw_best, base_best, TARGET, "messages/s", better="higher",
              requests=REQUESTS, concurrency=CONCURRENCY)
 
-        # 2. In process: the push service alone (token check, quota, record, inbox), tokens in turn.
+        # 3. In process: the push service alone (token check, quota, record, inbox), tokens in turn.
         messages = [Message.model_validate({**BODY, "token": tokens[i % len(tokens)]}) for i in range(IN_PROCESS)]
         started = time.perf_counter()
         for message in messages:
@@ -78,7 +88,7 @@ async def run(tmp: Path) -> None:
         rate = IN_PROCESS / (time.perf_counter() - started)
         emit("push_service_sends_per_s", rate, None, TARGET, "messages/s", better="higher", sends=IN_PROCESS)
 
-        # 3. Topic fan-out: every install subscribed, one send reaches them all.
+        # 4. Topic fan-out: every install subscribed, one send reaches them all.
         push.topics.change(record, "all", rows.tolist(), True)
         topic = Message.model_validate({**BODY, "topic": "all"})
         started = time.perf_counter()
@@ -88,15 +98,6 @@ async def run(tmp: Path) -> None:
         emit("push_topic_fanout_messages_per_s", fanned, None, TARGET, "messages/s", better="higher",
              recipients_per_send=len(rows), sends=TOPIC_SENDS)
 
-        # 4. What the app's installs cost a tick (lifecycle, usage events, receipts and opens) against a twin world
-        # without the gateway, over the same simulated ticks.
-        events: list[int] = []
-        apps.add_event_listener(lambda batch: events.append(batch.size))
-        twin = World.build(WorldConfig(city="berlin", subscribers=SUBSCRIBERS, seed=3))
-        twin.run_until(world.clock.now)
-        with_app, bare_ms = tick_ms(world), tick_ms(twin)
-        emit("push_app_tick_ms", with_app, bare_ms, None, "ms", installs=len(rows), ticks=TICKS,
-             events_per_tick=round(sum(events) / TICKS, 1))
     finally:
         await gateway.cleanup()
         await bare.cleanup()
