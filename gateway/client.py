@@ -47,6 +47,7 @@ from gateway.wire.admin_subscribers import (
     SubscriberView,
 )
 from gateway.wire.admin_world import WorldSummary
+from gateway.wire.apps import App, AppList, AppRequest, InstallationList, PushMessage
 from gateway.wire.camara.device_reachability_status import DeviceStatusRequest, ReachabilityStatusResponse
 from gateway.wire.camara.device_roaming_status import RoamingStatusResponse
 from gateway.wire.camara.geofencing_subscriptions import Subscription as GeofenceSubscription
@@ -87,6 +88,8 @@ from gateway.wire.faults import (
     NetworkFaultCreate,
     NetworkFaultList,
 )
+from gateway.wire.fcm import Message as PushMessageBody
+from gateway.wire.fcm import SendRequest, SendResponse, TopicBatchRequest, TopicBatchResponse
 from gateway.wire.health import Health
 from gateway.wire.journeys import (
     Enrolment,
@@ -143,7 +146,13 @@ async def _raise_for(response: aiohttp.ClientResponse) -> None:
         body = pydantic.TypeAdapter(dict[str, Any]).validate_json(text)
     except pydantic.ValidationError:
         body = {}
-    if "error" in body:  # RFC 6749 token endpoint error
+    error = body.get("error")
+    if isinstance(error, dict):  # FCM (Google API) error: the FCM errorCode when there is one, else the status
+        details = [d for d in error.get("details", []) if isinstance(d, dict)]
+        codes = [str(d["errorCode"]) for d in details if d.get("errorCode")]
+        raise ApiError(response.status, codes[0] if codes else str(error.get("status", "UNKNOWN")),
+                       str(error.get("message", "")), correlator, details)
+    if "error" in body:  # RFC 6749 token endpoint error, or the Instance ID API's {"error": "<reason>"}
         raise ApiError(response.status, str(body["error"]), str(body.get("error_description", "")), correlator)
     raise ApiError(response.status, str(body.get("code", "UNKNOWN")), str(body.get("message", text[:200])),
                    correlator, body.get("details"))
@@ -525,6 +534,39 @@ class PartnerClient(_Client):
         await self.send("DELETE", f"/campaigns/v1/subscriptions/{quote(subscription_id, safe='')}")
 
 
+    # -- partner apps and push (FCM v1, Instance ID topics) ----------------------------------------------------
+    async def register_app(self, body: AppRequest) -> App:
+        """Register an app (its id is also its FCM project id); the simulated subscribers install it."""
+        return await self.call(App, "POST", "/apps/v1/apps", json=_dump(body))
+
+    async def apps(self) -> list[App]:
+        """The partner's apps, oldest first."""
+        return (await self.call(AppList, "GET", "/apps/v1/apps")).apps
+
+    async def app(self, app_id: str) -> App:
+        """One of the partner's apps."""
+        return await self.call(App, "GET", f"/apps/v1/apps/{quote(app_id, safe='')}")
+
+    async def send_push(self, project_id: str, message: PushMessageBody, validate_only: bool = False
+                        ) -> SendResponse:
+        """FCM v1 ``messages:send`` to a token, topic or condition; FCM errors raise :class:`ApiError` with the
+        FCM ``errorCode`` (``UNREGISTERED``, ``QUOTA_EXCEEDED``...) as ``code``."""
+        body = SendRequest(message=message, validate_only=validate_only)
+        return await self.call(SendResponse, "POST", f"/v1/projects/{quote(project_id, safe='')}/messages:send",
+                               json=body.model_dump(mode="json", exclude_none=True))
+
+    async def subscribe_topic(self, topic: str, tokens: list[str], subscribe: bool = True) -> TopicBatchResponse:
+        """Instance ID ``:batchAdd`` (``subscribe=False``: ``:batchRemove``): one result per token, in order."""
+        body = TopicBatchRequest(to=topic if topic.startswith("/topics/") else f"/topics/{topic}",
+                                 registration_tokens=tokens)
+        path = "/iid/v1:batchAdd" if subscribe else "/iid/v1:batchRemove"
+        return await self.call(TopicBatchResponse, "POST", path, json=body.model_dump(mode="json"))
+
+    async def subscribe_token(self, token: str, topic: str) -> None:
+        """Instance ID ``POST /iid/v1/{token}/rel/topics/{topic}``: subscribe one token."""
+        await self.send("POST", f"/iid/v1/{quote(token, safe='')}/rel/topics/{quote(topic, safe='')}")
+
+
 class AdminClient(_Client):
     """The operator's control plane client (``/admin/v1``), authenticated with the admin token."""
 
@@ -808,3 +850,22 @@ class AdminClient(_Client):
         _, raw = await self.send("GET", f"/admin/v1/journeys/{quote(journey_id, safe='')}/recipients",
                                  params={"limit": str(limit), "cursor": str(cursor)})
         return RecipientList.model_validate_json(raw)
+
+    # -- partner apps and push (operator side) ----------------------------------------------------------------
+    async def installations(self, app_id: str, offset: int = 0, limit: int = 100,
+                            phone_number: str | None = None) -> InstallationList:
+        """A page of an app's simulated installs (or those of one number), with their current tokens."""
+        params = {"offset": str(offset), "limit": str(limit)}
+        if phone_number is not None:
+            params["phoneNumber"] = phone_number
+        _, raw = await self.send("GET", f"/admin/v1/apps/{quote(app_id, safe='')}/installations", params=params)
+        return InstallationList.model_validate_json(raw)
+
+    async def uninstall(self, app_id: str, installation_id: str) -> None:
+        """Remove the app from one device (its token answers ``UNREGISTERED`` from then on)."""
+        await self.send("DELETE", f"/admin/v1/apps/{quote(app_id, safe='')}/installations/"
+                                  f"{quote(installation_id, safe='')}")
+
+    async def push_message(self, message_id: str) -> PushMessage:
+        """Operator-side truth of one push (``psh_`` id)."""
+        return await self.call(PushMessage, "GET", f"/admin/v1/push/messages/{quote(message_id, safe='')}")

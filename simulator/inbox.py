@@ -239,7 +239,10 @@ class Inboxes:
             number = np.arange(self._count + 1, self._count + n + 1, dtype=np.int64)
 
         def column(values: ArrayLike, dtype: type[np.generic]) -> Any:
-            return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
+            arr = np.asarray(values, dtype=dtype)
+            if arr.ndim == 0 or arr.shape == (1,):  # one value for all (the common single delivery): no broadcast
+                return np.full(n, arr.reshape(()), dtype=dtype)
+            return np.broadcast_to(arr, (n,)).copy()
 
         channels, templates = column(channel, np.int64), column(template, np.int64)
         # Checked here, not when read: a bad code would otherwise surface later, in someone else's read.

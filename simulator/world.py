@@ -45,7 +45,7 @@ from simulator.gatherings import GatheringInfo, Gatherings, GatheringVenue
 from simulator.geo import Area
 from simulator.inbox import MessageTemplate
 from simulator.lifecycle import SimCards
-from simulator.mobility import MobilityState, Venues
+from simulator.mobility import HOME, WORK, MobilityState, Venues
 from simulator.movement import ROUTINE, Movement
 from simulator.network import Network
 from simulator.population import Population, Subscriber
@@ -137,6 +137,19 @@ class LocalClock:
     minute: NDArray[np.int16]
     weekday: NDArray[np.int8]
     day: NDArray[np.int32]
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    """Where subscribers are now, as columns aligned with the subscribers asked about.
+
+    ``travelling`` is on the way between two places (a trip under way); ``at_home`` and ``at_work`` are staying at
+    home or at the place of work or study (neither: at a venue, or on the way).
+    """
+
+    at_home: NDArray[np.bool_]
+    at_work: NDArray[np.bool_]
+    travelling: NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,6 +782,14 @@ class World:
     def ages(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.uint8]:
         """Age of each subscriber."""
         return self.population.age[np.asarray(subs, dtype=np.int64)]
+
+    def whereabouts(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> Whereabouts:
+        """Whether each subscriber is at home, at work, or travelling now (see :class:`Whereabouts`)."""
+        idx = np.asarray(subs, dtype=np.int64)
+        state = self.mobility
+        moving = state.moving[idx]
+        place = state.place[idx]
+        return Whereabouts(~moving & (place == HOME), ~moving & (place == WORK), moving.copy())
 
     def local_clock(self, subs: NDArray[np.int64] | NDArray[np.int32], at: datetime | None = None) -> LocalClock:
         """Each subscriber's local hour, minute of day, weekday and calendar day at ``at`` (default now).

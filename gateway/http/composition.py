@@ -50,6 +50,7 @@ from gateway.http.ratelimit import RateLimiter
 from gateway.services.apps.push import PushService
 from gateway.services.apps.repository import AppRepository
 from gateway.services.apps.service import AppService
+from gateway.services.apps.usage import AppUsage
 from gateway.services.camara import CamaraServices
 from gateway.services.camara.callbacks import AsyncAnswers
 from gateway.services.camara.device_status import DeviceStatusService
@@ -111,7 +112,9 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     app_repository = AppRepository(store)
     app[APPS] = apps = AppService(world, app_repository, now)
     app[PUSH] = push = PushService(world, app_repository, apps, now, is_live)
-    for resume in (apps.resume, push.resume):  # install tables drawn again from the seed, held pushes back
+    usage = AppUsage(world, apps, push, app_repository)  # after push: a tick's deliveries are in its events
+    # Install tables rebuilt from the seed, held pushes and topics back, event counters and owed app events back.
+    for resume in (apps.resume, push.resume, usage.resume):
         control.on_restore(tuple, resume)
 
     # One batch with SIM swap events: their states are committed together with the clock at the end of a tick.

@@ -100,3 +100,7 @@ class PushMessage(WireModel):
     created_at: Instant
     expires_at: Instant
     delivered_at: Instant | None = None
+    opened_at: Instant | None = None
+    """When the user tapped it (a displayed push; the partner learns it only from the app's own events)."""
+    fanout_id: str | None = None
+    """The ``pst_`` message id of the topic or condition send this push is part of."""

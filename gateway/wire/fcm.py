@@ -4,7 +4,8 @@ Owns the request body (``{"message": {...}, "validate_only": bool}``), its answe
 error body ``{"error": {"code", "message", "status", "details": [...]}}``. Field names follow the proto3 JSON
 mapping of ``google.firebase.fcm.v1.Message``: both ``snake_case`` and ``lowerCamelCase`` are accepted, unknown
 names are refused (as FCM does). Free-form parts (an Android notification's options, the APNs payload) are kept as
-JSON objects. It must not know about HTTP nor about delivery.
+JSON objects. Also the Instance ID API's topic management bodies (``/iid/v1:batchAdd``, ``:batchRemove``) and its
+error body ``{"error": "<reason>"}``. It must not know about HTTP nor about delivery.
 """
 
 from __future__ import annotations
@@ -131,3 +132,33 @@ class ErrorBody(BaseModel):
     """FCM's error response ``{"error": {...}}``."""
 
     error: ErrorStatus
+
+
+class TopicBatchRequest(BaseModel):
+    """Instance ID API ``:batchAdd`` / ``:batchRemove`` body: a topic and up to 1000 registration tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    to: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    """``/topics/<name>`` (or the bare name)."""
+    registration_tokens: list[Annotated[str, StringConstraints(min_length=1, max_length=4096)]] = Field(
+        min_length=1, max_length=1000)
+
+
+class TopicResult(BaseModel):
+    """The outcome for one token, in request order: ``{}`` when done, else ``{"error": "NOT_FOUND"}`` (unknown,
+    refreshed or uninstalled token) or ``{"error": "PERMISSION_DENIED"}`` (another partner's app)."""
+
+    error: str | None = None
+
+
+class TopicBatchResponse(BaseModel):
+    """Instance ID API batch answer."""
+
+    results: list[TopicResult]
+
+
+class IidError(BaseModel):
+    """Instance ID API error body ``{"error": "<reason>"}`` (what the Firebase Admin SDKs read)."""
+
+    error: str

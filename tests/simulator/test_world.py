@@ -253,3 +253,18 @@ def test_gatherings_are_a_read_only_sequence_oldest_first() -> None:
     assert len(world.gatherings) == 2 and world.summary().gatherings == 2
     venue = world.gathering_venue(first)
     assert venue.place is None and abs(venue.latitude - lat) < 1e-4 and abs(venue.longitude - lon) < 1e-4
+
+
+def test_whereabouts_at_home_at_work_or_travelling() -> None:
+    """Whereabouts: most people start the day at home; on a weekday morning some travel and some are at work; the
+    three are exclusive and agree with the movement columns."""
+    world = World.build(small_config(n=1_000))
+    subs = np.arange(world.subscriber_count)
+    start = world.whereabouts(subs)
+    assert start.at_home.mean() > 0.8
+    world.advance(timedelta(hours=2, minutes=30))  # 08:30 in Berlin on a Monday
+    now = world.whereabouts(subs)
+    assert now.travelling.any() and now.at_work.any() and now.at_home.any()
+    assert not (now.at_home & now.travelling).any() and not (now.at_work & now.travelling).any()
+    assert not (now.at_home & now.at_work).any()
+    assert now.travelling.tolist() == world.mobility.moving.tolist()

@@ -75,4 +75,4 @@ async def push_message(request: web.Request) -> web.Response:
         id=truth.id, app_id=truth.app_id, installation_id=truth.installation_id,
         phone_number=request.app[WORLD].msisdn_of(truth.subscriber), status=truth.status,
         displayed=truth.displayed, created_at=truth.created_at, expires_at=truth.expires_at,
-        delivered_at=truth.delivered_at))
+        delivered_at=truth.delivered_at, opened_at=truth.opened_at, fanout_id=truth.fanout_id))

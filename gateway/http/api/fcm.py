@@ -5,6 +5,11 @@ The project id is an app id of :mod:`gateway.http.api.apps`; the bearer token co
 ``{"error": {"code", "message", "status", "details": [{"@type": ".../google.firebase.fcm.v1.FcmError",
 "errorCode"}]}}``, so an FCM client works by changing only its endpoint. It therefore authenticates in the
 handler (declared public to the auth middleware). Rules in :mod:`gateway.services.apps.push`.
+
+Topic subscriptions follow the Instance ID API the Firebase Admin SDKs call (``POST /iid/v1:batchAdd`` and
+``:batchRemove`` with ``{"to": "/topics/x", "registration_tokens": [...]}``,
+``POST /iid/v1/{token}/rel/topics/{topic}``), with the same credentials (a bearer token, an API key, or the legacy
+``Authorization: key=<API key>``) and its error body ``{"error": "<reason>"}``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,17 @@ from gateway.http.auth import presented_credential
 from gateway.http.keys import APPS, PARTNERS, PUSH
 from gateway.http.routing import Access, RouteTable
 from gateway.services.apps.push import PushError
-from gateway.wire.fcm import ErrorBody, ErrorDetail, ErrorStatus, SendRequest, SendResponse
+from gateway.wire.fcm import (
+    ErrorBody,
+    ErrorDetail,
+    ErrorStatus,
+    IidError,
+    SendRequest,
+    SendResponse,
+    TopicBatchRequest,
+    TopicBatchResponse,
+    TopicResult,
+)
 
 SCOPE_SEND = "push:send"
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -57,6 +72,9 @@ def _authorise(request: web.Request) -> int:
         credential = presented_credential(request)
     except Unauthenticated:
         credential = None
+    header = request.headers.get("Authorization", "")
+    if credential is None and header[:4].lower() == "key=" and header[4:].strip().isascii():
+        credential = header[4:].strip() or None  # the legacy server-key form, with an opsim API key
     grant = None if credential is None else request.app[PARTNERS].resolve(credential)
     if grant is None:
         raise PushError(401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR",
@@ -93,3 +111,67 @@ async def send(request: web.Request) -> web.Response:
         return fcm_error(exc)
     return web.Response(text=SendResponse(name=f"projects/{project}/messages/{message_id}").model_dump_json(),
                         content_type="application/json")
+
+
+_IID_ERRORS = (400, 401, 403, 404)
+
+
+def iid_error(error: PushError) -> web.Response:
+    """The Instance ID API error response of ``error``: ``{"error": "<status>"}``."""
+    return web.Response(status=error.code, text=IidError(error=error.status).model_dump_json(),
+                        content_type="application/json")
+
+
+async def _iid_body(request: web.Request) -> TopicBatchRequest:
+    if request.content_type != "application/json":
+        raise PushError(400, "INVALID_ARGUMENT", None, "The body must be application/json.")
+    try:
+        raw = await request.read()
+        return TopicBatchRequest.model_validate_json(raw)
+    except (pydantic.ValidationError, web.HTTPRequestEntityTooLarge):
+        raise PushError(400, "INVALID_ARGUMENT", None, "Invalid topic batch request.") from None
+
+
+async def _batch(request: web.Request, subscribed: bool) -> web.Response:
+    try:
+        partner_id = _authorise(request)
+        body = await _iid_body(request)
+        results = request.app[PUSH].manage_topic(partner_id, body.to, body.registration_tokens, subscribed)
+    except PushError as exc:
+        return iid_error(exc)
+    answer = TopicBatchResponse(results=[TopicResult(error=r) for r in results])
+    return web.Response(text=answer.model_dump_json(exclude_none=True), content_type="application/json")
+
+
+@routes.post("/iid/v1:batchAdd", summary="Subscribe registration tokens to a topic (Instance ID API)",
+             access=Access.PUBLIC, scopes=(SCOPE_SEND,), request=TopicBatchRequest, response=TopicBatchResponse,
+             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS))
+async def batch_add(request: web.Request) -> web.Response:
+    """One result per token, in order (``{}`` when subscribed)."""
+    return await _batch(request, True)
+
+
+@routes.post("/iid/v1:batchRemove", summary="Unsubscribe registration tokens from a topic (Instance ID API)",
+             access=Access.PUBLIC, scopes=(SCOPE_SEND,), request=TopicBatchRequest, response=TopicBatchResponse,
+             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS))
+async def batch_remove(request: web.Request) -> web.Response:
+    """One result per token, in order (``{}`` when unsubscribed)."""
+    return await _batch(request, False)
+
+
+@routes.post("/iid/v1/{token}/rel/topics/{topic}", summary="Subscribe one registration token to a topic",
+             access=Access.PUBLIC, scopes=(SCOPE_SEND,), errors=_IID_ERRORS,
+             also=tuple((code, IidError) for code in _IID_ERRORS))
+async def relate(request: web.Request) -> web.Response:
+    """``{}`` when subscribed; 404 ``NOT_FOUND`` for a token that is not a current one of an installed app."""
+    try:
+        partner_id = _authorise(request)
+        [result] = request.app[PUSH].manage_topic(partner_id, request.match_info["topic"],
+                                                  [request.match_info["token"]], True)
+        if result == "NOT_FOUND":
+            raise PushError(404, "NOT_FOUND", None, "No such registration token.")
+        if result is not None:
+            raise PushError(403, result, None, "The token belongs to another partner's app.")
+    except PushError as exc:
+        return iid_error(exc)
+    return web.Response(text="{}", content_type="application/json")

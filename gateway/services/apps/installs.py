@@ -1,11 +1,13 @@
 """The simulated installs of one app: a columnar table drawn from the world, and the ids and tokens of its rows.
 
 Owns :class:`InstallTable` (numpy columns, one row per device that installed the app, sorted by subscriber) and
-:func:`draw_installs`, which decides who installs an app from its popularity and each subscriber's segments (age,
-interests, phone OS), all vectorised over the population and drawn from the world's named stream
-``("apps-installs", app_seq)``: the same seed and app give the same table. Each row's installation id, registration
-token and the brand's user id are derived from the row (keyed hashes under a key drawn from the seed), never stored,
-so a token names its app and row and is checked by recomputing it.
+:func:`draw_installs` (:func:`draw_app`), which decides who installs an app from its popularity and each
+subscriber's segments (age, interests, phone OS), all vectorised over the population and drawn from the world's
+named stream ``("apps-installs", app_seq)``: the same seed and app give the same table. Each row's installation id,
+registration token and the brand's user id are derived from the row (keyed hashes under a key drawn from the seed),
+never stored, so a token names its app and row and is checked by recomputing it. A token refresh bumps a row's
+``generation``: the token of the new generation is valid, every older one is not (FCM answers ``UNREGISTERED``). New
+installs over simulated time append rows (:meth:`InstallTable.append`; see :mod:`gateway.services.apps.lifecycle`).
 
 Shares (documented in the README): iOS asks for notifications and 50-60% allow (drawn per app); Android 13+ (65% of
 Android installs) asks and 70-85% allow; older Android grants without asking; in-app marketing consent 40-60% (per
@@ -18,7 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,7 +45,11 @@ TOKEN_PREFIX = "APA91b"
 
 @dataclass
 class InstallTable:
-    """The installs of one app as aligned columns (row ``r`` is one device; rows never move)."""
+    """The installs of one app as aligned columns (row ``r`` is one device; rows never move).
+
+    The rows drawn at registration are sorted by subscriber; rows appended by later installs follow in install
+    order (a reinstall is a new row: a new installation id and token).
+    """
 
     app_seq: int
     subscriber: NDArray[np.int64]
@@ -54,6 +60,16 @@ class InstallTable:
     location: NDArray[np.uint8]
     """Index into :data:`~gateway.services.apps.model.LOCATION_PERMISSIONS`."""
     installed: NDArray[np.bool_]
+    generation: NDArray[np.uint16] = field(default_factory=lambda: np.zeros(0, np.uint16))
+    """Token refreshes of each row so far (the token of generation ``g`` is valid only while it is the row's)."""
+    initial: int = -1
+    """Rows drawn at registration (sorted by subscriber); ``-1`` means all of them."""
+
+    def __post_init__(self) -> None:
+        if len(self.generation) != len(self.subscriber):
+            self.generation = np.zeros(len(self.subscriber), np.uint16)
+        if self.initial < 0:
+            self.initial = len(self.subscriber)
 
     @property
     def size(self) -> int:
@@ -61,16 +77,46 @@ class InstallTable:
         return len(self.subscriber)
 
     def rows_of(self, subscriber: int) -> NDArray[np.int64]:
-        """Rows of one subscriber (zero or one)."""
-        lo, hi = np.searchsorted(self.subscriber, [subscriber, subscriber + 1])
-        return np.arange(lo, hi, dtype=np.int64)
+        """Rows of one subscriber: the drawn one (if any), then those of later installs, in install order."""
+        lo, hi = np.searchsorted(self.subscriber[:self.initial], [subscriber, subscriber + 1])
+        later = np.flatnonzero(self.subscriber[self.initial:] == subscriber) + self.initial
+        return np.concatenate([np.arange(lo, hi, dtype=np.int64), later.astype(np.int64)])
+
+    def append(self, subscriber: NDArray[np.int64], platform: NDArray[np.uint8], notifications: NDArray[np.bool_],
+               marketing: NDArray[np.bool_], location: NDArray[np.uint8]) -> NDArray[np.int64]:
+        """Add new installs at the end (generation 0, installed); returns their rows."""
+        rows = np.arange(self.size, self.size + len(subscriber), dtype=np.int64)
+        self.subscriber = np.concatenate([self.subscriber, subscriber.astype(np.int64)])
+        self.platform = np.concatenate([self.platform, platform.astype(np.uint8)])
+        self.notifications = np.concatenate([self.notifications, notifications.astype(bool)])
+        self.marketing = np.concatenate([self.marketing, marketing.astype(bool)])
+        self.location = np.concatenate([self.location, location.astype(np.uint8)])
+        self.installed = np.concatenate([self.installed, np.ones(len(subscriber), bool)])
+        self.generation = np.concatenate([self.generation, np.zeros(len(subscriber), np.uint16)])
+        return rows
+
+    def installed_mask(self, population: int) -> NDArray[np.bool_]:
+        """Whether each of the first ``population`` subscribers has the app now."""
+        mask = np.zeros(population, dtype=bool)
+        subs = self.subscriber[self.installed]
+        mask[subs[subs < population]] = True
+        return mask
 
 
-def draw_installs(world: World, app_seq: int, spec: AppSpec) -> InstallTable:
-    """Who installs the app, and each install's permissions, drawn for the whole population at once."""
-    n = world.subscriber_count
+@dataclass(frozen=True)
+class Propensity:
+    """Who may install an app and how likely, per subscriber of the world's base population (the same after a
+    restart whatever test subscribers were added)."""
+
+    p: NDArray[np.float64]
+    """Chance that each subscriber has the app at registration (0 where the app does not run on the phone)."""
+    ios: NDArray[np.bool_]
+
+
+def install_propensity(world: World, spec: AppSpec, n: int | None = None) -> Propensity:
+    """Install chances from the app's popularity and each subscriber's segments (age, interests, phone OS)."""
+    n = world.subscriber_count if n is None else n
     subs = np.arange(n, dtype=np.int64)
-    rng = world.random_stream("apps-installs", app_seq)
     ios = world.segment_mask(subs, Segment(os=("IOS",)))
     android = world.segment_mask(subs, Segment(os=("ANDROID",)))
     p = np.full(n, spec.popularity) * AGE_WEIGHT[np.searchsorted(AGE_BANDS, world.ages(subs), side="right")]
@@ -78,20 +124,50 @@ def draw_installs(world: World, app_seq: int, spec: AppSpec) -> InstallTable:
         fits = world.segment_mask(subs, Segment(interests_any=spec.categories))
         p *= np.where(fits, INTEREST_WEIGHT[0], INTEREST_WEIGHT[1])
     supported = (ios & ("IOS" in spec.platforms)) | (android & ("ANDROID" in spec.platforms))
-    chosen = (rng.random(n) < np.clip(p, 0.0, 1.0)) & supported
-    who = np.flatnonzero(chosen).astype(np.int64)
-    k = len(who)
-    on_ios = ios[who]
-    ios_share, android_share, marketing_share = (rng.uniform(*IOS_OPT_IN), rng.uniform(*ANDROID_13_OPT_IN),
-                                                 rng.uniform(*MARKETING_CONSENT))
+    return Propensity(np.where(supported, np.clip(p, 0.0, 1.0), 0.0), ios)
+
+
+@dataclass(frozen=True)
+class Shares:
+    """An app's permission shares, drawn once per app (see the module docstring)."""
+
+    ios_opt_in: float
+    android_opt_in: float
+    marketing: float
+
+
+def draw_permissions(rng: np.random.Generator, on_ios: NDArray[np.bool_], shares: Shares
+                     ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.bool_], NDArray[np.uint8]]:
+    """(platform, notifications, marketing, location) of new installs on the given phones."""
+    k = len(on_ios)
     asks = rng.random(k) < ANDROID_13_SHARE  # Android 13+ asks (POST_NOTIFICATIONS); older versions grant
     u = rng.random(k)
-    notifications = np.where(on_ios, u < ios_share, np.where(asks, u < android_share, True))
-    marketing = rng.random(k) < marketing_share
+    notifications = np.where(on_ios, u < shares.ios_opt_in, np.where(asks, u < shares.android_opt_in, True))
+    marketing = rng.random(k) < shares.marketing
     location = rng.choice(len(LOCATION_PERMISSIONS), size=k, p=LOCATION_SHARES).astype(np.uint8)
     platform = np.where(on_ios, PLATFORMS.index("IOS"), PLATFORMS.index("ANDROID")).astype(np.uint8)
-    return InstallTable(app_seq, who, platform, notifications.astype(bool), marketing, location,
-                        np.ones(k, dtype=bool))
+    return platform, notifications.astype(bool), marketing, location
+
+
+def draw_installs(world: World, app_seq: int, spec: AppSpec) -> InstallTable:
+    """Who installs the app, and each install's permissions, drawn for the whole population at once."""
+    return draw_app(world, app_seq, spec)[0]
+
+
+def draw_app(world: World, app_seq: int, spec: AppSpec, population: int | None = None
+             ) -> tuple[InstallTable, Shares]:
+    """:func:`draw_installs` over the first ``population`` subscribers (default: all of them now) and the app's
+    permission shares (later installs draw their permissions with them). A restart passes the count at
+    registration, so test subscribers added later do not shift the draws."""
+    n = world.subscriber_count if population is None else population
+    rng = world.random_stream("apps-installs", app_seq)
+    propensity = install_propensity(world, spec, n)
+    chosen = rng.random(n) < propensity.p
+    who = np.flatnonzero(chosen).astype(np.int64)
+    shares = Shares(rng.uniform(*IOS_OPT_IN), rng.uniform(*ANDROID_13_OPT_IN), rng.uniform(*MARKETING_CONSENT))
+    platform, notifications, marketing, location = draw_permissions(rng, propensity.ios[who], shares)
+    table = InstallTable(app_seq, who, platform, notifications, marketing, location, np.ones(len(who), dtype=bool))
+    return table, shares
 
 
 class TokenCodec:
@@ -113,9 +189,10 @@ class TokenCodec:
         raw = struct.pack(">II", app_seq, row) + self._mac(b"fid", app_seq, row, 8)
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    def token(self, app_seq: int, row: int) -> str:
-        """The registration token of a row (opaque to the partner)."""
-        mac = base64.urlsafe_b64encode(self._mac(b"token", app_seq, row, 64)).decode().rstrip("=")
+    def token(self, app_seq: int, row: int, generation: int = 0) -> str:
+        """The registration token of a row at a generation (opaque to the partner; a refresh makes a new one)."""
+        what = b"token" if generation == 0 else b"token" + struct.pack(">H", generation)
+        mac = base64.urlsafe_b64encode(self._mac(what, app_seq, row, 64)).decode().rstrip("=")
         return f"{self.installation_id(app_seq, row)}:{TOKEN_PREFIX}{mac}"
 
     def user_id(self, app_seq: int, row: int) -> str:
@@ -130,21 +207,31 @@ class TokenCodec:
             raw = base64.urlsafe_b64decode(installation_id + "==")
         except ValueError:
             return None
+        if len(raw) != 16:  # characters outside the alphabet are dropped by the decoder, not refused
+            return None
         app_seq, row = struct.unpack(">II", raw[:8])
         return (app_seq, row) if self.installation_id(app_seq, row) == installation_id else None
 
-    def parse(self, token: str) -> tuple[int, int] | None:
-        """(app, row) a registration token names, ``None`` when it is not a token this world issued."""
+    def parse(self, token: str, generation: int = 0) -> tuple[int, int, int] | None:
+        """(app, row, generation) a registration token names, ``None`` when it is not a token this world issued.
+
+        ``generation`` is the highest generation to try (the row's current one): older tokens parse too, so a
+        caller can tell a stale token (``UNREGISTERED``) from a foreign one.
+        """
         named = self.parse_installation(token.partition(":")[0])
-        if named is None or self.token(*named) != token:
+        if named is None:
             return None
-        return named
+        for g in range(generation, -1, -1):
+            if self.token(*named, g) == token:
+                return named[0], named[1], g
+        return None
 
     def info(self, table: InstallTable, row: int) -> InstallInfo:
         """The decoded row ``row`` of ``table``."""
         return InstallInfo(
             row=row, subscriber=int(table.subscriber[row]), installation_id=self.installation_id(table.app_seq, row),
-            user_id=self.user_id(table.app_seq, row), token=self.token(table.app_seq, row),
+            user_id=self.user_id(table.app_seq, row),
+            token=self.token(table.app_seq, row, int(table.generation[row])),
             platform=PLATFORMS[int(table.platform[row])], notifications_permitted=bool(table.notifications[row]),
             marketing_consent=bool(table.marketing[row]),
             location_permission=LOCATION_PERMISSIONS[int(table.location[row])], installed=bool(table.installed[row]))

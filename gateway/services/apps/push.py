@@ -1,13 +1,16 @@
 """The push server: FCM-compatible sends to simulated installs, held while a device is away, with the truth.
 
-Owns :class:`PushService`: a send names an app (the FCM project) and a registration token; the token must be one of
-that app's installed rows (else ``UNREGISTERED``, or ``SENDER_ID_MISMATCH`` for another app's token), within the
+Owns :class:`PushService`: a send names an app (the FCM project) and a registration token, a topic or a condition.
+A token must be the *current* token of one of that app's installed rows (else ``UNREGISTERED``: uninstalled, or
+replaced by a refresh; ``SENDER_ID_MISMATCH`` for another app's token); a topic or condition
+(:mod:`.topics`) fans out to the installed rows subscribed (one push row each, one ``pst_`` message id), within the
 project's quota per simulated minute (``QUOTA_EXCEEDED`` with the seconds left in that minute). A reachable device
 gets it now; an unreachable one (off, out of coverage, taken down by a fault) has it held until its TTL
 (``android.ttl`` or ``apns-expiration``; four weeks by default) and delivered on the first tick it is reachable, or
 expired. It lands in the device's inbox (channel ``APP_PUSH``, with the app id) and is *displayed* only when the
-install allows notifications and the message carries one. Every accepted push is a row (:mod:`.repository`).
-It must not know about HTTP.
+install allows notifications and the message carries one. Every accepted push is a row (:mod:`.repository`);
+deliveries are kept for the tick's app events (:mod:`.usage`: the app reports receipt, and a tap when the user
+opens a displayed push). It must not know about HTTP.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from numpy.typing import NDArray
 
-from gateway.core.ids import PUSH_PREFIX, format_id, parse_public_id
+from gateway.core.ids import APP_PREFIX, PUSH_FANOUT_PREFIX, PUSH_PREFIX, format_id, parse_public_id
 from gateway.services.apps.model import AppRecord
 from gateway.services.apps.repository import AppRepository
 from gateway.services.apps.service import AppService
+from gateway.services.apps.topics import ConditionError, Topics, parse_condition, topic_name
 from gateway.wire.fcm import Message
 from simulator.clock import from_micros, to_micros
 from simulator.world import World
@@ -50,6 +55,11 @@ def unregistered() -> PushError:
     return PushError(404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found.")
 
 
+def invalid_argument(message: str) -> PushError:
+    """A message FCM refuses as malformed."""
+    return PushError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", message)
+
+
 @dataclass(frozen=True)
 class PushTruth:
     """Operator-side truth of one push."""
@@ -63,6 +73,8 @@ class PushTruth:
     created_at: datetime
     expires_at: datetime
     delivered_at: datetime | None
+    opened_at: datetime | None = None
+    fanout_id: str | None = None
 
 
 def _ttl_s(message: Message, platform: str, now_s: float) -> float:
@@ -102,18 +114,29 @@ class PushService:
         self.apps = apps
         self._now = now
         self._is_live = is_live
+        self.topics = Topics(repository)
         self._windows: dict[int, tuple[int, int]] = {}  # app seq → (sim minute, sends in it)
-        # Held pushes as columns: seq, subscriber, expiry (µs), displayed, app seq (a tick looks at them at once).
-        self._held = np.zeros((0, 5), dtype=np.int64)
+        # Held pushes as columns: seq, subscriber, expiry (µs), displayed, app seq, row (a tick looks at them at once).
+        self._held = np.zeros((0, 6), dtype=np.int64)
+        # Deliveries since the last tick's app events: seq, app seq, row, subscriber, delivered (µs), displayed.
+        self._delivered: list[tuple[int, int, int, int, int, int]] = []
         world.on_step(self.on_step)
 
     def resume(self) -> None:
-        """Put the held pushes back (the store is open, the world restored)."""
+        """Put the held pushes and topic subscriptions back (the store is open, the world restored)."""
         rows = self.repository.held()
-        self._held = np.array([(r["seq"], r["subscriber"], r["expires_us"], r["displayed"], r["app_seq"])
-                               for r in rows], dtype=np.int64).reshape(-1, 5)
+        self._held = np.array([(r["seq"], r["subscriber"], r["expires_us"], r["displayed"], r["app_seq"], r["row"])
+                               for r in rows], dtype=np.int64).reshape(-1, 6)
+        self.topics.resume()
+        self._delivered = []
+
+    def take_deliveries(self) -> list[tuple[int, int, int, int, int, int]]:
+        """Deliveries since the last call: (push seq, app seq, row, subscriber, delivered µs, displayed)."""
+        out, self._delivered = self._delivered, []
+        return out
 
     def _charge(self, app: AppRecord, now_us: int) -> None:
+        """Count one send against the project's quota (a topic or condition send is one send, as in FCM)."""
         minute = now_us // MINUTE_US
         window, used = self._windows.get(app.seq, (minute, 0))
         if window != minute:
@@ -130,17 +153,9 @@ class PushService:
         if not self._is_live():
             raise PushError(503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")
         if message.token is None:
-            raise PushError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT",
-                            "Topics and conditions are not supported yet: send to a registration token.")
-        named = self.apps.codec.parse(message.token)
-        if named is None:
-            raise unregistered()
-        seq, row = named
-        if seq != app.seq:
-            raise PushError(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
+            return self._fan_out(app, message, validate_only)
+        row = self._row_of(app, message.token)
         table = self.apps.installs(app)
-        if row >= table.size or not table.installed[row]:
-            raise unregistered()
         now = self._now()
         now_us = to_micros(now)
         platform = "IOS" if table.platform[row] == 1 else "ANDROID"
@@ -158,20 +173,111 @@ class PushService:
                                                now_us if reachable else None)
         if reachable:
             text = message.notification or None
-            self._deliver(push_seq, app, sub, displayed, text.title if text else None, text.body if text else None)
+            self._deliver(push_seq, app, row, sub, displayed, text.title if text else None,
+                          text.body if text else None)
         elif status == "HELD":
-            self._held = np.vstack([self._held, [[push_seq, sub, expires_us, int(displayed), app.seq]]])
+            self._held = np.vstack([self._held, [[push_seq, sub, expires_us, int(displayed), app.seq, row]]])
         return format_id(PUSH_PREFIX, push_seq)
 
-    def _deliver(self, push_seq: int, app: AppRecord, sub: int, displayed: bool, title: str | None,
+    def _row_of(self, app: AppRecord, token: str) -> int:
+        """The install row ``token`` is the current token of (FCM errors otherwise)."""
+        row = self.apps.current_row(app, token)
+        if row is not None:
+            return row
+        named = self.apps.codec.parse_installation(token.partition(":")[0])
+        if named is not None and named[0] != app.seq:
+            other = self.apps.find(format_id(APP_PREFIX, named[0]))
+            table = None if other is None else self.apps.installs(other)
+            if table is not None and named[1] < table.size and self.apps.codec.parse(
+                    token, int(table.generation[named[1]])) is not None:
+                raise PushError(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
+        raise unregistered()
+
+    def manage_topic(self, partner_id: int, topic: str, tokens: list[str], subscribed: bool) -> list[str | None]:
+        """Subscribe (or unsubscribe) the installs of ``tokens`` to ``topic``, as the Instance ID API does: one
+        result per token, ``None`` when done, else ``NOT_FOUND`` (not a current token of an installed app) or
+        ``PERMISSION_DENIED`` (another partner's app). ``INVALID_ARGUMENT`` for a bad topic name."""
+        name = topic_name(topic)
+        if name is None:
+            raise invalid_argument(f"Invalid topic name {topic!r}.")
+        results: list[str | None] = []
+        rows: dict[int, list[int]] = {}
+        for token in tokens:
+            named = self.apps.codec.parse_installation(token.partition(":")[0])
+            app = None if named is None else self.apps.find(format_id(APP_PREFIX, named[0]))
+            row = None if app is None else self.apps.current_row(app, token)
+            if app is None or row is None:
+                results.append("NOT_FOUND")
+            elif app.partner_id != partner_id:
+                results.append("PERMISSION_DENIED")
+            else:
+                rows.setdefault(app.seq, []).append(row)
+                results.append(None)
+        for app_seq, app_rows in rows.items():
+            self.topics.change(self.apps.by_seq(app_seq), name, app_rows, subscribed)
+        return results
+
+    def recipients(self, app: AppRecord, topic: str | None, condition: str | None) -> NDArray[np.int64]:
+        """Installed rows a topic or condition send reaches (``INVALID_ARGUMENT`` for a bad condition)."""
+        table = self.apps.installs(app)
+        if topic is not None:
+            name = topic_name(topic)
+            if name is None:
+                raise invalid_argument(f"Invalid topic name {topic!r}.")
+            mask = self.topics.mask(app, name, table.size)
+        else:
+            try:
+                parsed = parse_condition(condition or "")
+            except ConditionError as exc:
+                raise invalid_argument(str(exc)) from None
+            mask = parsed.evaluate({t: self.topics.mask(app, t, table.size) for t in parsed.topics})
+        return np.flatnonzero(mask & table.installed).astype(np.int64)
+
+    def _fan_out(self, app: AppRecord, message: Message, validate_only: bool) -> str:
+        rows = self.recipients(app, message.topic, message.condition)
+        table = self.apps.installs(app)
+        now_us = to_micros(self._now())
+        ttl = {p: _ttl_s(message, p, now_us / 1e6) for p in ("ANDROID", "IOS")}
+        if validate_only:
+            return "fake_message_id"
+        self._charge(app, now_us)
+        subs = table.subscriber[rows]
+        reachable = self.world.is_reachable(subs) if len(rows) else np.zeros(0, dtype=bool)
+        platforms = ["IOS" if p == 1 else "ANDROID" for p in table.platform[rows].tolist()]
+        shows = {p: has_notification(message, p) for p in ("ANDROID", "IOS")}
+        displayed = [bool(n) and shows[p] for n, p in zip(table.notifications[rows].tolist(), platforms, strict=True)]
+        # One TTL per send: FCM's own (the platform overrides of one message agree in practice); take the longer.
+        ttl_s = max(ttl.values())
+        expires_us = now_us + round(ttl_s * 1e6)
+        status = ["DELIVERED" if ok else ("HELD" if ttl_s > 0 else "EXPIRED") for ok in reachable.tolist()]
+        spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
+        target = message.topic if message.topic is not None else str(message.condition)
+        fanout, first = self.repository.insert_fanout(
+            app.seq, target, spec, now_us, rows.tolist(), subs.tolist(), status, displayed, expires_us,
+            [now_us if ok else None for ok in reachable.tolist()])
+        text = message.notification or None
+        held = []
+        for i, (row, sub, ok, disp) in enumerate(zip(rows.tolist(), subs.tolist(), reachable.tolist(), displayed,
+                                                     strict=True)):
+            if ok:
+                self._deliver(first + i, app, row, sub, disp, text.title if text else None,
+                              text.body if text else None)
+            elif ttl_s > 0:
+                held.append([first + i, sub, expires_us, int(disp), app.seq, row])
+        if held:
+            self._held = np.vstack([self._held, np.asarray(held, dtype=np.int64)])
+        return format_id(PUSH_FANOUT_PREFIX, fanout)
+
+    def _deliver(self, push_seq: int, app: AppRecord, row: int, sub: int, displayed: bool, title: str | None,
                  body: str | None) -> None:
         self.world.deliver(sub, CHANNEL, app.spec.name, body or "", "APP_PUSH", title=title,
                            message_id=format_id(PUSH_PREFIX, push_seq), appId=app.id, displayed=displayed)
+        self._delivered.append((push_seq, app.seq, row, sub, to_micros(self.world.clock.now), int(displayed)))
 
-    def _deliver_held(self, push_seq: int, app_seq: int, sub: int, displayed: bool) -> None:
-        row = self.repository.get_push(push_seq)
-        notification = {} if row is None else json.loads(row["spec"]).get("notification", {})
-        self._deliver(push_seq, self.apps.by_seq(app_seq), sub, displayed, notification.get("title"),
+    def _deliver_held(self, push_seq: int, app_seq: int, row: int, sub: int, displayed: bool) -> None:
+        stored = self.repository.get_push(push_seq)
+        notification = {} if stored is None else json.loads(stored["spec"]).get("notification", {})
+        self._deliver(push_seq, self.apps.by_seq(app_seq), row, sub, displayed, notification.get("title"),
                       notification.get("body"))
 
     def on_step(self, now: datetime) -> None:
@@ -183,8 +289,8 @@ class PushService:
         alive = self._held[~expired]
         ok = self.world.is_reachable(alive[:, 1]) if len(alive) else np.zeros(0, dtype=bool)
         delivered = alive[ok]
-        for push_seq, sub, _, displayed, app_seq in delivered.tolist():
-            self._deliver_held(push_seq, app_seq, sub, bool(displayed))
+        for push_seq, sub, _, displayed, app_seq, row in delivered.tolist():
+            self._deliver_held(push_seq, app_seq, row, sub, bool(displayed))
         self.repository.settle([(int(s), now_us) for s in delivered[:, 0].tolist()],
                                [int(s) for s in self._held[expired, 0].tolist()])
         self._held = alive[~ok]
@@ -199,4 +305,6 @@ class PushService:
         return PushTruth(push_id, app.id, self.apps.codec.installation_id(app.seq, row["row"]), row["subscriber"],
                          row["status"], bool(row["displayed"]), from_micros(row["created_us"]),
                          from_micros(row["expires_us"]),
-                         None if row["delivered_us"] is None else from_micros(row["delivered_us"]))
+                         None if row["delivered_us"] is None else from_micros(row["delivered_us"]),
+                         None if row["opened_us"] is None else from_micros(row["opened_us"]),
+                         None if row["fanout"] is None else format_id(PUSH_FANOUT_PREFIX, row["fanout"]))

@@ -1,8 +1,11 @@
 """Where partner apps and their pushes live: the apps tables, their migrations and every SQL statement on them.
 
-Owns ``apps`` (one row per registered app as submitted), ``app_uninstalls`` (installs removed over time, so the
-drawn install table is the same after a restart) and ``push_messages`` (one row per accepted push with its
-operator-side outcome). The migrations are the feature's own (:data:`SCHEMA`), applied by the core store.
+Owns ``apps`` (one row per registered app as submitted), ``app_uninstalls`` (installs removed by the operator, so
+the install table is the same after a restart; simulated lifecycle changes are recomputed, not stored),
+``push_messages`` (one row per accepted push and device with its operator-side outcome and open),
+``push_fanouts`` (topic and condition sends), ``app_topics`` (topic subscriptions) and ``app_event_ticks`` (each
+app's event counter after each tick with events, so a restart numbers replayed events as before). The migrations
+are the feature's own (:data:`SCHEMA`), applied by the core store.
 """
 
 from __future__ import annotations
@@ -44,6 +47,32 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX push_messages_held ON push_messages(status) WHERE status = 'HELD';
     """,
+    # 2: topics, fan-out sends, push opens and the app event counter (issue 13)
+    """
+    CREATE TABLE app_topics (
+        app_seq INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        row INTEGER NOT NULL,             -- install row subscribed (its current token)
+        PRIMARY KEY (app_seq, topic, row)
+    ) WITHOUT ROWID;
+    CREATE TABLE push_fanouts (
+        seq INTEGER PRIMARY KEY,          -- pst_00000001 is seq 1
+        app_seq INTEGER NOT NULL,
+        target TEXT NOT NULL,             -- the topic or condition as sent
+        recipients INTEGER NOT NULL,      -- installs it went to
+        created_us INTEGER NOT NULL
+    );
+    ALTER TABLE push_messages ADD COLUMN fanout INTEGER;    -- push_fanouts.seq of a topic or condition send
+    ALTER TABLE push_messages ADD COLUMN opened_us INTEGER; -- when the user tapped the displayed push
+    CREATE INDEX push_messages_delivered ON push_messages(delivered_us) WHERE delivered_us IS NOT NULL;
+    ALTER TABLE apps ADD COLUMN population INTEGER;        -- subscribers in the world when it was registered
+    CREATE TABLE app_event_ticks (
+        app_seq INTEGER NOT NULL,
+        tick INTEGER NOT NULL,
+        end_seq INTEGER NOT NULL,         -- the app's event counter after this tick's batch
+        PRIMARY KEY (app_seq, tick)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA = FeatureSchema("apps", MIGRATIONS)
@@ -58,17 +87,19 @@ class AppRepository:
         store.add_schema(SCHEMA)
 
     # -- apps -------------------------------------------------------------------------------------------------
-    def insert(self, partner_id: int, spec: AppSpec, created_us: int) -> int:
-        """Store a new app; returns its seq."""
+    def insert(self, partner_id: int, spec: AppSpec, created_us: int, population: int) -> int:
+        """Store a new app (with the world's subscriber count then, which its installs were drawn over)."""
         with self.store.transaction() as conn:
-            cur = conn.execute("INSERT INTO apps(partner_id, spec, created_us) VALUES (?, ?, ?)",
-                               (partner_id, json.dumps(spec.to_json(), sort_keys=True), created_us))
+            cur = conn.execute("INSERT INTO apps(partner_id, spec, created_us, population) VALUES (?, ?, ?, ?)",
+                               (partner_id, json.dumps(spec.to_json(), sort_keys=True), created_us, population))
             return int(cur.lastrowid or 0)
 
-    def all(self) -> list[tuple[int, int, AppSpec, int]]:
-        """Every app, oldest first: (seq, partner, spec, created_us)."""
-        rows = self.store.conn.execute("SELECT seq, partner_id, spec, created_us FROM apps ORDER BY seq").fetchall()
-        return [(r["seq"], r["partner_id"], AppSpec.from_json(json.loads(r["spec"])), r["created_us"]) for r in rows]
+    def all(self) -> list[tuple[int, int, AppSpec, int, int | None]]:
+        """Every app, oldest first: (seq, partner, spec, created_us, population at registration)."""
+        rows = self.store.conn.execute("SELECT seq, partner_id, spec, created_us, population FROM apps "
+                                       "ORDER BY seq").fetchall()
+        return [(r["seq"], r["partner_id"], AppSpec.from_json(json.loads(r["spec"])), r["created_us"],
+                 r["population"]) for r in rows]
 
     # -- installs ---------------------------------------------------------------------------------------------
     def uninstall(self, app_seq: int, row: int, at_us: int) -> None:
@@ -77,21 +108,89 @@ class AppRepository:
             conn.execute("INSERT OR IGNORE INTO app_uninstalls(app_seq, row, at_us) VALUES (?, ?, ?)",
                          (app_seq, row, at_us))
 
-    def uninstalled(self, app_seq: int) -> list[int]:
-        """Rows of the app's install table that were removed."""
-        return [int(r[0]) for r in self.store.conn.execute("SELECT row FROM app_uninstalls WHERE app_seq = ?",
-                                                           (app_seq,))]
+    def uninstalled(self, app_seq: int) -> list[tuple[int, int]]:
+        """(instant µs, row) of the app's installs the operator removed, oldest first."""
+        return [(int(r[0]), int(r[1])) for r in self.store.conn.execute(
+            "SELECT at_us, row FROM app_uninstalls WHERE app_seq = ? ORDER BY at_us, row", (app_seq,))]
+
+    # -- topics -----------------------------------------------------------------------------------------------
+    def subscribe(self, app_seq: int, topic: str, rows: Sequence[int], subscribed: bool) -> None:
+        """Add (or remove) topic subscriptions of install rows."""
+        with self.store.transaction() as conn:
+            sql = ("INSERT OR IGNORE INTO app_topics(app_seq, topic, row) VALUES (?, ?, ?)" if subscribed else
+                   "DELETE FROM app_topics WHERE app_seq = ? AND topic = ? AND row = ?")
+            conn.executemany(sql, [(app_seq, topic, r) for r in rows])
+
+    def topics(self) -> list[tuple[int, str, int]]:
+        """Every topic subscription: (app, topic, row)."""
+        return [(int(r[0]), str(r[1]), int(r[2])) for r in self.store.conn.execute(
+            "SELECT app_seq, topic, row FROM app_topics ORDER BY app_seq, topic, row")]
+
+    # -- app events -------------------------------------------------------------------------------------------
+    def record_event_ticks(self, app_seqs: Sequence[int], tick: int, end_seqs: Sequence[int]) -> None:
+        """The event counters of apps after tick ``tick`` (written behind; deterministic keys)."""
+        self.store.append_rows("INSERT OR IGNORE INTO app_event_ticks(app_seq, tick, end_seq) VALUES (?, ?, ?)",
+                               [list(app_seqs), [tick] * len(app_seqs), list(end_seqs)])
+
+    def event_counters(self, tick: int) -> dict[int, int]:
+        """Each app's event counter after its last tick with events at or before ``tick``."""
+        self.store.drain()
+        rows = self.store.conn.execute(
+            "SELECT t.app_seq, t.end_seq FROM app_event_ticks t JOIN (SELECT app_seq, MAX(tick) AS tick FROM "
+            "app_event_ticks WHERE tick <= ? GROUP BY app_seq) m ON t.app_seq = m.app_seq AND t.tick = m.tick",
+            (tick,)).fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
 
     # -- push messages ----------------------------------------------------------------------------------------
+    def insert_fanout(self, app_seq: int, target: str, spec: str, created_us: int, rows: Sequence[int],
+                      subscribers: Sequence[int], statuses: Sequence[str], displayed: Sequence[bool],
+                      expires_us: int, delivered_us: Sequence[int | None]) -> tuple[int, int]:
+        """Store a topic or condition send and one push row per recipient, in one transaction; returns the
+        fan-out's seq and the seq of its first push row (the rows' seqs are consecutive)."""
+        with self.store.transaction() as conn:
+            cur = conn.execute("INSERT INTO push_fanouts(app_seq, target, recipients, created_us) VALUES (?, ?, ?, ?)",
+                               (app_seq, target, len(rows), created_us))
+            fanout = int(cur.lastrowid or 0)
+            first = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM push_messages").fetchone()[0])
+            conn.executemany(
+                "INSERT INTO push_messages(seq, app_seq, row, subscriber, spec, status, displayed, created_us,"
+                " expires_us, delivered_us, fanout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(first + i, app_seq, r, sub, spec, st, int(disp), created_us, expires_us, dl, fanout)
+                 for i, (r, sub, st, disp, dl) in enumerate(zip(rows, subscribers, statuses, displayed,
+                                                                delivered_us, strict=True))])
+            return fanout, first
+
+    def get_fanout(self, seq: int) -> sqlite3.Row | None:
+        """One topic or condition send."""
+        row: sqlite3.Row | None = self.store.conn.execute("SELECT * FROM push_fanouts WHERE seq = ?",
+                                                          (seq,)).fetchone()
+        return row
+
+    def opened(self, opens: Sequence[tuple[int, int]]) -> None:
+        """Record taps on displayed pushes: (seq, opened_us)."""
+        if opens:
+            with self.store.transaction() as conn:
+                conn.executemany("UPDATE push_messages SET opened_us = ? WHERE seq = ?",
+                                 [(at, seq) for seq, at in opens])
+
+    def delivered_since(self, since_us: int) -> list[sqlite3.Row]:
+        """Pushes delivered after ``since_us``, oldest first (what a restart may still owe as app events)."""
+        return self.store.conn.execute(
+            "SELECT seq, app_seq, row, subscriber, displayed, delivered_us, opened_us FROM push_messages "
+            "WHERE delivered_us > ? ORDER BY delivered_us, seq", (since_us,)).fetchall()
+
     def insert_push(self, app_seq: int, row: int, subscriber: int, spec: str, status: str, displayed: bool,
                     created_us: int, expires_us: int, delivered_us: int | None) -> int:
-        """Store one accepted push; returns its seq."""
-        with self.store.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO push_messages(app_seq, row, subscriber, spec, status, displayed, created_us, expires_us,"
-                " delivered_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (app_seq, row, subscriber, spec, status, int(displayed), created_us, expires_us, delivered_us))
-            return int(cur.lastrowid or 0)
+        """Store one accepted push; returns its seq.
+
+        One statement is its own transaction (autocommit), or part of the caller's: no BEGIN/COMMIT round trips
+        on the hot path of single sends.
+        """
+        cur = self.store.conn.execute(
+            "INSERT INTO push_messages(app_seq, row, subscriber, spec, status, displayed, created_us, expires_us,"
+            " delivered_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (app_seq, row, subscriber, spec, status, int(displayed), created_us, expires_us, delivered_us))
+        return int(cur.lastrowid or 0)
 
     def settle(self, delivered: Sequence[tuple[int, int]], expired: Sequence[int]) -> None:
         """One tick's outcomes of held pushes, in one transaction: (seq, delivered_us) and expired seqs."""

@@ -1,19 +1,23 @@
 """Registering and reading partner apps, and the simulated installs of each (owner of the install tables).
 
 Owns :class:`AppService`: an app registered by a partner is stored, then its install table is drawn from the world
-(:func:`~gateway.services.apps.installs.draw_installs`) and kept in memory; after a restart the tables are drawn
-again from the same seed and the recorded uninstalls applied, so they are the same. It must not know about HTTP.
+(:func:`~gateway.services.apps.installs.draw_app`) and kept in memory; on every tick the app's
+:class:`~gateway.services.apps.lifecycle.Lifecycle` moves it on (installs, uninstalls, token refreshes, permission
+changes). After a restart the tables are drawn again from the same seed, the simulated days replayed and the
+recorded uninstalls applied where they happened, so they are the same. It also hands the app events of each tick
+(:class:`~gateway.services.apps.events.AppEventBatch`, produced by :mod:`gateway.services.apps.usage`) to its
+listeners (the CDP). It must not know about HTTP.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-import numpy as np
-
 from gateway.core.errors import NotFound
-from gateway.services.apps.installs import InstallTable, TokenCodec, draw_installs
+from gateway.services.apps.events import AppEventBatch
+from gateway.services.apps.installs import InstallTable, TokenCodec, draw_app, install_propensity
+from gateway.services.apps.lifecycle import Changes, Lifecycle
 from gateway.services.apps.model import AppRecord, AppSpec, InstallInfo, app_seq
 from gateway.services.apps.repository import AppRepository
 from simulator.clock import from_micros, to_micros
@@ -30,27 +34,62 @@ class AppService:
         self.codec = TokenCodec(world)
         self._apps: dict[int, AppRecord] = {}
         self._installs: dict[int, InstallTable] = {}
+        self._lifecycles: dict[int, Lifecycle] = {}
+        self._changes: dict[int, Changes] = {}
+        self._listeners: list[Callable[[AppEventBatch], None]] = []
+        world.on_step(self.on_step)
 
     def resume(self) -> None:
-        """Load the stored apps and draw their install tables again (the store is open, the world restored)."""
+        """Load the stored apps and rebuild their install tables as they are now (the store is open, the world
+        restored): drawn again, the simulated days since registration replayed, operator uninstalls applied."""
         self._apps.clear()
         self._installs.clear()
-        for seq, partner_id, spec, created_us in self.repository.all():
-            self._add(AppRecord(seq, partner_id, spec, from_micros(created_us)))
-            table = self._installs[seq]
-            gone = self.repository.uninstalled(seq)
-            table.installed[np.asarray(gone, dtype=np.int64)] = False
+        self._lifecycles.clear()
+        self._changes.clear()
+        tick = self.world.tick_index
+        for seq, partner_id, spec, created_us, population in self.repository.all():
+            self._add(AppRecord(seq, partner_id, spec, from_micros(created_us)), population)
+            self._lifecycles[seq].catch_up(tick, self.repository.uninstalled(seq))
 
-    def _add(self, app: AppRecord) -> None:
+    def _add(self, app: AppRecord, population: int | None) -> None:
         self._apps[app.seq] = app
-        self._installs[app.seq] = draw_installs(self.world, app.seq, app.spec)
+        table, shares = draw_app(self.world, app.seq, app.spec, population)
+        self._installs[app.seq] = table
+        # New installs come from the world's base population only, so test subscribers added later (replayed
+        # from the journal before the apps come back) change nothing in a restart.
+        propensity = install_propensity(self.world, app.spec, self.world.base_size)
+        self._lifecycles[app.seq] = Lifecycle(self.world, table, propensity, shares, to_micros(app.created_at))
+
+    def on_step(self, now: datetime) -> None:
+        """Move every app's installs on by one tick (their changes are kept for this tick's app events)."""
+        k = self.world.tick_index
+        self._changes = {seq: lifecycle.step(k) for seq, lifecycle in self._lifecycles.items()}
+
+    def changes(self, app_seq: int) -> Changes:
+        """The installs and uninstalls of an app applied by the current tick."""
+        return self._changes.get(app_seq) or Changes.none()
+
+    def all(self) -> Sequence[AppRecord]:
+        """Every app, oldest first."""
+        return list(self._apps.values())
+
+    def add_event_listener(self, callback: Callable[[AppEventBatch], None]) -> None:
+        """Have ``callback`` receive every app's events, one batch per app and tick with events, in order of
+        ``(tick, app)``; within an app, ``seq`` increases from batch to batch without gaps."""
+        self._listeners.append(callback)
+
+    def publish(self, batch: AppEventBatch) -> None:
+        """Hand one batch to every listener (called by the app usage of the tick)."""
+        for callback in self._listeners:
+            callback(batch)
 
     def register(self, partner_id: int, spec: AppSpec) -> AppRecord:
         """Store a new app and let the simulated subscribers install it."""
         now = self._now()
-        seq = self.repository.insert(partner_id, spec, to_micros(now))
+        population = self.world.subscriber_count
+        seq = self.repository.insert(partner_id, spec, to_micros(now), population)
         app = AppRecord(seq, partner_id, spec, now)
-        self._add(app)
+        self._add(app, population)
         return app
 
     def list(self, partner_id: int) -> list[AppRecord]:
@@ -94,5 +133,17 @@ class AppService:
 
     def uninstall(self, app: AppRecord, row: int) -> None:
         """Remove the app from one device: its token is unregistered from now on."""
+        table = self._installs[app.seq]
+        if not table.installed[row]:
+            return  # already gone: nothing to record (a restart would apply it where it did nothing)
         self.repository.uninstall(app.seq, row, to_micros(self._now()))
-        self._installs[app.seq].installed[row] = False
+        table.installed[row] = False
+
+    def current_row(self, app: AppRecord, token: str) -> int | None:
+        """The install row whose *current* token is ``token`` (``None`` when stale, uninstalled or not the app's)."""
+        named = self.codec.parse_installation(token.partition(":")[0])
+        table = self._installs[app.seq]
+        if named is None or named[0] != app.seq or named[1] >= table.size or not table.installed[named[1]]:
+            return None
+        row = named[1]
+        return row if self.codec.token(app.seq, row, int(table.generation[row])) == token else None

@@ -137,6 +137,17 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
     ("DELETE", "/admin/v1/faults/{name}"): "AdminClient.remove_fault_profile",
     ("POST", "/admin/v1/faults/network"): "AdminClient.add_network_fault",
     ("GET", "/admin/v1/faults/network"): "AdminClient.network_faults",
+    # partner apps and push (issue 13)
+    ("POST", "/apps/v1/apps"): "PartnerClient.register_app",
+    ("GET", "/apps/v1/apps"): "PartnerClient.apps",
+    ("GET", "/apps/v1/apps/{appId}"): "PartnerClient.app",
+    ("POST", "/v1/projects/{projectId}/messages:send"): "PartnerClient.send_push",
+    ("POST", "/iid/v1:batchAdd"): "PartnerClient.subscribe_topic",
+    ("POST", "/iid/v1:batchRemove"): "PartnerClient.subscribe_topic",
+    ("POST", "/iid/v1/{token}/rel/topics/{topic}"): "PartnerClient.subscribe_token",
+    ("GET", "/admin/v1/apps/{appId}/installations"): "AdminClient.installations",
+    ("DELETE", "/admin/v1/apps/{appId}/installations/{installationId}"): "AdminClient.uninstall",
+    ("GET", "/admin/v1/push/messages/{messageId}"): "AdminClient.push_message",
 }
 
 # Routes the client deliberately leaves out, with the reason.
@@ -152,12 +163,6 @@ NOT_IN_CLIENT: dict[tuple[str, str], str] = {
        for version in ("v0.4", "v0.3")
        for method, tail in (("POST", ""), ("GET", ""), ("GET", "/{subscriptionId}"),
                             ("DELETE", "/{subscriptionId}"))},
-    # Issue 13, first slice: apps and push are driven over HTTP (FCM clients use their own SDK); client methods next.
-    **{route: "issue 13: client methods come with the next slice" for route in (
-        ("POST", "/apps/v1/apps"), ("GET", "/apps/v1/apps"), ("GET", "/apps/v1/apps/{appId}"),
-        ("POST", "/v1/projects/{projectId}/messages:send"), ("GET", "/admin/v1/apps/{appId}/installations"),
-        ("DELETE", "/admin/v1/apps/{appId}/installations/{installationId}"),
-        ("GET", "/admin/v1/push/messages/{messageId}"))},
 }
 
 CLIENTS = {"PartnerClient": PartnerClient, "AdminClient": AdminClient}

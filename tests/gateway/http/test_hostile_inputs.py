@@ -82,6 +82,8 @@ def _assert_refused(resp: requests.Response, what: str) -> None:
     body = resp.json()
     if "/v1/projects/" in resp.url and "error" in body:  # the FCM-compatible push route answers FCM's error model
         assert body["error"]["code"] == resp.status_code and body["error"]["status"], f"{what}: {body}"
+    elif "/iid/v1" in resp.url and "error" in body:  # FCM topic management answers the Instance ID error model
+        assert set(body) == {"error"} and isinstance(body["error"], str) and body["error"], f"{what}: {body}"
     else:
         assert set(body) >= {"status", "code", "message"} and body["status"] == resp.status_code, f"{what}: {body}"
     assert resp.headers.get("x-correlator"), what
