@@ -24,6 +24,7 @@ from gateway.http.keys import (
     CAMARA,
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
+    CDP,
     CIBA,
     CONTROL,
     FAULT_SLEEP,
@@ -55,6 +56,8 @@ from gateway.services.camara.insights import InsightsService
 from gateway.services.camara.location import LocationService
 from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
 from gateway.services.campaigns.service import CampaignService
+from gateway.services.cdp.repository import CdpRepository
+from gateway.services.cdp.service import CdpService
 from gateway.services.ciba import CibaService
 from gateway.services.control import ControlPlane
 from gateway.services.faults import FaultService
@@ -109,6 +112,9 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     app[PUSH] = push = PushService(world, app_repository, apps, now, is_live)
     for resume in (apps.resume, push.resume):  # install tables drawn again from the seed, held pushes back
         control.on_restore(tuple, resume)
+    app[CDP] = cdp = CdpService(CdpRepository(store), apps, now, settings.campaigns.privacy_threshold)
+    control.on_restore(tuple, cdp.resume)  # profiles and audiences rebuilt from the event log (installs drawn)
+    world.on_step(cdp.on_step)
 
     # One batch with SIM swap events: their states are committed together with the clock at the end of a tick.
     geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m, swaps.events)
