@@ -332,7 +332,7 @@ STEP = st.one_of(
               st.integers(-1, 1), st.integers(0, 4000)),
     st.tuples(st.just("tick"), st.integers(1, 48)),
 )
-DEFINITIONS = [
+DEFINITIONS: list[dict[str, Any]] = [
     {"and": [{"event": "View", "where": [{"property": "c", "op": "eq", "value": "X"}], "withinHours": 48,
               "atLeast": 2}, {"not": {"event": "Buy", "withinHours": 24}}]},
     {"or": [{"trait": "plan", "op": "eq", "value": "gold"},
