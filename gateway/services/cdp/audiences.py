@@ -362,7 +362,8 @@ class AudienceState:
             profiles, time_us = profiles[keep], time_us[keep]
         if not len(profiles):
             return
-        np.add.at(col.counts, profiles, 1)
+        who, n = np.unique(profiles, return_counts=True)  # faster than np.add.at for small batches
+        col.counts[who] += n.astype(np.int32)
         col.pending.append((time_us, profiles))
         self._dirty.append(profiles)
 
@@ -399,7 +400,8 @@ class AudienceState:
             cut = int(np.searchsorted(col.q_time, now_us - col.cond.window_us, side="right"))
             if cut:
                 gone = root[col.q_profile[:cut]]
-                np.subtract.at(col.counts, gone, 1)
+                who, n = np.unique(gone, return_counts=True)
+                col.counts[who] -= n.astype(np.int32)
                 col.q_time, col.q_profile = col.q_time[cut:], col.q_profile[cut:]
                 self._dirty.append(gone)
 

@@ -45,8 +45,8 @@ MIGRATIONS: tuple[str, ...] = (
         item INTEGER,
         value_cents INTEGER
     );
-    CREATE INDEX cdp_events_user ON cdp_events(partner_id, user_id) WHERE user_id IS NOT NULL;
-    CREATE INDEX cdp_events_anonymous ON cdp_events(partner_id, anonymous_id) WHERE anonymous_id IS NOT NULL;
+    -- whose history a call is in: the user's when it has a user id, else the anonymous visitor's
+    CREATE INDEX cdp_events_owner ON cdp_events(partner_id, coalesce('u:' || user_id, 'a:' || anonymous_id));
     CREATE TABLE cdp_audiences (
         seq INTEGER PRIMARY KEY,          -- aud_000001 is seq 1
         partner_id INTEGER NOT NULL REFERENCES partners(id),
@@ -121,12 +121,11 @@ class CdpRepository:
                limit: int) -> list[sqlite3.Row]:
         """The latest ``limit`` calls of a profile's identities (a call with a user id belongs to that user)."""
         self.store.drain()
-        u = ", ".join("?" * len(user_ids)) or "NULL"
-        a = ", ".join("?" * len(anon_ids)) or "NULL"
+        owners = [f"u:{u}" for u in user_ids] + [f"a:{a}" for a in anon_ids]
+        marks = ", ".join("?" * len(owners)) or "NULL"
         return self.store.conn.execute(
-            f"SELECT * FROM cdp_events WHERE partner_id = ? AND (user_id IN ({u}) OR (user_id IS NULL AND "
-            f"anonymous_id IN ({a}))) ORDER BY seq DESC LIMIT ?",
-            (partner_id, *user_ids, *anon_ids, limit)).fetchall()
+            f"SELECT * FROM cdp_events WHERE partner_id = ? AND coalesce('u:' || user_id, 'a:' || anonymous_id) "
+            f"IN ({marks}) ORDER BY seq DESC LIMIT ?", (partner_id, *owners, limit)).fetchall()
 
     def forget_before(self, cutoff_us: int) -> int:
         """Drop events (not identity calls) older than ``cutoff_us``; returns how many."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic_core import to_json
 
 from gateway.core.disclosure import disclose, two_significant
 from gateway.core.errors import InvalidArgument, NotFound
@@ -79,9 +80,19 @@ class _Partner:
     """messageId → received instant, within the de-duplication window."""
     seen_order: deque[tuple[int, str]] = field(default_factory=deque)
 
+    index: dict[str, list[tuple[AudienceState, int, EventCondition]]] = field(default_factory=dict)
+    """Event name → the audience conditions that count it (rebuilt when audiences change)."""
+    capacity: int = 0
+    """Profile capacity the audience columns were last grown to."""
+
+    def reindex(self) -> None:
+        self.index = {}
+        for state in self.audiences.values():
+            for i, cond in state.event_conditions():
+                self.index.setdefault(cond.event, []).append((state, i, cond))
+
     def by_event(self, event: str) -> list[tuple[AudienceState, int, EventCondition]]:
-        return [(state, i, cond) for state in self.audiences.values() for i, cond in state.event_conditions()
-                if cond.event == event]
+        return self.index.get(event, [])
 
 
 @dataclass
@@ -252,6 +263,7 @@ class CdpService:
         duplicates of a ``messageId`` seen within the window, dropped)."""
         partner = self._partner(source.partner_id)
         space = partner.space
+        first_new = space.size
         rows: list[tuple[Any, ...]] = []
         hits: dict[tuple[int, int], tuple[AudienceState, list[int], list[int]]] = {}
         profiles: list[int] = []
@@ -266,7 +278,7 @@ class CdpService:
             p = self._apply(partner, m)
             self._seq += 1
             rows.append((self._seq, source.partner_id, source.seq, _TYPE_CODE[m.type], m.message_id, m.user_id,
-                         m.anonymous_id, m.event, m.time_us, m.received_us, json.dumps(m.to_json()), None, None,
+                         m.anonymous_id, m.event, m.time_us, m.received_us, to_json(m.to_json()), None, None,
                          None, None))
             if m.event is not None:
                 profiles.append(p)
@@ -281,6 +293,10 @@ class CdpService:
             self.repository.append_events(list(zip(*rows, strict=True)))
         now_us = to_micros(self._now())
         self._grow(partner)
+        if space.size > first_new:  # new profiles: a "not" may hold for them
+            fresh = np.arange(first_new, space.size, dtype=np.int64)
+            for state in partner.audiences.values():
+                state.touch(fresh)
         root = space.root
         for (_, leaf), (state, ps, ts) in hits.items():
             state.add_events(leaf, root[np.asarray(ps, np.int64)], np.asarray(ts, np.int64), now_us)
@@ -311,9 +327,6 @@ class CdpService:
             space.groups[p].setdefault(m.group_id, {}).update(m.traits)
         if space.size > before:
             self._grow(partner)
-            fresh = np.arange(before, space.size, dtype=np.int64)
-            for state in partner.audiences.values():
-                state.touch(fresh)
         if changed_traits:
             for state in partner.audiences.values():
                 state.set_traits(p, space.traits[p])
@@ -321,8 +334,10 @@ class CdpService:
 
     def _grow(self, partner: _Partner) -> None:
         capacity = partner.space.capacity
-        for state in partner.audiences.values():
-            state.grow(capacity)
+        if capacity != partner.capacity:
+            partner.capacity = capacity
+            for state in partner.audiences.values():
+                state.grow(capacity)
 
     def _settle(self, partner_id: int, partner: _Partner, now_us: int) -> None:
         """Re-evaluate what changed and tell the listeners."""
@@ -490,6 +505,7 @@ class CdpService:
         state = AudienceState(seq, compiled, partner.space.capacity)
         self._backfill(partner_id, partner, state, to_micros(now))
         partner.audiences[seq] = state
+        partner.reindex()
         return audience
 
     def _backfill(self, partner_id: int, partner: _Partner, state: AudienceState, now_us: int) -> None:
@@ -534,7 +550,9 @@ class CdpService:
         audience = self.audience(partner_id, audience_id)
         self.repository.delete_audience(audience.seq)
         del self._audiences[audience.seq]
-        del self._partner(partner_id).audiences[audience.seq]
+        partner = self._partner(partner_id)
+        del partner.audiences[audience.seq]
+        partner.reindex()
 
     def size(self, audience: Audience) -> int:
         """Members now (operator side: unrounded)."""
@@ -585,6 +603,7 @@ class CdpService:
                                                  from_micros(r["created_us"]))
             partner.audiences[r["seq"]] = AudienceState(r["seq"], compile_definition(definition),
                                                         partner.space.capacity)
+            partner.reindex()
         self._replaying = True
         try:
             self._replay(self.repository.events(), now_us)
