@@ -11,8 +11,10 @@ identities resolve (profile numbers and their roots are given to it).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,8 @@ DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 MAX_DEPTH = 8
 MAX_CONDITIONS = 32
+MAX_EXACT = 2**53
+"""Largest integer a condition may compare with (exact as a float, so app event columns compare exactly)."""
 OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "contains", "exists")
 """Comparisons of a ``where`` filter or a trait condition."""
 _NUMERIC_OPS = {"gt", "gte", "lt", "lte"}
@@ -83,6 +87,22 @@ class Predicate:
     def test_dict(self, values: Mapping[str, Any]) -> bool:
         """Whether a properties or traits object satisfies the comparison."""
         return self.test(self.name in values, values.get(self.name))
+
+    @cached_property
+    def fast(self) -> Callable[[Mapping[str, Any]], bool]:
+        """:meth:`test_dict` specialised for the common comparisons (the per-call hot path)."""
+        name, value = self.name, self.value
+        if self.op == "eq" and isinstance(value, str):
+            return lambda d: d.get(name) == value  # JSON strings are plain str: only a str equals one
+        if self.op in _NUMERIC_OPS and not isinstance(value, bool):
+            compare = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}[self.op]
+
+            def numeric(d: Mapping[str, Any]) -> bool:
+                v = d.get(name)
+                return type(v) in (int, float) and bool(compare(v, value))  # int vs float: exact, no overflow
+
+            return numeric
+        return self.test_dict
 
     def mask(self, present: NDArray[np.bool_], column: NDArray[Any], numeric: bool) -> NDArray[np.bool_]:
         """The comparison over a column (``numeric``: float values, else strings), ``present`` where defined."""
@@ -210,6 +230,10 @@ class _Compiler:
             self.fail(f"{path}.value", f"{op} needs a value")
             return None
         value = data["value"]
+        numbers = value if isinstance(value, list) else [value]
+        if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_EXACT for v in numbers):
+            self.fail(f"{path}.value", f"integers must lie within ±{MAX_EXACT} (2^53)")
+            return None
         if op in _NUMERIC_OPS and not _is_number(value):
             self.fail(f"{path}.value", f"{op} compares with a number")
             return None
@@ -449,7 +473,7 @@ class AudienceState:
 
 def matching(leaf: EventCondition, properties: Mapping[str, Any]) -> bool:
     """Whether one event's properties pass every ``where`` filter of ``leaf``."""
-    return all(p.test_dict(properties) for p in leaf.where)
+    return all(p.fast(properties) for p in leaf.where)
 
 
 def matching_columns(leaf: EventCondition, columns: Mapping[str, tuple[NDArray[np.bool_], NDArray[Any], bool]],

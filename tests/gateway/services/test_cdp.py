@@ -157,6 +157,8 @@ def test_partners_do_not_share_profiles(cdp: Cdp) -> None:
     ({"event": "E", "where": {"property": "p"}}, "body.definition.where"),  # where not a list
     ({"event": "E", "extra": 1}, "body.definition.extra"),  # unknown field
     ({"trait": "plan", "op": "eq", "value": {"a": 1}}, "body.definition.value"),  # object value
+    ({"trait": "n", "op": "gt", "value": 10**400}, "body.definition.value"),  # integer past 2^53
+    ({"trait": "n", "op": "in", "value": [1, -(2**60)]}, "body.definition.value"),  # one in the list too
     ({"not": {"not": {"not": {"not": {"not": {"not": {"not": {"not": {"event": "E"}}}}}}}}},
      "body.definition.not.not.not.not.not.not.not.not"),  # nested too deep
 ])
