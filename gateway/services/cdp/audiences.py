@@ -98,7 +98,7 @@ class Predicate:
             compare = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}[self.op]
 
             def numeric(d: Mapping[str, Any]) -> bool:
-                v = d.get(name)
+                v: Any = d.get(name)
                 return type(v) in (int, float) and bool(compare(v, value))  # int vs float: exact, no overflow
 
             return numeric
@@ -323,15 +323,47 @@ def evaluate(node: Node, truth: Callable[[int], NDArray[np.bool_]]) -> NDArray[n
     return out
 
 
+class _Runs:
+    """Events in a window as time-sorted runs (times and profiles), merged like a binary counter so there are
+    O(log n) runs: adding k events costs O(k log n) amortised, expiring is one ``searchsorted`` per run and
+    slicing (no copy of the whole queue per tick)."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
+
+    def add(self, times: NDArray[np.int64], profiles: NDArray[np.int64]) -> None:
+        order = np.argsort(times, kind="stable")
+        self.runs.append((times[order], profiles[order]))
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+            (t1, p1), (t2, p2) = self.runs[-2], self.runs.pop()
+            times = np.concatenate([t1, t2])
+            order = np.argsort(times, kind="stable")
+            self.runs[-1] = (times[order], np.concatenate([p1, p2])[order])
+
+    def expire(self, cutoff_us: int) -> NDArray[np.int64]:
+        """Remove the events at or before ``cutoff_us``; returns their profiles."""
+        gone: list[NDArray[np.int64]] = []
+        kept: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
+        for times, profiles in self.runs:
+            cut = int(np.searchsorted(times, cutoff_us, side="right"))
+            if cut:
+                gone.append(profiles[:cut])
+            if cut < len(times):
+                kept.append((times[cut:], profiles[cut:]) if cut else (times, profiles))
+        self.runs = kept
+        return np.concatenate(gone) if gone else np.empty(0, np.int64)
+
+    def __len__(self) -> int:
+        return sum(len(t) for t, _ in self.runs)
+
+
 @dataclass
 class _EventColumn:
-    """Counts of matching events in the window per profile, and the queue of those events by time."""
+    """Counts of matching events in the window per profile, and those events by time."""
 
     cond: EventCondition
     counts: NDArray[np.int32]
-    q_time: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
-    q_profile: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
-    pending: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = field(default_factory=list)
+    queue: _Runs = field(default_factory=_Runs)
 
 
 class AudienceState:
@@ -388,7 +420,7 @@ class AudienceState:
             return
         who, n = np.unique(profiles, return_counts=True)  # faster than np.add.at for small batches
         col.counts[who] += n.astype(np.int32)
-        col.pending.append((time_us, profiles))
+        col.queue.add(time_us, profiles)
         self._dirty.append(profiles)
 
     def set_traits(self, profile: int, traits: Mapping[str, Any]) -> None:
@@ -415,18 +447,11 @@ class AudienceState:
     def expire(self, now_us: int, root: NDArray[np.int64]) -> None:
         """The clock is at ``now_us``: events that left their window stop counting."""
         for col in self._events.values():
-            if col.pending:
-                times = np.concatenate([col.q_time] + [t for t, _ in col.pending])
-                profiles = np.concatenate([col.q_profile] + [p for _, p in col.pending])
-                order = np.argsort(times, kind="stable")
-                col.q_time, col.q_profile = times[order], profiles[order]
-                col.pending.clear()
-            cut = int(np.searchsorted(col.q_time, now_us - col.cond.window_us, side="right"))
-            if cut:
-                gone = root[col.q_profile[:cut]]
+            expired = col.queue.expire(now_us - col.cond.window_us)
+            if len(expired):
+                gone = root[expired]
                 who, n = np.unique(gone, return_counts=True)
                 col.counts[who] -= n.astype(np.int32)
-                col.q_time, col.q_profile = col.q_time[cut:], col.q_profile[cut:]
                 self._dirty.append(gone)
 
     # -- evaluation --------------------------------------------------------------------------------------------

@@ -127,12 +127,13 @@ class CdpRepository:
             f"SELECT * FROM cdp_events WHERE partner_id = ? AND coalesce('u:' || user_id, 'a:' || anonymous_id) "
             f"IN ({marks}) ORDER BY seq DESC LIMIT ?", (partner_id, *owners, limit)).fetchall()
 
-    def forget_before(self, cutoff_us: int) -> int:
-        """Drop events (not identity calls) older than ``cutoff_us``; returns how many."""
+    def forget_before(self, cutoff_us: int, upto_seq: int) -> int:
+        """Drop events (not identity calls) older than ``cutoff_us`` among those logged up to ``upto_seq``;
+        returns how many."""
         self.store.drain()
         with self.store.transaction() as conn:
-            return conn.execute("DELETE FROM cdp_events WHERE event IS NOT NULL AND time_us <= ?",
-                                (cutoff_us,)).rowcount
+            return conn.execute("DELETE FROM cdp_events WHERE seq <= ? AND event IS NOT NULL AND time_us <= ?",
+                                (upto_seq, cutoff_us)).rowcount
 
     # -- audiences --------------------------------------------------------------------------------------------
     def insert_audience(self, partner_id: int, name: str, definition: dict[str, Any], created_us: int) -> int:

@@ -142,6 +142,8 @@ class CdpService:
         self._seq = 0
         self._replaying = False
         self._last_prune_day = -1
+        self._day_marks: deque[tuple[int, int]] = deque()
+        """(simulated day, last log seq when it began): how far back the retention's delete has to look."""
         self._audience_listeners: list[AudienceListener] = []
         self._event_listeners: list[EventListener] = []
 
@@ -456,7 +458,13 @@ class CdpService:
         day = now_us // DAY_US
         if day != self._last_prune_day and not self._replaying:
             self._last_prune_day = day
-            self.repository.forget_before(now_us - RETENTION_DAYS * DAY_US)
+            self._day_marks.append((day, self._seq))
+            # Only the part of the log received before the cutoff day is looked at (a rowid range).
+            while len(self._day_marks) > 1 and self._day_marks[1][0] <= day - RETENTION_DAYS:
+                self._day_marks.popleft()
+            upto = self._day_marks[0][1] if self._day_marks[0][0] <= day - RETENTION_DAYS else None
+            if upto is not None:
+                self.repository.forget_before(now_us - RETENTION_DAYS * DAY_US, upto)
 
     # -- profiles ----------------------------------------------------------------------------------------------
     def profile(self, partner_id: int, identity: str, limit: int = 20) -> ProfileView:
@@ -615,6 +623,7 @@ class CdpService:
                 state.grow(partner.space.capacity)
                 state.recompute(partner.space.roots())
         self._last_prune_day = now_us // DAY_US
+        self._day_marks = deque([(self._last_prune_day - RETENTION_DAYS, self._seq)])  # the whole log, once
 
     def _replay(self, rows: Iterable[sqlite3.Row], now_us: int) -> None:
         """Apply logged calls and app events in arrival order (consecutive app events of one app in one go)."""

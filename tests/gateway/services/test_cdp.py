@@ -249,6 +249,19 @@ def test_export_lists_user_ids_only(cdp: Cdp) -> None:
     assert cdp.service.member_user_ids(audience) == ["u1"] and cdp.service.size(audience) == 2
 
 
+def test_events_past_the_retention_leave_the_log(cdp: Cdp) -> None:
+    """Once a simulated day, events older than 90 days are dropped from the log; identity calls stay."""
+    cdp.send(track("u1", "Old"), {"type": "identify", "userId": "u1", "traits": {"plan": "gold"}})
+    for _ in range(89):
+        cdp.advance(timedelta(days=1))
+    assert [e.event for e in cdp.service.profile(cdp.partner, "u1").events] == [None, "Old"]
+    cdp.send(track("u1", "New"))
+    for _ in range(2):
+        cdp.advance(timedelta(days=1))
+    view = cdp.service.profile(cdp.partner, "u1")
+    assert [e.event for e in view.events] == ["New", None] and view.traits == {"plan": "gold"}
+
+
 # -- app events ------------------------------------------------------------------------------------------------
 
 def app_batch(app: AppRecord, seq0: int, rows: list[int], names: list[str], at: datetime,
