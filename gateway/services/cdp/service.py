@@ -626,33 +626,44 @@ class CdpService:
         self._day_marks = deque([(self._last_prune_day - RETENTION_DAYS, self._seq)])  # the whole log, once
 
     def _replay(self, rows: Iterable[sqlite3.Row], now_us: int) -> None:
-        """Apply logged calls and app events in arrival order (consecutive app events of one app in one go)."""
+        """Apply logged calls and app events in arrival order, consecutive ones of one source or app in one go
+        (as a live batch would be: profiles resolve in order, memberships are recomputed at the end)."""
         run: list[sqlite3.Row] = []
+        calls: list[Message] = []
+        calls_of: list[Source] = []
+        code = {name: i for i, name in enumerate(APP_EVENTS)}
 
-        def flush() -> None:
-            if not run or self.apps is None:
-                run.clear()
-                return
-            app = self.apps.by_seq(run[0]["app_seq"])
-            code = {name: i for i, name in enumerate(APP_EVENTS)}
-            self._apply_app(
-                app, np.array([int(r["message_id"].rpartition("-")[2]) for r in run], np.int64),
-                np.array([r["time_us"] for r in run], np.int64), np.array([r["install_row"] for r in run], np.int64),
-                np.array([code[r["event"]] for r in run], np.uint8), np.array([r["item"] for r in run], np.int16),
-                np.array([r["value_cents"] for r in run], np.int64), run[0]["source_seq"], now_us,
-                np.array([r["received_us"] for r in run], np.int64))
+        def flush_app() -> None:
+            if run and self.apps is not None:
+                self._apply_app(
+                    self.apps.by_seq(run[0]["app_seq"]),
+                    np.array([int(r["message_id"].rpartition("-")[2]) for r in run], np.int64),
+                    np.array([r["time_us"] for r in run], np.int64),
+                    np.array([r["install_row"] for r in run], np.int64),
+                    np.array([code[r["event"]] for r in run], np.uint8), np.array([r["item"] for r in run], np.int16),
+                    np.array([r["value_cents"] for r in run], np.int64), run[0]["source_seq"], now_us,
+                    np.array([r["received_us"] for r in run], np.int64))
             run.clear()
+
+        def flush_calls() -> None:
+            if calls:
+                self.ingest(calls_of[0], calls)
+            calls.clear()
+            calls_of.clear()
 
         for row in rows:
             if row["app_seq"] is not None:
-                if run and run[0]["app_seq"] != row["app_seq"]:
-                    flush()
+                flush_calls()
+                if run and (run[0]["app_seq"] != row["app_seq"] or len(run) >= 100_000):
+                    flush_app()
                 run.append(row)
                 continue
-            flush()
+            flush_app()
             source = self._sources.get(row["source_seq"])
             if source is None:
                 continue
+            if calls_of and (calls_of[0] is not source or len(calls) >= 1000):
+                flush_calls()
             payload = json.loads(row["payload"])
             m = Message(MESSAGE_TYPES[row["type"]], row["message_id"], row["user_id"], row["anonymous_id"],
                         row["event"], payload["properties"], payload["traits"], payload["previousId"],
@@ -662,5 +673,7 @@ class CdpService:
             if now_us - row["received_us"] < DEDUP_WINDOW_US:
                 partner.seen[m.message_id] = m.received_us
                 partner.seen_order.append((m.received_us, m.message_id))
-            self.ingest(source, [m])
-        flush()
+            calls.append(m)
+            calls_of[:1] = [source]
+        flush_calls()
+        flush_app()
