@@ -27,7 +27,7 @@ from pydantic_core import to_json
 
 from gateway.core.disclosure import disclose, two_significant
 from gateway.core.errors import InvalidArgument, NotFound
-from gateway.core.ids import AUDIENCE_PREFIX, SOURCE_PREFIX, format_id, parse_public_id
+from gateway.core.ids import APP_PREFIX, AUDIENCE_PREFIX, SOURCE_PREFIX, format_id, parse_public_id
 from gateway.services.apps.events import APP_EVENTS, AppEventBatch
 from gateway.services.apps.model import AppRecord
 from gateway.services.apps.service import AppService
@@ -100,8 +100,8 @@ class _AppRows:
     """Profiles of an app's install rows (``-1``: not seen yet), their ids, and the app's last ingested event."""
 
     profile: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
-    users: dict[int, str] = field(default_factory=dict)
-    anons: dict[int, str] = field(default_factory=dict)
+    users: NDArray[np.object_] = field(default_factory=lambda: np.empty(0, object))
+    anons: NDArray[np.object_] = field(default_factory=lambda: np.empty(0, object))
     watermark: int = -1
 
 
@@ -372,16 +372,18 @@ class CdpService:
         assert self.apps is not None
         top = int(row.max()) + 1
         if top > len(rows.profile):
-            rows.profile = np.concatenate([rows.profile, np.full(top - len(rows.profile), -1, np.int64)])
+            extra = max(top, 2 * len(rows.profile)) - len(rows.profile)
+            rows.profile = np.concatenate([rows.profile, np.full(extra, -1, np.int64)])
+            rows.users = np.concatenate([rows.users, np.full(extra, None, object)])
+            rows.anons = np.concatenate([rows.anons, np.full(extra, None, object)])
         new = np.unique(row[rows.profile[row] < 0])
         if len(new):
             codec = self.apps.codec
             before = partner.space.size
-            for r in new.tolist():
-                rows.users[r] = codec.user_id(app.seq, r)
-                rows.anons[r] = codec.installation_id(app.seq, r)
-            rows.profile[new] = partner.space.resolve_rows([rows.users[r] for r in new.tolist()],
-                                                           [rows.anons[r] for r in new.tolist()], at_us)
+            users = [codec.user_id(app.seq, r) for r in new.tolist()]
+            anons = [codec.installation_id(app.seq, r) for r in new.tolist()]
+            rows.users[new], rows.anons[new] = users, anons
+            rows.profile[new] = partner.space.resolve_rows(users, anons, at_us)
             if partner.space.size > before:
                 self._grow(partner)
                 fresh = np.arange(before, partner.space.size, dtype=np.int64)
@@ -405,20 +407,23 @@ class CdpService:
         if not self._replaying:
             first = self._seq + 1
             self._seq += n
-            row_list = row.tolist()
+            # The message id column holds the app's event seq (the wire id is "<app id>-<seq>", made on read).
             self.repository.append_events([
                 np.arange(first, first + n, dtype=np.int64), np.full(n, app.partner_id), np.full(n, source_seq),
-                np.full(n, _TRACK), [f"{app.id}-{s}" for s in seq.tolist()], [rows.users[r] for r in row_list],
-                [rows.anons[r] for r in row_list], np.asarray(APP_EVENTS, dtype=object)[event], time_us, received,
+                np.full(n, _TRACK), seq, rows.users[row], rows.anons[row],
+                np.asarray(APP_EVENTS, dtype=object)[event], time_us, received,
                 np.full(n, None), np.full(n, app.seq), row, item.astype(np.int64), value.astype(np.int64)])
-        columns = self._app_columns(app, item, value)
+        columns: dict[str, tuple[NDArray[np.bool_], NDArray[Any], bool]] | None = None
         for code in np.unique(event).tolist():
             targets = partner.by_event(APP_EVENTS[code])
             if not targets:
                 continue
             of_event = event == code
             for state, leaf, cond in targets:
-                mask = of_event & matching_columns(cond, columns, n)
+                mask = of_event
+                if cond.where:
+                    columns = columns or self._app_columns(app, item, value)
+                    mask = of_event & matching_columns(cond, columns, n)
                 if mask.any():
                     state.add_events(leaf, profiles[mask], time_us[mask], now_us)
         self._settle(app.partner_id, partner, now_us)
@@ -483,11 +488,13 @@ class CdpService:
 
     def _recent(self, row: sqlite3.Row) -> RecentEvent:
         source = None if row["source_seq"] is None else format_id(SOURCE_PREFIX, row["source_seq"])
+        message_id = row["message_id"]
         if row["payload"] is not None:
             properties = json.loads(row["payload"])["properties"]
         else:
             properties = self._app_properties(row["app_seq"], row["item"], row["value_cents"])
-        return RecentEvent(row["message_id"], MESSAGE_TYPES[row["type"]], row["event"], properties, source,
+            message_id = f"{format_id(APP_PREFIX, row['app_seq'])}-{message_id}"
+        return RecentEvent(message_id, MESSAGE_TYPES[row["type"]], row["event"], properties, source,
                            row["time_us"], row["received_us"])
 
     def _app_properties(self, app_seq: int, item: int, value_cents: int) -> dict[str, Any]:
@@ -637,7 +644,7 @@ class CdpService:
             if run and self.apps is not None:
                 self._apply_app(
                     self.apps.by_seq(run[0]["app_seq"]),
-                    np.array([int(r["message_id"].rpartition("-")[2]) for r in run], np.int64),
+                    np.array([int(r["message_id"]) for r in run], np.int64),
                     np.array([r["time_us"] for r in run], np.int64),
                     np.array([r["install_row"] for r in run], np.int64),
                     np.array([code[r["event"]] for r in run], np.uint8), np.array([r["item"] for r in run], np.int16),
