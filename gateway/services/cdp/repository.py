@@ -88,8 +88,9 @@ class CdpRepository:
                                        "ORDER BY seq").fetchall()
 
     def source_of_key(self, key: str) -> int | None:
-        """The source a write key belongs to."""
-        row = self.store.conn.execute("SELECT seq FROM cdp_sources WHERE key_hash = ?", (fast_hash(key),)).fetchone()
+        """The source a write key belongs to (``None`` too when its partner is disabled)."""
+        row = self.store.conn.execute("SELECT s.seq FROM cdp_sources s JOIN partners p ON p.id = s.partner_id "
+                                      "WHERE s.key_hash = ? AND p.disabled = 0", (fast_hash(key),)).fetchone()
         return None if row is None else int(row["seq"])
 
     # -- the event log ----------------------------------------------------------------------------------------

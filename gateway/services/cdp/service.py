@@ -191,7 +191,7 @@ class CdpService:
         return [s for s in self._sources.values() if s.partner_id == partner_id]
 
     def authenticate(self, write_key: str) -> Source | None:
-        """The source a write key belongs to (``None``: unknown)."""
+        """The source a write key belongs to (``None``: unknown, or its partner is disabled)."""
         seq = self.repository.source_of_key(write_key)
         return None if seq is None else self._sources.get(seq)
 

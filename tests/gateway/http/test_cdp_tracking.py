@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.conftest import Client, MakePartner, bearer, fetch_token
+from tests.gateway.conftest import ADMIN, Client, MakePartner, bearer, fetch_token
 
 SCOPES = ("cdp:read", "cdp:write", "apps:read", "apps:write")
 
@@ -97,6 +97,18 @@ async def test_write_key_is_required(client: Client, make_partner: MakePartner, 
     """Without a known write key a call is 401 UNAUTHENTICATED."""
     resp = await client.post("/v1/track", json={"userId": "u1", "event": "E"}, headers=headers)
     assert resp.status == 401 and (await resp.json())["code"] == "UNAUTHENTICATED"
+
+
+async def test_disabled_partner_write_key_stops_working(client: Client, make_partner: MakePartner) -> None:
+    """A disabled partner's write keys are refused at once, and work again when it is enabled."""
+    creds = await make_partner("acme", SCOPES)
+    token = await fetch_token(client, creds)
+    key = (await new_source(client, token))["writeKey"]
+    call = {"userId": "u1", "event": "E"}
+    assert (await client.post(f"/admin/v1/partners/{creds.id}/disable", headers=ADMIN)).status == 200
+    assert (await client.post("/v1/track", json=call, headers=basic(key))).status == 401
+    assert (await client.post(f"/admin/v1/partners/{creds.id}/enable", headers=ADMIN)).status == 200
+    assert (await client.post("/v1/track", json=call, headers=basic(key))).status == 200
 
 
 async def test_write_key_in_body(client: Client, make_partner: MakePartner) -> None:

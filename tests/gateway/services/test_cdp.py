@@ -21,7 +21,7 @@ from gateway.services.apps.model import AppRecord, AppSpec
 from gateway.services.apps.repository import AppRepository
 from gateway.services.apps.service import AppService
 from gateway.services.cdp.audiences import EventCondition, Node, compile_definition
-from gateway.services.cdp.model import AudienceChange, Source
+from gateway.services.cdp.model import AudienceChange, EventsIngested, Source
 from gateway.services.cdp.repository import CdpRepository
 from gateway.services.cdp.service import CdpService
 from gateway.wire.cdp import TrackingCall
@@ -300,6 +300,34 @@ def test_replayed_app_batch_adds_nothing(cdp: Cdp) -> None:
     assert cdp.service.ingest_app_events(batch) == 1
     assert cdp.service.ingest_app_events(batch) == 0
     assert cdp.service.size(audience) == 0
+
+
+def test_listeners_hear_events_and_changes_but_not_the_replay(cdp: Cdp, world: World, tmp_path: Path) -> None:
+    """Ingested events (calls and app batches) and audience entries are told to listeners, once; a restart's
+    replay of the log tells nothing again."""
+    app = cdp.apps.register(cdp.partner, SPEC)
+    cdp.service.create_audience(cdp.partner, "Openers", {"event": "Application Opened"})
+    heard: list[EventsIngested] = []
+    changes: list[AudienceChange] = []
+    cdp.service.add_event_listener(heard.append)
+    cdp.service.add_audience_listener(changes.append)
+    cdp.send(track("u1", "Product Viewed"), {"type": "identify", "userId": "u1"})
+    cdp.service.ingest_app_events(app_batch(app, 0, [0, 1], ["Application Opened"] * 2, START))
+    assert [(n.events[c], len(n.profiles)) for n in heard for c in n.codes[:1].tolist()] == [
+        ("Product Viewed", 1), ("Application Opened", 2)]
+    assert [len(c.entered) for c in changes] == [2] and all(n.partner_id == cdp.partner for n in heard)
+    cdp.store.close()
+    store, apps, service = open_cdp(tmp_path / "cdp.db", world, cdp.clock)
+    try:
+        service.add_event_listener(heard.append)
+        service.add_audience_listener(changes.append)
+        apps.resume()
+        service.resume()
+        assert len(heard) == 2 and len(changes) == 1
+        assert service.size(service.audiences(cdp.partner)[0]) == 2
+    finally:
+        store.close()
+    cdp.store.open()  # the fixture closes it
 
 
 # -- incremental membership equals a recomputation from scratch ------------------------------------------------
