@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+_NONE: dict[str, Any] = {}
 MergeListener = Callable[[int, int], None]
 """Called with (kept, gone) after ``gone`` was merged into ``kept``."""
 
@@ -34,8 +35,10 @@ class ProfileSpace:
         self.size = 0
         self.user_ids: list[list[str]] = []
         self.anon_ids: list[list[str]] = []
-        self.traits: list[dict[str, Any]] = []
-        self.groups: list[dict[str, dict[str, Any]]] = []
+        # Sparse: only profiles with traits, groups or merged-in profiles have an entry (a million app installs
+        # would otherwise carry three empty containers each).
+        self.traits: dict[int, dict[str, Any]] = {}
+        self.groups: dict[int, dict[str, dict[str, Any]]] = {}
         self._members: dict[int, list[int]] = {}
         self.on_merge: list[MergeListener] = []
 
@@ -56,9 +59,6 @@ class ProfileSpace:
         self.size += 1
         self.user_ids.append([])
         self.anon_ids.append([])
-        self.traits.append({})
-        self.groups.append({})
-        self._members[p] = [p]
         return p
 
     def roots(self) -> NDArray[np.int64]:
@@ -142,26 +142,38 @@ class ProfileSpace:
 
     def merge(self, a: int, b: int) -> int:
         """Merge two live profiles (the larger keeps its number); returns the kept one."""
-        kept, gone = (a, b) if len(self._members[a]) >= len(self._members[b]) else (b, a)
-        moved = self._members.pop(gone)
+        kept, gone = (a, b) if len(self.members(a)) >= len(self.members(b)) else (b, a)
+        moved = self._members.pop(gone, [gone])
         self.root[np.asarray(moved, np.int64)] = kept
-        self._members[kept].extend(moved)
+        self._members.setdefault(kept, [kept]).extend(moved)
         self.user_ids[kept].extend(self.user_ids[gone])
         self.anon_ids[kept].extend(self.anon_ids[gone])
         # The older profile's traits are the base; the newer facts win (identify's merge order).
-        self.traits[kept] = {**self.traits[gone], **self.traits[kept]} if kept == a else \
-            {**self.traits[kept], **self.traits[gone]}
-        self.groups[kept] = {**self.groups[gone], **self.groups[kept]}
+        older, newer = (self.traits_of(gone), self.traits_of(kept)) if kept == a else \
+            (self.traits_of(kept), self.traits_of(gone))
+        if older or newer:
+            self.traits[kept] = {**older, **newer}
+        if gone in self.groups:
+            self.groups[kept] = {**self.groups.pop(gone), **self.groups.get(kept, {})}
         self.first_us[kept] = min(int(self.first_us[kept]), int(self.first_us[gone]))
         self.last_us[kept] = max(int(self.last_us[kept]), int(self.last_us[gone]))
-        self.user_ids[gone], self.anon_ids[gone], self.traits[gone], self.groups[gone] = [], [], {}, {}
+        self.user_ids[gone], self.anon_ids[gone] = [], []
+        self.traits.pop(gone, None)
         for fn in self.on_merge:
             fn(kept, gone)
         return kept
 
     def members(self, p: int) -> list[int]:
         """Profile numbers merged into live profile ``p`` (itself included)."""
-        return self._members[p]
+        return self._members.get(p, [p])
+
+    def traits_of(self, p: int) -> dict[str, Any]:
+        """The traits of profile ``p`` (empty when it has none; not to be changed in place)."""
+        return self.traits.get(p, _NONE)
+
+    def groups_of(self, p: int) -> dict[str, dict[str, Any]]:
+        """The groups of profile ``p`` with their traits (empty when none)."""
+        return self.groups.get(p, {})
 
     def primary_user(self, p: int) -> str | None:
         """The user id a profile is known by (the latest its identify calls gave), ``None`` when anonymous."""

@@ -165,7 +165,7 @@ class CdpService:
         return partner
 
     def _merged(self, partner: _Partner, kept: int, gone: int) -> None:
-        traits = partner.space.traits[kept]
+        traits = partner.space.traits_of(kept)
         for state in partner.audiences.values():
             state.merge(kept, gone, traits)
 
@@ -323,15 +323,15 @@ class CdpService:
             p = space.resolve(m.user_id, m.anonymous_id, m.received_us)
         changed_traits = False
         if m.type == "identify" and m.traits:
-            space.traits[p].update(m.traits)
+            space.traits.setdefault(p, {}).update(m.traits)
             changed_traits = True
         elif m.type == "group" and m.group_id is not None:
-            space.groups[p].setdefault(m.group_id, {}).update(m.traits)
+            space.groups.setdefault(p, {}).setdefault(m.group_id, {}).update(m.traits)
         if space.size > before:
             self._grow(partner)
         if changed_traits:
             for state in partner.audiences.values():
-                state.set_traits(p, space.traits[p])
+                state.set_traits(p, space.traits_of(p))
         return p
 
     def _grow(self, partner: _Partner) -> None:
@@ -483,7 +483,7 @@ class CdpService:
                                                                    min(limit, HISTORY_LIMIT))] if limit else []
         audiences = [format_id(AUDIENCE_PREFIX, seq) for seq, state in partner.audiences.items() if state.member[p]]
         return ProfileView(space.primary_user(p), list(dict.fromkeys(space.user_ids[p])),
-                           list(dict.fromkeys(space.anon_ids[p])), dict(space.traits[p]), dict(space.groups[p]),
+                           list(dict.fromkeys(space.anon_ids[p])), dict(space.traits_of(p)), dict(space.groups_of(p)),
                            audiences, int(space.first_us[p]), int(space.last_us[p]), events)
 
     def _recent(self, row: sqlite3.Row) -> RecentEvent:
@@ -526,9 +526,9 @@ class CdpService:
     def _backfill(self, partner_id: int, partner: _Partner, state: AudienceState, now_us: int) -> None:
         """Fill a new audience's columns from the profiles and the logged events still inside its windows."""
         space = partner.space
-        for p in space.roots().tolist():
-            if space.traits[p]:
-                state.set_traits(p, space.traits[p])
+        for q, traits in list(space.traits.items()):
+            if traits and space.root[q] == q:
+                state.set_traits(q, traits)
         conditions = state.event_conditions()
         if conditions:
             longest = max(cond.window_us for _, cond in conditions)

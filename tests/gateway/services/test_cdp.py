@@ -359,7 +359,7 @@ def brute_force(cdp: Cdp, definition: dict[str, Any], log: list[tuple[str | None
         if isinstance(leaf, EventCondition):
             n = counts.get((p, node[1]), 0)
             return n >= leaf.at_least and (leaf.at_most is None or n <= leaf.at_most)
-        return leaf.predicate.test_dict(space.traits[p])
+        return leaf.predicate.test_dict(space.traits_of(p))
 
     return {p for p in roots if holds(compiled.root, p)}
 
