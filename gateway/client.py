@@ -77,6 +77,17 @@ from gateway.wire.campaigns import (
     DeliveryList,
     EstimateRequest,
 )
+from gateway.wire.cdp import Audience as CdpAudience
+from gateway.wire.cdp import (
+    AudienceList,
+    AudienceMembers,
+    AudienceRequest,
+    Profile,
+    SourceList,
+    SourceRequest,
+    TrackingAck,
+)
+from gateway.wire.cdp import Source as CdpSource
 from gateway.wire.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
 from gateway.wire.console import ConsoleMap, ConsoleOccupancy, ConsoleState, ConsoleTrack
 from gateway.wire.event_subscriptions import EventSubscriptionList, EventSubscriptionView
@@ -533,6 +544,45 @@ class PartnerClient(_Client):
         """``DELETE /campaigns/v1/subscriptions/{id}``."""
         await self.send("DELETE", f"/campaigns/v1/subscriptions/{quote(subscription_id, safe='')}")
 
+    # -- CDP (/cdp/v1) -------------------------------------------------------------------------------------
+    async def create_source(self, name: str, app_id: str | None = None) -> CdpSource:
+        """A new CDP source; the answer carries its write key (once). With ``app_id`` the app reports through it."""
+        return await self.call(CdpSource, "POST", "/cdp/v1/sources", json=_dump(SourceRequest(name=name,
+                                                                                             app_id=app_id)))
+
+    async def sources(self) -> list[CdpSource]:
+        """The partner's CDP sources (without write keys)."""
+        return (await self.call(SourceList, "GET", "/cdp/v1/sources")).sources
+
+    async def profile(self, identity: str, limit: int = 20) -> Profile:
+        """A profile by one of its user ids or anonymous ids, with up to ``limit`` latest calls."""
+        _, raw = await self.send("GET", f"/cdp/v1/profiles/{quote(identity, safe='')}",
+                                 params={"limit": str(limit)})
+        return Profile.model_validate_json(raw)
+
+    async def create_audience(self, name: str, definition: dict[str, Any]) -> CdpAudience:
+        """Define an audience (the condition language is in the README's CDP section)."""
+        return await self.call(CdpAudience, "POST", "/cdp/v1/audiences",
+                               json=_dump(AudienceRequest(name=name, definition=definition)))
+
+    async def audiences(self) -> list[CdpAudience]:
+        """The partner's audiences with their disclosed sizes."""
+        return (await self.call(AudienceList, "GET", "/cdp/v1/audiences")).audiences
+
+    async def audience(self, audience_id: str) -> CdpAudience:
+        """One audience with its disclosed size now."""
+        return await self.call(CdpAudience, "GET", f"/cdp/v1/audiences/{quote(audience_id, safe='')}")
+
+    async def delete_audience(self, audience_id: str) -> None:
+        """Stop computing an audience."""
+        await self.send("DELETE", f"/cdp/v1/audiences/{quote(audience_id, safe='')}")
+
+    async def audience_members(self, audience_id: str, offset: int = 0, limit: int = 1000) -> AudienceMembers:
+        """A page of an audience's members by user id (follow ``next_offset``)."""
+        _, raw = await self.send("GET", f"/cdp/v1/audiences/{quote(audience_id, safe='')}/members",
+                                 params={"offset": str(offset), "limit": str(limit)})
+        return AudienceMembers.model_validate_json(raw)
+
 
     # -- partner apps and push (FCM v1, Instance ID topics) ----------------------------------------------------
     async def register_app(self, body: AppRequest) -> App:
@@ -869,3 +919,48 @@ class AdminClient(_Client):
     async def push_message(self, message_id: str) -> PushMessage:
         """Operator-side truth of one push (``psh_`` id)."""
         return await self.call(PushMessage, "GET", f"/admin/v1/push/messages/{quote(message_id, safe='')}")
+
+class TrackingClient(_Client):
+    """A source's client of the Segment-spec tracking API, authenticated by its write key (HTTP Basic user).
+
+    Bodies are the spec's JSON objects (``{"userId": ..., "event": ..., "properties": {...}}``); off-the-shelf
+    Segment libraries pointed at the gateway work as well.
+    """
+
+    def __init__(self, base_url: str, write_key: str, timeout_s: float = 300.0) -> None:
+        super().__init__(base_url, timeout_s)
+        self._basic = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": self._basic}
+
+    async def _post(self, kind: str, body: dict[str, Any]) -> TrackingAck:
+        return await self.call(TrackingAck, "POST", f"/v1/{kind}", json=body)
+
+    async def track(self, body: dict[str, Any]) -> TrackingAck:
+        """``POST /v1/track``: an event of a user or anonymous visitor."""
+        return await self._post("track", body)
+
+    async def identify(self, body: dict[str, Any]) -> TrackingAck:
+        """``POST /v1/identify``: who the user is, and their traits."""
+        return await self._post("identify", body)
+
+    async def page(self, body: dict[str, Any]) -> TrackingAck:
+        """``POST /v1/page``: a web page view (counted as ``Page Viewed``)."""
+        return await self._post("page", body)
+
+    async def screen(self, body: dict[str, Any]) -> TrackingAck:
+        """``POST /v1/screen``: an app screen view (counted as ``Screen Viewed``)."""
+        return await self._post("screen", body)
+
+    async def group(self, body: dict[str, Any]) -> TrackingAck:
+        """``POST /v1/group``: the user belongs to a group (company, household), with its traits."""
+        return await self._post("group", body)
+
+    async def alias(self, body: dict[str, Any]) -> TrackingAck:
+        """``POST /v1/alias``: ``previousId`` and ``userId`` are one person."""
+        return await self._post("alias", body)
+
+    async def batch(self, calls: list[dict[str, Any]]) -> TrackingAck:
+        """``POST /v1/batch``: many calls, each with its ``type``; all or none are accepted."""
+        return await self._post("batch", {"batch": calls})

@@ -38,6 +38,7 @@ from gateway.http.api import (
     apps,
     campaign_subscriptions,
     campaigns,
+    cdp,
     console,
     docs,
     fcm,
@@ -46,6 +47,7 @@ from gateway.http.api import (
     journeys,
     messages,
     partners,
+    tracking,
     verify,
 )
 from gateway.http.api import ciba as ciba_api
@@ -82,7 +84,7 @@ API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partn
                                        location_verification, location_retrieval, geofencing_subscriptions,
                                        region_device_count, population_density_data, device_reachability_status,
                                        device_roaming_status, admin_faults, admin_recording, apps, fcm,
-                                       admin_apps, console)
+                                       admin_apps, console, cdp, tracking)
 """Every module whose ``routes`` the app serves, in documentation order."""
 
 CORRELATOR_HEADER = "x-correlator"

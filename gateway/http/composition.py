@@ -25,6 +25,7 @@ from gateway.http.keys import (
     CAMARA,
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
+    CDP,
     CIBA,
     CONSOLE,
     CONSOLE_FEED,
@@ -59,6 +60,8 @@ from gateway.services.camara.insights import InsightsService
 from gateway.services.camara.location import LocationService
 from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
 from gateway.services.campaigns.service import CampaignService
+from gateway.services.cdp.repository import CdpRepository
+from gateway.services.cdp.service import CdpService
 from gateway.services.ciba import CibaService
 from gateway.services.console import ConsoleFeed, ConsoleService
 from gateway.services.control import ControlPlane
@@ -116,6 +119,11 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     # Install tables rebuilt from the seed, held pushes and topics back, event counters and owed app events back.
     for resume in (apps.resume, push.resume, usage.resume):
         control.on_restore(tuple, resume)
+    app[CDP] = cdp = CdpService(CdpRepository(store), apps, now, settings.campaigns.privacy_threshold)
+    control.on_restore(tuple, cdp.resume)  # profiles and audiences rebuilt from the event log (installs drawn)
+    world.on_step(cdp.on_step)
+    # The simulated installs report through the CDP's pipeline: their events meet a partner's own calls in one profile.
+    apps.add_event_listener(cdp.ingest_app_events)
 
     # One batch with SIM swap events: their states are committed together with the clock at the end of a tick.
     geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m, swaps.events)

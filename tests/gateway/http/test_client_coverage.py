@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from gateway.client import AdminClient, PartnerClient
+from gateway.client import AdminClient, PartnerClient, TrackingClient
 from gateway.http.app import API_MODULES
 
 # (method, path) of the route registry → the client method that calls it.
@@ -148,6 +148,17 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
     ("GET", "/admin/v1/apps/{appId}/installations"): "AdminClient.installations",
     ("DELETE", "/admin/v1/apps/{appId}/installations/{installationId}"): "AdminClient.uninstall",
     ("GET", "/admin/v1/push/messages/{messageId}"): "AdminClient.push_message",
+    # CDP: the partner's API and a source's tracking calls (Segment spec)
+    ("POST", "/cdp/v1/sources"): "PartnerClient.create_source",
+    ("GET", "/cdp/v1/sources"): "PartnerClient.sources",
+    ("GET", "/cdp/v1/profiles/{identity}"): "PartnerClient.profile",
+    ("POST", "/cdp/v1/audiences"): "PartnerClient.create_audience",
+    ("GET", "/cdp/v1/audiences"): "PartnerClient.audiences",
+    ("GET", "/cdp/v1/audiences/{audienceId}"): "PartnerClient.audience",
+    ("DELETE", "/cdp/v1/audiences/{audienceId}"): "PartnerClient.delete_audience",
+    ("GET", "/cdp/v1/audiences/{audienceId}/members"): "PartnerClient.audience_members",
+    **{("POST", f"/v1/{kind}"): f"TrackingClient.{kind}"
+       for kind in ("track", "identify", "page", "screen", "group", "alias", "batch")},
 }
 
 # Routes the client deliberately leaves out, with the reason.
@@ -165,7 +176,7 @@ NOT_IN_CLIENT: dict[tuple[str, str], str] = {
                             ("DELETE", "/{subscriptionId}"))},
 }
 
-CLIENTS = {"PartnerClient": PartnerClient, "AdminClient": AdminClient}
+CLIENTS = {"PartnerClient": PartnerClient, "AdminClient": AdminClient, "TrackingClient": TrackingClient}
 
 
 def _served() -> set[tuple[str, str]]:

@@ -1,0 +1,152 @@
+"""The partner's CDP API ``/cdp/v1`` through the Python clients: sources, profiles, audiences, isolation, restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from pytest_aiohttp import AiohttpClient, AiohttpServer
+
+from gateway.client import AdminClient, ApiError, PartnerClient, TrackingClient
+from gateway.core.settings import Settings
+from gateway.http.app import create_app
+from gateway.http.keys import APPS, CDP
+from gateway.services.apps.events import APP_EVENT_CODE, AppEventBatch
+from simulator.clock import to_micros
+from simulator.world import World
+from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, bearer, fetch_token
+from tests.gateway.conftest import PartnerCreds as Creds
+
+SCOPES = ["cdp:read", "cdp:write", "apps:read", "apps:write"]
+BUYERS = {"event": "Order Completed", "withinDays": 30}
+
+
+async def test_cdp_round_trip_with_clients(aiohttp_server: AiohttpServer, world: World, settings: Settings) -> None:
+    """Source, tracking calls, profile, audience with a withheld then shown size, export, delete."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", SCOPES)
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            source = await partner.create_source("Backend")
+            assert source.write_key and source.id.startswith("src_")
+            assert [s.write_key for s in await partner.sources()] == [None]
+            audience = await partner.create_audience("Buyers", {"event": "Order Completed", "withinHours": 2})
+            assert audience.size == 0 and not audience.size_suppressed
+            async with TrackingClient(url, source.write_key) as tracking:
+                assert (await tracking.identify({"userId": "u0", "anonymousId": "a0",
+                                                 "traits": {"plan": "gold"}})).success
+                await tracking.track({"anonymousId": "a0", "event": "Order Completed"})
+                for kind in ("page", "screen"):
+                    await getattr(tracking, kind)({"userId": "u0", "name": "Home"})
+                await tracking.group({"userId": "u0", "groupId": "g"})
+                await tracking.alias({"previousId": "a9", "userId": "u0"})
+                got = await partner.audience(audience.id)
+                assert got.size is None and got.size_suppressed  # one member: under the threshold
+                await tracking.batch([{"type": "track", "userId": f"u{i}", "event": "Order Completed"}
+                                      for i in range(1, 12)])
+            profile = await partner.profile("a0")
+            assert profile.user_id == "u0" and profile.traits == {"plan": "gold"}
+            assert profile.audiences == [audience.id] and profile.events[0].type == "alias"
+            assert {e.event for e in profile.events} >= {"Order Completed", "Page Viewed", "Screen Viewed"}
+            assert (await partner.audience(audience.id)).size == 12
+            assert [a.id for a in await partner.audiences()] == [audience.id]
+            page = await partner.audience_members(audience.id, limit=5)
+            assert page.total == 12 and len(page.user_ids) == 5 and page.next_offset == 5
+            rest = await partner.audience_members(audience.id, offset=5, limit=100)
+            assert sorted(page.user_ids + rest.user_ids) == sorted(f"u{i}" for i in range(12))
+            await admin.advance(timedelta(hours=2, minutes=1))
+            assert (await partner.audience(audience.id)).size == 0  # the purchases left the window
+            await partner.delete_audience(audience.id)
+            with pytest.raises(ApiError) as caught:
+                await partner.audience(audience.id)
+            assert caught.value.status == 404
+
+
+async def test_partners_are_isolated(aiohttp_server: AiohttpServer, world: World, settings: Settings) -> None:
+    """A partner cannot read another's profiles or audiences, nor bind another's app to a source."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        mine, theirs = await admin.create_partner("acme", SCOPES), await admin.create_partner("other", SCOPES)
+        async with PartnerClient(url, mine.client_id, mine.client_secret) as a, \
+                PartnerClient(url, theirs.client_id, theirs.client_secret) as b:
+            source = await a.create_source("Backend")
+            assert source.write_key is not None
+            audience = await a.create_audience("Buyers", BUYERS)
+            async with TrackingClient(url, source.write_key) as tracking:
+                await tracking.track({"userId": "u1", "event": "Order Completed"})
+            assert (await a.profile("u1")).user_id == "u1"
+            for call in (b.profile("u1"), b.audience(audience.id), b.audience_members(audience.id),
+                         b.delete_audience(audience.id)):
+                with pytest.raises(ApiError) as caught:
+                    await call
+                assert caught.value.status == 404
+            assert await b.audiences() == []
+            _, raw = await a.send("POST", "/apps/v1/apps", json={"name": "Shoply", "platforms": ["IOS"],
+                                                                 "popularity": 0.3})
+            app_id = raw.decode().split('"id":"')[1].split('"')[0]
+            with pytest.raises(ApiError) as caught:
+                await b.create_source("Stolen", app_id=app_id)
+            assert caught.value.status == 404
+            assert (await a.create_source("App", app_id=app_id)).app_id == app_id
+
+
+@pytest.mark.parametrize("definition", [
+    {"event": "E", "withinDays": 365},  # window past the retention
+    {"and": [{"trait": "plan", "op": "gt", "value": "x"}]},  # numeric comparison with a string
+    {"bogus": True},  # no condition
+])
+async def test_bad_audience_is_400_with_paths(aiohttp_client: AiohttpClient, world: World, settings: Settings,
+                                              definition: dict[str, object]) -> None:
+    """A malformed definition is a 400 whose details name the faulty path, and nothing is stored."""
+    client = await aiohttp_client(create_app(world, settings))
+    resp = await client.post("/admin/v1/partners", json={"name": "acme", "scopes": SCOPES}, headers=ADMIN)
+    body = await resp.json()
+    token = await fetch_token(client, Creds(body["id"], body["clientId"], body["clientSecret"]))
+    resp = await client.post("/cdp/v1/audiences", json={"name": "x", "definition": definition},
+                             headers=bearer(token))
+    assert resp.status == 400
+    err = await resp.json()
+    assert err["code"] == "INVALID_ARGUMENT" and all(d["field"].startswith("body.definition")
+                                                     for d in err["details"])
+    assert (await (await client.get("/cdp/v1/audiences", headers=bearer(token))).json()) == {"audiences": []}
+
+
+async def test_restart_keeps_profiles_and_audiences(aiohttp_client: AiohttpClient, fresh_world: Callable[[], World],
+                                                    settings: Settings) -> None:
+    """A restarted gateway rebuilds profiles, app installs' events and memberships from its log."""
+    client = await aiohttp_client(create_app(fresh_world(), settings))
+    resp = await client.post("/admin/v1/partners", json={"name": "acme", "scopes": SCOPES}, headers=ADMIN)
+    body = await resp.json()
+    creds = Creds(body["id"], body["clientId"], body["clientSecret"])
+    token = await fetch_token(client, creds)
+    app = await (await client.post("/apps/v1/apps", json={"name": "Shoply", "platforms": ["ANDROID", "IOS"],
+                                                          "categories": ["SHOPPING"], "popularity": 0.5},
+                                   headers=bearer(token))).json()
+    await client.post("/cdp/v1/sources", json={"name": "App", "appId": app["id"]}, headers=bearer(token))
+    audience = await (await client.post("/cdp/v1/audiences", json={"name": "Buyers", "definition": BUYERS},
+                                        headers=bearer(token))).json()
+    service, apps = client.app[CDP], client.app[APPS]
+    record = apps.get(int(body["id"].removeprefix("ptn_")), app["id"])
+    now = to_micros(client.app[CDP]._now())
+    n = 12
+    service.ingest_app_events(AppEventBatch(
+        record.seq, np.arange(n), np.full(n, now),
+        np.arange(n), np.full(n, APP_EVENT_CODE["Order Completed"], "uint8"),
+        np.zeros(n, "int16"), np.full(n, 1999)))
+    user = apps.codec.user_id(record.seq, 3)
+    before = await (await client.get(f"/cdp/v1/profiles/{user}", headers=bearer(token))).json()
+    size = (await (await client.get(f"/cdp/v1/audiences/{audience['id']}", headers=bearer(token))).json())["size"]
+    assert size == n and before["events"][0]["properties"] == {"category": "SHOPPING", "revenue": 19.99,
+                                                               "currency": "EUR"}
+    await client.close()
+
+    client = await aiohttp_client(create_app(fresh_world(), settings))
+    token = await fetch_token(client, creds)
+    after = await (await client.get(f"/cdp/v1/profiles/{user}", headers=bearer(token))).json()
+    assert after == before
+    got = await (await client.get(f"/cdp/v1/audiences/{audience['id']}", headers=bearer(token))).json()
+    assert got["size"] == n

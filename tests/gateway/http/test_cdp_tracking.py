@@ -1,0 +1,190 @@
+"""CDP tracking API (Segment spec): call shapes, write keys, de-duplication, timestamps, gzip, real libraries."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from tests.gateway.conftest import ADMIN, Client, MakePartner, bearer, fetch_token
+
+SCOPES = ("cdp:read", "cdp:write", "apps:read", "apps:write")
+
+
+async def partner_token(client: Client, make_partner: MakePartner, name: str = "acme") -> str:
+    creds = await make_partner(name, SCOPES)
+    return await fetch_token(client, creds)
+
+
+async def new_source(client: Client, token: str, **body: Any) -> dict[str, Any]:
+    resp = await client.post("/cdp/v1/sources", json={"name": "Backend", **body}, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    source: dict[str, Any] = await resp.json()
+    return source
+
+
+def basic(write_key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
+
+
+async def profile(client: Client, token: str, identity: str, status: int = 200) -> dict[str, Any]:
+    resp = await client.get(f"/cdp/v1/profiles/{identity}", headers=bearer(token))
+    assert resp.status == status, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+@pytest.mark.parametrize(("kind", "body"), [
+    ("track", {"userId": "u1", "event": "Order Completed", "properties": {"revenue": 9.5}}),  # server-side track
+    ("track", {"anonymousId": "a1", "event": "Product Viewed", "context": {"ip": "0.0.0.0"}}),  # anonymous, context
+    ("identify", {"userId": "u1", "traits": {"email": "x@example.com"}}),  # identify with traits
+    ("identify", {"anonymousId": "a1", "traits": {}}),  # anonymous identify
+    ("page", {"userId": "u1", "name": "Home", "category": "Docs", "properties": {"path": "/"}}),  # page
+    ("screen", {"anonymousId": "a1", "name": "Basket"}),  # screen
+    ("group", {"userId": "u1", "groupId": "g1", "traits": {"name": "ACME"}}),  # group
+    ("alias", {"previousId": "a1", "userId": "u1"}),  # alias
+    ("track", {"userId": 42, "event": "E", "integrations": {"All": True}, "_metadata": {}}),  # numeric id, extras
+    ("track", {"userId": "u1", "event": "E", "timestamp": "2025-06-01T00:00:00.000+00:00"}),  # explicit timestamp
+])
+async def test_spec_calls_are_accepted(client: Client, make_partner: MakePartner, kind: str,
+                                       body: dict[str, Any]) -> None:
+    """Every call type in the spec's shape answers 200 {"success": true}."""
+    token = await partner_token(client, make_partner)
+    source = await new_source(client, token)
+    resp = await client.post(f"/v1/{kind}", json=body, headers=basic(source["writeKey"]))
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {"success": True}
+
+
+@pytest.mark.parametrize(("kind", "body", "field"), [
+    ("track", {"userId": "u1"}, "body.event"),  # track without event
+    ("track", {"event": "E"}, "body.userId"),  # no identity at all
+    ("alias", {"userId": "u1"}, "body.previousId"),  # alias without previousId
+    ("alias", {"previousId": "a1"}, "body.userId"),  # alias without userId
+    ("group", {"userId": "u1"}, "body.groupId"),  # group without groupId
+    ("track", {"userId": "u1", "event": ""}, "body.event"),  # empty event name
+    ("track", {"userId": "u1", "event": "E", "properties": []}, "body.properties"),  # properties not an object
+    ("track", {"userId": "u1", "event": "E", "timestamp": "yesterday"}, "body.timestamp"),  # not an instant
+    ("track", {"userId": "u1", "event": "E", "timestamp": "1960-01-01T00:00:00Z"}, "body.timestamp"),  # too early
+    ("batch", {"batch": [{"userId": "u1", "event": "E"}]}, "body.batch.0.type"),  # batch call without type
+    ("batch", {"batch": [{"type": "track", "userId": "u", "event": "E"}, {"type": "nope"}]}, "body.batch.1.type"),
+    ("batch", {"batch": "x"}, "body.batch"),  # batch not a list
+])
+async def test_bad_calls_are_400_and_store_nothing(client: Client, make_partner: MakePartner, kind: str,
+                                                   body: dict[str, Any], field: str) -> None:
+    """A malformed call is a 400 in the gateway's shape naming the field; no part of it reaches a profile."""
+    token = await partner_token(client, make_partner)
+    source = await new_source(client, token)
+    resp = await client.post(f"/v1/{kind}", json=body, headers=basic(source["writeKey"]))
+    assert resp.status == 400, await resp.text()
+    err = await resp.json()
+    assert err["code"] == "INVALID_ARGUMENT" and field in [d["field"] for d in err["details"]]
+    await profile(client, token, "u", status=404)
+    await profile(client, token, "u1", status=404)
+
+
+@pytest.mark.parametrize("headers", [
+    {},  # no credential
+    {"Authorization": "Basic " + base64.b64encode(b"nope:").decode()},  # unknown write key
+    {"Authorization": "Basic !!!"},  # not base64
+    {"Authorization": "Bearer whatever"},  # not Basic
+])
+async def test_write_key_is_required(client: Client, make_partner: MakePartner, headers: dict[str, str]) -> None:
+    """Without a known write key a call is 401 UNAUTHENTICATED."""
+    resp = await client.post("/v1/track", json={"userId": "u1", "event": "E"}, headers=headers)
+    assert resp.status == 401 and (await resp.json())["code"] == "UNAUTHENTICATED"
+
+
+async def test_disabled_partner_write_key_stops_working(client: Client, make_partner: MakePartner) -> None:
+    """A disabled partner's write keys are refused at once, and work again when it is enabled."""
+    creds = await make_partner("acme", SCOPES)
+    token = await fetch_token(client, creds)
+    key = (await new_source(client, token))["writeKey"]
+    call = {"userId": "u1", "event": "E"}
+    assert (await client.post(f"/admin/v1/partners/{creds.id}/disable", headers=ADMIN)).status == 200
+    assert (await client.post("/v1/track", json=call, headers=basic(key))).status == 401
+    assert (await client.post(f"/admin/v1/partners/{creds.id}/enable", headers=ADMIN)).status == 200
+    assert (await client.post("/v1/track", json=call, headers=basic(key))).status == 200
+
+
+async def test_write_key_in_body(client: Client, make_partner: MakePartner) -> None:
+    """A write key given as writeKey in the body works as the Basic user does."""
+    token = await partner_token(client, make_partner)
+    source = await new_source(client, token)
+    resp = await client.post("/v1/batch", json={"writeKey": source["writeKey"],
+                                                "batch": [{"type": "track", "userId": "u1", "event": "E"}]})
+    assert resp.status == 200
+    assert [e["event"] for e in (await profile(client, token, "u1"))["events"]] == ["E"]
+
+
+async def test_message_id_deduplicates(client: Client, make_partner: MakePartner) -> None:
+    """The same messageId twice is acknowledged twice and counted once."""
+    token = await partner_token(client, make_partner)
+    key = (await new_source(client, token))["writeKey"]
+    call = {"userId": "u1", "event": "Order Completed", "messageId": "m-1"}
+    for _ in range(2):
+        assert (await client.post("/v1/track", json=call, headers=basic(key))).status == 200
+    resp = await client.post("/v1/batch", json={"batch": [{**call, "type": "track"}, {**call, "type": "track"}]},
+                             headers=basic(key))
+    assert resp.status == 200
+    assert len((await profile(client, token, "u1"))["events"]) == 1
+
+
+async def test_timestamps_are_skew_corrected(client: Client, make_partner: MakePartner) -> None:
+    """timestamp = receivedAt - (sentAt - originalTimestamp); without sentAt the given one; never in the future."""
+    token = await partner_token(client, make_partner)
+    key = (await new_source(client, token))["writeKey"]
+    calls = [
+        {"type": "track", "userId": "u1", "event": "Skewed", "messageId": "1",
+         "originalTimestamp": "2030-01-01T00:00:00Z", "sentAt": "2030-01-01T00:00:10Z"},
+        {"type": "track", "userId": "u1", "event": "Imported", "messageId": "2", "timestamp": "2025-01-01T00:00:00Z"},
+        {"type": "track", "userId": "u1", "event": "Future", "messageId": "3", "timestamp": "2031-01-01T00:00:00Z"},
+    ]
+    assert (await client.post("/v1/batch", json={"batch": calls}, headers=basic(key))).status == 200
+    events = {e["event"]: e for e in (await profile(client, token, "u1"))["events"]}
+    from datetime import datetime, timedelta
+    received = datetime.fromisoformat(events["Skewed"]["receivedAt"])
+    assert datetime.fromisoformat(events["Skewed"]["timestamp"]) == received - timedelta(seconds=10)
+    assert events["Imported"]["timestamp"] == "2025-01-01T00:00:00Z"
+    assert events["Future"]["timestamp"] == events["Future"]["receivedAt"]
+
+
+async def test_gzip_body(client: Client, make_partner: MakePartner) -> None:
+    """A gzip-encoded batch (as analytics-python sends it) is read as the plain one."""
+    token = await partner_token(client, make_partner)
+    key = (await new_source(client, token))["writeKey"]
+    raw = json.dumps({"batch": [{"type": "identify", "userId": "u1", "traits": {"plan": "gold"}}]}).encode()
+    resp = await client.post("/v1/batch", data=gzip.compress(raw),
+                             headers={**basic(key), "Content-Encoding": "gzip", "Content-Type": "application/json"})
+    assert resp.status == 200, await resp.text()
+    assert (await profile(client, token, "u1"))["traits"] == {"plan": "gold"}
+
+
+async def test_segment_analytics_python_library(client: Client, make_partner: MakePartner) -> None:
+    """The segment-analytics-python package, pointed at the gateway by host=, works unchanged (gzip on)."""
+    analytics = pytest.importorskip("segment.analytics")
+    token = await partner_token(client, make_partner)
+    key = (await new_source(client, token))["writeKey"]
+    errors: list[Exception] = []
+    lib = analytics.Client(key, host=str(client.make_url("")).rstrip("/"), sync_mode=True, gzip=True,
+                           on_error=lambda e, _batch: errors.append(e), max_retries=0)
+
+    def calls() -> None:
+        lib.identify("u7", {"plan": "gold"}, anonymous_id="anon-7")
+        lib.track("u7", "Order Completed", {"revenue": 12.5, "category": "SHOES"})
+        lib.page("u7", "Docs", "Home")
+        lib.screen("u7", "App", "Basket")
+        lib.group("u7", "g1", {"name": "ACME"})
+        lib.alias("anon-old", "u7")
+        lib.flush()
+
+    await asyncio.to_thread(calls)
+    assert errors == []
+    got = await profile(client, token, "anon-7")
+    assert got["userId"] == "u7" and got["traits"] == {"plan": "gold"} and "g1" in got["groups"]
+    assert set(got["anonymousIds"]) == {"anon-7", "anon-old"}
+    assert {e["type"] for e in got["events"]} == {"identify", "track", "page", "screen", "group", "alias"}
