@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -16,7 +18,7 @@ from gateway.http.keys import APPS, CDP
 from gateway.services.apps.events import APP_EVENT_CODE, AppEventBatch
 from simulator.clock import to_micros
 from simulator.world import World
-from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, bearer, fetch_token
+from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, Client, MakePartner, bearer, fetch_token
 from tests.gateway.conftest import PartnerCreds as Creds
 
 SCOPES = ["cdp:read", "cdp:write", "apps:read", "apps:write"]
@@ -150,3 +152,49 @@ async def test_restart_keeps_profiles_and_audiences(aiohttp_client: AiohttpClien
     assert after == before
     got = await (await client.get(f"/cdp/v1/audiences/{audience['id']}", headers=bearer(token))).json()
     assert got["size"] == n
+
+
+async def test_simulated_installs_report_through_the_cdp(client: Client, make_partner: MakePartner) -> None:
+    """Wired by the composition: the app's simulated events land in the partner's profiles and audiences, and a
+    server-side identify for the same user id meets them in one profile."""
+    creds = await make_partner("acme", SCOPES)
+    token = await fetch_token(client, creds)
+    resp = await client.post("/apps/v1/apps", headers=bearer(token),
+                             json={"name": "Shop", "platforms": ["ANDROID", "IOS"], "categories": ["SHOPPING"],
+                                   "popularity": 0.8})
+    assert resp.status == 201, await resp.text()
+    app_id = (await resp.json())["id"]
+    resp = await client.post("/cdp/v1/sources", json={"name": "App", "appId": app_id}, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    write_key = (await resp.json())["writeKey"]
+    resp = await client.post("/cdp/v1/audiences", headers=bearer(token),
+                             json={"name": "Buyers", "definition": BUYERS})
+    audience_id = (await resp.json())["id"]
+    service = client.app[APPS]
+    record = service.find(app_id)
+    assert record is not None
+    batches: list[AppEventBatch] = []
+    service.add_event_listener(batches.append)
+    resp = await client.post("/admin/v1/clock/advance", json={"duration": "P1D"}, headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    order = APP_EVENT_CODE["Order Completed"]
+    buyer_rows = sorted({int(r) for b in batches for r in b.row[b.event == order].tolist()})
+    buyers = sorted({service.install(record, r).user_id for r in buyer_rows})
+    assert len(buyers) >= 1
+    members: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await (await client.get(f"/cdp/v1/audiences/{audience_id}/members", params={"offset": str(offset)},
+                                       headers=bearer(token))).json()
+        members += page["userIds"]
+        offset = page.get("nextOffset")
+    assert sorted(members) == buyers  # the simulated purchases are the audience, by the brand's own user ids
+    buyer = buyers[0]
+    resp = await client.post("/v1/identify", json={"userId": buyer, "traits": {"tier": "gold"}},
+                             headers={"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()})
+    assert resp.status == 200, await resp.text()
+    profile = await (await client.get(f"/cdp/v1/profiles/{buyer}", headers=bearer(token),
+                                      params={"limit": "100"})).json()
+    assert profile["traits"] == {"tier": "gold"} and audience_id in profile["audiences"]
+    assert "Order Completed" in {e.get("event") for e in profile["events"]}
+    assert not any(key in json.dumps(profile) for key in ("msisdn", "+49", "latitude"))  # partner-facing: no line
