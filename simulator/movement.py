@@ -54,7 +54,7 @@ class Movement:
         self.routine_place = np.full(population.size, HOME, np.int32)
         self._plans: list[DayPlan] = []
         self._extra: dict[int, list[tuple[NDArray[np.int32], NDArray[np.int32]]]] = {}
-        self._planner = PlanBuilder(city, venues, streams)
+        self._planner = PlanBuilder(city, venues, streams, population.first_row)
         self._on_departures = on_departures
 
     # -- day plans -----------------------------------------------------------------------------------
