@@ -130,6 +130,14 @@ def test_every_shard_moves_roamers_and_travellers(pair: Pair) -> None:
         assert bool((~pop.roaming & (now != home)).any()) == (len(w.city.metros) > 1)
 
 
+def test_roamer_arrivals_are_the_single_worlds(pair: Pair) -> None:
+    """Roamers are held at their airport until the same tick in the shards as in the single world."""
+    shards = pair.sharded.pool.shards  # type: ignore[attr-defined]
+    held = np.concatenate([s.world.mobility.hold_until for s in shards])
+    single = pair.single.mobility.hold_until
+    assert np.array_equal(held, single) and (single[pair.single.population.roaming] > 0).all()
+
+
 def test_subscriber_rows_decode_as_in_the_single_world(pair: Pair) -> None:
     """Batches from the shards are the single population's export columns, e-mails with global numbers."""
     batches = list(pair.sharded.subscriber_tables(BLOCK_SIZE))
