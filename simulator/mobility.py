@@ -258,12 +258,17 @@ class MobilityState:
 
 
 class PlanBuilder:
-    """Generates a local day's departures for a block of subscribers (vectorised, one stream per block)."""
+    """Generates a local day's departures for a block of subscribers (vectorised, one stream per block).
 
-    def __init__(self, city: City, venues: Venues, streams: RngStreams) -> None:
+    ``first_row`` is the global row of local row 0 (a shard's :attr:`~simulator.population.Population.first_row`):
+    per-person traits hash the global row, so a shard plans its people exactly as the whole world does.
+    """
+
+    def __init__(self, city: City, venues: Venues, streams: RngStreams, first_row: int = 0) -> None:
         self.city = city
         self.venues = venues
         self.streams = streams
+        self.first_row = first_row
 
     def block(self, day: int, weekday: int, block: int, start_tick: int, ticks_per_min: float,
               status: NDArray[np.uint8], age: NDArray[np.uint8], anchor_home: tuple[NDArray, NDArray],  # type: ignore[type-arg]
@@ -307,8 +312,9 @@ class PlanBuilder:
         employed = status == STATUS_EMPLOYED
         student = status == STATUS_STUDENT
         visitor = status == STATUS_VISITOR
-        # Shift work is a trait of the person (a hash of the row), not of the day: the same people work nights.
-        trait = (subs.astype(np.int64) * 2_654_435_761 + 12_345) % 1_000
+        # Shift work is a trait of the person (a hash of the global row, the same in a shard as in the whole world),
+        # not of the day: the same people work nights.
+        trait = ((subs.astype(np.int64) + self.first_row) * 2_654_435_761 + 12_345) % 1_000
         night_shift = employed & (trait < NIGHT_SHIFT_PERMILLE)
         early_shift = employed & (trait >= NIGHT_SHIFT_PERMILLE) & (trait < NIGHT_SHIFT_PERMILLE + EARLY_SHIFT_PERMILLE)
         p_work = np.where(employed, 0.92, np.where(student, 0.88, 0.0))

@@ -54,7 +54,7 @@ class Movement:
         self.routine_place = np.full(population.size, HOME, np.int32)
         self._plans: list[DayPlan] = []
         self._extra: dict[int, list[tuple[NDArray[np.int32], NDArray[np.int32]]]] = {}
-        self._planner = PlanBuilder(city, venues, streams)
+        self._planner = PlanBuilder(city, venues, streams, population.first_row)
         self._on_departures = on_departures
 
     # -- day plans -----------------------------------------------------------------------------------
@@ -198,8 +198,10 @@ class Movement:
 
         Each stands at the airport nearest their accommodation in their own city (a city without an airport: its
         station, reached by train from the airport of arrival) at tick ``k`` and heads to their routine place at
-        a tick drawn within the next ``within_ticks``, from ``streams.stream("arrivals", block)`` per block of
-        subscribers (so a shard of whole blocks draws the same ticks as the whole world).
+        a tick drawn within the next ``within_ticks``, per block of subscribers so that a shard of whole blocks
+        draws the same ticks as the whole world: the first block from the unkeyed ``"arrivals"`` stream (the draw
+        a world of one block always made, so such worlds keep their runs), block ``b >= 1`` from
+        ``("arrivals", b)`` (local block keys, which a shard's streams shift to the global block).
         """
         pop, city, venues = self.population, self.city, self.venues
         visitors = np.flatnonzero(pop.roaming[: self.base_size]).astype(np.int32)
@@ -220,10 +222,12 @@ class Movement:
         m.x[visitors], m.y[visitors] = venues.x[target], venues.y[target]
         m.place[visitors] = target
         blocks = visitors // BLOCK_SIZE
+        first_block = pop.first_row // BLOCK_SIZE
         delay = np.empty(len(visitors), np.int64)
         for b in np.unique(blocks):
             mine = blocks == b
-            delay[mine] = streams.stream("arrivals", int(b)).integers(0, max(within_ticks, 1), int(mine.sum()))
+            rng = streams.stream("arrivals") if first_block + b == 0 else streams.stream("arrivals", int(b))
+            delay[mine] = rng.integers(0, max(within_ticks, 1), int(mine.sum()))
         arrive = (k + 1 + delay).astype(np.int32)
         self.hold(visitors, arrive)
         self.schedule(arrive.astype(np.int64), visitors, np.full(len(visitors), ROUTINE, np.int32))

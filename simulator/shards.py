@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from simulator.city import city_from_preset, with_locale
+from simulator.city import with_locale
 from simulator.clock import as_utc, to_micros
 from simulator.consent import ConsentLedger
 from simulator.devices import NIGHT_OFF_SHARE, PERIODIC_UPDATE_S, Devices
@@ -145,7 +145,7 @@ def build_shard_world(config: WorldConfig, first_block: int, blocks: int) -> Wor
         raise InvalidConfigError(f"blocks {first_block}..{first_block + blocks - 1} are not blocks of the world")
     base = RngStreams(config.seed)
     streams = ShardStreams(config.seed, first_block)
-    city = config.custom_city or city_from_preset(config.city)
+    city = config.territory()  # as World.build: a country preset or a custom city, else the city preset
     if config.locale is not None:
         city = with_locale(city, config.locale)
     network = Network.build(city, base)

@@ -26,9 +26,15 @@ from simulator.shards import (
 from simulator.world import World, WorldConfig
 
 # Three blocks (the last one short) on two shards: the first shard holds two blocks, the second one. From 21:00
-# to 07:00 in Seoul: the next local day's plans are drawn at midnight and its morning trips start.
+# to 07:00 in Seoul: night shifts and nights out start, the next local day's plans are drawn at midnight and its
+# morning trips start.
 CONFIG = WorldConfig(city="seoul", subscribers=2 * BLOCK_SIZE + 3_000, seed=11,
                      start=datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
+# A country of several cities on two shards of one block each (the second short), over the same local night:
+# roamers land at airports and head on by train, and the first intercity trips leave through stations and airports.
+COUNTRY = WorldConfig(country="south-korea", subscribers=BLOCK_SIZE + 2_000, seed=11,
+                      start=datetime(2026, 6, 1, 12, 0, tzinfo=UTC), realism_sample=500)
+CONFIGS = {"city": CONFIG, "country": COUNTRY}
 HOURS = 10
 
 
@@ -40,10 +46,11 @@ class Pair:
     sharded_events: tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]
 
 
-@pytest.fixture(scope="module")
-def pair() -> Pair:
-    """The same config as one world and as two in-process shards, both run for a few hours."""
-    single = World.build(CONFIG)
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def pair(request: pytest.FixtureRequest) -> Pair:
+    """The same config (a city, a country) as one world and as two in-process shards, both run for a few hours."""
+    config = CONFIGS[request.param]
+    single = World.build(config)
     seen: list[tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]] = []
 
     def on_cells(now: object, subs: NDArray[np.int32], old: NDArray[np.int32], new: NDArray[np.int32]) -> None:
@@ -53,7 +60,7 @@ def pair() -> Pair:
     single.on_cell_change(on_cells)
     end = single.clock.now + timedelta(hours=HOURS)
     single.run_until(end)
-    sharded = ShardedWorld(CONFIG, LocalPool(CONFIG, 2))
+    sharded = ShardedWorld(config, LocalPool(config, 2))
     first = sharded.submit_step_to(sharded.tick_of(end) - 60)()
     rest = sharded.run_until(end)
     merged = tuple(np.concatenate([a, b]) for a, b in zip(first, rest, strict=True))
@@ -110,11 +117,34 @@ def test_cell_changes_are_the_single_worlds(pair: Pair) -> None:
         assert np.array_equal(mine, theirs)
 
 
+def test_every_shard_moves_roamers_and_travellers(pair: Pair) -> None:
+    """Each shard covers the new movement: roamers held at an airport on arrival and, in a country, residents in
+    another city than their own (nobody in a one-city world)."""
+    for shard in pair.sharded.pool.shards:  # type: ignore[attr-defined]
+        w = shard.world
+        pop, m = w.population, w.mobility
+        assert pop.roaming.any() and (m.hold_until[pop.roaming] > 0).all()
+        rows = np.arange(pop.size, dtype=np.int32)
+        home = w.city.metro_of(pop.home_x, pop.home_y)
+        now = w.city.metro_of(*w.movement.place_xy(rows, m.place))
+        assert bool((~pop.roaming & (now != home)).any()) == (len(w.city.metros) > 1)
+
+
+def test_roamer_arrivals_are_the_single_worlds(pair: Pair) -> None:
+    """Roamers are held at their airport until the same tick in the shards as in the single world."""
+    shards = pair.sharded.pool.shards  # type: ignore[attr-defined]
+    held = np.concatenate([s.world.mobility.hold_until for s in shards])
+    single = pair.single.mobility.hold_until
+    assert np.array_equal(held, single) and (single[pair.single.population.roaming] > 0).all()
+
+
 def test_subscriber_rows_decode_as_in_the_single_world(pair: Pair) -> None:
     """Batches from the shards are the single population's export columns, e-mails with global numbers."""
     batches = list(pair.sharded.subscriber_tables(BLOCK_SIZE))
-    assert [len(b["id"]) for b in batches] == [BLOCK_SIZE, BLOCK_SIZE, 3_000]
-    edge = np.arange(BLOCK_SIZE * 2 - 3, BLOCK_SIZE * 2 + 3)
+    total = pair.single.population.size
+    assert [len(b["id"]) for b in batches] == [min(BLOCK_SIZE, total - lo) for lo in range(0, total, BLOCK_SIZE)]
+    seam = pair.sharded.rows[-1][0]  # the last shard's first row
+    edge = np.arange(seam - 3, seam + 3)
     expected = pair.single.population.table(edge)
     got = {k: np.concatenate([np.asarray(b[k], dtype=object) for b in batches])[edge] for k in expected}
     for key, column in expected.items():
