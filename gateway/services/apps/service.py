@@ -36,7 +36,7 @@ class AppService:
         self._installs: dict[int, InstallTable] = {}
         self._lifecycles: dict[int, Lifecycle] = {}
         self._changes: dict[int, Changes] = {}
-        self._listeners: list[Callable[[AppEventBatch], None]] = []
+        self._listeners: list[Callable[[AppEventBatch], object]] = []
         world.on_step(self.on_step)
 
     def resume(self) -> None:
@@ -73,7 +73,7 @@ class AppService:
         """Every app, oldest first."""
         return list(self._apps.values())
 
-    def add_event_listener(self, callback: Callable[[AppEventBatch], None]) -> None:
+    def add_event_listener(self, callback: Callable[[AppEventBatch], object]) -> None:
         """Have ``callback`` receive every app's events, one batch per app and tick with events, in order of
         ``(tick, app)``; within an app, ``seq`` increases from batch to batch without gaps."""
         self._listeners.append(callback)
