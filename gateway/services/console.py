@@ -85,6 +85,7 @@ class ConsoleService:
         self.geofencing = geofencing
         self._outbox = outbox
         self._map: ConsoleMap | None = None
+        self._map_json: str | None = None
         self._cell_lat: NDArray[np.float64] = np.zeros(0)
         self._cell_lon: NDArray[np.float64] = np.zeros(0)
 
@@ -94,6 +95,13 @@ class ConsoleService:
         if self._map is None:
             self._map = self._build_map()
         return self._map
+
+    def map_json(self) -> str:
+        """The map as its JSON text (camelCase, computed once). Reads only the static network and city, so it may
+        run off the event loop: a country's map takes about a second to build."""
+        if self._map_json is None:
+            self._map_json = self.map().model_dump_json(by_alias=True, exclude_none=True)
+        return self._map_json
 
     def _cell_centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         world = self.world
@@ -140,7 +148,10 @@ class ConsoleService:
                           zones=zone_rings, places=places, cells=cells)
 
     def _cell_latlon(self, cell: int) -> tuple[float, float]:
-        self.map()
+        if len(self._cell_lat) != self.world.cell_count:  # without building the whole map (a track comes first)
+            cx, cy = self._cell_centres()
+            lat, lon = self.world.city.projection.to_latlon(cx, cy)
+            self._cell_lat, self._cell_lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
         return round(float(self._cell_lat[cell]), 6), round(float(self._cell_lon[cell]), 6)
 
     # -- live state -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ existing admin routes.
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 
 from aiohttp import web
@@ -41,7 +42,9 @@ async def console_page(request: web.Request) -> web.Response:
 @routes.get("/admin/v1/console/map", summary="Console map", access=Access.ADMIN, response=ConsoleMap)
 async def console_map(request: web.Request) -> web.Response:
     """Every cell as a hexagon of its surface around its centre (WGS84), the city's outline, zones and places."""
-    response = json_response(request.app[CONSOLE].map())
+    # Built in a worker thread: about a second for a country's cells, which must not hold the event loop.
+    text = await asyncio.get_running_loop().run_in_executor(None, request.app[CONSOLE].map_json)
+    response = web.Response(text=text, content_type="application/json")
     response.enable_compression()  # a large city's map is a megabyte of JSON; gzip when the client accepts it
     return response
 
