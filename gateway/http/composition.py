@@ -126,13 +126,14 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     world.on_step(cdp.on_step)
     # The simulated installs report through the CDP's pipeline: their events meet a partner's own calls in one profile.
     apps.add_event_listener(cdp.ingest_app_events)
-    # Triggers listen to the CDP; after its resume their waiting runs and pending steps go back on the clock.
-    app[TRIGGERS] = triggers = TriggerService(store, world, cdp, apps, push, lambda: webhooks.outbox,
-                                              settings.allow_http_loopback_sinks)
-    control.on_restore(tuple, triggers.resume)
 
     # One batch with SIM swap events: their states are committed together with the clock at the end of a tick.
     geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m, swaps.events)
+    # Triggers listen to the CDP and the world's cell changes (area rules at cell level, as geofences are); after
+    # the CDP's resume their waiting runs and pending steps go back on the clock.
+    app[TRIGGERS] = triggers = TriggerService(store, world, cdp, apps, push, lambda: webhooks.outbox, geofencing,
+                                              is_live, settings.allow_http_loopback_sinks)
+    control.on_restore(tuple, triggers.resume)
     for key, source, feed in ((CAMPAIGN_EVENTS, campaigns, CAMPAIGN_FEED), (JOURNEY_EVENTS, journeys, JOURNEY_FEED)):
         events = PartnerEvents(store, webhooks.outbox, feed)
         source.add_listener(events.on_event)

@@ -2,9 +2,9 @@
 an optional daily cap per user and quiet hours, and what each step did (fires).
 
 Rules (``kind``): ``EVENT_NOT_FOLLOWED`` (event X, then not Y within T: cart abandonment), ``FIRST_EVENT`` (the
-first X of a user: a welcome chain), ``AUDIENCE_ENTERED``. Actions (``type``): ``WEBHOOK`` (a CloudEvent to the
-partner's sink) and ``PUSH`` (a templated push through the push server to the user's installs of one app). It must
-not know about HTTP nor about how triggers fire.
+first X of a user: a welcome chain), ``AUDIENCE_ENTERED`` and ``AREA_ENTERED`` (an operator signal). Actions
+(``type``): ``WEBHOOK`` (a CloudEvent to the partner's sink) and ``PUSH`` (a templated push through the push server
+to the user's installs of one app). It must not know about HTTP nor about how triggers fire.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictInt, StringConstraints
 
 from gateway.wire.base import Instant, WireModel
+from gateway.wire.camara.areas import Circle
 from gateway.wire.webhooks import SinkCredential
 
 EventName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -45,7 +46,20 @@ class AudienceEnteredRule(WireModel):
     audience_id: Annotated[str, StringConstraints(min_length=1, max_length=50)]
 
 
-Rule = Annotated[EventNotFollowedRule | FirstEventRule | AudienceEnteredRule, Field(discriminator="kind")]
+class AreaEnteredRule(WireModel):
+    """Operator signal: a user of the partner's app ``appId`` entered ``area``. Only installs whose in-app location
+    permission is ``WHILE_USING`` or ``ALWAYS`` count (the permission is the user's consent to link their line);
+    the area is seen at cell level (its cells: those at least half inside the circle, plus the centre's), and
+    webhooks name it only by ``areaId`` (the partner's own label), never by coordinates."""
+
+    kind: Literal["AREA_ENTERED"]
+    app_id: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+    area_id: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
+    area: Circle
+
+
+Rule = Annotated[EventNotFollowedRule | FirstEventRule | AudienceEnteredRule | AreaEnteredRule,
+                 Field(discriminator="kind")]
 
 
 class WebhookAction(WireModel):

@@ -27,19 +27,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from gateway.core.errors import InvalidArgument, NotFound
+from gateway.core.errors import GatewayError, InvalidArgument, NotFound
 from gateway.core.ids import AUDIENCE_PREFIX, TRIGGER_PREFIX, format_id, parse_public_id
 from gateway.core.store import FeatureSchema, Store
 from gateway.core.timers import Timers
 from gateway.core.webhooks import InvalidSink, Outbox, OutboxEvent, check_sink, cloud_event, sink_access_token
 from gateway.services.apps.push import PushError, PushService
 from gateway.services.apps.service import AppService
+from gateway.services.camara.geofencing import GeofencingService
 from gateway.services.caps import FrequencyCaps
 from gateway.services.cdp.model import AudienceChange, EventsIngested
 from gateway.services.cdp.service import CdpService
 from gateway.services.policy import Rules, in_quiet_hours
 from gateway.wire.cdp_triggers import (
+    AreaEnteredRule,
     AudienceEnteredRule,
     EventNotFollowedRule,
     FirstEventRule,
@@ -107,7 +110,13 @@ class TriggerRecord:
     spec: TriggerRequest
     created_at: datetime
     audience_seq: int | None = None
+    app_seq: int | None = None
+    """The app of an ``AREA_ENTERED`` rule."""
+    cells: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    """The cells of an ``AREA_ENTERED`` rule's area, ascending."""
     caps: FrequencyCaps = field(default_factory=lambda: FrequencyCaps(0, per_partner=False))
+    """Sends of this trigger per user (numbered by :meth:`key`) on their local day."""
+    keys: dict[str, int] = field(default_factory=dict)
     waiting: dict[int, tuple[int, int]] = field(default_factory=dict)
     """Root profile → (run, started µs) of its open ``EVENT_NOT_FOLLOWED`` wait."""
     seen: set[int] = field(default_factory=set)
@@ -117,6 +126,10 @@ class TriggerRecord:
     def id(self) -> str:
         """Public id (``trg_000001``)."""
         return format_id(TRIGGER_PREFIX, self.seq)
+
+    def key(self, identity: str) -> int:
+        """The number of a user's identity in the cap counters."""
+        return self.keys.setdefault(identity, len(self.keys))
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,8 @@ class TriggerService:
     """Every partner's triggers, their waiting runs and pending steps."""
 
     def __init__(self, store: Store, world: World, cdp: CdpService, apps: AppService, push: PushService,
-                 outbox: Callable[[], Outbox], allow_http_loopback: bool = False) -> None:
+                 outbox: Callable[[], Outbox], geofencing: GeofencingService, is_live: Callable[[], bool],
+                 allow_http_loopback: bool = False) -> None:
         self.store = store
         self.world = world
         self.cdp = cdp
@@ -154,18 +168,33 @@ class TriggerService:
         self.push = push
         self._outbox = outbox
         self._allow_http_loopback = allow_http_loopback
+        self.geofencing = geofencing
+        self._is_live = is_live
         store.add_schema(SCHEMA)
         self._triggers: dict[int, TriggerRecord] = {}
         self._timers = Timers(store, world.clock, "cdp-triggers", {"step": self._step, "expire": self._expire})
         cdp.add_event_listener(self.on_events)
         cdp.add_audience_listener(self.on_audience)
+        world.on_cell_change(self.on_cell_change)
 
     # -- definitions -------------------------------------------------------------------------------------------
-    def _check(self, partner_id: int, spec: TriggerRequest) -> int | None:
-        """400 naming each faulty field; returns the audience seq of an ``AUDIENCE_ENTERED`` rule."""
+    def _check(self, partner_id: int, spec: TriggerRequest) -> TriggerRecord:
+        """400 naming each faulty field; returns the record to be (seq 0), its audience or app and cells set."""
         errors: list[ErrorDetail] = []
-        audience_seq = None
+        audience_seq = app_seq = None
+        cells = np.empty(0, np.int64)
         rule = spec.rule
+        if isinstance(rule, AreaEnteredRule):
+            app = self.apps.find(rule.app_id)
+            if app is None or app.partner_id != partner_id:
+                errors.append(ErrorDetail(field="body.rule.appId", message="no such app of the partner"))
+            else:
+                app_seq = app.seq
+            try:
+                self.geofencing.check_area(rule.area)
+                cells = np.array(sorted(self.geofencing.cells_of(rule.area)), np.int64)
+            except GatewayError as exc:  # too small, out of bounds, not covered: the rule's field is at fault
+                errors.append(ErrorDetail(field="body.rule.area", message=exc.message))
         if isinstance(rule, EventNotFollowedRule) and rule.event == rule.not_followed_by:
             errors.append(ErrorDetail(field="body.rule.notFollowedBy", message="must differ from event"))
         if isinstance(rule, AudienceEnteredRule):
@@ -187,16 +216,16 @@ class TriggerService:
                                               message="no such app of the partner"))
         if errors:
             raise InvalidArgument("The trigger is not valid.", details=errors)
-        return audience_seq
+        return TriggerRecord(0, partner_id, spec, self.world.clock.now, audience_seq, app_seq, cells)
 
     def create(self, partner_id: int, spec: TriggerRequest) -> TriggerRecord:
         """Validate (400 naming the field) and store a trigger; it acts on what happens from now on."""
-        audience_seq = self._check(partner_id, spec)
-        now = self.world.clock.now
+        record = self._check(partner_id, spec)
         with self.store.transaction() as conn:
             cur = conn.execute("INSERT INTO cdp_triggers(partner_id, spec, created_us) VALUES (?, ?, ?)",
-                               (partner_id, spec.model_dump_json(by_alias=True, exclude_none=True), to_micros(now)))
-        record = TriggerRecord(int(cur.lastrowid or 0), partner_id, spec, now, audience_seq)
+                               (partner_id, spec.model_dump_json(by_alias=True, exclude_none=True),
+                                to_micros(record.created_at)))
+        record.seq = int(cur.lastrowid or 0)
         self._triggers[record.seq] = record
         return record
 
@@ -314,25 +343,52 @@ class TriggerService:
         self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (STARTED, run))
         self._start(record, run, identity, self.world.clock.now)
 
-    def _local(self, partner_id: int, p: int) -> tuple[int, int]:
-        """(hour, calendar day) of the user's local time: the time zone of the subscriber behind one of the
-        profile's installs, UTC when the profile has none."""
-        for app_seq, row in self._installs(partner_id, p):
+    def on_cell_change(self, now: datetime, subs: NDArray[np.int32], old: NDArray[np.int32],
+                       new: NDArray[np.int32]) -> None:
+        """World listener: movers into an ``AREA_ENTERED`` rule's cells from outside them, who have the rule's app
+        installed with location allowed in it, start a run (one per install; not while a restart replays)."""
+        triggers = [t for t in self._triggers.values() if len(t.cells) and t.app_seq is not None]
+        if not triggers or not len(subs) or not self._is_live():
+            return
+        with self.store.transaction():
+            for record in triggers:
+                entered = np.isin(new, record.cells) & ~np.isin(old, record.cells)
+                if not entered.any():
+                    continue
+                assert record.app_seq is not None
+                table = self.apps.installs(self.apps.by_seq(record.app_seq))
+                allowed = table.installed & (table.location > 0)
+                for sub in subs[entered].tolist():
+                    for row in table.rows_of(int(sub)).tolist():
+                        if allowed[row]:
+                            identity = self.apps.codec.installation_id(record.app_seq, row)
+                            run = self._new_run(record, identity, STARTED, to_micros(now))
+                            self._start(record, run, identity, now)
+
+    def _local(self, installs: list[tuple[int, int]]) -> tuple[int, int]:
+        """(hour, calendar day) of the user's local time: the time zone of the subscriber behind the first of
+        their installs, UTC when they have none."""
+        for app_seq, row in installs:
             table = self.apps.installs(self.apps.by_seq(app_seq))
             local = self.world.local_clock(np.array([table.subscriber[row]], np.int64))
             return int(local.hour[0]), int(local.day[0])
         now = self.world.clock.now.astimezone(UTC)
         return now.hour, now.toordinal()
 
-    def _installs(self, partner_id: int, p: int) -> list[tuple[int, int]]:
-        """(app seq, row) of the installs the profile is known by (its installation ids), in order."""
-        space = self.cdp.space(partner_id)
+    def _installs(self, partner_id: int, p: int | None, identity: str) -> list[tuple[int, int]]:
+        """(app seq, row) of the user's installs: the one the identity names (an installation id), then those
+        the profile is known by, in order."""
         out = []
-        for m in space.members(p):
-            for anon in space.anon_ids[m]:
-                named = self.apps.codec.parse_installation(anon)
-                if named is not None and named not in out:
-                    out.append(named)
+        named = self.apps.codec.parse_installation(identity)
+        if named is not None:
+            out.append(named)
+        if p is not None:
+            space = self.cdp.space(partner_id)
+            for m in space.members(p):
+                for anon in space.anon_ids[m]:
+                    named = self.apps.codec.parse_installation(anon)
+                    if named is not None and named not in out:
+                        out.append(named)
         return out
 
     def _step(self, trigger: int, run: int, identity: str, step: int) -> None:
@@ -342,21 +398,26 @@ class TriggerService:
             return
         space = self.cdp.space(record.partner_id)
         p = space.find(identity)
-        if p is None:
+        installs = self._installs(record.partner_id, p, identity)
+        if p is None and not installs:
             return
         now = self.world.clock.now
         spec = record.spec
         action = spec.steps[step].action
-        hour, day = self._local(record.partner_id, p)
+        hour, day = self._local(installs)
         fire_id = f"{record.id}-{run}-{step}"
-        user_id = space.primary_user(p)
+        user_id = None if p is None else space.primary_user(p)
+        if user_id is None and installs and installs[0][0] == record.app_seq:
+            user_id = self.apps.codec.user_id(*installs[0])  # an area entrant the CDP has not heard of yet
         refs: list[str] = []
         reason: str | None = None
         quiet = spec.quiet_hours
-        caps_key = np.array([p], np.int32)
+        caps_key = np.array([record.key(identity)], np.int32)
         days = np.array([day], np.int32)
-        if quiet is not None and in_quiet_hours(np.array([hour], np.int16), Rules(quiet.start_hour,
-                                                                                    quiet.end_hour))[0]:
+        if isinstance(spec.rule, AreaEnteredRule) and not self._location_allowed(installs[0]):
+            reason = "NO_CONSENT"  # the location permission (the link) was withdrawn since the entry
+        elif quiet is not None and in_quiet_hours(np.array([hour], np.int16),
+                                                  Rules(quiet.start_hour, quiet.end_hour))[0]:
             reason = "QUIET_HOURS"
         elif spec.daily_cap is not None and record.caps.today(caps_key, days, np.zeros(1, np.int64))[0][0] >= \
                 spec.daily_cap:
@@ -365,7 +426,7 @@ class TriggerService:
             self._webhook(record, action, fire_id, step, user_id, identity, now)
             refs = [fire_id]
         else:
-            refs, reason = self._push(record, action, p, space.traits_of(p))
+            refs, reason = self._push(action, installs, {} if p is None else space.traits_of(p))
         status = "SUPPRESSED" if reason is not None else "SENT"
         if reason is None:
             record.caps.record(caps_key, days, np.zeros(1, np.int64))
@@ -378,6 +439,10 @@ class TriggerService:
             delay = timedelta(seconds=spec.steps[step + 1].delay_seconds)
             self._timers.schedule(now + delay, "step", trigger=trigger, run=run, identity=identity, step=step + 1)
 
+    def _location_allowed(self, install: tuple[int, int]) -> bool:
+        table = self.apps.installs(self.apps.by_seq(install[0]))
+        return bool(table.installed[install[1]] and table.location[install[1]] > 0)
+
     def _webhook(self, record: TriggerRecord, action: WebhookAction, fire_id: str, step: int, user_id: str | None,
                  identity: str, at: datetime) -> None:
         rule = record.spec.rule
@@ -387,30 +452,31 @@ class TriggerService:
             data["anonymousId"] = identity  # the installation (or anonymous) id the partner's own app sent
         if isinstance(rule, EventNotFollowedRule | FirstEventRule):
             data["event"] = rule.event
+        elif isinstance(rule, AudienceEnteredRule):
+            data["audienceId"] = rule.audience_id
         else:
-            data["audienceId"] = format_id(AUDIENCE_PREFIX, record.audience_seq or 0)
+            data["areaId"] = rule.area_id  # the partner's label: never a coordinate nor a cell
         token = sink_access_token(action.sink_credential, at)
         self._outbox().add([OutboxEvent(fire_id, record.id, record.partner_id, EVENT_TYPE, action.sink, token,
                                         cloud_event(fire_id, EVENT_SOURCE, EVENT_TYPE, at, data), at)])
 
-    def _push(self, record: TriggerRecord, action: PushAction, p: int, traits: dict[str, Any],
+    def _push(self, action: PushAction, installs: list[tuple[int, int]], traits: dict[str, Any],
               ) -> tuple[list[str], str | None]:
-        """Push ids sent to the profile's installs of the app, or the reason none was."""
+        """Push ids sent to the user's installs of the app, or the reason none was."""
         app = self.apps.find(action.app_id)
         if app is None:
             return [], "NO_INSTALL"
-        installs = [self.apps.install(app, row) for app_seq, row in self._installs(record.partner_id, p)
-                    if app_seq == app.seq]
-        installs = [i for i in installs if i.installed]
-        if not installs:
+        infos = [self.apps.install(app, row) for app_seq, row in installs if app_seq == app.seq]
+        infos = [i for i in infos if i.installed]
+        if not infos:
             return [], "NO_INSTALL"
         if action.kind == "MARKETING":  # both consents at the send instant
-            installs = [i for i in installs if i.marketing_consent and i.notifications_permitted]
-            if not installs:
+            infos = [i for i in infos if i.marketing_consent and i.notifications_permitted]
+            if not infos:
                 return [], "NO_CONSENT"
         message = {"notification": {"title": render(action.title, traits), "body": render(action.body, traits)}}
         refs = []
-        for install in installs:
+        for install in infos:
             try:
                 refs.append(self.push.send(app, FcmMessage.model_validate({**message, "token": install.token}),
                                            False))
@@ -426,11 +492,16 @@ class TriggerService:
         conn = self.store.conn
         for r in conn.execute("SELECT * FROM cdp_triggers WHERE deleted = 0 ORDER BY seq"):
             spec = TriggerRequest.model_validate_json(r["spec"])
-            audience = None
+            audience = app_seq = None
+            cells = np.empty(0, np.int64)
             if isinstance(spec.rule, AudienceEnteredRule):
                 audience = parse_public_id(spec.rule.audience_id, AUDIENCE_PREFIX)
+            elif isinstance(spec.rule, AreaEnteredRule):
+                app = self.apps.find(spec.rule.app_id)
+                app_seq = None if app is None else app.seq
+                cells = np.array(sorted(self.geofencing.cells_of(spec.rule.area)), np.int64)
             self._triggers[r["seq"]] = TriggerRecord(r["seq"], r["partner_id"], spec, from_micros(r["created_us"]),
-                                                     audience)
+                                                     audience, app_seq, cells)
         for r in conn.execute("SELECT * FROM cdp_trigger_runs WHERE state != ? ORDER BY seq", (CANCELLED,)):
             record = self._triggers.get(r["trigger_seq"])
             p = None if record is None else self.cdp.space(record.partner_id).find(r["identity"])
@@ -444,7 +515,7 @@ class TriggerService:
         for r in conn.execute("SELECT trigger_seq, identity, day FROM cdp_trigger_fires WHERE status = 'SENT' AND "
                               "at_us >= ? ORDER BY seq", (since,)):
             record = self._triggers.get(r["trigger_seq"])
-            p = None if record is None else self.cdp.space(record.partner_id).find(r["identity"])
-            if record is not None and p is not None:
-                record.caps.record(np.array([p], np.int32), np.array([r["day"]], np.int32), np.zeros(1, np.int64))
+            if record is not None:
+                record.caps.record(np.array([record.key(r["identity"])], np.int32), np.array([r["day"]], np.int32),
+                                   np.zeros(1, np.int64))
         self._timers.resume()

@@ -25,6 +25,7 @@ from gateway.services.apps.model import AppRecord, AppSpec
 from gateway.services.apps.push import PushService
 from gateway.services.apps.repository import AppRepository
 from gateway.services.apps.service import AppService
+from gateway.services.camara.geofencing import GeofencingService
 from gateway.services.cdp.model import Source
 from gateway.services.cdp.repository import CdpRepository
 from gateway.services.cdp.service import CdpService
@@ -92,7 +93,8 @@ def open_stack(path: Path, world: World, first: bool = True) -> Stack:
     apps = AppService(world, app_repo, now)
     push = PushService(world, app_repo, apps, now, lambda: True)
     cdp = CdpService(cdp_repo, apps, now, 10)
-    triggers = TriggerService(store, world, cdp, apps, push, lambda: outbox)
+    geofencing = GeofencingService(world, store, outbox, 50.0)
+    triggers = TriggerService(store, world, cdp, apps, push, lambda: outbox, geofencing, lambda: True)
     store.open()
     if first:
         partner, _, _ = store.create_partner("acme", (), {}, "2025-06-02T08:00:00Z")
@@ -353,3 +355,47 @@ def test_restart_mid_chain_fires_the_same_actions(fresh_world: Any, tmp_path: Pa
     again.advance(timedelta(hours=4))
     assert result(again, records) == expected
     again.store.close()
+
+
+# -- operator signal: entered an area ----------------------------------------------------------------------------
+
+def test_area_entered_fires_for_app_users_who_allowed_location(stack: Stack) -> None:
+    """Movers into the area's cells fire when their install allows location in the app (the link consent);
+    others, and movers already inside, do not; the webhook names the area by its label only, and a permission
+    withdrawn before a later step suppresses it."""
+    table = stack.apps.installs(stack.app)
+    rows = [int(r) for r in np.flatnonzero(table.installed)]
+    by_sub: dict[int, int] = {}
+    for r in rows:
+        by_sub.setdefault(int(table.subscriber[r]), r)
+    (allowed, row_a), (denied, row_d), (inside, row_i) = list(by_sub.items())[:3]
+    table.location[row_a], table.location[row_d], table.location[row_i] = 1, 0, 2
+    loc = stack.world.locate(allowed)
+    area = {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude, "longitude": loc.cell_longitude},
+            "radius": max(loc.cell_radius, 100.0)}
+    record = stack.trigger({"kind": "AREA_ENTERED", "appId": stack.app.id, "areaId": "mall-1", "area": area},
+                           steps=[{"action": HOOK}, {"delaySeconds": 600, "action": HOOK}])
+    cell = int(record.cells[0])
+    outside = int(np.setdiff1d(np.arange(stack.world.network.cell_x.size), record.cells)[0])
+    now = stack.world.clock.now
+    stack.triggers.on_cell_change(now, np.array([allowed, denied, inside], np.int32),
+                                  np.array([outside, outside, cell], np.int32), np.array([cell, cell, cell], np.int32))
+    stack.world.clock.run_until(now)
+    table.location[row_a] = 0  # withdrawn before the second step
+    stack.world.clock.run_until(now + timedelta(seconds=600))
+    user = stack.apps.install(stack.app, row_a).user_id
+    assert [(f[1], f[2], f[3], f[4]) for f in stack.fires(record)] == [(user, 0, "SENT", None),
+                                                                       (user, 1, "SUPPRESSED", "NO_CONSENT")]
+    [event] = stack.outbox.events()
+    data = json.loads(event.body)["data"]
+    assert data == {"triggerId": record.id, "triggerName": "t", "rule": "AREA_ENTERED", "step": 0, "userId": user,
+                    "areaId": "mall-1"}
+    assert str(loc.cell_latitude)[:6] not in event.body and stack.world.msisdn_of(allowed).lstrip("+") not in event.body
+
+
+def test_area_rule_with_an_area_too_small_names_the_field(stack: Stack) -> None:
+    """An area under the minimum radius is a 400 on body.rule.area."""
+    area = {"areaType": "CIRCLE", "center": {"latitude": 0.0, "longitude": 0.0}, "radius": 1.0}
+    with pytest.raises(InvalidArgument) as err:
+        stack.trigger({"kind": "AREA_ENTERED", "appId": stack.app.id, "areaId": "x", "area": area})
+    assert [d.field for d in err.value.details or []] == ["body.rule.area"]
