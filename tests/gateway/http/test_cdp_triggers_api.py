@@ -96,3 +96,28 @@ async def test_triggers_need_cdp_scopes(aiohttp_client: AiohttpClient, world: Wo
     resp = await client.post("/cdp/v1/triggers", json=CART, headers=bearer(token))
     assert resp.status == 403
     assert (await client.get("/cdp/v1/triggers", headers=bearer(token))).status == 200
+
+
+async def test_simulated_installs_start_welcome_chains(aiohttp_server: AiohttpServer, world: World,
+                                                       settings: Settings) -> None:
+    """Composed: the simulated installs' first app opens reach the trigger through the CDP, and each user gets
+    the welcome chain's steps once, by the brand's own user id."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", [*SCOPES, "apps:read", "apps:write"])
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            _, raw = await partner.send("POST", "/apps/v1/apps", json={
+                "name": "Shop", "platforms": ["ANDROID", "IOS"], "categories": ["SHOPPING"], "popularity": 0.8})
+            app_id = json.loads(raw)["id"]
+            await partner.create_source("App", app_id=app_id)
+            hook = {"type": "WEBHOOK", "sink": "https://partner.example/cdp"}
+            trigger = await partner.create_trigger({"name": "Welcome", "rule": {"kind": "FIRST_EVENT"},
+                                                    "steps": [{"action": hook},
+                                                              {"delaySeconds": 3600, "action": hook}]})
+            await admin.advance(timedelta(hours=12))
+            fires = await partner.trigger_fires(trigger.id)
+            users = [f.user_id for f in fires if f.step == 0]
+            assert users and len(users) == len(set(users))
+            assert all(u is not None and u.startswith("u_") for u in users)
+            assert {f.user_id for f in fires if f.step == 1} <= set(users)
