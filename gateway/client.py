@@ -88,6 +88,7 @@ from gateway.wire.cdp import (
     TrackingAck,
 )
 from gateway.wire.cdp import Source as CdpSource
+from gateway.wire.cdp_triggers import Trigger, TriggerFire, TriggerFireList, TriggerList, TriggerRequest
 from gateway.wire.ciba import BackchannelResponse, CibaPolicy, CibaPolicyView
 from gateway.wire.console import ConsoleMap, ConsoleOccupancy, ConsoleState, ConsoleTrack
 from gateway.wire.event_subscriptions import EventSubscriptionList, EventSubscriptionView
@@ -582,6 +583,28 @@ class PartnerClient(_Client):
         _, raw = await self.send("GET", f"/cdp/v1/audiences/{quote(audience_id, safe='')}/members",
                                  params={"offset": str(offset), "limit": str(limit)})
         return AudienceMembers.model_validate_json(raw)
+
+    async def create_trigger(self, body: TriggerRequest | dict[str, Any]) -> Trigger:
+        """Create a CDP trigger (a rule and its steps; see the README's Triggers subsection)."""
+        spec = body if isinstance(body, TriggerRequest) else TriggerRequest.model_validate(body)
+        return await self.call(Trigger, "POST", "/cdp/v1/triggers", json=_dump(spec))
+
+    async def triggers(self) -> list[Trigger]:
+        """The partner's triggers, oldest first."""
+        return (await self.call(TriggerList, "GET", "/cdp/v1/triggers")).triggers
+
+    async def trigger(self, trigger_id: str) -> Trigger:
+        """One trigger."""
+        return await self.call(Trigger, "GET", f"/cdp/v1/triggers/{quote(trigger_id, safe='')}")
+
+    async def delete_trigger(self, trigger_id: str) -> None:
+        """Delete a trigger (pending steps do nothing more)."""
+        await self.send("DELETE", f"/cdp/v1/triggers/{quote(trigger_id, safe='')}")
+
+    async def trigger_fires(self, trigger_id: str) -> list[TriggerFire]:
+        """What the trigger's steps did, oldest first."""
+        return (await self.call(TriggerFireList, "GET",
+                                f"/cdp/v1/triggers/{quote(trigger_id, safe='')}/fires")).fires
 
 
     # -- partner apps and push (FCM v1, Instance ID topics) ----------------------------------------------------

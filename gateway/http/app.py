@@ -39,6 +39,7 @@ from gateway.http.api import (
     campaign_subscriptions,
     campaigns,
     cdp,
+    cdp_triggers,
     console,
     docs,
     fcm,
@@ -84,7 +85,7 @@ API_MODULES: tuple[ModuleType, ...] = (health, docs, auth, partners, admin_partn
                                        location_verification, location_retrieval, geofencing_subscriptions,
                                        region_device_count, population_density_data, device_reachability_status,
                                        device_roaming_status, admin_faults, admin_recording, apps, fcm,
-                                       admin_apps, console, cdp, tracking)
+                                       admin_apps, console, cdp, cdp_triggers, tracking)
 """Every module whose ``routes`` the app serves, in documentation order."""
 
 CORRELATOR_HEADER = "x-correlator"

@@ -42,6 +42,7 @@ from gateway.http.keys import (
     SETTINGS,
     SIM_SWAP_EVENTS,
     STORE,
+    TRIGGERS,
     VERIFY,
     WEBHOOKS,
     WORLD,
@@ -62,6 +63,7 @@ from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
 from gateway.services.campaigns.service import CampaignService
 from gateway.services.cdp.repository import CdpRepository
 from gateway.services.cdp.service import CdpService
+from gateway.services.cdp.triggers import TriggerService
 from gateway.services.ciba import CibaService
 from gateway.services.console import ConsoleFeed, ConsoleService
 from gateway.services.control import ControlPlane
@@ -127,6 +129,11 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
 
     # One batch with SIM swap events: their states are committed together with the clock at the end of a tick.
     geofencing = GeofencingService(world, store, webhooks.outbox, settings.min_radius_m, swaps.events)
+    # Triggers listen to the CDP and the world's cell changes (area rules at cell level, as geofences are); after
+    # the CDP's resume their waiting runs and pending steps go back on the clock.
+    app[TRIGGERS] = triggers = TriggerService(store, world, cdp, apps, push, lambda: webhooks.outbox, geofencing,
+                                              is_live, settings.allow_http_loopback_sinks)
+    control.on_restore(tuple, triggers.resume)
     for key, source, feed in ((CAMPAIGN_EVENTS, campaigns, CAMPAIGN_FEED), (JOURNEY_EVENTS, journeys, JOURNEY_FEED)):
         events = PartnerEvents(store, webhooks.outbox, feed)
         source.add_listener(events.on_event)

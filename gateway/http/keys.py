@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gateway.services.camara.sim_swap_events import SimSwapSubscriptions
     from gateway.services.campaigns.service import CampaignService
     from gateway.services.cdp.service import CdpService
+    from gateway.services.cdp.triggers import TriggerService
     from gateway.services.ciba import CibaService
     from gateway.services.console import ConsoleFeed, ConsoleService
     from gateway.services.control import ControlPlane
@@ -57,6 +58,7 @@ RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 APPS: web.AppKey[AppService] = web.AppKey("apps")
 PUSH: web.AppKey[PushService] = web.AppKey("push")
 CDP: web.AppKey[CdpService] = web.AppKey("cdp")
+TRIGGERS: web.AppKey[TriggerService] = web.AppKey("cdp_triggers")
 FAULTS: web.AppKey[FaultService] = web.AppKey("faults")
 CONSOLE: web.AppKey[ConsoleService] = web.AppKey("console")
 CONSOLE_FEED: web.AppKey[ConsoleFeed] = web.AppKey("console_feed")

@@ -157,6 +157,11 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
     ("GET", "/cdp/v1/audiences/{audienceId}"): "PartnerClient.audience",
     ("DELETE", "/cdp/v1/audiences/{audienceId}"): "PartnerClient.delete_audience",
     ("GET", "/cdp/v1/audiences/{audienceId}/members"): "PartnerClient.audience_members",
+    ("POST", "/cdp/v1/triggers"): "PartnerClient.create_trigger",
+    ("GET", "/cdp/v1/triggers"): "PartnerClient.triggers",
+    ("GET", "/cdp/v1/triggers/{triggerId}"): "PartnerClient.trigger",
+    ("DELETE", "/cdp/v1/triggers/{triggerId}"): "PartnerClient.delete_trigger",
+    ("GET", "/cdp/v1/triggers/{triggerId}/fires"): "PartnerClient.trigger_fires",
     **{("POST", f"/v1/{kind}"): f"TrackingClient.{kind}"
        for kind in ("track", "identify", "page", "screen", "group", "alias", "batch")},
 }

@@ -1,0 +1,123 @@
+"""The partner's CDP triggers ``/cdp/v1/triggers`` through the Python client: round trip with a fired webhook,
+partner isolation, scopes and bad rules as 400s naming the field."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pytest_aiohttp import AiohttpClient, AiohttpServer
+
+from gateway.client import AdminClient, ApiError, PartnerClient, TrackingClient
+from gateway.core.settings import Settings
+from gateway.http.app import create_app
+from gateway.http.keys import WEBHOOKS
+from simulator.world import World
+from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, bearer, fetch_token
+from tests.gateway.conftest import PartnerCreds as Creds
+
+SCOPES = ["cdp:read", "cdp:write"]
+CART = {"name": "Cart abandoned",
+        "rule": {"kind": "EVENT_NOT_FOLLOWED", "event": "Product Added", "notFollowedBy": "Order Completed",
+                 "withinSeconds": 3600},
+        "steps": [{"action": {"type": "WEBHOOK", "sink": "https://partner.example/cdp"}}]}
+
+
+async def test_trigger_round_trip_with_clients(aiohttp_server: AiohttpServer, world: World,
+                                               settings: Settings) -> None:
+    """Create, list, read; an abandoned cart fires a CloudEvent with the user id; isolation; delete."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        mine, theirs = await admin.create_partner("acme", SCOPES), await admin.create_partner("other", SCOPES)
+        async with PartnerClient(url, mine.client_id, mine.client_secret) as a, \
+                PartnerClient(url, theirs.client_id, theirs.client_secret) as b:
+            trigger = await a.create_trigger(CART)
+            assert trigger.id.startswith("trg_") and trigger.rule.kind == "EVENT_NOT_FOLLOWED"
+            assert [t.id for t in await a.triggers()] == [trigger.id]
+            assert (await a.trigger(trigger.id)) == trigger
+            source = await a.create_source("Backend")
+            assert source.write_key is not None
+            async with TrackingClient(url, source.write_key) as tracking:
+                await tracking.track({"userId": "u1", "event": "Product Added"})
+                await tracking.track({"userId": "u2", "event": "Product Added"})
+                await tracking.track({"userId": "u2", "event": "Order Completed"})
+            await admin.advance(timedelta(hours=1, minutes=5))
+            fires = await a.trigger_fires(trigger.id)
+            assert [(f.user_id, f.status, f.action) for f in fires] == [("u1", "SENT", "WEBHOOK")]
+            [event] = server.app[WEBHOOKS].outbox.events(subscription_id=trigger.id)
+            assert json.loads(event.body)["data"]["userId"] == "u1"
+            for call in (b.trigger(trigger.id), b.trigger_fires(trigger.id), b.delete_trigger(trigger.id)):
+                with pytest.raises(ApiError) as caught:
+                    await call
+                assert caught.value.status == 404
+            assert await b.triggers() == []
+            await a.delete_trigger(trigger.id)
+            assert await a.triggers() == []
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    # window shorter than a minute (a discriminated union's path names the kind it was read as)
+    ({"rule": {**CART["rule"], "withinSeconds": 5}}, "body.rule.EVENT_NOT_FOLLOWED.withinSeconds"),  # type: ignore[dict-item]
+    # unknown rule kind
+    ({"rule": {"kind": "BOGUS"}}, "body.rule"),
+    # a chain without steps
+    ({"steps": []}, "body.steps"),
+    # a push without a title
+    ({"steps": [{"action": {"type": "PUSH", "appId": "app_000001", "body": "b"}}]}, "body.steps.0.action.PUSH.title"),
+    # the follow-up event is the event itself
+    ({"rule": {**CART["rule"], "notFollowedBy": "Product Added"}}, "body.rule.notFollowedBy"),  # type: ignore[dict-item]
+    # quiet hours out of the clock
+    ({"quietHours": {"startHour": 25, "endHour": 8}}, "body.quietHours.startHour"),
+])
+async def test_bad_triggers_are_400_naming_the_field(aiohttp_client: AiohttpClient, world: World, settings: Settings,
+                                                     change: dict[str, Any], field: str) -> None:
+    """A malformed trigger is a 400 in the error shape whose details name the field; nothing is stored."""
+    client = await aiohttp_client(create_app(world, settings))
+    resp = await client.post("/admin/v1/partners", json={"name": "acme", "scopes": SCOPES}, headers=ADMIN)
+    body = await resp.json()
+    token = await fetch_token(client, Creds(body["id"], body["clientId"], body["clientSecret"]))
+    resp = await client.post("/cdp/v1/triggers", json={**CART, **change}, headers=bearer(token))
+    assert resp.status == 400
+    err = await resp.json()
+    assert err["code"] == "INVALID_ARGUMENT" and err["status"] == 400
+    assert any(d["field"].startswith(field) for d in err["details"]), err
+    assert (await (await client.get("/cdp/v1/triggers", headers=bearer(token))).json()) == {"triggers": []}
+
+
+async def test_triggers_need_cdp_scopes(aiohttp_client: AiohttpClient, world: World, settings: Settings) -> None:
+    """Without cdp:write a trigger cannot be created (403)."""
+    client = await aiohttp_client(create_app(world, settings))
+    resp = await client.post("/admin/v1/partners", json={"name": "acme", "scopes": ["cdp:read"]}, headers=ADMIN)
+    body = await resp.json()
+    token = await fetch_token(client, Creds(body["id"], body["clientId"], body["clientSecret"]))
+    resp = await client.post("/cdp/v1/triggers", json=CART, headers=bearer(token))
+    assert resp.status == 403
+    assert (await client.get("/cdp/v1/triggers", headers=bearer(token))).status == 200
+
+
+async def test_simulated_installs_start_welcome_chains(aiohttp_server: AiohttpServer, world: World,
+                                                       settings: Settings) -> None:
+    """Composed: the simulated installs' first app opens reach the trigger through the CDP, and each user gets
+    the welcome chain's steps once, by the brand's own user id."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", [*SCOPES, "apps:read", "apps:write"])
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            _, raw = await partner.send("POST", "/apps/v1/apps", json={
+                "name": "Shop", "platforms": ["ANDROID", "IOS"], "categories": ["SHOPPING"], "popularity": 0.8})
+            app_id = json.loads(raw)["id"]
+            await partner.create_source("App", app_id=app_id)
+            hook = {"type": "WEBHOOK", "sink": "https://partner.example/cdp"}
+            trigger = await partner.create_trigger({"name": "Welcome", "rule": {"kind": "FIRST_EVENT"},
+                                                    "steps": [{"action": hook},
+                                                              {"delaySeconds": 3600, "action": hook}]})
+            await admin.advance(timedelta(hours=12))
+            fires = await partner.trigger_fires(trigger.id)
+            users = [f.user_id for f in fires if f.step == 0]
+            assert users and len(users) == len(set(users))
+            assert all(u is not None and u.startswith("u_") for u in users)
+            assert {f.user_id for f in fires if f.step == 1} <= set(users)

@@ -1,0 +1,401 @@
+"""CDP triggers: each rule kind fires exactly when it should, chains keep their delays, caps and quiet hours
+suppress, marketing pushes need both consents at the send instant, webhooks carry no MSISDN nor location, and a
+restart mid-chain fires the same actions with the same ids."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.core.errors import InvalidArgument
+from gateway.core.store import Store
+from gateway.core.webhooks import Outbox
+from gateway.services.apps.events import APP_EVENT_CODE, AppEventBatch
+from gateway.services.apps.model import AppRecord, AppSpec
+from gateway.services.apps.push import PushService
+from gateway.services.apps.repository import AppRepository
+from gateway.services.apps.service import AppService
+from gateway.services.camara.geofencing import GeofencingService
+from gateway.services.cdp.model import Source
+from gateway.services.cdp.repository import CdpRepository
+from gateway.services.cdp.service import CdpService
+from gateway.services.cdp.triggers import TriggerRecord, TriggerService
+from gateway.wire.cdp import TrackingCall
+from gateway.wire.cdp_triggers import TriggerRequest
+from simulator.clock import to_micros
+from simulator.world import World
+
+SPEC = AppSpec("Shoply", ("ANDROID", "IOS"), ("SHOPPING", "FASHION"), 0.5, 6000)
+SINK = "https://partner.example/cdp"
+HOOK = {"type": "WEBHOOK", "sink": SINK}
+CART = {"kind": "EVENT_NOT_FOLLOWED", "event": "Product Added", "notFollowedBy": "Order Completed",
+        "withinSeconds": 3600}
+
+
+@dataclass
+class Stack:
+    store: Store
+    world: World
+    apps: AppService
+    push: PushService
+    cdp: CdpService
+    triggers: TriggerService
+    outbox: Outbox
+    partner: int
+    source: Source
+    app: AppRecord
+
+    def trigger(self, rule: dict[str, Any], steps: list[dict[str, Any]] | None = None, **extra: Any) -> TriggerRecord:
+        body = {"name": "t", "rule": rule, "steps": steps or [{"action": HOOK}], **extra}
+        return self.triggers.create(self.partner, TriggerRequest.model_validate(body))
+
+    def track(self, user: str, event: str, **fields: Any) -> None:
+        call = TrackingCall.model_validate({"type": "track", "userId": user, "event": event, **fields})
+        self.cdp.ingest(self.source, self.cdp.normalise([call]))
+
+    def app_events(self, rows: list[int], names: list[str]) -> None:
+        n = len(rows)
+        seq0 = self._seq
+        self._seq += n
+        self.cdp.ingest_app_events(AppEventBatch(
+            self.app.seq, np.arange(seq0, seq0 + n, dtype=np.int64), np.full(n, to_micros(self.world.clock.now)),
+            np.asarray(rows, np.int64), np.asarray([APP_EVENT_CODE[x] for x in names], np.uint8),
+            np.full(n, -1, np.int16), np.zeros(n, np.int64)))
+
+    _seq: int = 0
+
+    def advance(self, delta: timedelta) -> None:
+        self.world.run_until(self.world.clock.now + delta)
+
+    def fires(self, record: TriggerRecord) -> list[tuple[str, str | None, int, str, str | None]]:
+        return [(f.fire_id, f.user_id, f.step, f.status, f.reason) for f in self.triggers.fires(self.partner,
+                                                                                                 record.id)]
+
+    def sent_at(self, record: TriggerRecord) -> list[datetime]:
+        return [f.at for f in self.triggers.fires(self.partner, record.id) if f.status == "SENT"]
+
+
+def open_stack(path: Path, world: World, first: bool = True) -> Stack:
+    store = Store(path)
+    app_repo, cdp_repo = AppRepository(store), CdpRepository(store)
+    now = lambda: world.clock.now  # noqa: E731
+    outbox = Outbox(store, wall=lambda: 100.0)
+    apps = AppService(world, app_repo, now)
+    push = PushService(world, app_repo, apps, now, lambda: True)
+    cdp = CdpService(cdp_repo, apps, now, 10)
+    geofencing = GeofencingService(world, store, outbox, 50.0)
+    triggers = TriggerService(store, world, cdp, apps, push, lambda: outbox, geofencing, lambda: True)
+    store.open()
+    if first:
+        partner, _, _ = store.create_partner("acme", (), {}, "2025-06-02T08:00:00Z")
+        app = apps.register(partner.id, SPEC)
+        source, _ = cdp.create_source(partner.id, "Backend", None)
+    else:
+        apps.resume()
+        push.resume()
+        cdp.resume()
+        triggers.resume()
+        app = apps.all()[0]
+        source = cdp.sources(app.partner_id)[0]
+    return Stack(store, world, apps, push, cdp, triggers, outbox, app.partner_id, source, app)
+
+
+@pytest.fixture
+def stack(world: World, tmp_path: Path) -> Iterator[Stack]:
+    s = open_stack(tmp_path / "t.db", world)
+    yield s
+    s.store.close()
+
+
+def installed_row(s: Stack, marketing: bool = True, notifications: bool = True) -> int:
+    table = s.apps.installs(s.app)
+    row = int(np.flatnonzero(table.installed)[0])
+    table.marketing[row], table.notifications[row] = marketing, notifications
+    return row
+
+
+# -- rules -----------------------------------------------------------------------------------------------------
+
+def test_cart_abandoned_fires_after_the_window_without_the_order(stack: Stack) -> None:
+    """Product Added then no Order Completed within 1 h fires once, at the end of the hour."""
+    record = stack.trigger(CART)
+    start = stack.world.clock.now
+    stack.track("u1", "Product Added")
+    stack.track("u1", "Product Added")  # a second add while waiting opens no second wait
+    stack.advance(timedelta(minutes=59))
+    assert stack.fires(record) == []
+    stack.advance(timedelta(minutes=5))
+    assert stack.fires(record) == [(f"{record.id}-1-0", "u1", 0, "SENT", None)]
+    assert start + timedelta(hours=1) <= stack.sent_at(record)[0] <= start + timedelta(minutes=62)
+
+
+def test_cart_not_abandoned_when_the_order_follows_within_the_window(stack: Stack) -> None:
+    """An Order Completed within the hour cancels the wait; an order before the add does not."""
+    record = stack.trigger(CART)
+    stack.track("u1", "Order Completed")
+    stack.track("u1", "Product Added")
+    stack.track("u2", "Product Added")
+    stack.advance(timedelta(minutes=30))
+    stack.track("u1", "Order Completed")
+    stack.advance(timedelta(hours=2))
+    assert [f[1] for f in stack.fires(record)] == ["u2"]
+
+
+def test_welcome_chain_steps_at_their_delays_once_per_user(stack: Stack) -> None:
+    """The first Application Opened starts the chain; its steps follow at their delays; a later open does not
+    start it again."""
+    row = installed_row(stack)
+    record = stack.trigger({"kind": "FIRST_EVENT"}, steps=[
+        {"action": HOOK}, {"delaySeconds": 3600, "action": HOOK}, {"delaySeconds": 86400, "action": HOOK}])
+    start = stack.world.clock.now
+    stack.app_events([row], ["Application Opened"])
+    stack.advance(timedelta(minutes=2))
+    stack.app_events([row], ["Application Opened"])
+    stack.advance(timedelta(days=1, hours=2))
+    fires = stack.triggers.fires(stack.partner, record.id)
+    assert [f.step for f in fires] == [0, 1, 2]
+    user = stack.apps.install(stack.app, row).user_id
+    assert {f.user_id for f in fires} == {user}
+    offsets = [(f.at - start).total_seconds() for f in fires]
+    tick = stack.world.tick.total_seconds()
+    for got, want in zip(offsets, (0, 3600, 90000), strict=True):
+        assert want <= got <= want + 2 * tick
+
+
+def test_audience_entered_fires_for_each_entry(stack: Stack) -> None:
+    """Entering an audience fires for that user only."""
+    audience = stack.cdp.create_audience(stack.partner, "Buyers", {"event": "Order Completed", "withinDays": 30})
+    record = stack.trigger({"kind": "AUDIENCE_ENTERED", "audienceId": audience.id})
+    stack.track("u1", "Product Viewed")
+    stack.track("u2", "Order Completed")
+    stack.advance(timedelta(minutes=2))
+    assert [f[1] for f in stack.fires(record)] == ["u2"]
+
+
+def test_a_deleted_trigger_does_nothing_more(stack: Stack) -> None:
+    """Waits and pending steps of a deleted trigger do nothing."""
+    record = stack.trigger(CART)
+    stack.track("u1", "Product Added")
+    stack.triggers.delete(stack.partner, record.id)
+    stack.advance(timedelta(hours=2))
+    assert stack.store.conn.execute("SELECT count(*) FROM cdp_trigger_fires").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    # the follow-up event is the event itself
+    ({"rule": {**CART, "notFollowedBy": "Product Added"}}, "body.rule.notFollowedBy"),
+    # an audience of nobody
+    ({"rule": {"kind": "AUDIENCE_ENTERED", "audienceId": "aud_999999"}}, "body.rule.audienceId"),
+    # a sink that is not https
+    ({"steps": [{"action": {"type": "WEBHOOK", "sink": "ftp://x"}}]}, "body.steps.0.action.sink"),
+    # an app of nobody
+    ({"steps": [{"action": HOOK}, {"action": {"type": "PUSH", "appId": "app_999999", "title": "t", "body": "b"}}]},
+     "body.steps.1.action.appId"),
+])
+def test_bad_triggers_name_the_field(stack: Stack, body: dict[str, Any], field: str) -> None:
+    """A trigger that cannot work is refused with the faulty field named, and nothing is stored."""
+    spec = TriggerRequest.model_validate({"name": "t", "rule": CART, "steps": [{"action": HOOK}], **body})
+    with pytest.raises(InvalidArgument) as err:
+        stack.triggers.create(stack.partner, spec)
+    assert [d.field for d in err.value.details or []] == [field]
+    assert stack.triggers.of_partner(stack.partner) == []
+
+
+# -- caps, quiet hours, consent ----------------------------------------------------------------------------------
+
+def test_daily_cap_suppresses_past_the_cap(stack: Stack) -> None:
+    """With dailyCap 1, the second run of the same user that day is suppressed."""
+    record = stack.trigger(CART, dailyCap=1)
+    for _ in range(2):
+        stack.track("u1", "Product Added")
+        stack.advance(timedelta(minutes=70))
+    assert [(f[3], f[4]) for f in stack.fires(record)] == [("SENT", None), ("SUPPRESSED", "FREQUENCY_CAP")]
+
+
+def test_quiet_hours_suppress_in_the_users_local_time(stack: Stack) -> None:
+    """A step due in the user's local quiet hours is suppressed; the same trigger outside them sends."""
+    row = installed_row(stack)
+    sub = int(stack.apps.installs(stack.app).subscriber[row])
+    hour = int(stack.world.local_clock(np.array([sub])).hour[0])
+    quiet = stack.trigger({"kind": "FIRST_EVENT"}, quietHours={"startHour": hour, "endHour": (hour + 1) % 24})
+    open_ = stack.trigger({"kind": "FIRST_EVENT"}, quietHours={"startHour": (hour + 2) % 24,
+                                                                "endHour": (hour + 3) % 24})
+    stack.app_events([row], ["Application Opened"])
+    stack.world.clock.run_until(stack.world.clock.now)
+    assert [f[4] for f in stack.fires(quiet)] == ["QUIET_HOURS"]
+    assert [f[3] for f in stack.fires(open_)] == ["SENT"]
+
+
+def push_trigger(s: Stack, kind: str = "MARKETING") -> TriggerRecord:
+    return s.trigger({"kind": "FIRST_EVENT"}, steps=[{"action": {
+        "type": "PUSH", "appId": s.app.id, "title": "Hi {{firstName}}", "body": "Welcome{{missing}}!",
+        "kind": kind}}])
+
+
+def test_push_fills_the_template_with_traits(stack: Stack) -> None:
+    """The push goes through the push server with {{trait}} replaced by the profile's traits."""
+    row = installed_row(stack)
+    info = stack.apps.install(stack.app, row)
+    stack.cdp.ingest(stack.source, stack.cdp.normalise([TrackingCall.model_validate(
+        {"type": "identify", "userId": info.user_id, "anonymousId": info.installation_id,
+         "traits": {"firstName": "Ada"}})]))
+    record = push_trigger(stack)
+    stack.app_events([row], ["Application Opened"])
+    stack.world.clock.run_until(stack.world.clock.now)
+    fire = stack.triggers.fires(stack.partner, record.id)[0]
+    assert fire.status == "SENT" and fire.refs[0].startswith("psh_")
+    spec = json.loads(stack.store.conn.execute("SELECT spec FROM push_messages").fetchone()["spec"])
+    assert spec["notification"] == {"title": "Hi Ada", "body": "Welcome!"}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(marketing=st.booleans(), notifications=st.booleans(), kind=st.sampled_from(["MARKETING", "TRANSACTIONAL"]))
+def test_no_marketing_push_without_both_consents_at_the_send_instant(fresh_world: Any, tmp_path_factory: Any,
+                                                                     marketing: bool, notifications: bool,
+                                                                     kind: str) -> None:
+    """A marketing push is sent iff the install has in-app marketing consent and OS permission when the step
+    runs (consent given at the event but withdrawn before the step counts as withdrawn); transactional ones go
+    regardless."""
+    s = open_stack(tmp_path_factory.mktemp("p") / "t.db", fresh_world())
+    try:
+        row = installed_row(s, marketing=True, notifications=True)
+        record = s.trigger({"kind": "FIRST_EVENT"}, steps=[{"delaySeconds": 60, "action": {
+            "type": "PUSH", "appId": s.app.id, "title": "t", "body": "b", "kind": kind}}])
+        s.app_events([row], ["Application Opened"])
+        table = s.apps.installs(s.app)
+        table.marketing[row], table.notifications[row] = marketing, notifications  # changed before the send
+        s.world.clock.run_until(s.world.clock.now + timedelta(seconds=60))
+        [fire] = s.triggers.fires(s.partner, record.id)
+        allowed = kind == "TRANSACTIONAL" or (marketing and notifications)
+        assert (fire.status == "SENT") == allowed
+        assert fire.reason in (None, "NO_CONSENT")
+        pushes = s.store.conn.execute("SELECT count(*) FROM push_messages").fetchone()[0]
+        assert pushes == (1 if allowed else 0)
+    finally:
+        s.store.close()
+
+
+def test_push_without_an_install_is_suppressed(stack: Stack) -> None:
+    """A user known only server-side has no install to push to."""
+    record = stack.trigger(CART, steps=[{"action": {"type": "PUSH", "appId": stack.app.id, "title": "t",
+                                                    "body": "b", "kind": "TRANSACTIONAL"}}])
+    stack.track("u1", "Product Added")
+    stack.advance(timedelta(minutes=65))
+    assert [f[4] for f in stack.fires(record)] == ["NO_INSTALL"]
+
+
+# -- webhook payload ---------------------------------------------------------------------------------------------
+
+def test_webhook_carries_the_user_id_and_no_msisdn_nor_location(stack: Stack) -> None:
+    """The CloudEvent names the partner's user id; nothing in it is an MSISDN or a coordinate."""
+    row = installed_row(stack)
+    record = stack.trigger({"kind": "FIRST_EVENT"})
+    stack.app_events([row], ["Application Opened"])
+    stack.world.clock.run_until(stack.world.clock.now)
+    [event] = stack.outbox.events()
+    body = json.loads(event.body)
+    assert body["type"] == "org.opsim.cdp.v1.trigger.fired" and body["id"] == f"{record.id}-1-0"
+    user = stack.apps.install(stack.app, row).user_id
+    assert body["data"] == {"triggerId": record.id, "triggerName": "t", "rule": "FIRST_EVENT", "step": 0,
+                            "userId": user, "event": "Application Opened"}
+    sub = int(stack.apps.installs(stack.app).subscriber[row])
+    text = event.body
+    assert stack.world.msisdn_of(sub).lstrip("+") not in text
+    assert not re.search(r"\+?\d{9,}", text)
+    assert "latitude" not in text and "longitude" not in text
+
+
+# -- restart -----------------------------------------------------------------------------------------------------
+
+def test_restart_mid_chain_fires_the_same_actions(fresh_world: Any, tmp_path: Path) -> None:
+    """Stopping mid-chain and mid-wait, then resuming, gives exactly the fires (ids, users, steps, instants) and
+    outbox events of an uninterrupted run."""
+    def begin(s: Stack) -> list[TriggerRecord]:
+        row = installed_row(s)
+        chain = s.trigger({"kind": "FIRST_EVENT"}, steps=[{"action": HOOK}, {"delaySeconds": 3600, "action": HOOK},
+                                                          {"delaySeconds": 7200, "action": HOOK}])
+        cart = s.trigger(CART)
+        s.app_events([row], ["Application Opened"])
+        s.track("u1", "Product Added")
+        s.track("u2", "Product Added")
+        s.advance(timedelta(minutes=20))
+        s.track("u2", "Order Completed")
+        s.advance(timedelta(minutes=20))
+        return [chain, cart]
+
+    def result(s: Stack, records: list[TriggerRecord]) -> tuple[Any, ...]:
+        fires = [(f.fire_id, f.user_id, f.step, f.status, f.at) for r in records
+                 for f in s.triggers.fires(s.partner, r.id)]
+        return tuple(fires), tuple((e.event_id, e.body) for e in s.outbox.events())
+
+    whole = open_stack(tmp_path / "a.db", fresh_world())
+    records = begin(whole)
+    whole.advance(timedelta(hours=4))
+    expected = result(whole, records)
+    whole.store.close()
+    assert len(expected[0]) == 4  # three chain steps, one abandoned cart
+
+    first = open_stack(tmp_path / "b.db", fresh_world())
+    records = begin(first)
+    stopped_at = first.world.clock.now
+    first.store.close()
+    world = fresh_world()
+    world.run_until(stopped_at)
+    again = open_stack(tmp_path / "b.db", world, first=False)
+    again.advance(timedelta(hours=4))
+    assert result(again, records) == expected
+    again.store.close()
+
+
+# -- operator signal: entered an area ----------------------------------------------------------------------------
+
+def test_area_entered_fires_for_app_users_who_allowed_location(stack: Stack) -> None:
+    """Movers into the area's cells fire when their install allows location in the app (the link consent);
+    others, and movers already inside, do not; the webhook names the area by its label only, and a permission
+    withdrawn before a later step suppresses it."""
+    table = stack.apps.installs(stack.app)
+    rows = [int(r) for r in np.flatnonzero(table.installed)]
+    by_sub: dict[int, int] = {}
+    for r in rows:
+        by_sub.setdefault(int(table.subscriber[r]), r)
+    (allowed, row_a), (denied, row_d), (inside, row_i) = list(by_sub.items())[:3]
+    table.location[row_a], table.location[row_d], table.location[row_i] = 1, 0, 2
+    loc = stack.world.locate(allowed)
+    area = {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude, "longitude": loc.cell_longitude},
+            "radius": max(loc.cell_radius, 100.0)}
+    record = stack.trigger({"kind": "AREA_ENTERED", "appId": stack.app.id, "areaId": "mall-1", "area": area},
+                           steps=[{"action": HOOK}, {"delaySeconds": 600, "action": HOOK}])
+    cell = int(record.cells[0])
+    outside = int(np.setdiff1d(np.arange(stack.world.network.cell_x.size), record.cells)[0])
+    now = stack.world.clock.now
+    stack.triggers.on_cell_change(now, np.array([allowed, denied, inside], np.int32),
+                                  np.array([outside, outside, cell], np.int32), np.array([cell, cell, cell], np.int32))
+    stack.world.clock.run_until(now)
+    table.location[row_a] = 0  # withdrawn before the second step
+    stack.world.clock.run_until(now + timedelta(seconds=600))
+    user = stack.apps.install(stack.app, row_a).user_id
+    assert [(f[1], f[2], f[3], f[4]) for f in stack.fires(record)] == [(user, 0, "SENT", None),
+                                                                       (user, 1, "SUPPRESSED", "NO_CONSENT")]
+    [event] = stack.outbox.events()
+    data = json.loads(event.body)["data"]
+    assert data == {"triggerId": record.id, "triggerName": "t", "rule": "AREA_ENTERED", "step": 0, "userId": user,
+                    "areaId": "mall-1"}
+    assert str(loc.cell_latitude)[:6] not in event.body and stack.world.msisdn_of(allowed).lstrip("+") not in event.body
+
+
+def test_area_rule_with_an_area_too_small_names_the_field(stack: Stack) -> None:
+    """An area under the minimum radius is a 400 on body.rule.area."""
+    area = {"areaType": "CIRCLE", "center": {"latitude": 0.0, "longitude": 0.0}, "radius": 1.0}
+    with pytest.raises(InvalidArgument) as err:
+        stack.trigger({"kind": "AREA_ENTERED", "appId": stack.app.id, "areaId": "x", "area": area})
+    assert [d.field for d in err.value.details or []] == ["body.rule.area"]
