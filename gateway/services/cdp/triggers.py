@@ -73,6 +73,8 @@ MIGRATIONS: tuple[str, ...] = (
         started_us INTEGER NOT NULL
     );
     CREATE INDEX cdp_trigger_runs_trigger ON cdp_trigger_runs(trigger_seq, state);
+    -- one run per trigger, user and starting instant: a tick rerun after a crash starts nothing twice
+    CREATE UNIQUE INDEX cdp_trigger_runs_once ON cdp_trigger_runs(trigger_seq, identity, started_us);
     CREATE TABLE cdp_trigger_fires (
         seq INTEGER PRIMARY KEY,
         fire_id TEXT NOT NULL UNIQUE,     -- <trigger id>-<run>-<step>
@@ -267,10 +269,12 @@ class TriggerService:
                 return space.anon_ids[m][0]
         return f"#{p}"  # not reached: every profile has an id
 
-    def _new_run(self, record: TriggerRecord, identity: str, state: int, started_us: int) -> int:
-        cur = self.store.conn.execute("INSERT INTO cdp_trigger_runs(trigger_seq, identity, state, started_us) "
-                                      "VALUES (?, ?, ?, ?)", (record.seq, identity, state, started_us))
-        return int(cur.lastrowid or 0)
+    def _new_run(self, record: TriggerRecord, identity: str, state: int, started_us: int) -> int | None:
+        """Store a run; ``None`` when this trigger already started one for this user at this instant (a tick rerun
+        after a crash, whose first pass committed its runs with their timers: nothing is started twice)."""
+        cur = self.store.conn.execute("INSERT OR IGNORE INTO cdp_trigger_runs(trigger_seq, identity, state, "
+                                      "started_us) VALUES (?, ?, ?, ?)", (record.seq, identity, state, started_us))
+        return int(cur.lastrowid) if cur.rowcount and cur.lastrowid else None
 
     def _start(self, record: TriggerRecord, run: int, identity: str, at: datetime) -> None:
         delay = timedelta(seconds=record.spec.steps[0].delay_seconds)
@@ -296,7 +300,8 @@ class TriggerService:
                         record.seen.add(p)
                         identity = self._identity(notice.partner_id, p)
                         run = self._new_run(record, identity, STARTED, int(notice.time_us[i]))
-                        self._start(record, run, identity, now)
+                        if run is not None:
+                            self._start(record, run, identity, now)
                     continue
                 assert isinstance(rule, EventNotFollowedRule)
                 x, y = code.get(rule.event, -1), code.get(rule.not_followed_by, -1)
@@ -313,6 +318,8 @@ class TriggerService:
                     elif p not in record.waiting:
                         identity = self._identity(notice.partner_id, p)
                         run = self._new_run(record, identity, WAITING, at_us)
+                        if run is None:
+                            continue
                         record.waiting[p] = (run, at_us)
                         self._timers.schedule(from_micros(at_us) + timedelta(seconds=rule.within_seconds),
                                               "expire", trigger=record.seq, run=run, identity=identity)
@@ -328,7 +335,8 @@ class TriggerService:
                 for p in change.entered.tolist():
                     identity = self._identity(change.partner_id, int(p))
                     run = self._new_run(record, identity, STARTED, change.at_us)
-                    self._start(record, run, identity, now)
+                    if run is not None:
+                        self._start(record, run, identity, now)
 
     # -- timers ------------------------------------------------------------------------------------------------
     def _expire(self, trigger: int, run: int, identity: str) -> None:
@@ -363,7 +371,8 @@ class TriggerService:
                         if allowed[row]:
                             identity = self.apps.codec.installation_id(record.app_seq, row)
                             run = self._new_run(record, identity, STARTED, to_micros(now))
-                            self._start(record, run, identity, now)
+                            if run is not None:
+                                self._start(record, run, identity, now)
 
     def _local(self, installs: list[tuple[int, int]]) -> tuple[int, int]:
         """(hour, calendar day) of the user's local time: the time zone of the subscriber behind the first of

@@ -393,6 +393,27 @@ def test_area_entered_fires_for_app_users_who_allowed_location(stack: Stack) -> 
     assert str(loc.cell_latitude)[:6] not in event.body and stack.world.msisdn_of(allowed).lstrip("+") not in event.body
 
 
+def test_a_tick_rerun_after_a_crash_starts_no_run_twice(stack: Stack) -> None:
+    """The same entries seen again at the same instant (a tick rerun whose first pass committed its runs before a
+    kill -9) start nothing more: one run per trigger, user and instant."""
+    table = stack.apps.installs(stack.app)
+    row = int(np.flatnonzero(table.installed)[0])
+    sub = int(table.subscriber[row])
+    table.location[row] = 1
+    loc = stack.world.locate(sub)
+    area = {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude, "longitude": loc.cell_longitude},
+            "radius": max(loc.cell_radius, 100.0)}
+    record = stack.trigger({"kind": "AREA_ENTERED", "appId": stack.app.id, "areaId": "mall-1", "area": area})
+    cell = int(record.cells[0])
+    outside = int(np.setdiff1d(np.arange(stack.world.network.cell_x.size), record.cells)[0])
+    now = stack.world.clock.now
+    for _ in range(2):
+        stack.triggers.on_cell_change(now, np.array([sub], np.int32), np.array([outside], np.int32),
+                                      np.array([cell], np.int32))
+    stack.world.clock.run_until(now + timedelta(minutes=1))
+    assert [f[2] for f in stack.fires(record)] == [0]
+
+
 def test_area_rule_with_an_area_too_small_names_the_field(stack: Stack) -> None:
     """An area under the minimum radius is a 400 on body.rule.area."""
     area = {"areaType": "CIRCLE", "center": {"latitude": 0.0, "longitude": 0.0}, "radius": 1.0}
