@@ -166,7 +166,7 @@ class PushService:
         sub = int(table.subscriber[row])
         displayed = bool(table.notifications[row]) and has_notification(message, platform)
         expires_us = now_us + round(ttl_s * 1e6)
-        reachable = bool(self.world.is_reachable(sub)[0])
+        reachable = self.world.is_reachable_one(sub)
         spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
         status = "DELIVERED" if reachable else ("HELD" if ttl_s > 0 else "EXPIRED")
         push_seq = self.repository.insert_push(app.seq, row, sub, spec, status, displayed, now_us, expires_us,
