@@ -306,3 +306,30 @@ async def test_push_ids_go_on_after_a_restart_and_across_topic_sends(
     again = await send(restarted, token, app["id"], {**MSG, "token": rows[1]["registrationToken"]})
     assert again.status == 200, await again.text()
     assert (await again.json())["name"].endswith("/psh_00000004")
+
+
+async def test_a_token_sent_to_before_is_unregistered_once_refreshed_or_uninstalled(
+        client: Client, make_partner: MakePartner) -> None:
+    """Tokens checked before are remembered as genuine, yet a refresh or an uninstall still unregisters them."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    other = await register(client, token, name="Other")
+    rows = await installs(client, app["id"])
+    service = client.app[APPS]
+    record = service.find(app["id"])
+    assert record is not None
+    for r in rows[:2]:
+        assert (await send(client, token, app["id"], {**MSG, "token": r["registrationToken"]})).status == 200
+    resp = await send(client, token, other["id"], {**MSG, "token": rows[0]["registrationToken"]})
+    assert fcm_error(await resp.json()) == (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH")  # not the other app's
+    row = service.current_row(record, rows[0]["registrationToken"])
+    assert row is not None
+    service.installs(record).generation[row] += 1  # a token refresh, as the lifecycle does it
+    resp = await send(client, token, app["id"], {**MSG, "token": rows[0]["registrationToken"]})
+    assert fcm_error(await resp.json()) == (404, "NOT_FOUND", "UNREGISTERED")
+    fresh = service.install(record, row).token
+    assert (await send(client, token, app["id"], {**MSG, "token": fresh})).status == 200
+    resp = await client.delete(f"/admin/v1/apps/{app['id']}/installations/{rows[1]['installationId']}", headers=ADMIN)
+    assert resp.status == 204
+    resp = await send(client, token, app["id"], {**MSG, "token": rows[1]["registrationToken"]})
+    assert fcm_error(await resp.json()) == (404, "NOT_FOUND", "UNREGISTERED")
