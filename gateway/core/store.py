@@ -27,10 +27,11 @@ from typing import Any
 from gateway.core.writebehind import WriteBehind
 from simulator.clock import from_micros, to_micros
 
-# scrypt cost: secrets are 256-bit random strings, so the KDF guards a leaked database against nothing that
-# brute force could reach anyway; a modest cost keeps token issuance fast in tests and benchmarks.
 GROUP_ROWS = 256
 """Rows of :meth:`Store.queue_row` committed at the latest once this many are queued."""
+
+# scrypt cost: secrets are 256-bit random strings, so the KDF guards a leaked database against nothing that
+# brute force could reach anyway; a modest cost keeps token issuance fast in tests and benchmarks.
 _SCRYPT = {"n": 2**12, "r": 8, "p": 1, "dklen": 32}
 
 MIGRATIONS: list[str] = [
@@ -416,11 +417,13 @@ class Store:
     def close(self) -> None:
         """Write what is still queued, then close the connection (idempotent)."""
         try:
-            if self._conn is not None:
-                self.commit_queued()
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            try:
+                if self._conn is not None:
+                    self.commit_queued()
+            finally:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
         finally:
             if self._conn is not None:
                 self._conn.close()
