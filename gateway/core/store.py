@@ -461,9 +461,17 @@ class Store:
         if not self._queued:
             return
         queued, self._queued = self._queued, []
-        with self.transaction() as conn:
-            for sql, rows in itertools.groupby(queued, key=lambda q: q[0]):
-                conn.executemany(sql, [row for _, row in rows])
+        try:
+            with self.transaction() as conn:
+                for sql, rows in itertools.groupby(queued, key=lambda q: q[0]):
+                    conn.executemany(sql, [row for _, row in rows])
+        except Exception as exc:
+            # Whoever waits for these rows (a drain or the cap got to them first) must not be told they are in.
+            group, self._group = self._group, None
+            if group is not None:
+                group.set_exception(exc)
+                group.exception()
+            raise
 
     async def queued_committed(self) -> None:
         """Wait until every row of :meth:`queue_row` so far is committed: one commit, at the end of this turn of

@@ -84,3 +84,18 @@ async def test_a_failed_commit_writes_none_of_the_rows_and_reaches_every_waiter(
     await store.queued_committed()
     assert _committed(tmp_path) == 1
     store.close()
+
+
+async def test_waiters_hear_of_a_failure_when_another_caller_commits_their_rows(tmp_path: Path) -> None:
+    """Rows a drain (or the cap) commits before the waiters' own commit: a failure still reaches the waiters."""
+    store = _store(tmp_path)
+    store.queue_row(SQL, (1, "a"))
+    store.queue_row(SQL, (1, "again"))  # a duplicate key: the group cannot be committed
+    waiter = asyncio.ensure_future(store.queued_committed())
+    await asyncio.sleep(0)  # the waiter has scheduled its commit and waits
+    with pytest.raises(sqlite3.IntegrityError):
+        store.drain()  # a reader commits the queued rows first, and fails
+    with pytest.raises(sqlite3.IntegrityError):
+        await waiter
+    assert _committed(tmp_path) == 0
+    store.close()
