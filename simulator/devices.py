@@ -39,6 +39,17 @@ def _mix(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
         return z ^ (z >> np.uint64(31))
 
 
+_U64 = (1 << 64) - 1
+
+
+def _mix_one(a: int, b: int) -> int:
+    """:func:`_mix` of one pair, in Python integers (the same bits)."""
+    z = (a * 0x9E3779B97F4A7C15 + b * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB) & _U64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _U64
+    return z ^ (z >> 31)
+
+
 class Devices:
     """Reachability columns and inboxes of every subscriber's device."""
 
@@ -107,6 +118,20 @@ class Devices:
         h = _mix(idx.astype(np.uint64) ^ self._salt, np.full(len(idx), hour, np.uint64))
         no_cov = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53) < NO_COVERAGE_SHARE
         return np.asarray(~off & ~no_cov)
+
+    def reachable_one(self, sub: int, at: datetime, local_hour: int, cell: int | None = None) -> bool:
+        """:meth:`reachable` of one device, in plain integers (a single send would spend more on arrays)."""
+        at_us = to_micros(at)
+        if self.forced_off[sub] or self.down_until_us[sub] > at_us:
+            return False
+        if cell is not None and self.cell_outages:
+            window = self.cell_outages.get(cell)
+            if window is not None and window[0] <= at_us < window[1]:
+                return False
+        if NIGHT_OFF_HOURS[0] <= local_hour < NIGHT_OFF_HOURS[1] and self.night_off[sub]:
+            return False
+        h = _mix_one(sub ^ int(self._salt), int(at.timestamp()) // 3600)
+        return not (h >> 11) / float(1 << 53) < NO_COVERAGE_SHARE
 
     def last_contact(self, sub: int, at: datetime, last_change: datetime | None) -> datetime:
         """Last time the network heard the device: its last cell change or periodic update, whichever is later."""

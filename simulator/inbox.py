@@ -129,6 +129,9 @@ class Inboxes:
         self._channel_codes: dict[str, int] = {}
         self._chunks: list[_Rows] = []
         self._chunk_rows = 0
+        # Single deliveries not yet a chunk, as plain lists (sub, received µs, channel, template, number): a numpy
+        # chunk per message would cost more than the message. They become one chunk before anything else is.
+        self._single: tuple[list[int], list[int], list[int], list[int], list[int]] = ([], [], [], [], [])
         self._runs: list[_Rows] = []
         self._count = 0
         self._shared: dict[tuple[str, str, str | None], int] = {}  # (sender, kind, title) -> template number
@@ -144,7 +147,7 @@ class Inboxes:
     @property
     def rows(self) -> int:
         """Messages held now (delivered and not forgotten)."""
-        return self._chunk_rows + sum(len(run) for run in self._runs)
+        return self._chunk_rows + len(self._single[0]) + sum(len(run) for run in self._runs)
 
     @property
     def templates(self) -> int:
@@ -183,7 +186,30 @@ class Inboxes:
             message_id = self._templates[template].message_id(self._count + 1)
         self._payload_seq = number = self._payload_seq + 1
         self._payloads[number] = _Payload(message_id, text, meta if meta is not None else {})
-        self.add(sub, received_us, self.channel_codes([channel]), template, number)
+        code = self._channel_codes.get(channel)
+        if code is None:
+            code = int(self.channel_codes([channel])[0])
+        # The template and channel code are known to be valid here: no checks, no arrays (see ``_single``).
+        subs, received, channels, templates, numbers = self._single
+        subs.append(sub)
+        received.append(received_us)
+        channels.append(code)
+        templates.append(template)
+        numbers.append(number)
+        self._count += 1
+        if len(subs) + self._chunk_rows >= _COMPACT_ROWS:
+            self._compact()
+
+    def _flush_single(self) -> None:
+        """Turn the pending single deliveries into one chunk (before any other chunk, so order is kept)."""
+        subs, received, channels, templates, numbers = self._single
+        if not subs:
+            return
+        self._chunks.append(_Rows(np.array(subs, np.int32), np.array(received, np.int64),
+                                  np.array(channels, np.uint8), np.array(templates, np.int32),
+                                  np.array(numbers, np.int64)))
+        self._chunk_rows += len(subs)
+        self._single = ([], [], [], [], [])
 
     def add_forgotten(self, n: int) -> None:
         """Count ``n`` single messages (as :meth:`add_one` delivers) received before the cutoff, holding nothing.
@@ -235,6 +261,7 @@ class Inboxes:
         n = len(sub)
         if n == 0:
             return
+        self._flush_single()
         if number is None:
             number = np.arange(self._count + 1, self._count + n + 1, dtype=np.int64)
 
@@ -286,6 +313,7 @@ class Inboxes:
 
     def _compact(self) -> None:
         """Sort the pending chunks into a run; merge it with the runs before it while they are of similar size."""
+        self._flush_single()
         if not self._chunks:
             return
         run = _Rows.concat(self._chunks).sorted_by_device()

@@ -516,6 +516,10 @@ class World:
         idx = np.atleast_1d(np.asarray(subs, dtype=np.int64))
         return self.devices.reachable(idx, self.clock.now, self.local_time().hour, self.cell[idx])
 
+    def is_reachable_one(self, sub: int) -> bool:
+        """:meth:`is_reachable` of one device (same answer, without arrays: the path of a single send)."""
+        return self.devices.reachable_one(sub, self.clock.now, self.local_time().hour, int(self.cell[sub]))
+
     def sms_delay_s(self) -> float:
         """Extra delay of an SMS sent now, from injected network faults (0 without any)."""
         return self.devices.sms_delay_s(self.clock.now)

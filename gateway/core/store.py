@@ -10,8 +10,10 @@ with one indexed lookup. This module must not know about HTTP, the world's inter
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import secrets
 import sqlite3
@@ -24,6 +26,9 @@ from typing import Any
 
 from gateway.core.writebehind import WriteBehind
 from simulator.clock import from_micros, to_micros
+
+GROUP_ROWS = 256
+"""Rows of :meth:`Store.queue_row` committed at the latest once this many are queued."""
 
 # scrypt cost: secrets are 256-bit random strings, so the KDF guards a leaked database against nothing that
 # brute force could reach anyway; a modest cost keeps token issuance fast in tests and benchmarks.
@@ -394,6 +399,8 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._writer: WriteBehind | None = None
         self._features: dict[str, FeatureSchema] = {}
+        self._queued: list[tuple[str, Sequence[Any]]] = []  # rows of queue_row, not committed yet
+        self._group: asyncio.Future[None] | None = None  # the commit of queued rows scheduled on the event loop
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -410,9 +417,13 @@ class Store:
     def close(self) -> None:
         """Write what is still queued, then close the connection (idempotent)."""
         try:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            try:
+                if self._conn is not None:
+                    self.commit_queued()
+            finally:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
         finally:
             if self._conn is not None:
                 self._conn.close()
@@ -433,8 +444,62 @@ class Store:
             self._writer = WriteBehind(self.path)
         self._writer.submit(sql, columns)
 
+    def queue_row(self, sql: str, row: Sequence[Any]) -> None:
+        """Insert one row with the next commit of queued rows, on this connection (group commit).
+
+        For a record a request creates (no replay would write it again): the request answers only after
+        :meth:`queued_committed`, so that many requests share one commit and an acknowledged row survives a crash.
+        Queued rows are committed then, by :meth:`commit_queued` (a drain, a close, a tick's owner), or once
+        :data:`GROUP_ROWS` are queued. Order is kept.
+        """
+        self._queued.append((sql, row))
+        if len(self._queued) >= GROUP_ROWS:
+            self.commit_queued()
+
+    def commit_queued(self) -> None:
+        """Commit the rows of :meth:`queue_row` now, in one transaction (all or none; the error is raised)."""
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, []
+        try:
+            with self.transaction() as conn:
+                for sql, rows in itertools.groupby(queued, key=lambda q: q[0]):
+                    conn.executemany(sql, [row for _, row in rows])
+        except Exception as exc:
+            # Whoever waits for these rows (a drain or the cap got to them first) must not be told they are in.
+            group, self._group = self._group, None
+            if group is not None:
+                group.set_exception(exc)
+                group.exception()
+            raise
+
+    async def queued_committed(self) -> None:
+        """Wait until every row of :meth:`queue_row` so far is committed: one commit, at the end of this turn of
+        the event loop, for every request waiting meanwhile (its error raised to each of them)."""
+        if not self._queued:
+            return
+        if self._group is None:
+            loop = asyncio.get_running_loop()
+            self._group = loop.create_future()
+            loop.call_soon(self._commit_group)
+        await asyncio.shield(self._group)  # one waiter going away must not cancel the others' commit
+
+    def _commit_group(self) -> None:
+        group, self._group = self._group, None
+        if group is None:
+            return
+        try:
+            self.commit_queued()
+        except Exception as exc:  # handed to every waiter, which raises it
+            group.set_exception(exc)
+            group.exception()  # retrieved: no "never retrieved" warning when every waiter has gone
+            return
+        group.set_result(None)
+
     def drain(self) -> None:
-        """Wait until every row given to :meth:`append_rows` is in the database (before reading them)."""
+        """Wait until every row given to :meth:`append_rows` or :meth:`queue_row` is in the database (before
+        reading them)."""
+        self.commit_queued()
         if self._writer is not None:
             self._writer.drain()
 

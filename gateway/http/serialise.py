@@ -5,13 +5,17 @@ ticks, never in the middle of an advance that yields between ticks. Routes say s
 (``changes_world=True`` in :class:`gateway.http.routing.RouteTable`); this middleware holds the control plane's
 lock (:attr:`gateway.services.control.ControlPlane.lock`, also taken by the paced clock per wake-up) around
 exactly those handlers, so no handler takes it by hand. Reads are never held up.
+
+Records such a handler queued for a group commit (:meth:`gateway.core.store.Store.queue_row`, e.g. a push) are
+committed before its answer leaves, after the lock is let go: the requests in flight together share one commit,
+and an acknowledged record survives a crash.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http.keys import CONTROL, ROUTES
+from gateway.http.keys import CONTROL, ROUTES, STORE
 from gateway.http.middleware import Handler
 from gateway.http.routing import prefetch_json
 
@@ -25,4 +29,6 @@ async def serialise_middleware(request: web.Request, handler: Handler) -> web.St
     # The body is read before queueing for the lock: a slow client must not hold the world while it uploads.
     await prefetch_json(request)
     async with request.app[CONTROL].lock:
-        return await handler(request)
+        response = await handler(request)
+    await request.app[STORE].queued_committed()
+    return response

@@ -136,3 +136,19 @@ def test_delivered_messages_are_in_the_inbox_oldest_first() -> None:
         ("SMS", "ACME", "hello", "PROMO", None), ("PUSH", "Bank", "your code is 1234", "OTP", "Login")]
     assert inbox[0].received_at == AT and inbox[1].id == "msg_7" and inbox[0].id != inbox[1].id
     assert devices.inbox(3) == []
+
+
+@pytest.mark.parametrize("local_hour", [3, 12])  # a night hour (night-off phones are off) and a day hour
+def test_one_device_reachability_matches_the_columnar_answer(local_hour: int) -> None:
+    """``reachable_one`` answers what ``reachable`` does for each device, with faults and coverage gaps."""
+    devices = _devices()
+    devices.forced_off[:40] = True
+    devices.down_until_us[40:80] = to_micros(AT) + 1  # taken down until just after AT
+    devices.down_until_us[80:120] = to_micros(AT)  # ...until exactly AT: reachable again
+    cells = np.arange(N, dtype=np.int64) % 7
+    devices.cell_outage([3], AT - timedelta(hours=1), AT + timedelta(hours=1))
+    devices.cell_outage([5], AT + timedelta(seconds=1), AT + timedelta(hours=1))  # not down yet
+    for at in (AT, AT + timedelta(hours=5, minutes=17)):
+        columnar = devices.reachable(_all(), at, local_hour, cells).tolist()
+        assert [devices.reachable_one(i, at, local_hour, int(cells[i])) for i in range(N)] == columnar
+        assert not all(columnar) and any(columnar)

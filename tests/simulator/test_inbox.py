@@ -161,3 +161,30 @@ def test_forgetting_drops_old_rows_and_their_payloads_and_hides_late_old_ones() 
     assert box.read(3)[0].text == "code 903" and box.cutoff is not None
     box.add([3], T0 + 2000, push, campaign)
     assert box.read(3)[-1].text == "sale"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.integers(0, 5), min_size=1, max_size=6)), max_size=40),
+       st.sets(st.integers(0, 39)))
+def test_single_and_bulk_deliveries_interleaved_keep_delivery_order(steps: list[tuple[bool, list[int]]],
+                                                                     read_after: set[int]) -> None:
+    """Property: single deliveries (kept as plain lists until read) and bulk ones read back in delivery order."""
+    box = Inboxes()
+    tpl = box.register(MessageTemplate("A", "x", "PROMO"))
+    model: dict[int, list[tuple[str, str]]] = {}
+    for step, (single, subs) in enumerate(steps):
+        if single:
+            for s in subs:
+                box.add_one(s, T0 + step, "APP_PUSH", "B", f"t{len(box)}", "APP_PUSH")
+                model.setdefault(s, []).append((f"inb_{len(box):08d}", "APP_PUSH"))
+        else:
+            first = len(box) + 1
+            box.add(np.array(subs), T0 + step, box.channel_codes(["SMS"])[0], tpl)
+            for k, s in enumerate(subs):
+                model.setdefault(s, []).append((f"inb_{first + k:08d}", "SMS"))
+        assert box.rows == len(box)
+        if step in read_after:
+            for s in range(6):
+                assert [(m.id, m.channel) for m in box.read(s)] == model.get(s, [])
+    for s in range(6):
+        assert [(m.id, m.channel) for m in box.read(s)] == model.get(s, [])

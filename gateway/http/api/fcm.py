@@ -106,6 +106,7 @@ async def send(request: web.Request) -> web.Response:
             body = SendRequest.model_validate_json(raw, by_alias=True, by_name=True)
         except pydantic.ValidationError as exc:
             return invalid_argument(exc)
+        # The push row is committed before the answer leaves (group commit: gateway.http.serialise).
         message_id = request.app[PUSH].send(app, body.message, body.validate_only)
     except PushError as exc:
         return fcm_error(exc)

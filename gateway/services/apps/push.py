@@ -124,6 +124,7 @@ class PushService:
 
     def resume(self) -> None:
         """Put the held pushes and topic subscriptions back (the store is open, the world restored)."""
+        self.repository.forget_push_seq()
         rows = self.repository.held()
         self._held = np.array([(r["seq"], r["subscriber"], r["expires_us"], r["displayed"], r["app_seq"], r["row"])
                                for r in rows], dtype=np.int64).reshape(-1, 6)
@@ -166,7 +167,7 @@ class PushService:
         sub = int(table.subscriber[row])
         displayed = bool(table.notifications[row]) and has_notification(message, platform)
         expires_us = now_us + round(ttl_s * 1e6)
-        reachable = bool(self.world.is_reachable(sub)[0])
+        reachable = self.world.is_reachable_one(sub)
         spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
         status = "DELIVERED" if reachable else ("HELD" if ttl_s > 0 else "EXPIRED")
         push_seq = self.repository.insert_push(app.seq, row, sub, spec, status, displayed, now_us, expires_us,
@@ -282,6 +283,7 @@ class PushService:
 
     def on_step(self, now: datetime) -> None:
         """Deliver held pushes whose device is reachable now; expire those past their TTL."""
+        self.repository.commit()  # a push is durable by the end of the tick it was sent in, awaited or not
         if not len(self._held):
             return
         now_us = to_micros(now)

@@ -85,6 +85,7 @@ class AppRepository:
     def __init__(self, store: Store) -> None:
         self.store = store
         store.add_schema(SCHEMA)
+        self._last_push: int | None = None  # seq of the last push row (rows are group-committed, numbered here)
 
     # -- apps -------------------------------------------------------------------------------------------------
     def insert(self, partner_id: int, spec: AppSpec, created_us: int, population: int) -> int:
@@ -147,18 +148,19 @@ class AppRepository:
                       expires_us: int, delivered_us: Sequence[int | None]) -> tuple[int, int]:
         """Store a topic or condition send and one push row per recipient, in one transaction; returns the
         fan-out's seq and the seq of its first push row (the rows' seqs are consecutive)."""
+        first = self.last_push_seq() + 1
         with self.store.transaction() as conn:
             cur = conn.execute("INSERT INTO push_fanouts(app_seq, target, recipients, created_us) VALUES (?, ?, ?, ?)",
                                (app_seq, target, len(rows), created_us))
             fanout = int(cur.lastrowid or 0)
-            first = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM push_messages").fetchone()[0])
             conn.executemany(
                 "INSERT INTO push_messages(seq, app_seq, row, subscriber, spec, status, displayed, created_us,"
                 " expires_us, delivered_us, fanout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(first + i, app_seq, r, sub, spec, st, int(disp), created_us, expires_us, dl, fanout)
                  for i, (r, sub, st, disp, dl) in enumerate(zip(rows, subscribers, statuses, displayed,
                                                                 delivered_us, strict=True))])
-            return fanout, first
+        self._last_push = first + len(rows) - 1
+        return fanout, first
 
     def get_fanout(self, seq: int) -> sqlite3.Row | None:
         """One topic or condition send."""
@@ -169,12 +171,14 @@ class AppRepository:
     def opened(self, opens: Sequence[tuple[int, int]]) -> None:
         """Record taps on displayed pushes: (seq, opened_us)."""
         if opens:
+            self.store.drain()
             with self.store.transaction() as conn:
                 conn.executemany("UPDATE push_messages SET opened_us = ? WHERE seq = ?",
                                  [(at, seq) for seq, at in opens])
 
     def delivered_since(self, since_us: int) -> list[sqlite3.Row]:
         """Pushes delivered after ``since_us``, oldest first (what a restart may still owe as app events)."""
+        self.store.drain()
         return self.store.conn.execute(
             "SELECT seq, app_seq, row, subscriber, displayed, delivered_us, opened_us FROM push_messages "
             "WHERE delivered_us > ? ORDER BY delivered_us, seq", (since_us,)).fetchall()
@@ -183,19 +187,39 @@ class AppRepository:
                     created_us: int, expires_us: int, delivered_us: int | None) -> int:
         """Store one accepted push; returns its seq.
 
-        One statement is its own transaction (autocommit), or part of the caller's: no BEGIN/COMMIT round trips
-        on the hot path of single sends.
+        Group-committed (:meth:`Store.queue_row`): sends in flight together share one commit. Whoever tells the
+        sender it was accepted awaits :meth:`Store.queued_committed` first; reads here commit what is queued first.
         """
-        cur = self.store.conn.execute(
-            "INSERT INTO push_messages(app_seq, row, subscriber, spec, status, displayed, created_us, expires_us,"
-            " delivered_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (app_seq, row, subscriber, spec, status, int(displayed), created_us, expires_us, delivered_us))
-        return int(cur.lastrowid or 0)
+        seq = self.last_push_seq() + 1
+        self.store.queue_row(
+            "INSERT INTO push_messages(seq, app_seq, row, subscriber, spec, status, displayed, created_us,"
+            " expires_us, delivered_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, app_seq, row, subscriber, spec, status, int(displayed), created_us, expires_us, delivered_us))
+        self._last_push = seq
+        return seq
+
+    def commit(self) -> None:
+        """Commit the pushes stored so far now."""
+        self.store.commit_queued()
+
+    def last_push_seq(self) -> int:
+        """The seq of the last push row stored (0 when none), kept here once read: rows are numbered before they
+        are written."""
+        if self._last_push is None:
+            self.store.drain()
+            self._last_push = int(self.store.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM push_messages")
+                                  .fetchone()[0])
+        return self._last_push
+
+    def forget_push_seq(self) -> None:
+        """Read the last push seq from the store again on next use (the store was restored)."""
+        self._last_push = None
 
     def settle(self, delivered: Sequence[tuple[int, int]], expired: Sequence[int]) -> None:
         """One tick's outcomes of held pushes, in one transaction: (seq, delivered_us) and expired seqs."""
         if not delivered and not expired:
             return
+        self.store.drain()
         with self.store.transaction() as conn:
             conn.executemany("UPDATE push_messages SET status = 'DELIVERED', delivered_us = ? WHERE seq = ? AND "
                              "status = 'HELD'", [(at, seq) for seq, at in delivered])
@@ -204,11 +228,13 @@ class AppRepository:
 
     def held(self) -> list[sqlite3.Row]:
         """Pushes waiting for their device, oldest first."""
+        self.store.drain()
         return self.store.conn.execute("SELECT seq, app_seq, row, subscriber, displayed, expires_us FROM "
                                        "push_messages WHERE status = 'HELD' ORDER BY seq").fetchall()
 
     def get_push(self, seq: int) -> sqlite3.Row | None:
         """One push row."""
+        self.store.drain()
         row: sqlite3.Row | None = self.store.conn.execute("SELECT * FROM push_messages WHERE seq = ?",
                                                           (seq,)).fetchone()
         return row

@@ -23,6 +23,9 @@ from gateway.services.apps.repository import AppRepository
 from simulator.clock import from_micros, to_micros
 from simulator.world import World
 
+GENUINE_TOKENS = 1 << 17
+"""Tokens remembered as genuine (dropped all at once past this many)."""
+
 
 class AppService:
     """The apps of every partner and their install tables."""
@@ -37,6 +40,9 @@ class AppService:
         self._lifecycles: dict[int, Lifecycle] = {}
         self._changes: dict[int, Changes] = {}
         self._listeners: list[Callable[[AppEventBatch], object]] = []
+        # Tokens found genuine before → (app seq, row, generation) they name: checking one costs keyed hashes, and
+        # a sender sends to the same tokens again and again. Whether it is still *current* is checked every time.
+        self._genuine: dict[str, tuple[int, int, int]] = {}
         world.on_step(self.on_step)
 
     def resume(self) -> None:
@@ -141,9 +147,21 @@ class AppService:
 
     def current_row(self, app: AppRecord, token: str) -> int | None:
         """The install row whose *current* token is ``token`` (``None`` when stale, uninstalled or not the app's)."""
-        named = self.codec.parse_installation(token.partition(":")[0])
         table = self._installs[app.seq]
+        known = self._genuine.get(token)
+        if known is not None:
+            app_seq, row, generation = known
+            current = (app_seq == app.seq and row < table.size and bool(table.installed[row])
+                       and int(table.generation[row]) == generation)
+            return row if current else None
+        named = self.codec.parse_installation(token.partition(":")[0])
         if named is None or named[0] != app.seq or named[1] >= table.size or not table.installed[named[1]]:
             return None
         row = named[1]
-        return row if self.codec.token(app.seq, row, int(table.generation[row])) == token else None
+        generation = int(table.generation[row])
+        if self.codec.token(app.seq, row, generation) != token:
+            return None
+        if len(self._genuine) >= GENUINE_TOKENS:
+            self._genuine.clear()  # bounded memory; they are found again on use
+        self._genuine[token] = (app.seq, row, generation)
+        return row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -9,8 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pytest_aiohttp import AiohttpClient
 
-from gateway.http.keys import APPS, PUSH
+from gateway.http.app import create_app
+from gateway.http.keys import APPS, PUSH, STORE
 from simulator.world import World
 from tests.gateway.conftest import ADMIN, Client, MakePartner, bearer, fetch_token
 
@@ -265,3 +269,67 @@ async def test_no_push_displayed_without_os_permission(client: Client, make_part
         assert truth is not None
         assert not truth.displayed or bool(table.notifications[row])
         assert not (data_only and truth.displayed)
+
+
+async def test_an_acknowledged_send_is_committed_before_the_answer(client: Client, make_partner: MakePartner,
+                                                                  settings: Any) -> None:
+    """A send's push row is committed before its 200 leaves (group commit): a crash right after keeps it."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    rows = await installs(client, app["id"])
+    names = [(await (await send(client, token, app["id"], {**MSG, "token": r["registrationToken"]})).json())["name"]
+             for r in rows[:3]]
+    with sqlite3.connect(settings.db_path) as other:  # another connection sees only what is committed
+        seqs = [r[0] for r in other.execute("SELECT seq FROM push_messages ORDER BY seq")]
+    assert [f"psh_{s:08d}" for s in seqs] == [n.rsplit("/", 1)[1] for n in names]
+
+
+async def test_push_ids_go_on_after_a_restart_and_across_topic_sends(
+        aiohttp_client: AiohttpClient, client: Client, make_partner: MakePartner, fresh_world: Callable[[], World],
+        settings: Any) -> None:
+    """Push ids are numbered in memory (rows are committed in groups): a topic send takes the next ones, and a
+    restarted gateway goes on after the last one stored."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    rows = await installs(client, app["id"])
+    first = await send(client, token, app["id"], {**MSG, "token": rows[0]["registrationToken"]})
+    assert (await first.json())["name"].endswith("/psh_00000001")
+    resp = await client.post("/iid/v1:batchAdd", json={"to": "/topics/news", "registration_tokens": [
+        r["registrationToken"] for r in rows[:2]]}, headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    fanout = await send(client, token, app["id"], {**MSG, "topic": "news"})
+    assert fanout.status == 200, await fanout.text()
+    assert [r[0] for r in client.app[STORE].conn.execute(
+        "SELECT seq FROM push_messages WHERE fanout IS NOT NULL ORDER BY seq")] == [2, 3]
+    await client.close()
+    restarted = await aiohttp_client(create_app(fresh_world(), settings))
+    again = await send(restarted, token, app["id"], {**MSG, "token": rows[1]["registrationToken"]})
+    assert again.status == 200, await again.text()
+    assert (await again.json())["name"].endswith("/psh_00000004")
+
+
+async def test_a_token_sent_to_before_is_unregistered_once_refreshed_or_uninstalled(
+        client: Client, make_partner: MakePartner) -> None:
+    """Tokens checked before are remembered as genuine, yet a refresh or an uninstall still unregisters them."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token)
+    other = await register(client, token, name="Other")
+    rows = await installs(client, app["id"])
+    service = client.app[APPS]
+    record = service.find(app["id"])
+    assert record is not None
+    for r in rows[:2]:
+        assert (await send(client, token, app["id"], {**MSG, "token": r["registrationToken"]})).status == 200
+    resp = await send(client, token, other["id"], {**MSG, "token": rows[0]["registrationToken"]})
+    assert fcm_error(await resp.json()) == (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH")  # not the other app's
+    row = service.current_row(record, rows[0]["registrationToken"])
+    assert row is not None
+    service.installs(record).generation[row] += 1  # a token refresh, as the lifecycle does it
+    resp = await send(client, token, app["id"], {**MSG, "token": rows[0]["registrationToken"]})
+    assert fcm_error(await resp.json()) == (404, "NOT_FOUND", "UNREGISTERED")
+    fresh = service.install(record, row).token
+    assert (await send(client, token, app["id"], {**MSG, "token": fresh})).status == 200
+    resp = await client.delete(f"/admin/v1/apps/{app['id']}/installations/{rows[1]['installationId']}", headers=ADMIN)
+    assert resp.status == 204
+    resp = await send(client, token, app["id"], {**MSG, "token": rows[1]["registrationToken"]})
+    assert fcm_error(await resp.json()) == (404, "NOT_FOUND", "UNREGISTERED")

@@ -10,7 +10,8 @@ from typing import Any, Literal, cast
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
-from gateway.http.keys import CONTROL, ROUTES
+from gateway.core.store import Store
+from gateway.http.keys import CONTROL, ROUTES, STORE
 from gateway.http.routing import Access, RouteRegistry, RouteTable, no_content
 from gateway.http.serialise import serialise_middleware
 from gateway.services.control import ControlPlane
@@ -53,6 +54,7 @@ def _app(lock: WatchedLock, release: asyncio.Event, entered: list[str]) -> web.A
     registry.install(app, table)
     app[ROUTES] = registry
     app[CONTROL] = cast(ControlPlane, SimpleNamespace(lock=lock))
+    app[STORE] = Store(":memory:")  # nothing is queued for a group commit here: answers leave at once
     return app
 
 
