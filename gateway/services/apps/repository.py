@@ -206,7 +206,9 @@ class AppRepository:
         """The seq of the last push row stored (0 when none), kept here once read: rows are numbered before they
         are written."""
         if self._last_push is None:
-            self.store.drain()
+            # Push rows are only queued on this connection, never handed to the background writer: waiting for
+            # that writer here would deadlock inside a transaction (a trigger's push in a timer step).
+            self.store.commit_queued()
             self._last_push = int(self.store.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM push_messages")
                                   .fetchone()[0])
         return self._last_push

@@ -254,6 +254,7 @@ def test_push_fills_the_template_with_traits(stack: Stack) -> None:
     stack.world.clock.run_until(stack.world.clock.now)
     fire = stack.triggers.fires(stack.partner, record.id)[0]
     assert fire.status == "SENT" and fire.refs[0].startswith("psh_")
+    stack.store.drain()  # push rows are group-committed (at the latest by the end of the tick)
     spec = json.loads(stack.store.conn.execute("SELECT spec FROM push_messages").fetchone()["spec"])
     assert spec["notification"] == {"title": "Hi Ada", "body": "Welcome!"}
 
@@ -279,6 +280,7 @@ def test_no_marketing_push_without_both_consents_at_the_send_instant(fresh_world
         allowed = kind == "TRANSACTIONAL" or (marketing and notifications)
         assert (fire.status == "SENT") == allowed
         assert fire.reason in (None, "NO_CONSENT")
+        s.store.drain()
         pushes = s.store.conn.execute("SELECT count(*) FROM push_messages").fetchone()[0]
         assert pushes == (1 if allowed else 0)
     finally:
