@@ -22,7 +22,8 @@ Category = Literal[
 """App categories: the interest catalogue of the simulated population (an app of a category draws people with
 that interest more)."""
 LocationPermission = Literal["NEVER", "WHILE_USING", "ALWAYS"]
-PushStatus = Literal["DELIVERED", "HELD", "EXPIRED"]
+PushStatus = Literal["DELIVERED", "HELD", "EXPIRED", "SUPPRESSED"]
+"""``SUPPRESSED``: a marketing (visible) push to an install without in-app marketing consent, never sent."""
 
 
 class AppRequest(WireModel):

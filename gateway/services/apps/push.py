@@ -8,9 +8,13 @@ project's quota per simulated minute (``QUOTA_EXCEEDED`` with the seconds left i
 gets it now; an unreachable one (off, out of coverage, taken down by a fault) has it held until its TTL
 (``android.ttl`` or ``apns-expiration``; four weeks by default) and delivered on the first tick it is reachable, or
 expired. It lands in the device's inbox (channel ``APP_PUSH``, with the app id) and is *displayed* only when the
-install allows notifications and the message carries one. Every accepted push is a row (:mod:`.repository`);
-deliveries are kept for the tick's app events (:mod:`.usage`: the app reports receipt, and a tap when the user
-opens a displayed push). It must not know about HTTP.
+install allows notifications and the message carries one — at the delivery instant (a held push whose install
+switched notifications off meanwhile is delivered silently). A message with a notification is **marketing**
+(:func:`is_marketing`): it is sent only to installs with in-app marketing consent at the send instant; for the
+others it is accepted (FCM cannot know the app's consent) but recorded ``SUPPRESSED`` and never reaches the
+device. Data-only messages are never displayed and need no marketing consent. Every accepted push is a row
+(:mod:`.repository`); deliveries are kept for the tick's app events (:mod:`.usage`: the app reports receipt, and a
+tap when the user opens a displayed push). It must not know about HTTP.
 """
 
 from __future__ import annotations
@@ -104,6 +108,12 @@ def has_notification(message: Message, platform: str) -> bool:
     return False
 
 
+def is_marketing(message: Message, platform: str) -> bool:
+    """Whether a partner app's message is marketing: it shows something to the user (FCM has no message kind;
+    a transactional notification would need one, so every visible push is treated as marketing)."""
+    return has_notification(message, platform)
+
+
 class PushService:
     """Sends, the held queue and the per-project quota windows."""
 
@@ -169,6 +179,8 @@ class PushService:
         reachable = bool(self.world.is_reachable(sub)[0])
         spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
         status = "DELIVERED" if reachable else ("HELD" if ttl_s > 0 else "EXPIRED")
+        if is_marketing(message, platform) and not table.marketing[row]:
+            status, displayed, reachable = "SUPPRESSED", False, False  # no in-app marketing consent: not sent
         push_seq = self.repository.insert_push(app.seq, row, sub, spec, status, displayed, now_us, expires_us,
                                                now_us if reachable else None)
         if reachable:
@@ -249,7 +261,12 @@ class PushService:
         # One TTL per send: FCM's own (the platform overrides of one message agree in practice); take the longer.
         ttl_s = max(ttl.values())
         expires_us = now_us + round(ttl_s * 1e6)
-        status = ["DELIVERED" if ok else ("HELD" if ttl_s > 0 else "EXPIRED") for ok in reachable.tolist()]
+        # Marketing (visible) pushes skip installs without in-app marketing consent: recorded, never sent.
+        allowed = [not shows[p] or bool(m) for m, p in zip(table.marketing[rows].tolist(), platforms, strict=True)]
+        reachable = reachable & np.asarray(allowed, dtype=bool)
+        displayed = [d and a for d, a in zip(displayed, allowed, strict=True)]
+        status = ["SUPPRESSED" if not a else "DELIVERED" if ok else ("HELD" if ttl_s > 0 else "EXPIRED")
+                  for ok, a in zip(reachable.tolist(), allowed, strict=True)]
         spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
         target = message.topic if message.topic is not None else str(message.condition)
         fanout, first = self.repository.insert_fanout(
@@ -262,7 +279,7 @@ class PushService:
             if ok:
                 self._deliver(first + i, app, row, sub, disp, text.title if text else None,
                               text.body if text else None)
-            elif ttl_s > 0:
+            elif ttl_s > 0 and status[i] == "HELD":
                 held.append([first + i, sub, expires_us, int(disp), app.seq, row])
         if held:
             self._held = np.vstack([self._held, np.asarray(held, dtype=np.int64)])
@@ -289,10 +306,15 @@ class PushService:
         alive = self._held[~expired]
         ok = self.world.is_reachable(alive[:, 1]) if len(alive) else np.zeros(0, dtype=bool)
         delivered = alive[ok]
+        hidden: list[int] = []
         for push_seq, sub, _, displayed, app_seq, row in delivered.tolist():
-            self._deliver_held(push_seq, app_seq, row, sub, bool(displayed))
+            # Display follows the OS permission at the delivery instant (it may have been switched off meanwhile).
+            shown = bool(displayed) and bool(self.apps.installs(self.apps.by_seq(app_seq)).notifications[row])
+            if displayed and not shown:
+                hidden.append(int(push_seq))
+            self._deliver_held(push_seq, app_seq, row, sub, shown)
         self.repository.settle([(int(s), now_us) for s in delivered[:, 0].tolist()],
-                               [int(s) for s in self._held[expired, 0].tolist()])
+                               [int(s) for s in self._held[expired, 0].tolist()], hidden)
         self._held = alive[~ok]
 
     def truth(self, push_id: str) -> PushTruth | None:

@@ -39,7 +39,7 @@ MIGRATIONS: tuple[str, ...] = (
         row INTEGER NOT NULL,             -- install row the token names
         subscriber INTEGER NOT NULL,      -- row index in the world (operator side only)
         spec TEXT NOT NULL,               -- JSON: the FCM message as sent
-        status TEXT NOT NULL,             -- DELIVERED, HELD or EXPIRED
+        status TEXT NOT NULL,             -- DELIVERED, HELD, EXPIRED or SUPPRESSED
         displayed INTEGER NOT NULL,       -- shown to the user (permission and a notification)
         created_us INTEGER NOT NULL,
         expires_us INTEGER NOT NULL,
@@ -192,8 +192,9 @@ class AppRepository:
             (app_seq, row, subscriber, spec, status, int(displayed), created_us, expires_us, delivered_us))
         return int(cur.lastrowid or 0)
 
-    def settle(self, delivered: Sequence[tuple[int, int]], expired: Sequence[int]) -> None:
-        """One tick's outcomes of held pushes, in one transaction: (seq, delivered_us) and expired seqs."""
+    def settle(self, delivered: Sequence[tuple[int, int]], expired: Sequence[int], hidden: Sequence[int] = ()) -> None:
+        """One tick's outcomes of held pushes, in one transaction: (seq, delivered_us), expired seqs, and the
+        delivered seqs not displayed after all (notifications switched off while they were held)."""
         if not delivered and not expired:
             return
         with self.store.transaction() as conn:
@@ -201,6 +202,7 @@ class AppRepository:
                              "status = 'HELD'", [(at, seq) for seq, at in delivered])
             conn.executemany("UPDATE push_messages SET status = 'EXPIRED' WHERE seq = ? AND status = 'HELD'",
                              [(seq,) for seq in expired])
+            conn.executemany("UPDATE push_messages SET displayed = 0 WHERE seq = ?", [(seq,) for seq in hidden])
 
     def held(self) -> list[sqlite3.Row]:
         """Pushes waiting for their device, oldest first."""

@@ -44,10 +44,12 @@ async def send(client: Client, token: str, project: str, message: dict[str, Any]
                              headers=bearer(token))
 
 
-def reachable_install(world: World, rows: list[dict[str, Any]], permitted: bool = True) -> dict[str, Any]:
+def reachable_install(world: World, rows: list[dict[str, Any]], permitted: bool = True,
+                      marketing: bool = True) -> dict[str, Any]:
     for r in rows:
         i = world.find_subscriber(r["phoneNumber"])
-        if r["notificationsPermitted"] == permitted and world.is_reachable(i)[0]:
+        consents = r["notificationsPermitted"] == permitted and r["marketingConsent"] == marketing
+        if consents and world.is_reachable(i)[0]:
             return r
     raise AssertionError("no reachable install")
 
