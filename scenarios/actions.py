@@ -544,7 +544,7 @@ async def send_push(run: Run, step: Step) -> Any:
         answer = await run.timed(partner.send_push(app_id, push_body(run, p, target)))
         sent.append(answer.name.rsplit("/", 1)[1])
         return answer
-    wanted = set(run.answers.get(p.users, {}).get("userIds", []))
+    wanted = exported(run, p.users)
     tokens = [i.registration_token for i in await installs(run, app_id) if i.installed and i.user_id in wanted]
     errors: dict[str, int] = {}
     for token in tokens:
@@ -556,6 +556,37 @@ async def send_push(run: Run, step: Step) -> Any:
         sent.append(answer.name.rsplit("/", 1)[1])
     return {"users": len(wanted), "targets": len(tokens), "accepted": len(tokens) - sum(errors.values()),
             "errors": dict(sorted(errors.items()))}
+
+
+def exported(run: Run, step_id: str) -> set[str]:
+    """The user ids an ``export_audience`` step exported (none when it failed)."""
+    answer = run.answers.get(step_id)
+    return set(answer.get("userIds", [])) if isinstance(answer, dict) else set()
+
+
+@action("subscribe_topic")
+async def subscribe_topic(run: Run, step: Step) -> Any:
+    """Instance ID batch (un)subscription of install rows, or of the exported members' installed devices."""
+    t = step.subscribe_topic
+    assert t is not None
+    owner, _, app_id = made(run, t.app)
+    partner = run.partners[step.partner or owner]
+    rows = await installs(run, app_id)
+    if t.install is not None:
+        missing = [r for r in t.install if r >= len(rows)]
+        if missing:
+            raise ApiError(0, "UNRESOLVED", f"the app has {len(rows)} installs, no row {missing[0]}", None)
+        tokens = [rows[r].registration_token for r in t.install]
+    else:
+        wanted = exported(run, str(t.users))
+        tokens = [i.registration_token for i in rows if i.installed and i.user_id in wanted]
+    errors: dict[str, int] = {}
+    for start in range(0, len(tokens), PAGE):
+        answer = await run.timed(partner.subscribe_topic(t.topic, tokens[start:start + PAGE], not t.unsubscribe))
+        for result in answer.results:
+            if result.error is not None:
+                errors[result.error] = errors.get(result.error, 0) + 1
+    return {"tokens": len(tokens), "done": len(tokens) - sum(errors.values()), "errors": dict(sorted(errors.items()))}
 
 
 async def audience_view(run: Run, step_id: str) -> dict[str, Any]:

@@ -206,6 +206,9 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
         if step.send_push is not None:
             check_ref(("steps", i, "send_push", "app"), step.send_push.app, "register_app")
             check_ref(("steps", i, "send_push", "users"), step.send_push.users, "export_audience")
+        if step.subscribe_topic is not None:
+            check_ref(("steps", i, "subscribe_topic", "app"), step.subscribe_topic.app, "register_app")
+            check_ref(("steps", i, "subscribe_topic", "users"), step.subscribe_topic.users, "export_audience")
         if step.at is not None:
             check_time(("steps", i, "at"), step.at)
         if step.add_test_subscriber is not None:

@@ -653,6 +653,27 @@ class SendPush(Strict):
         return self
 
 
+class SubscribeTopic(Strict):
+    """Instance ID ``:batchAdd`` (``:batchRemove`` with ``unsubscribe``) of installs of an app to ``topic``.
+
+    The app is a ``register_app`` step's; the installs are the ``install`` rows given, or every installed device
+    of the members of ``users`` (an ``export_audience`` step). The answer counts ``tokens``, ``done`` and
+    ``errors`` by reason.
+    """
+
+    app: Id
+    topic: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9-_.~%]{1,900}$")]
+    install: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=1000)] | None = None
+    users: Id | None = None
+    unsubscribe: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.install is None) == (self.users is None):
+            raise ValueError("give exactly one of install, users")
+        return self
+
+
 class Step(Strict):
     """One thing the scenario does at a simulated time. Exactly one action key."""
 
@@ -683,6 +704,7 @@ class Step(Strict):
     define_audience: DefineAudience | None = None
     export_audience: ExportAudience | None = None
     send_push: SendPush | None = None
+    subscribe_topic: SubscribeTopic | None = None
     # Trigger steps (CDP triggers, /cdp/v1/triggers) go here: one spec per action key, like the ones above.
 
     @model_validator(mode="after")
@@ -707,7 +729,8 @@ class Step(Strict):
 STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                                  "expect", "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
                                  "verify_location", "count_devices", "density", "faults", "request", "register_app",
-                                 "create_source", "track", "define_audience", "export_audience", "send_push")
+                                 "create_source", "track", "define_audience", "export_audience", "send_push",
+                                 "subscribe_topic")
 """Step kinds (the action keys of a step); each has one registered action in :mod:`scenarios.actions`."""
 ADMIN_ACTIONS = frozenset({"advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                            "expect", "faults"})

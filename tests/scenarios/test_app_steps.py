@@ -42,6 +42,8 @@ steps:
     expect_error: UNREGISTERED
   - id: one
     send_push: {app: app, install: 3, notification: {body: Hello}, ttl: PT1H}
+  - id: news
+    subscribe_topic: {app: app, topic: news, install: [1, 2, 3]}
   - id: everyone
     send_push: {app: app, condition: "'news' in topics", data: {k: v}}
   - advance: PT10M
@@ -52,6 +54,7 @@ steps:
       - {name: installs, of: app, step: app, path: installed, at_least: 50}
       - {name: one message, of: push, step: one, path: messages, equals: 1}
       - {name: a fan-out is counted apart, of: push, step: everyone, path: fanouts, equals: 1}
+      - {name: three installs joined, of: step, step: news, path: done, equals: 3}
 """
 
 
@@ -76,6 +79,9 @@ steps:
     # an audience check that names the app step
     (HEAD + "  - expect: [{of: audience, step: app, path: size, equals: 1}]\n", "8:35: steps[1].expect[0].step",
      "no earlier define_audience step has id 'app'"),
+    # a topic subscription needs whose installs
+    (HEAD + "  - subscribe_topic: {app: app, topic: news}\n", "8:22: steps[1].subscribe_topic",
+     "give exactly one of install, users"),
     # a profile check needs whose profile
     (HEAD + "  - expect: [{of: profile, path: traits, equals: {}}]\n", "8:14: steps[1].expect[0]",
      "needs identity"),
