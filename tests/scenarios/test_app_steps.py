@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
 from scenarios.cli import main
 from scenarios.loader import ScenarioFileError, load_text
+from scenarios.replay import summarise
 from scenarios.runner import run_scenario
 
 HEAD = ("name: t\nstart: 2026-06-05T16:00:00Z\npartners:\n  - {name: brand, scopes: [apps:write]}\nsteps:\n"
@@ -116,3 +118,8 @@ def test_app_steps_run_and_repeat() -> None:
     text = "\n".join(first.transcript.lines())
     assert "opsim_wk_" not in text and '"writeKey":"<redacted>"' in text
     assert run_scenario(scenario).digest == first.digest
+    out = io.StringIO()
+    summarise(first, out, 1.0)
+    lines = out.getvalue()
+    assert "one (send_push) — psh_" in lines and "vips (export_audience) — 1 members" in lines
+    assert "news (subscribe_topic) — 3/3 tokens" in lines and "calls (track) — 2 calls accepted" in lines
