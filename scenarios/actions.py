@@ -598,14 +598,22 @@ async def audience_view(run: Run, step_id: str) -> dict[str, Any]:
 
 
 async def push_truth(run: Run, message_ids: list[str]) -> dict[str, Any]:
-    """Operator-side outcome counts of pushes (token sends; a topic or condition send counts as ``fanouts``)."""
+    """Operator-side outcome counts of pushes; a topic or condition send (``fanouts``) adds its pushes' counts.
+
+    ``recipients``: distinct phones of token sends plus the devices a fan-out was sent to.
+    """
     counts = dict.fromkeys(("messages", "delivered", "held", "expired", "suppressed", "displayed", "opened"), 0)
     phones: set[str] = set()
-    fanouts = 0
+    fanouts = devices = 0
     cutoff = stamp(run.now)
     for message_id in message_ids:
         if not message_id.startswith("psh_"):
+            fanout = await run.timed(run.stack.admin.push_fanout(message_id))
             fanouts += 1
+            counts["messages"] += fanout.recipients
+            for key in ("delivered", "held", "expired", "suppressed", "displayed", "opened"):
+                counts[key] += getattr(fanout, key)
+            devices += fanout.recipients - fanout.suppressed
             continue
         truth = await run.timed(run.stack.admin.push_message(message_id))
         counts["messages"] += 1
@@ -614,7 +622,7 @@ async def push_truth(run: Run, message_ids: list[str]) -> dict[str, Any]:
         counts["opened"] += truth.opened_at is not None and stamp(truth.opened_at) <= cutoff
         if truth.status != "SUPPRESSED":
             phones.add(truth.phone_number)
-    return {**counts, "recipients": len(phones), "fanouts": fanouts}
+    return {**counts, "recipients": len(phones) + devices, "fanouts": fanouts}
 
 
 async def app_view(run: Run, step_id: str) -> dict[str, Any]:

@@ -56,6 +56,8 @@ steps:
       - {name: installs, of: app, step: app, path: installed, at_least: 50}
       - {name: one message, of: push, step: one, path: messages, equals: 1}
       - {name: a fan-out is counted apart, of: push, step: everyone, path: fanouts, equals: 1}
+      - {name: its pushes, of: push, step: everyone, path: messages, equals: 3}
+      - {name: data only needs no consent, of: push, step: everyone, path: suppressed, equals: 0}
       - {name: three installs joined, of: step, step: news, path: done, equals: 3}
 """
 

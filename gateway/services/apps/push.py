@@ -81,6 +81,20 @@ class PushTruth:
     fanout_id: str | None = None
 
 
+@dataclass(frozen=True)
+class FanoutTruth:
+    """Operator-side truth of one topic or condition send: its push rows counted by outcome."""
+
+    id: str
+    app_id: str
+    target: str
+    created_at: datetime
+    recipients: int
+    statuses: dict[str, int]
+    displayed: int
+    opened: int
+
+
 def _ttl_s(message: Message, platform: str, now_s: float) -> float:
     """How long the message may wait for the device (platform override, else the default)."""
     if platform == "ANDROID" and message.android is not None and message.android.ttl is not None:
@@ -330,3 +344,16 @@ class PushService:
                          None if row["delivered_us"] is None else from_micros(row["delivered_us"]),
                          None if row["opened_us"] is None else from_micros(row["opened_us"]),
                          None if row["fanout"] is None else format_id(PUSH_FANOUT_PREFIX, row["fanout"]))
+
+    def fanout_truth(self, fanout_id: str) -> FanoutTruth | None:
+        """Operator-side truth of one topic or condition send (``None`` when unknown)."""
+        seq = parse_public_id(fanout_id, PUSH_FANOUT_PREFIX)
+        row = None if seq is None else self.repository.get_fanout(seq)
+        if seq is None or row is None:
+            return None
+        outcomes = self.repository.fanout_outcomes(seq)
+        statuses = dict.fromkeys(("DELIVERED", "HELD", "EXPIRED", "SUPPRESSED"), 0)
+        statuses.update({r["status"]: int(r["n"]) for r in outcomes})
+        return FanoutTruth(fanout_id, self.apps.by_seq(row["app_seq"]).id, row["target"],
+                           from_micros(row["created_us"]), int(row["recipients"]), statuses,
+                           sum(int(r["displayed"] or 0) for r in outcomes), sum(int(r["opened"]) for r in outcomes))

@@ -166,6 +166,12 @@ class AppRepository:
                                                           (seq,)).fetchone()
         return row
 
+    def fanout_outcomes(self, seq: int) -> list[sqlite3.Row]:
+        """A topic or condition send's push rows counted by status: (status, n, displayed, opened)."""
+        return self.store.conn.execute(
+            "SELECT status, COUNT(*) AS n, SUM(displayed) AS displayed, COUNT(opened_us) AS opened "
+            "FROM push_messages WHERE fanout = ? GROUP BY status ORDER BY status", (seq,)).fetchall()
+
     def opened(self, opens: Sequence[tuple[int, int]]) -> None:
         """Record taps on displayed pushes: (seq, opened_us)."""
         if opens:
