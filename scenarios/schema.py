@@ -387,8 +387,8 @@ class Check(Strict):
     ``audience`` (the partner's view of the audience a ``define_audience`` step defined, by ``step``, plus
     ``members``, the exported member count), ``push`` (operator-side counts of the pushes a ``send_push`` step sent,
     by ``step``: ``messages``, ``delivered``, ``held``, ``expired``, ``suppressed``, ``displayed``, ``opened``,
-    ``recipients``), ``app`` (the partner's view of a ``register_app`` step's app, by ``step``, plus the operator-side
-    install counts ``installed``, ``notificationsPermitted``, ``marketingConsent``, ``locationAlways``) or
+    ``recipients``, ``fanouts``), ``app`` (the partner's view of a ``register_app`` step's app, by ``step``, plus the
+    operator-side install counts ``installed``, ``notificationsPermitted``, ``marketingConsent``, ``locationAlways``) or
     ``profile`` (the partner's CDP profile of ``identity``, a user or anonymous id, ``${id.path}`` allowed).
     ``path`` (dotted, ``count`` for lengths) picks a field of it; ``*`` maps the rest of the path over every item
     of a list (items lacking the field are skipped, nested ``*`` flatten) and ``max``, ``min``, ``sum`` reduce a
