@@ -9,12 +9,12 @@ gets it now; an unreachable one (off, out of coverage, taken down by a fault) ha
 (``android.ttl`` or ``apns-expiration``; four weeks by default) and delivered on the first tick it is reachable, or
 expired. It lands in the device's inbox (channel ``APP_PUSH``, with the app id) and is *displayed* only when the
 install allows notifications and the message carries one — at the delivery instant (a held push whose install
-switched notifications off meanwhile is delivered silently). A message with a notification is **marketing**
-(:func:`is_marketing`): it is sent only to installs with in-app marketing consent at the send instant; for the
-others it is accepted (FCM cannot know the app's consent) but recorded ``SUPPRESSED`` and never reaches the
-device. Data-only messages are never displayed and need no marketing consent. Every accepted push is a row
-(:mod:`.repository`); deliveries are kept for the tick's app events (:mod:`.usage`: the app reports receipt, and a
-tap when the user opens a displayed push). It must not know about HTTP.
+switched notifications off meanwhile is delivered silently). A partner's FCM send with a notification is
+**marketing** (:func:`is_marketing`, ``marketing_rule``): it is sent only to installs with in-app marketing consent at
+the send instant; for the others it is accepted (FCM cannot know the app's consent) but recorded ``SUPPRESSED``
+and never reaches the device. Data-only messages are never displayed and need no marketing consent. Every
+accepted push is a row (:mod:`.repository`); deliveries are kept for the tick's app events (:mod:`.usage`: the app
+reports receipt, and a tap when the user opens a displayed push). It must not know about HTTP.
 """
 
 from __future__ import annotations
@@ -172,12 +172,17 @@ class PushService:
                             "simulated minute.", retry_after_s=max(1, left))
         self._windows[app.seq] = (minute, used + 1)
 
-    def send(self, app: AppRecord, message: Message, validate_only: bool) -> str:
-        """Accept one message for ``app``; returns its message id (``fake_message_id`` when only validated)."""
+    def send(self, app: AppRecord, message: Message, validate_only: bool, *, marketing_rule: bool = False) -> str:
+        """Accept one message for ``app``; returns its message id (``fake_message_id`` when only validated).
+
+        With ``marketing_rule`` (a partner's send through the FCM API) a visible message is marketing
+        (:func:`is_marketing`) and is not sent to installs without in-app marketing consent; callers that know the
+        message's kind and checked consent themselves (CDP triggers) leave it off.
+        """
         if not self._is_live():
             raise PushError(503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")
         if message.token is None:
-            return self._fan_out(app, message, validate_only)
+            return self._fan_out(app, message, validate_only, marketing_rule)
         row = self._row_of(app, message.token)
         table = self.apps.installs(app)
         now = self._now()
@@ -193,7 +198,7 @@ class PushService:
         reachable = bool(self.world.is_reachable(sub)[0])
         spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
         status = "DELIVERED" if reachable else ("HELD" if ttl_s > 0 else "EXPIRED")
-        if is_marketing(message, platform) and not table.marketing[row]:
+        if marketing_rule and is_marketing(message, platform) and not table.marketing[row]:
             status, displayed, reachable = "SUPPRESSED", False, False  # no in-app marketing consent: not sent
         push_seq = self.repository.insert_push(app.seq, row, sub, spec, status, displayed, now_us, expires_us,
                                                now_us if reachable else None)
@@ -259,7 +264,7 @@ class PushService:
             mask = parsed.evaluate({t: self.topics.mask(app, t, table.size) for t in parsed.topics})
         return np.flatnonzero(mask & table.installed).astype(np.int64)
 
-    def _fan_out(self, app: AppRecord, message: Message, validate_only: bool) -> str:
+    def _fan_out(self, app: AppRecord, message: Message, validate_only: bool, marketing_rule: bool) -> str:
         rows = self.recipients(app, message.topic, message.condition)
         table = self.apps.installs(app)
         now_us = to_micros(self._now())
@@ -276,7 +281,8 @@ class PushService:
         ttl_s = max(ttl.values())
         expires_us = now_us + round(ttl_s * 1e6)
         # Marketing (visible) pushes skip installs without in-app marketing consent: recorded, never sent.
-        allowed = [not shows[p] or bool(m) for m, p in zip(table.marketing[rows].tolist(), platforms, strict=True)]
+        allowed = [not (marketing_rule and shows[p]) or bool(m)
+                   for m, p in zip(table.marketing[rows].tolist(), platforms, strict=True)]
         reachable = reachable & np.asarray(allowed, dtype=bool)
         displayed = [d and a for d, a in zip(displayed, allowed, strict=True)]
         status = ["SUPPRESSED" if not a else "DELIVERED" if ok else ("HELD" if ttl_s > 0 else "EXPIRED")

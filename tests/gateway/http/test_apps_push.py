@@ -271,8 +271,8 @@ async def test_no_push_displayed_without_os_permission(client: Client, make_part
 
 
 async def test_marketing_push_needs_in_app_consent(client: Client, make_partner: MakePartner, world: World) -> None:
-    """A visible push to an install without in-app marketing consent is accepted but never sent (SUPPRESSED);
-    a data-only push to the same install is delivered."""
+    """A partner's visible FCM send to an install without in-app marketing consent is accepted but never sent
+    (SUPPRESSED); a data-only push to the same install is delivered, as is a send whose caller decided its kind."""
     token = await partner_token(client, make_partner)
     app = await register(client, token)
     target = reachable_install(world, await installs(client, app["id"]), marketing=False)
@@ -285,6 +285,12 @@ async def test_marketing_push_needs_in_app_consent(client: Client, make_partner:
         truth = await (await client.get(f"/admin/v1/push/messages/{message_id}", headers=ADMIN)).json()
         assert truth["status"] == status and truth["displayed"] is False
     assert [m["id"] for m in world.inbox(i)[before:]] == [message_id]  # only the data-only push arrived
+    record = client.app[APPS].find(app["id"])
+    assert record is not None
+    from gateway.wire.fcm import Message
+    sent = client.app[PUSH].send(record, Message.model_validate({**MSG, "token": target["registrationToken"]}), False)
+    truth_of = client.app[PUSH].truth(sent)  # a caller that checked the kind itself (a transactional trigger)
+    assert truth_of is not None and truth_of.status == "DELIVERED"
 
 
 async def test_held_push_display_follows_permission_at_delivery(client: Client, make_partner: MakePartner,
@@ -352,11 +358,12 @@ async def test_no_marketing_push_without_both_consents(client: Client, make_part
     if by_topic:
         tokens = [apps.install(record, r).token for r in picked]
         push.manage_topic(record.partner_id, "prop", tokens, True)
-        push.send(record, Message.model_validate({**KINDS[kind], "topic": "prop"}), False)
+        push.send(record, Message.model_validate({**KINDS[kind], "topic": "prop"}), False, marketing_rule=True)
         push.manage_topic(record.partner_id, "prop", tokens, False)
     else:
         for row in picked:
-            push.send(record, Message.model_validate({**KINDS[kind], "token": apps.install(record, row).token}), False)
+            push.send(record, Message.model_validate({**KINDS[kind], "token": apps.install(record, row).token}), False,
+                      marketing_rule=True)
     for k, row in enumerate(picked):  # some users switch notifications off while their push is held
         if switch_off[k]:
             table.notifications[row] = False
@@ -369,7 +376,7 @@ async def test_no_marketing_push_without_both_consents(client: Client, make_part
         assert not displayed or marketing[platform]  # data only is never displayed
     stored = push.repository.store.conn.execute("SELECT row, status, spec FROM push_messages WHERE app_seq = ?",
                                                 (record.seq,)).fetchall()
-    for row, status, spec in stored:  # every record says why: SUPPRESSED exactly for marketing without consent
+    for row, status, spec in stored:  # every partner send says why: SUPPRESSED exactly for marketing without consent
         platform = "IOS" if table.platform[row] == 1 else "ANDROID"
         visible = is_marketing(Message.model_validate(json.loads(spec)), platform)
         assert (status == "SUPPRESSED") == (visible and not table.marketing[row])
