@@ -47,7 +47,7 @@ from gateway.wire.admin_subscribers import (
     SubscriberView,
 )
 from gateway.wire.admin_world import WorldSummary
-from gateway.wire.apps import App, AppList, AppRequest, InstallationList, PushMessage
+from gateway.wire.apps import App, AppList, AppRequest, InstallationList, PushFanout, PushMessage
 from gateway.wire.camara.device_reachability_status import DeviceStatusRequest, ReachabilityStatusResponse
 from gateway.wire.camara.device_roaming_status import RoamingStatusResponse
 from gateway.wire.camara.geofencing_subscriptions import Subscription as GeofenceSubscription
@@ -942,6 +942,10 @@ class AdminClient(_Client):
     async def push_message(self, message_id: str) -> PushMessage:
         """Operator-side truth of one push (``psh_`` id)."""
         return await self.call(PushMessage, "GET", f"/admin/v1/push/messages/{quote(message_id, safe='')}")
+
+    async def push_fanout(self, fanout_id: str) -> PushFanout:
+        """Operator-side truth of one topic or condition send (``pst_`` id): its pushes by outcome."""
+        return await self.call(PushFanout, "GET", f"/admin/v1/push/fanouts/{quote(fanout_id, safe='')}")
 
 class TrackingClient(_Client):
     """A source's client of the Segment-spec tracking API, authenticated by its write key (HTTP Basic user).

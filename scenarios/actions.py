@@ -20,14 +20,16 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 import pydantic
 
-from gateway.client import ApiError, PartnerClient
+from gateway.client import ApiError, PartnerClient, TrackingClient
 from gateway.wire.admin_gatherings import GatheringCreate
 from gateway.wire.admin_subscribers import ProfileFields
+from gateway.wire.apps import AppRequest, Installation
 from gateway.wire.camara.geofencing_subscriptions import SubscriptionRequest
 from gateway.wire.camara.location_verification import VerifyLocationRequest
 from gateway.wire.camara.population_density_data import PopulationDensityRequest
 from gateway.wire.camara.region_device_count import RegionDeviceCountRequest
 from gateway.wire.campaigns import AudienceEstimate, Campaign, CampaignReport
+from gateway.wire.fcm import Message as PushBody
 from scenarios.checks import compare, resolve_path
 from scenarios.results import CheckResult, StepResult, truth_counts
 from scenarios.schema import STEP_ACTIONS, AreaSpec, Check, CircleSpec, PartnerSpec, Scenario, Step, TargetingSpec
@@ -58,6 +60,12 @@ class Run(Protocol):
     """Test subscribers' positions over time (for the map): msisdn → (instant, latitude, longitude, cell id)."""
     webhooks: list[dict[str, Any]]
     """Webhooks received so far (collected by :meth:`collect_webhooks`)."""
+    made: dict[str, tuple[str, str]]
+    """Apps, CDP sources and audiences made so far: step id → (partner name, app/source/audience id)."""
+    write_keys: dict[str, str]
+    """Write keys of the CDP sources made so far, by ``create_source`` step id (never recorded)."""
+    pushes: dict[str, list[str]]
+    """Push message ids (``psh_``, or ``pst_`` for a topic or condition) each ``send_push`` step got, by step id."""
 
     @property
     def now(self) -> datetime:
@@ -272,7 +280,17 @@ async def observe(run: Run, check: Check) -> Any:
                 CampaignReport, "GET", f"/campaigns/v1/campaigns/{campaign_id}/report")))
         records, _ = await run.records(campaign_id)
         return truth_counts(records, run.now)
+    if check.of == "profile":
+        assert check.identity is not None
+        partner = run.partners[check.partner or run.scenario.partners[0].name]
+        return plain(await run.timed(partner.profile(str(fill(run, check.identity)), limit=100)))
     assert check.step is not None
+    if check.of == "audience":
+        return await audience_view(run, check.step)
+    if check.of == "push":
+        return await push_truth(run, run.pushes.get(check.step, []))
+    if check.of == "app":
+        return await app_view(run, check.step)
     return run.answers[check.step]
 
 
@@ -381,6 +399,240 @@ async def density(run: Run, step: Step) -> Any:
         "area": area(run, d.area, polygon_only=True), "startTime": stamp(run.scenario.instant(d.start)),
         "endTime": stamp(run.scenario.instant(d.end)), "precision": d.precision})))
     return density_summary(plain(answer))
+
+
+# -- partner apps, CDP and push (issue 13) ---------------------------------------------------------------
+# Trigger steps (``/cdp/v1/triggers``) belong here too, registered with @action like the ones below.
+PAGE = 1000
+"""Page size of the member and install listings the runner walks."""
+
+
+def made(run: Run, step_id: str) -> tuple[str, PartnerClient, str]:
+    """What an earlier app, source or audience step made: (partner name, its client, the resource id)."""
+    if step_id not in run.made:
+        raise ApiError(0, "UNRESOLVED", f"step {step_id!r} made nothing (its step failed)", None)
+    name, resource = run.made[step_id]
+    return name, run.partners[name], resource
+
+
+@action("register_app")
+async def register_app(run: Run, step: Step) -> Any:
+    """``POST /apps/v1/apps``; the app is remembered under the step's id."""
+    r = step.register_app
+    assert r is not None and step.id is not None  # the loader insists on the id
+    name, partner = acting_partner(run, step)
+    body = AppRequest.model_validate({"name": r.name, "platforms": r.platforms, "categories": r.categories,
+                                      "popularity": r.popularity,
+                                      **({"pushQuotaPerMinute": r.push_quota_per_minute}
+                                         if r.push_quota_per_minute is not None else {})})
+    app = await run.timed(partner.register_app(body))
+    run.made[step.id] = (name, app.id)
+    return app
+
+
+@action("create_source")
+async def create_source(run: Run, step: Step) -> Any:
+    """``POST /cdp/v1/sources`` (bound to an app of an earlier step when given); its write key is kept."""
+    c = step.create_source
+    assert c is not None and step.id is not None
+    name, partner = acting_partner(run, step)
+    app_id = made(run, c.app)[2] if c.app is not None else None
+    source = await run.timed(partner.create_source(c.name, app_id))
+    assert source.write_key is not None  # answered once, at creation
+    run.made[step.id] = (name, source.id)
+    run.write_keys[step.id] = source.write_key
+    return source
+
+
+@action("track")
+async def track(run: Run, step: Step) -> Any:
+    """Segment-spec calls through the source's write key: one ``/v1/batch``, or one call each."""
+    t = step.track
+    assert t is not None
+    if t.source not in run.write_keys:
+        raise ApiError(0, "UNRESOLVED", f"step {t.source!r} made no source (its step failed)", None)
+    try:
+        calls = [{"type": "track", **fill(run, call)} for call in t.calls]
+    except KeyError as exc:
+        raise ApiError(0, "UNRESOLVED", str(exc).strip("'\""), None) from None
+    async with TrackingClient(run.stack.base_url, run.write_keys[t.source]) as tracking:
+        if t.batch:
+            await run.timed(tracking.batch(calls))
+        else:
+            for call in calls:
+                await run.timed(getattr(tracking, call["type"])({k: v for k, v in call.items() if k != "type"}))
+    return {"accepted": len(calls)}
+
+
+@action("define_audience")
+async def define_audience(run: Run, step: Step) -> Any:
+    """``POST /cdp/v1/audiences``; the audience is remembered under the step's id."""
+    d = step.define_audience
+    assert d is not None and step.id is not None
+    name, partner = acting_partner(run, step)
+    audience = await run.timed(partner.create_audience(d.name, d.definition))
+    run.made[step.id] = (name, audience.id)
+    return audience
+
+
+async def members(run: Run, step_id: str) -> list[str]:
+    """Every member of an audience by user id, all pages."""
+    _, partner, audience_id = made(run, step_id)
+    out: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await run.timed(partner.audience_members(audience_id, offset=offset, limit=PAGE))
+        out.extend(page.user_ids)
+        offset = page.next_offset
+    return out
+
+
+@action("export_audience")
+async def export_audience(run: Run, step: Step) -> Any:
+    """The audience's members by the partner's user ids (what a brand exports to its own push backend)."""
+    e = step.export_audience
+    assert e is not None
+    user_ids = await members(run, e.audience)
+    return {"userIds": user_ids, "total": len(user_ids)}
+
+
+async def installs(run: Run, app_id: str) -> list[Installation]:
+    """The app's whole install table (operator side: it stands in for the brand's token registry)."""
+    out: list[Installation] = []
+    while True:
+        page = await run.timed(run.stack.admin.installations(app_id, offset=len(out), limit=PAGE))
+        out.extend(page.installations)
+        if not page.installations or len(out) >= page.total:
+            return out
+
+
+def push_body(run: Run, p: Any, target: dict[str, str]) -> PushBody:
+    """The FCM message of a ``send_push`` step for one target."""
+    message: dict[str, Any] = dict(target)
+    if p.notification is not None:
+        message["notification"] = p.notification.model_dump(exclude_none=True)
+    if p.data:
+        message["data"] = fill(run, dict(p.data))
+    if p.ttl is not None:
+        seconds = round(p.ttl.total_seconds())
+        message["android"] = {"ttl": f"{seconds}s"}
+        message["apns"] = {"headers": {"apns-expiration": str(round(run.now.timestamp()) + seconds)}}
+    return PushBody.model_validate(message)
+
+
+@action("send_push")
+async def send_push(run: Run, step: Step) -> Any:
+    """FCM v1 sends for the app; the accepted message ids are kept for ``push`` checks."""
+    p = step.send_push
+    assert p is not None
+    owner, _, app_id = made(run, p.app)
+    partner = run.partners[step.partner or owner]
+    sent = run.pushes.setdefault(step.id or f"steps[{len(run.pushes)}]", [])
+    if p.users is None:
+        if p.install is not None:
+            page = await run.timed(run.stack.admin.installations(app_id, offset=p.install, limit=1))
+            if not page.installations:
+                raise ApiError(0, "UNRESOLVED", f"the app has {page.total} installs, no row {p.install}", None)
+            target = {"token": page.installations[0].registration_token}
+        elif p.token is not None:
+            try:
+                target = {"token": str(fill(run, p.token))}
+            except KeyError as exc:
+                raise ApiError(0, "UNRESOLVED", str(exc).strip("'\""), None) from None
+        else:
+            target = {"topic": p.topic} if p.topic is not None else {"condition": str(p.condition)}
+        answer = await run.timed(partner.send_push(app_id, push_body(run, p, target)))
+        sent.append(answer.name.rsplit("/", 1)[1])
+        return answer
+    wanted = exported(run, p.users)
+    tokens = [i.registration_token for i in await installs(run, app_id) if i.installed and i.user_id in wanted]
+    errors: dict[str, int] = {}
+    for token in tokens:
+        try:
+            answer = await run.timed(partner.send_push(app_id, push_body(run, p, {"token": token})))
+        except ApiError as exc:
+            errors[exc.code] = errors.get(exc.code, 0) + 1
+            continue
+        sent.append(answer.name.rsplit("/", 1)[1])
+    return {"users": len(wanted), "targets": len(tokens), "accepted": len(tokens) - sum(errors.values()),
+            "errors": dict(sorted(errors.items()))}
+
+
+def exported(run: Run, step_id: str) -> set[str]:
+    """The user ids an ``export_audience`` step exported (none when it failed)."""
+    answer = run.answers.get(step_id)
+    return set(answer.get("userIds", [])) if isinstance(answer, dict) else set()
+
+
+@action("subscribe_topic")
+async def subscribe_topic(run: Run, step: Step) -> Any:
+    """Instance ID batch (un)subscription of install rows, or of the exported members' installed devices."""
+    t = step.subscribe_topic
+    assert t is not None
+    owner, _, app_id = made(run, t.app)
+    partner = run.partners[step.partner or owner]
+    rows = await installs(run, app_id)
+    if t.install is not None:
+        missing = [r for r in t.install if r >= len(rows)]
+        if missing:
+            raise ApiError(0, "UNRESOLVED", f"the app has {len(rows)} installs, no row {missing[0]}", None)
+        tokens = [rows[r].registration_token for r in t.install]
+    else:
+        wanted = exported(run, str(t.users))
+        tokens = [i.registration_token for i in rows if i.installed and i.user_id in wanted]
+    errors: dict[str, int] = {}
+    for start in range(0, len(tokens), PAGE):
+        answer = await run.timed(partner.subscribe_topic(t.topic, tokens[start:start + PAGE], not t.unsubscribe))
+        for result in answer.results:
+            if result.error is not None:
+                errors[result.error] = errors.get(result.error, 0) + 1
+    return {"tokens": len(tokens), "done": len(tokens) - sum(errors.values()), "errors": dict(sorted(errors.items()))}
+
+
+async def audience_view(run: Run, step_id: str) -> dict[str, Any]:
+    """The partner's view of an audience now, with ``members``: how many it exports by user id."""
+    _, partner, audience_id = made(run, step_id)
+    view = plain(await run.timed(partner.audience(audience_id)))
+    page = await run.timed(partner.audience_members(audience_id, limit=1))
+    return {**view, "members": page.total}
+
+
+async def push_truth(run: Run, message_ids: list[str]) -> dict[str, Any]:
+    """Operator-side outcome counts of pushes; a topic or condition send (``fanouts``) adds its pushes' counts.
+
+    ``recipients``: distinct phones of token sends plus the devices a fan-out was sent to.
+    """
+    counts = dict.fromkeys(("messages", "delivered", "held", "expired", "suppressed", "displayed", "opened"), 0)
+    phones: set[str] = set()
+    fanouts = devices = 0
+    cutoff = stamp(run.now)
+    for message_id in message_ids:
+        if not message_id.startswith("psh_"):
+            fanout = await run.timed(run.stack.admin.push_fanout(message_id))
+            fanouts += 1
+            counts["messages"] += fanout.recipients
+            for key in ("delivered", "held", "expired", "suppressed", "displayed", "opened"):
+                counts[key] += getattr(fanout, key)
+            devices += fanout.recipients - fanout.suppressed
+            continue
+        truth = await run.timed(run.stack.admin.push_message(message_id))
+        counts["messages"] += 1
+        counts[truth.status.lower()] += 1
+        counts["displayed"] += truth.displayed
+        counts["opened"] += truth.opened_at is not None and stamp(truth.opened_at) <= cutoff
+        if truth.status != "SUPPRESSED":
+            phones.add(truth.phone_number)
+    return {**counts, "recipients": len(phones) + devices, "fanouts": fanouts}
+
+
+async def app_view(run: Run, step_id: str) -> dict[str, Any]:
+    """The partner's view of an app now, with operator-side counts of its install table."""
+    _, partner, app_id = made(run, step_id)
+    view = plain(await run.timed(partner.app(app_id)))
+    rows = [i for i in await installs(run, app_id) if i.installed]
+    return {**view, "installed": len(rows), "notificationsPermitted": sum(i.notifications_permitted for i in rows),
+            "marketingConsent": sum(i.marketing_consent for i in rows),
+            "locationAlways": sum(i.location_permission == "ALWAYS" for i in rows)}
 
 
 # -- any call (recorded sessions replay through it) ------------------------------------------------------

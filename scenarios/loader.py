@@ -18,7 +18,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from scenarios.schema import ADMIN_ACTIONS, AreaSpec, CircleSpec, Gathering, Scenario, Step
+from scenarios.schema import ADMIN_ACTIONS, NAMED_ACTIONS, AreaSpec, CircleSpec, Gathering, Scenario, Step
 from simulator.clock import format_instant
 
 Loc = tuple[str | int, ...]
@@ -188,7 +188,27 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
         check_gathering(("events", i, "gathering"), event.gathering)
     seen: set[str] = set()
     campaigns: set[str] = set()
+    kinds: dict[str, str] = {}  # step id → its action, for references that must name a step of one kind
+
+    def check_ref(loc: Loc, ref: str | None, kind: str) -> None:
+        if ref is not None and kinds.get(ref) != kind:
+            problems.append((loc, f"no earlier {kind} step has id {ref!r}"))
+
     for i, step in enumerate(scenario.steps):
+        if step.action in NAMED_ACTIONS and step.action != "create_campaign" and step.id is None:
+            problems.append((("steps", i), f"give {step.action} steps an id (later steps refer to it)"))
+        if step.create_source is not None:
+            check_ref(("steps", i, "create_source", "app"), step.create_source.app, "register_app")
+        if step.track is not None:
+            check_ref(("steps", i, "track", "source"), step.track.source, "create_source")
+        if step.export_audience is not None:
+            check_ref(("steps", i, "export_audience", "audience"), step.export_audience.audience, "define_audience")
+        if step.send_push is not None:
+            check_ref(("steps", i, "send_push", "app"), step.send_push.app, "register_app")
+            check_ref(("steps", i, "send_push", "users"), step.send_push.users, "export_audience")
+        if step.subscribe_topic is not None:
+            check_ref(("steps", i, "subscribe_topic", "app"), step.subscribe_topic.app, "register_app")
+            check_ref(("steps", i, "subscribe_topic", "users"), step.subscribe_topic.users, "export_audience")
         if step.at is not None:
             check_time(("steps", i, "at"), step.at)
         if step.add_test_subscriber is not None:
@@ -245,12 +265,15 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
                 if check.step is not None and check.step not in seen:
                     problems.append((("steps", i, "expect", j, "step"),
                                      f"no earlier step has id {check.step!r}"))
+                elif check.of in _CHECKED_KINDS:
+                    check_ref(("steps", i, "expect", j, "step"), check.step, _CHECKED_KINDS[check.of])
                 if check.partner is not None and check.partner not in partners:
                     problems.append((("steps", i, "expect", j, "partner"), f"unknown partner {check.partner!r}"))
                 if check.sink is not None and not any(check.sink in p.sinks for p in partners.values()):
                     problems.append((("steps", i, "expect", j, "sink"), f"no partner has a sink {check.sink!r}"))
         if step.id is not None:
             seen.add(step.id)
+            kinds[step.id] = step.action
             if step.create_campaign is not None:
                 campaigns.add(step.id)
     if scenario.sweep is not None:
@@ -263,6 +286,10 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
         if scenario.sweep.x is not None and scenario.sweep.x not in scenario.sweep.parameters:
             problems.append((("sweep", "x"), "must be one of the swept parameters"))
     return problems
+
+
+_CHECKED_KINDS = {"audience": "define_audience", "push": "send_push", "app": "register_app"}
+"""Checks that observe what a step of one kind made: ``of`` → the step kind their ``step`` must name."""
 
 
 def validate(data: Any, root: yaml.Node | None, file: str) -> Scenario:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from scenarios.loader import LIBRARY, ScenarioFileError, headline, library, load, resolve
 from scenarios.results import RunResult
@@ -36,6 +36,8 @@ def summarise(result: RunResult, out: TextIO, wall_s: float) -> None:
             detail = f" — estimated audience {'withheld' if audience is None else f'{audience:,}'}"
         elif step.action == "create_campaign" and isinstance(step.answer, dict):
             detail = f" — {step.answer.get('id')} {step.answer.get('status')}"
+        elif isinstance(step.answer, dict):
+            detail = _app_detail(step.action, step.answer)
         label = step.id or step.action
         local = step.at.astimezone(result.world.tz)
         print(f"  {mark} {local:%a %H:%M} {label}{'' if label == step.action else f' ({step.action})'}{detail}",
@@ -52,6 +54,26 @@ def summarise(result: RunResult, out: TextIO, wall_s: float) -> None:
           f"{len(result.deliveries)} delivery records; simulated to {result.world.clock.now:%Y-%m-%d %H:%M} UTC "
           f"in {wall_s:.1f} s", file=out)
     print(f"digest    sha256:{result.digest}", file=out)
+
+
+def _app_detail(action: str, a: dict[str, Any]) -> str:
+    """The summary of an app, CDP or push step's answer (empty for other steps)."""
+    if action == "register_app":
+        return f" — {a.get('id')}, {a.get('installs', 0):,} installs"
+    if action == "define_audience":
+        return f" — {a.get('id')}"
+    if action == "export_audience":
+        return f" — {a.get('total', 0):,} members"
+    if action == "track":
+        return f" — {a.get('accepted', 0):,} calls accepted"
+    if action == "subscribe_topic":
+        return f" — {a.get('done', 0):,}/{a.get('tokens', 0):,} tokens"
+    if action == "send_push" and "targets" in a:
+        errors = ", ".join(f"{k} {v:,}" for k, v in a.get("errors", {}).items())
+        return f" — {a.get('accepted', 0):,}/{a.get('targets', 0):,} accepted" + (f" ({errors})" if errors else "")
+    if action == "send_push":
+        return f" — {str(a.get('name', '')).rsplit('/', 1)[-1]}"
+    return ""
 
 
 def run_file(name_or_path: str, *, seed: int | None = None, out_dir: Path | None = None, progress: bool = True,

@@ -110,6 +110,9 @@ class Runner:
         self.webhooks: list[dict[str, Any]] = []
         self._bar: tqdm[Any] | None = None
         self.campaigns: dict[str, tuple[str, str]] = {}  # step id → (partner name, campaign id)
+        self.made: dict[str, tuple[str, str]] = {}  # step id → (partner name, app/source/audience id)
+        self.write_keys: dict[str, str] = {}  # create_source step id → write key
+        self.pushes: dict[str, list[str]] = {}  # send_push step id → accepted message ids
         self._cursors: dict[str, int] = {}
         self._located: dict[str, tuple[float, float, str]] = {}  # delivery record id → cell lat, lon, cell id
         self.stack: Stack

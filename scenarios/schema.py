@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.wire.apps import Category as AppCategory
+from gateway.wire.apps import Platform as AppPlatform
 from gateway.wire.base import Instant
 from gateway.wire.camara.subject import PhoneNumber as Msisdn
 from gateway.wire.campaigns import SegmentModel
@@ -382,6 +384,12 @@ class Check(Strict):
     (the recorded answer of an earlier step, by its ``id``), ``report`` (the partner's campaign report now, of
     the ``campaign`` an earlier step created) or ``truth`` (the operator-side outcome counts of that campaign:
     ``records``, ``delivered``, ``failed``, ``opened``, ``clicked``, ``suppressed.<REASON>``, ``recipients``).
+    ``audience`` (the partner's view of the audience a ``define_audience`` step defined, by ``step``, plus
+    ``members``, the exported member count), ``push`` (operator-side counts of the pushes a ``send_push`` step sent,
+    by ``step``: ``messages``, ``delivered``, ``held``, ``expired``, ``suppressed``, ``displayed``, ``opened``,
+    ``recipients``, ``fanouts``), ``app`` (the partner's view of a ``register_app`` step's app, by ``step``, plus the
+    operator-side install counts ``installed``, ``notificationsPermitted``, ``marketingConsent``, ``locationAlways``) or
+    ``profile`` (the partner's CDP profile of ``identity``, a user or anonymous id, ``${id.path}`` allowed).
     ``path`` (dotted, ``count`` for lengths) picks a field of it; ``*`` maps the rest of the path over every item
     of a list (items lacking the field are skipped, nested ``*`` flatten) and ``max``, ``min``, ``sum`` reduce a
     list of numbers (``*.type``, ``slots.*.maxPplDensity.max``). Then any of ``equals``, ``at_least``,
@@ -389,8 +397,9 @@ class Check(Strict):
     """
 
     name: Name | None = None
-    of: Literal["inbox", "webhooks", "subscriber", "step", "report", "truth"]
+    of: Literal["inbox", "webhooks", "subscriber", "step", "report", "truth", "audience", "push", "app", "profile"]
     msisdn: Msisdn | None = None
+    identity: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     step: Id | None = None
     campaign: Id | None = None
     partner: Name | None = None
@@ -409,8 +418,10 @@ class Check(Strict):
     def _complete(self) -> Self:
         if self.of in ("inbox", "subscriber") and self.msisdn is None:
             raise ValueError(f"a check of {self.of} needs msisdn")
-        if self.of == "step" and self.step is None:
-            raise ValueError("a check of step needs step (the id of an earlier step)")
+        if self.of in ("step", "audience", "push", "app") and self.step is None:
+            raise ValueError(f"a check of {self.of} needs step (the id of an earlier step)")
+        if self.of == "profile" and self.identity is None:
+            raise ValueError("a check of profile needs identity (a user id or anonymous id)")
         if self.of in ("report", "truth") and self.campaign is None:
             raise ValueError(f"a check of {self.of} needs campaign (the id of a create_campaign step)")
         ops = [k for k in ("equals", "at_least", "at_most", "approx", "contains") if k in self.model_fields_set]
@@ -531,6 +542,138 @@ class RequestSpec(Strict):
     fields: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], Any] = Field(default_factory=dict)
 
 
+# -- partner apps, CDP and push (issue 13) ---------------------------------------------------------------
+class RegisterApp(Strict):
+    """``POST /apps/v1/apps``: the partner's own app; the simulated subscribers install it at once."""
+
+    name: Name
+    platforms: Annotated[list[AppPlatform], Field(min_length=1, max_length=2)] = Field(
+        default_factory=lambda: list[AppPlatform](["ANDROID", "IOS"]))
+    categories: Annotated[list[AppCategory], Field(max_length=5)] = Field(default_factory=list)
+    popularity: Share
+    push_quota_per_minute: Annotated[int, Field(ge=1, le=600_000)] | None = None
+
+
+class CreateSource(Strict):
+    """``POST /cdp/v1/sources``; with ``app`` (a ``register_app`` step id) that app's installs report through it.
+
+    The write key is kept for ``track`` steps (the transcript shows it redacted).
+    """
+
+    name: Name
+    app: Id | None = None
+
+
+TRACK_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+"""Segment-spec call types a ``track`` step may send."""
+
+
+class TrackSpec(Strict):
+    """Server-side calls of the Segment spec through a source's write key (``source``: a ``create_source`` id).
+
+    Each call is the spec's JSON object (``{"userId": ..., "event": ..., "properties": {...}}``; ``type`` defaults
+    to ``track``); ``${id.path}`` in a string is replaced as in ``request`` steps. ``batch`` (default) sends all
+    calls as one ``/v1/batch`` (all or none accepted), else one call each to ``/v1/<type>``.
+    """
+
+    source: Id
+    calls: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+    batch: bool = True
+
+    @field_validator("calls")
+    @classmethod
+    def _typed(cls, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, call in enumerate(calls):
+            kind = call.get("type", "track")
+            if kind not in TRACK_TYPES:
+                raise ValueError(f"call {i}: type must be one of {', '.join(TRACK_TYPES)}")
+            if kind == "track" and not isinstance(call.get("event"), str):
+                raise ValueError(f"call {i}: a track call needs event (a name)")
+        return calls
+
+
+class DefineAudience(Strict):
+    """``POST /cdp/v1/audiences`` with the CDP's definition language (README, *CDP*)."""
+
+    name: Name
+    definition: dict[str, Any]
+
+
+class ExportAudience(Strict):
+    """Every member of a ``define_audience`` step's audience by the partner's user ids.
+
+    All pages of ``/members``; the answer is ``{"userIds": [...], "total": n}``.
+    """
+
+    audience: Id
+
+
+class PushNotificationSpec(Strict):
+    """What the device shows (a push with one is marketing: it needs in-app marketing consent)."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    body: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.title is None and self.body is None:
+            raise ValueError("give title or body")
+        return self
+
+
+class SendPush(Strict):
+    """FCM v1 ``messages:send`` for the app of a ``register_app`` step (its id is the FCM project).
+
+    One target: ``token`` (``${id.path}`` allowed), ``install`` (the current token of that row of the app's
+    install table: the brand's backend knows its installs' tokens; the runner reads them on the operator side),
+    ``users`` (an ``export_audience`` step: one send per installed device of each member, as the brand's backend
+    would do with its token registry), ``topic`` or ``condition``. A single-target send records the FCM answer
+    (its error code for ``expect_error``); a ``users`` send counts ``accepted`` and ``errors`` by FCM code.
+    ``ttl`` becomes ``android.ttl`` and ``apns-expiration``.
+    """
+
+    app: Id
+    token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    install: Annotated[int, Field(ge=0)] | None = None
+    users: Id | None = None
+    topic: Annotated[str, StringConstraints(min_length=1, max_length=900)] | None = None
+    condition: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    notification: PushNotificationSpec | None = None
+    data: dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], str] | None = None
+    ttl: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        targets = [k for k in ("token", "install", "users", "topic", "condition") if getattr(self, k) is not None]
+        if len(targets) != 1:
+            raise ValueError("give exactly one of token, install, users, topic, condition"
+                             + (f" (got {', '.join(targets)})" if targets else ""))
+        if self.notification is None and not self.data:
+            raise ValueError("give notification or data (or both)")
+        return self
+
+
+class SubscribeTopic(Strict):
+    """Instance ID ``:batchAdd`` (``:batchRemove`` with ``unsubscribe``) of installs of an app to ``topic``.
+
+    The app is a ``register_app`` step's; the installs are the ``install`` rows given, or every installed device
+    of the members of ``users`` (an ``export_audience`` step). The answer counts ``tokens``, ``done`` and
+    ``errors`` by reason.
+    """
+
+    app: Id
+    topic: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9-_.~%]{1,900}$")]
+    install: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=1000)] | None = None
+    users: Id | None = None
+    unsubscribe: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.install is None) == (self.users is None):
+            raise ValueError("give exactly one of install, users")
+        return self
+
+
 class Step(Strict):
     """One thing the scenario does at a simulated time. Exactly one action key."""
 
@@ -555,6 +698,14 @@ class Step(Strict):
     add_gathering: Gathering | None = None
     faults: FaultsSpec | None = None
     request: RequestSpec | None = None
+    register_app: RegisterApp | None = None
+    create_source: CreateSource | None = None
+    track: TrackSpec | None = None
+    define_audience: DefineAudience | None = None
+    export_audience: ExportAudience | None = None
+    send_push: SendPush | None = None
+    subscribe_topic: SubscribeTopic | None = None
+    # Trigger steps (CDP triggers, /cdp/v1/triggers) go here: one spec per action key, like the ones above.
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
@@ -577,11 +728,15 @@ class Step(Strict):
 
 STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                                  "expect", "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
-                                 "verify_location", "count_devices", "density", "faults", "request")
+                                 "verify_location", "count_devices", "density", "faults", "request", "register_app",
+                                 "create_source", "track", "define_audience", "export_audience", "send_push",
+                                 "subscribe_topic")
 """Step kinds (the action keys of a step); each has one registered action in :mod:`scenarios.actions`."""
 ADMIN_ACTIONS = frozenset({"advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                            "expect", "faults"})
 """Step actions done through the admin API (the others act as a partner)."""
+NAMED_ACTIONS = frozenset({"create_campaign", "register_app", "create_source", "define_audience", "export_audience"})
+"""Step actions later steps refer to by the step's id: such a step needs an ``id``."""
 
 
 # -- sweep -----------------------------------------------------------------------------------------------

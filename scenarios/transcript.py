@@ -22,7 +22,8 @@ from scenarios.export import atomic_path
 
 REDACTED = "<redacted>"
 SECRET_KEYS = frozenset({"clientSecret", "client_secret", "accessToken", "access_token", "key", "secret",
-                         "signingSecret", "token", "authorization", "signature", "x-opsim-signature"})
+                         "signingSecret", "token", "authorization", "signature", "x-opsim-signature", "writeKey",
+                         "write_key"})
 """Keys whose values are random credentials (or keyed by one, like webhook signatures): recorded as ``<redacted>``."""
 VOLATILE_KEYS = frozenset({"lastTickMs", "meanTickMs", "x-correlator", "correlator"})
 """Keys whose values are wall-clock measurements or random ids: left out."""

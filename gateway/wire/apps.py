@@ -22,7 +22,8 @@ Category = Literal[
 """App categories: the interest catalogue of the simulated population (an app of a category draws people with
 that interest more)."""
 LocationPermission = Literal["NEVER", "WHILE_USING", "ALWAYS"]
-PushStatus = Literal["DELIVERED", "HELD", "EXPIRED"]
+PushStatus = Literal["DELIVERED", "HELD", "EXPIRED", "SUPPRESSED"]
+"""``SUPPRESSED``: a marketing (visible) push to an install without in-app marketing consent, never sent."""
 
 
 class AppRequest(WireModel):
@@ -104,3 +105,21 @@ class PushMessage(WireModel):
     """When the user tapped it (a displayed push; the partner learns it only from the app's own events)."""
     fanout_id: str | None = None
     """The ``pst_`` message id of the topic or condition send this push is part of."""
+
+
+class PushFanout(WireModel):
+    """Operator-side truth of one topic or condition send (``pst_`` id): its pushes counted by outcome."""
+
+    id: str
+    app_id: str
+    target: str
+    """The topic or condition as sent."""
+    created_at: Instant
+    recipients: int
+    """Installs it went to (one push row each)."""
+    delivered: int
+    held: int
+    expired: int
+    suppressed: int
+    displayed: int
+    opened: int

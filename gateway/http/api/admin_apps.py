@@ -2,7 +2,8 @@
 
 ``GET /admin/v1/apps/{appId}/installations`` pages an app's install table (or the installs of one number),
 ``DELETE .../installations/{installationId}`` removes the app from that device (its token is ``UNREGISTERED`` from
-then on), ``GET /admin/v1/push/messages/{id}`` is the truth of one push. Rules in :mod:`gateway.services.apps`.
+then on), ``GET /admin/v1/push/messages/{id}`` is the truth of one push, ``GET /admin/v1/push/fanouts/{id}`` that
+of one topic or condition send. Rules in :mod:`gateway.services.apps`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from gateway.http.keys import APPS, PUSH, WORLD
 from gateway.http.routing import Access, RouteTable, json_response, no_content, read_query
 from gateway.services.apps.model import AppRecord, InstallInfo
 from gateway.services.control import normalise_msisdn
-from gateway.wire.apps import Installation, InstallationList, InstallationQuery, PushMessage
+from gateway.wire.apps import Installation, InstallationList, InstallationQuery, PushFanout, PushMessage
 
 routes = RouteTable("admin: apps")
 
@@ -76,3 +77,18 @@ async def push_message(request: web.Request) -> web.Response:
         phone_number=request.app[WORLD].msisdn_of(truth.subscriber), status=truth.status,
         displayed=truth.displayed, created_at=truth.created_at, expires_at=truth.expires_at,
         delivered_at=truth.delivered_at, opened_at=truth.opened_at, fanout_id=truth.fanout_id))
+
+
+@routes.get("/admin/v1/push/fanouts/{fanoutId}", summary="Operator-side truth of one topic or condition send",
+            access=Access.ADMIN, response=PushFanout, errors=(401, 404))
+async def push_fanout(request: web.Request) -> web.Response:
+    """How many installs a topic or condition send went to, and what became of their pushes."""
+    fanout_id = request.match_info["fanoutId"]
+    truth = request.app[PUSH].fanout_truth(fanout_id)
+    if truth is None:
+        raise NotFound(f"No push fan-out {fanout_id}.")
+    s = truth.statuses
+    return json_response(PushFanout(
+        id=truth.id, app_id=truth.app_id, target=truth.target, created_at=truth.created_at,
+        recipients=truth.recipients, delivered=s["DELIVERED"], held=s["HELD"], expired=s["EXPIRED"],
+        suppressed=s["SUPPRESSED"], displayed=truth.displayed, opened=truth.opened))

@@ -107,7 +107,7 @@ async def send(request: web.Request) -> web.Response:
         except pydantic.ValidationError as exc:
             return invalid_argument(exc)
         # The push row is committed before the answer leaves (group commit: gateway.http.serialise).
-        message_id = request.app[PUSH].send(app, body.message, body.validate_only)
+        message_id = request.app[PUSH].send(app, body.message, body.validate_only, marketing_rule=True)
     except PushError as exc:
         return fcm_error(exc)
     return web.Response(text=SendResponse(name=f"projects/{project}/messages/{message_id}").model_dump_json(),

@@ -8,9 +8,13 @@ project's quota per simulated minute (``QUOTA_EXCEEDED`` with the seconds left i
 gets it now; an unreachable one (off, out of coverage, taken down by a fault) has it held until its TTL
 (``android.ttl`` or ``apns-expiration``; four weeks by default) and delivered on the first tick it is reachable, or
 expired. It lands in the device's inbox (channel ``APP_PUSH``, with the app id) and is *displayed* only when the
-install allows notifications and the message carries one. Every accepted push is a row (:mod:`.repository`);
-deliveries are kept for the tick's app events (:mod:`.usage`: the app reports receipt, and a tap when the user
-opens a displayed push). It must not know about HTTP.
+install allows notifications and the message carries one — at the delivery instant (a held push whose install
+switched notifications off meanwhile is delivered silently). A partner's FCM send with a notification is
+**marketing** (:func:`is_marketing`, ``marketing_rule``): it is sent only to installs with in-app marketing consent at
+the send instant; for the others it is accepted (FCM cannot know the app's consent) but recorded ``SUPPRESSED``
+and never reaches the device. Data-only messages are never displayed and need no marketing consent. Every
+accepted push is a row (:mod:`.repository`); deliveries are kept for the tick's app events (:mod:`.usage`: the app
+reports receipt, and a tap when the user opens a displayed push). It must not know about HTTP.
 """
 
 from __future__ import annotations
@@ -77,6 +81,20 @@ class PushTruth:
     fanout_id: str | None = None
 
 
+@dataclass(frozen=True)
+class FanoutTruth:
+    """Operator-side truth of one topic or condition send: its push rows counted by outcome."""
+
+    id: str
+    app_id: str
+    target: str
+    created_at: datetime
+    recipients: int
+    statuses: dict[str, int]
+    displayed: int
+    opened: int
+
+
 def _ttl_s(message: Message, platform: str, now_s: float) -> float:
     """How long the message may wait for the device (platform override, else the default)."""
     if platform == "ANDROID" and message.android is not None and message.android.ttl is not None:
@@ -102,6 +120,12 @@ def has_notification(message: Message, platform: str) -> bool:
         aps = message.apns.payload.get("aps")
         return isinstance(aps, dict) and aps.get("alert") is not None
     return False
+
+
+def is_marketing(message: Message, platform: str) -> bool:
+    """Whether a partner app's message is marketing: it shows something to the user (FCM has no message kind;
+    a transactional notification would need one, so every visible push is treated as marketing)."""
+    return has_notification(message, platform)
 
 
 class PushService:
@@ -149,12 +173,17 @@ class PushService:
                             "simulated minute.", retry_after_s=max(1, left))
         self._windows[app.seq] = (minute, used + 1)
 
-    def send(self, app: AppRecord, message: Message, validate_only: bool) -> str:
-        """Accept one message for ``app``; returns its message id (``fake_message_id`` when only validated)."""
+    def send(self, app: AppRecord, message: Message, validate_only: bool, *, marketing_rule: bool = False) -> str:
+        """Accept one message for ``app``; returns its message id (``fake_message_id`` when only validated).
+
+        With ``marketing_rule`` (a partner's send through the FCM API) a visible message is marketing
+        (:func:`is_marketing`) and is not sent to installs without in-app marketing consent; callers that know the
+        message's kind and checked consent themselves (CDP triggers) leave it off.
+        """
         if not self._is_live():
             raise PushError(503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")
         if message.token is None:
-            return self._fan_out(app, message, validate_only)
+            return self._fan_out(app, message, validate_only, marketing_rule)
         row = self._row_of(app, message.token)
         table = self.apps.installs(app)
         now = self._now()
@@ -170,6 +199,8 @@ class PushService:
         reachable = self.world.is_reachable_one(sub)
         spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
         status = "DELIVERED" if reachable else ("HELD" if ttl_s > 0 else "EXPIRED")
+        if marketing_rule and is_marketing(message, platform) and not table.marketing[row]:
+            status, displayed, reachable = "SUPPRESSED", False, False  # no in-app marketing consent: not sent
         push_seq = self.repository.insert_push(app.seq, row, sub, spec, status, displayed, now_us, expires_us,
                                                now_us if reachable else None)
         if reachable:
@@ -234,7 +265,7 @@ class PushService:
             mask = parsed.evaluate({t: self.topics.mask(app, t, table.size) for t in parsed.topics})
         return np.flatnonzero(mask & table.installed).astype(np.int64)
 
-    def _fan_out(self, app: AppRecord, message: Message, validate_only: bool) -> str:
+    def _fan_out(self, app: AppRecord, message: Message, validate_only: bool, marketing_rule: bool) -> str:
         rows = self.recipients(app, message.topic, message.condition)
         table = self.apps.installs(app)
         now_us = to_micros(self._now())
@@ -250,7 +281,13 @@ class PushService:
         # One TTL per send: FCM's own (the platform overrides of one message agree in practice); take the longer.
         ttl_s = max(ttl.values())
         expires_us = now_us + round(ttl_s * 1e6)
-        status = ["DELIVERED" if ok else ("HELD" if ttl_s > 0 else "EXPIRED") for ok in reachable.tolist()]
+        # Marketing (visible) pushes skip installs without in-app marketing consent: recorded, never sent.
+        allowed = [not (marketing_rule and shows[p]) or bool(m)
+                   for m, p in zip(table.marketing[rows].tolist(), platforms, strict=True)]
+        reachable = reachable & np.asarray(allowed, dtype=bool)
+        displayed = [d and a for d, a in zip(displayed, allowed, strict=True)]
+        status = ["SUPPRESSED" if not a else "DELIVERED" if ok else ("HELD" if ttl_s > 0 else "EXPIRED")
+                  for ok, a in zip(reachable.tolist(), allowed, strict=True)]
         spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
         target = message.topic if message.topic is not None else str(message.condition)
         fanout, first = self.repository.insert_fanout(
@@ -263,7 +300,7 @@ class PushService:
             if ok:
                 self._deliver(first + i, app, row, sub, disp, text.title if text else None,
                               text.body if text else None)
-            elif ttl_s > 0:
+            elif ttl_s > 0 and status[i] == "HELD":
                 held.append([first + i, sub, expires_us, int(disp), app.seq, row])
         if held:
             self._held = np.vstack([self._held, np.asarray(held, dtype=np.int64)])
@@ -291,10 +328,15 @@ class PushService:
         alive = self._held[~expired]
         ok = self.world.is_reachable(alive[:, 1]) if len(alive) else np.zeros(0, dtype=bool)
         delivered = alive[ok]
+        hidden: list[int] = []
         for push_seq, sub, _, displayed, app_seq, row in delivered.tolist():
-            self._deliver_held(push_seq, app_seq, row, sub, bool(displayed))
+            # Display follows the OS permission at the delivery instant (it may have been switched off meanwhile).
+            shown = bool(displayed) and bool(self.apps.installs(self.apps.by_seq(app_seq)).notifications[row])
+            if displayed and not shown:
+                hidden.append(int(push_seq))
+            self._deliver_held(push_seq, app_seq, row, sub, shown)
         self.repository.settle([(int(s), now_us) for s in delivered[:, 0].tolist()],
-                               [int(s) for s in self._held[expired, 0].tolist()])
+                               [int(s) for s in self._held[expired, 0].tolist()], hidden)
         self._held = alive[~ok]
 
     def truth(self, push_id: str) -> PushTruth | None:
@@ -310,3 +352,16 @@ class PushService:
                          None if row["delivered_us"] is None else from_micros(row["delivered_us"]),
                          None if row["opened_us"] is None else from_micros(row["opened_us"]),
                          None if row["fanout"] is None else format_id(PUSH_FANOUT_PREFIX, row["fanout"]))
+
+    def fanout_truth(self, fanout_id: str) -> FanoutTruth | None:
+        """Operator-side truth of one topic or condition send (``None`` when unknown)."""
+        seq = parse_public_id(fanout_id, PUSH_FANOUT_PREFIX)
+        row = None if seq is None else self.repository.get_fanout(seq)
+        if seq is None or row is None:
+            return None
+        outcomes = self.repository.fanout_outcomes(seq)
+        statuses = dict.fromkeys(("DELIVERED", "HELD", "EXPIRED", "SUPPRESSED"), 0)
+        statuses.update({r["status"]: int(r["n"]) for r in outcomes})
+        return FanoutTruth(fanout_id, self.apps.by_seq(row["app_seq"]).id, row["target"],
+                           from_micros(row["created_us"]), int(row["recipients"]), statuses,
+                           sum(int(r["displayed"] or 0) for r in outcomes), sum(int(r["opened"]) for r in outcomes))

@@ -39,7 +39,7 @@ MIGRATIONS: tuple[str, ...] = (
         row INTEGER NOT NULL,             -- install row the token names
         subscriber INTEGER NOT NULL,      -- row index in the world (operator side only)
         spec TEXT NOT NULL,               -- JSON: the FCM message as sent
-        status TEXT NOT NULL,             -- DELIVERED, HELD or EXPIRED
+        status TEXT NOT NULL,             -- DELIVERED, HELD, EXPIRED or SUPPRESSED
         displayed INTEGER NOT NULL,       -- shown to the user (permission and a notification)
         created_us INTEGER NOT NULL,
         expires_us INTEGER NOT NULL,
@@ -168,6 +168,12 @@ class AppRepository:
                                                           (seq,)).fetchone()
         return row
 
+    def fanout_outcomes(self, seq: int) -> list[sqlite3.Row]:
+        """A topic or condition send's push rows counted by status: (status, n, displayed, opened)."""
+        return self.store.conn.execute(
+            "SELECT status, COUNT(*) AS n, SUM(displayed) AS displayed, COUNT(opened_us) AS opened "
+            "FROM push_messages WHERE fanout = ? GROUP BY status ORDER BY status", (seq,)).fetchall()
+
     def opened(self, opens: Sequence[tuple[int, int]]) -> None:
         """Record taps on displayed pushes: (seq, opened_us)."""
         if opens:
@@ -217,8 +223,9 @@ class AppRepository:
         """Read the last push seq from the store again on next use (the store was restored)."""
         self._last_push = None
 
-    def settle(self, delivered: Sequence[tuple[int, int]], expired: Sequence[int]) -> None:
-        """One tick's outcomes of held pushes, in one transaction: (seq, delivered_us) and expired seqs."""
+    def settle(self, delivered: Sequence[tuple[int, int]], expired: Sequence[int], hidden: Sequence[int] = ()) -> None:
+        """One tick's outcomes of held pushes, in one transaction: (seq, delivered_us), expired seqs, and the
+        delivered seqs not displayed after all (notifications switched off while they were held)."""
         if not delivered and not expired:
             return
         self.store.drain()
@@ -227,6 +234,7 @@ class AppRepository:
                              "status = 'HELD'", [(at, seq) for seq, at in delivered])
             conn.executemany("UPDATE push_messages SET status = 'EXPIRED' WHERE seq = ? AND status = 'HELD'",
                              [(seq,) for seq in expired])
+            conn.executemany("UPDATE push_messages SET displayed = 0 WHERE seq = ?", [(seq,) for seq in hidden])
 
     def held(self) -> list[sqlite3.Row]:
         """Pushes waiting for their device, oldest first."""

@@ -139,6 +139,8 @@ async def test_client_push_round_trip(server: TestServer) -> None:
             assert (await partner.subscribe_topic("news", tokens[:1], subscribe=False)).results[0].error is None
             topic_send = await partner.send_push(app.id, Message(topic="news", data={"k": "v"}))
             assert "/messages/pst_" in topic_send.name
+            fanout = await admin.push_fanout(topic_send.name.rsplit("/", 1)[1])
+            assert (fanout.recipients, fanout.suppressed, fanout.displayed) == (3, 0, 0)  # data only, three installs
             sent = await partner.send_push(app.id, Message(token=tokens[1], data={"k": "v"}))
             truth = await admin.push_message(sent.name.rsplit("/", 1)[1])
             assert truth.installation_id == page.installations[1].installation_id and truth.app_id == app.id
@@ -152,3 +154,22 @@ async def test_client_push_round_trip(server: TestServer) -> None:
             with pytest.raises(ApiError) as unknown:
                 await partner.subscribe_token("nope", "news")
             assert (unknown.value.status, unknown.value.code) == (404, "NOT_FOUND")
+
+
+async def test_fanout_truth_counts_outcomes(client: Client, make_partner: MakePartner) -> None:
+    """The operator-side truth of a topic send counts its pushes by outcome: installs without in-app marketing
+    consent are SUPPRESSED, the rest delivered or held; an unknown fan-out is 404."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token, popularity=1.0)
+    rows = [r for r in await installs(client, app["id"]) if r["installed"]][:20]
+    assert (await batch(client, token, "batchAdd", "deals", [r["registrationToken"] for r in rows])).status == 200
+    sent = await send(client, token, app["id"], {**MSG, "topic": "deals"})
+    fanout_id = (await sent.json())["name"].rsplit("/", 1)[1]
+    resp = await client.get(f"/admin/v1/push/fanouts/{fanout_id}", headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    truth = await resp.json()
+    assert truth["recipients"] == 20 and truth["target"] == "deals" and truth["appId"] == app["id"]
+    assert truth["suppressed"] == sum(not r["marketingConsent"] for r in rows)
+    assert truth["delivered"] + truth["held"] + truth["expired"] + truth["suppressed"] == 20
+    assert truth["displayed"] <= sum(r["marketingConsent"] and r["notificationsPermitted"] for r in rows)
+    assert (await client.get("/admin/v1/push/fanouts/pst_99999999", headers=ADMIN)).status == 404

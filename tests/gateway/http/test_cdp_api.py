@@ -6,9 +6,12 @@ import base64
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.client import AdminClient, ApiError, PartnerClient, TrackingClient
@@ -198,3 +201,98 @@ async def test_simulated_installs_report_through_the_cdp(client: Client, make_pa
     assert profile["traits"] == {"tier": "gold"} and audience_id in profile["audiences"]
     assert "Order Completed" in {e.get("event") for e in profile["events"]}
     assert not any(key in json.dumps(profile) for key in ("msisdn", "+49", "latitude"))  # partner-facing: no line
+
+
+TOKENS: dict[int, str] = {}
+"""The property test's partner token, by test client (hypothesis runs its examples on one client)."""
+WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=12)
+PLACE_KEYS = frozenset({"latitude", "longitude", "lat", "lon", "lng", "coordinates", "location", "msisdn",
+                        "phoneNumber", "phone_number"})
+"""Keys that would carry an exact coordinate or a line: none may appear in a partner-facing CDP payload."""
+CALL = st.fixed_dictionaries({
+    "type": st.sampled_from(["track", "identify", "page", "screen"]),
+    "userId": st.sampled_from(["p1", "p2", "p3"]),
+    "event": st.sampled_from(["Order Completed", "Product Viewed", "Signed Up"]),
+    "properties": st.dictionaries(WORD.filter(lambda k: k.strip() not in PLACE_KEYS),
+                                  st.one_of(WORD, st.integers(-10**6, 10**6), st.booleans()), max_size=3),
+    "traits": st.dictionaries(WORD.filter(lambda k: k.strip() not in PLACE_KEYS), WORD, max_size=2),
+    # what a mobile library sends on its own: the CDP ignores context, so none of it may come back
+    "context": st.fixed_dictionaries({"location": st.fixed_dictionaries({
+        "latitude": st.floats(52.3, 52.7), "longitude": st.floats(13.1, 13.7)})}),
+})
+
+
+async def write_key(client: Client, token: str) -> str:
+    """A fresh server-side source's write key (keys are shown once)."""
+    resp = await client.post("/cdp/v1/sources", json={"name": "Server"}, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    key: str = (await resp.json())["writeKey"]
+    return key
+
+
+def leaks(value: Any, msisdns: set[str], where: str = "") -> list[str]:
+    """Paths of a JSON value that name a line (a world MSISDN) or carry a coordinate key."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if str(k) in PLACE_KEYS:
+                found.append(f"{where}.{k}")
+            found += leaks(v, msisdns, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += leaks(v, msisdns, f"{where}[{i}]")
+    elif isinstance(value, str) and (value in msisdns or value.lstrip("+") in msisdns):
+        found.append(where)
+    return found
+
+
+@settings(max_examples=8, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(calls=st.lists(CALL, min_size=1, max_size=6), hours=st.integers(min_value=1, max_value=4))
+async def test_no_line_or_coordinates_in_partner_cdp_payloads(client: Client, make_partner: MakePartner,
+                                                              world: World, calls: list[dict[str, Any]],
+                                                              hours: int) -> None:
+    """Whatever the partner tracks (with a library's device location in context) and whatever the simulated
+    installs report (sessions, orders, pushes received and tapped), no partner-facing CDP payload — sources,
+    audiences, members, profiles — holds an MSISDN of the world or a coordinate."""
+    service = client.app[APPS]
+    if not service.list(1):
+        token = await fetch_token(client, await make_partner("acme", [*SCOPES, "push:send"]))
+        resp = await client.post("/apps/v1/apps", headers=bearer(token), json={
+            "name": "Shop", "platforms": ["ANDROID", "IOS"], "categories": ["SHOPPING"], "popularity": 0.8,
+            "pushQuotaPerMinute": 600_000})
+        app_id = (await resp.json())["id"]
+        await client.post("/cdp/v1/sources", json={"name": "App", "appId": app_id}, headers=bearer(token))
+        await client.post("/cdp/v1/audiences", json={"name": "Buyers", "definition": BUYERS}, headers=bearer(token))
+        await client.post("/cdp/v1/audiences", json={"name": "Viewers", "definition": {
+            "event": "Product Viewed", "withinHours": 6}}, headers=bearer(token))
+        TOKENS[id(client)] = token  # the next examples of this test reuse the partner
+    token = TOKENS[id(client)]
+    record = service.list(1)[0]
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{await write_key(client, token)}:".encode()).decode()}
+    resp = await client.post("/v1/batch", json={"batch": calls}, headers=auth)
+    assert resp.status == 200, await resp.text()
+    table = service.installs(record)
+    for row in range(0, min(table.size, 40), 4):  # pushes received and tapped come back as app events
+        if table.installed[row]:
+            await client.post(f"/v1/projects/{record.id}/messages:send", headers=bearer(token), json={
+                "message": {"token": service.install(record, row).token, "notification": {"title": "Hi"}}})
+    await client.post("/admin/v1/clock/advance", json={"seconds": hours * 3600}, headers=ADMIN)
+    msisdns = set(world.msisdns(np.arange(world.summary().subscribers, dtype=np.int64)))
+    payloads: list[Any] = [await (await client.get("/cdp/v1/sources", headers=bearer(token))).json()]
+    audiences = await (await client.get("/cdp/v1/audiences", headers=bearer(token))).json()
+    payloads.append(audiences)
+    users = {c["userId"] for c in calls}
+    for audience in audiences["audiences"]:
+        page = await (await client.get(f"/cdp/v1/audiences/{audience['id']}/members", headers=bearer(token),
+                                       params={"limit": "1000"})).json()
+        payloads.append(page)
+        users |= set(page["userIds"][:15])
+    users |= {service.install(record, r).installation_id for r in range(min(table.size, 10))}  # anonymous ids
+    for identity in sorted(users):
+        resp = await client.get(f"/cdp/v1/profiles/{identity}", headers=bearer(token), params={"limit": "100"})
+        assert resp.status in (200, 404)
+        payloads.append(await resp.json())
+    events = {e.get("event") for p in payloads if isinstance(p, dict) for e in p.get("events", [])}
+    assert "Push Notification Received" in events  # the scan saw the installs' own events
+    assert not [path for p in payloads for path in leaks(p, msisdns)]

@@ -148,6 +148,7 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
     ("GET", "/admin/v1/apps/{appId}/installations"): "AdminClient.installations",
     ("DELETE", "/admin/v1/apps/{appId}/installations/{installationId}"): "AdminClient.uninstall",
     ("GET", "/admin/v1/push/messages/{messageId}"): "AdminClient.push_message",
+    ("GET", "/admin/v1/push/fanouts/{fanoutId}"): "AdminClient.push_fanout",
     # CDP: the partner's API and a source's tracking calls (Segment spec)
     ("POST", "/cdp/v1/sources"): "PartnerClient.create_source",
     ("GET", "/cdp/v1/sources"): "PartnerClient.sources",
