@@ -29,15 +29,6 @@ LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
 """Shared-memory object store of a local Ray: an hour of cell changes per shard is tens of MB at most."""
 
 
-def ray_available() -> bool:
-    """Whether Ray can be imported (the ``ray`` extra is installed)."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def start_local_ray(num_cpus: int) -> None:
     """Start a Ray on this machine only (127.0.0.1, no dashboard, no usage statistics, quiet workers)."""
     import ray

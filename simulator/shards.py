@@ -316,14 +316,6 @@ class Shard:
         columns.update(self.world.population.table(rows))
         return columns
 
-    def cell_table(self) -> dict[str, Any]:
-        """``id``, ``ecgi``, centre and radius of every cell (the same in every shard)."""
-        net = self.world.network
-        lat, lon = net.cell_latlon()
-        return {"id": np.arange(net.n_cells, dtype=np.int32), "ecgi": net.cell_ids,
-                "latitude": np.round(lat, 6), "longitude": np.round(lon, 6),
-                "radius": np.round(net.cell_radius, 1).astype(np.float64)}
-
     def summary(self) -> WorldSummary:
         """The shard's world summary (its own subscribers, movers and cell changes)."""
         return self.world.summary()

@@ -684,6 +684,10 @@ class World:
         """Centre of cell ``cell`` in local metres."""
         return float(self.network.cell_x[cell]), float(self.network.cell_y[cell])
 
+    def cell_centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Centres of every cell in local metres (x, y columns, in cell order)."""
+        return self.network.cell_x.astype(np.float64), self.network.cell_y.astype(np.float64)
+
     def cell_id(self, cell: int) -> str:
         """The network's id (ECGI) of cell ``cell``."""
         return self.network.cell_ids[cell]

@@ -86,7 +86,7 @@ class ConsoleService:
         self._outbox = outbox
         self._map: ConsoleMap | None = None
         self._map_json: str | None = None
-        self._cell_lat: NDArray[np.float64] = np.zeros(0)
+        self._cell_lat: NDArray[np.float64] | None = None
         self._cell_lon: NDArray[np.float64] = np.zeros(0)
 
     # -- the map (static: computed on first use) ------------------------------------------------------------
@@ -103,15 +103,17 @@ class ConsoleService:
             self._map_json = self.map().model_dump_json(by_alias=True, exclude_none=True)
         return self._map_json
 
-    def _cell_centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        world = self.world
-        xy = np.array([world.cell_centre(c) for c in range(world.cell_count)], dtype=np.float64).reshape(-1, 2)
-        return xy[:, 0], xy[:, 1]
+    def _centres_latlon(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Latitude and longitude of every cell centre (computed once: the network never changes)."""
+        if self._cell_lat is None:
+            lat, lon = self.world.city.projection.to_latlon(*self.world.cell_centres())
+            self._cell_lat, self._cell_lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
+        return self._cell_lat, self._cell_lon
 
     def _build_map(self) -> ConsoleMap:
         world, city = self.world, self.world.city
         proj = city.projection
-        cx, cy = self._cell_centres()
+        cx, cy = world.cell_centres()
         surfaces = world.cell_surfaces()
         # A regular hexagon of surface A has circumradius sqrt(2A / (3 sqrt 3)); cells serving no pixel get a
         # small one so they stay visible.
@@ -120,13 +122,12 @@ class ConsoleService:
         hx = cx[:, None] + radius[:, None] * np.cos(_HEX_ANGLES)[None, :]
         hy = cy[:, None] + radius[:, None] * np.sin(_HEX_ANGLES)[None, :]
         hlat, hlon = proj.to_latlon(hx, hy)
-        lat, lon = proj.to_latlon(cx, cy)
-        self._cell_lat, self._cell_lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
+        cell_lat, cell_lon = self._centres_latlon()
         zones = city.zone_of(cx, cy)
         cells = [ConsoleCell(index=c, id=world.cell_id(c), latitude=la, longitude=lo,
                              zone=ZONE_NAMES[z] if 0 <= z < len(ZONE_NAMES) else "OUTSIDE",
                              hexagon=list(zip(_round(hlat[c], 5), _round(hlon[c], 5), strict=True)))
-                 for c, (la, lo, z) in enumerate(zip(_round(self._cell_lat), _round(self._cell_lon),
+                 for c, (la, lo, z) in enumerate(zip(_round(cell_lat), _round(cell_lon),
                                                      zones.tolist(), strict=True))]
         outline = city.boundary.simplify(OUTLINE_TOLERANCE_M)
         if outline.geom_type == "MultiPolygon":
@@ -148,11 +149,8 @@ class ConsoleService:
                           zones=zone_rings, places=places, cells=cells)
 
     def _cell_latlon(self, cell: int) -> tuple[float, float]:
-        if len(self._cell_lat) != self.world.cell_count:  # without building the whole map (a track comes first)
-            cx, cy = self._cell_centres()
-            lat, lon = self.world.city.projection.to_latlon(cx, cy)
-            self._cell_lat, self._cell_lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
-        return round(float(self._cell_lat[cell]), 6), round(float(self._cell_lon[cell]), 6)
+        lat, lon = self._centres_latlon()
+        return round(float(lat[cell]), 6), round(float(lon[cell]), 6)
 
     # -- live state -----------------------------------------------------------------------------------------
     def occupancy(self) -> ConsoleOccupancy:

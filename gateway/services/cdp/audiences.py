@@ -12,7 +12,7 @@ identities resolve (profile numbers and their roots are given to it).
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -512,7 +512,3 @@ def matching_columns(leaf: EventCondition, columns: Mapping[str, tuple[NDArray[n
         hit &= pred.mask(present, values, numeric)
     return hit
 
-
-def definition_events(definition: Definition) -> Sequence[str]:
-    """Event names a definition counts."""
-    return [leaf.event for leaf in definition.leaves if isinstance(leaf, EventCondition)]
