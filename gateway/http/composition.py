@@ -139,7 +139,7 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
         source.add_listener(events.on_event)
         app[key] = events
         webhooks.sender.on_gone(events.on_gone)
-    for on_gone in (geofencing.on_gone, swaps.on_gone):
+    for on_gone in (geofencing.on_gone, swaps.on_gone, triggers.on_gone):
         webhooks.sender.on_gone(on_gone)
     app[CIBA] = CibaService(store, world, settings)
     app[CAMARA] = CamaraServices(LocationService(world, settings.min_radius_m),

@@ -1,20 +1,22 @@
-"""Wire models of the CDP's triggers ``/cdp/v1/triggers``: a rule, a chain of steps (each a delay and an action),
-an optional daily cap per user and quiet hours, and what each step did (fires).
+"""Wire models of the CDP's triggers ``/cdp/v1/triggers``: a rule, a chain of steps (each a delay and an action), an
+optional daily cap per user and quiet hours, and what each step did (fires).
 
-Rules (``kind``): ``EVENT_NOT_FOLLOWED`` (event X, then not Y within T: cart abandonment), ``FIRST_EVENT`` (the
-first X of a user: a welcome chain), ``AUDIENCE_ENTERED`` and ``AREA_ENTERED`` (an operator signal). Actions
-(``type``): ``WEBHOOK`` (a CloudEvent to the partner's sink) and ``PUSH`` (a templated push through the push server
-to the user's installs of one app). It must not know about HTTP nor about how triggers fire.
+Rules (``kind``): ``EVENT_NOT_FOLLOWED`` (event X, then not Y within T: cart abandonment), ``FIRST_EVENT`` (the first X
+of a user: a welcome chain), ``AUDIENCE_ENTERED``, ``EVENT_REMINDER`` (N hours before the instant an event names: a
+ticket's start) and the operator signals ``AREA_ENTERED`` and ``VENUE_AT_TIME`` (in an area during a local-time window).
+Actions (``type``): ``WEBHOOK`` (a CloudEvent to the partner's sink) and ``PUSH`` (a templated push through the push
+server to the user's installs of one app). It must not know about HTTP nor about how triggers fire.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, StringConstraints
+from pydantic import Field, StrictInt, StringConstraints, field_validator
 
 from gateway.wire.base import Instant, WireModel
 from gateway.wire.camara.areas import Circle
+from gateway.wire.vocabulary import Day
 from gateway.wire.webhooks import SinkCredential
 
 EventName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -58,8 +60,51 @@ class AreaEnteredRule(WireModel):
     area: Circle
 
 
-Rule = Annotated[EventNotFollowedRule | FirstEventRule | AudienceEnteredRule | AreaEnteredRule,
-                 Field(discriminator="kind")]
+class EventReminderRule(WireModel):
+    """``hoursBefore`` hours before the instant an ``event`` names in its ``timeProperty`` (an ISO-8601 instant
+    with an offset: a ticket's or an appointment's start), the chain starts (step delays count from then). One run
+    per user and scheduled instant (the same event again with the same value starts nothing more); an event whose
+    reminder instant has passed starts at once if the scheduled instant is still ahead, else nothing; an event
+    without a valid instant is ignored (counted in the trigger's ``ignoredEvents``). A ``cancelledBy`` event with
+    the same property value cancels the user's reminder (its steps not yet done)."""
+
+    kind: Literal["EVENT_REMINDER"]
+    event: EventName
+    time_property: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "startsAt"
+    hours_before: Annotated[StrictInt, Field(ge=1, le=720)]
+    cancelled_by: EventName | None = None
+
+
+ALL_DAYS: tuple[Day, ...] = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+TimeOfDay = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+"""A local time ``HH:MM`` (24 h)."""
+
+
+class VenueAtTimeRule(WireModel):
+    """Operator signal: a user of the partner's app ``appId`` (in-app location permission ``WHILE_USING`` or
+    ``ALWAYS``, as for ``AREA_ENTERED``) has been in ``area`` (seen at cell level) for ``minDwellMinutes`` inside the
+    local-time window ``startTime``-``endTime`` of one of ``days`` (the user's own time zone; the window does not
+    wrap midnight): entered during the window, or already there when it opens. Once per user per local day."""
+
+    kind: Literal["VENUE_AT_TIME"]
+    app_id: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+    area_id: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
+    area: Circle
+    days: list[Day] = Field(default_factory=lambda: list(ALL_DAYS), min_length=1, max_length=7)
+    start_time: TimeOfDay
+    end_time: TimeOfDay
+    min_dwell_minutes: Annotated[StrictInt, Field(ge=0, le=720)] = 0
+
+    @field_validator("days")
+    @classmethod
+    def _distinct(cls, days: list[str]) -> list[str]:
+        if len(set(days)) != len(days):
+            raise ValueError("days must be distinct")
+        return days
+
+
+Rule = Annotated[EventNotFollowedRule | FirstEventRule | AudienceEnteredRule | AreaEnteredRule | EventReminderRule
+                 | VenueAtTimeRule, Field(discriminator="kind")]
 
 
 class WebhookAction(WireModel):
@@ -115,6 +160,11 @@ class Trigger(TriggerRequest):
 
     id: str
     created_at: Instant
+    status: Literal["ACTIVE", "SINK_GONE"] = "ACTIVE"
+    """``SINK_GONE``: a webhook sink answered ``410 Gone``; its pending deliveries were cancelled and the trigger's
+    webhook steps are suppressed from then on (reason ``SINK_GONE``); with only webhook steps it starts no runs."""
+    ignored_events: int = 0
+    """``EVENT_REMINDER``: events that scheduled nothing (no valid instant in ``timeProperty``, or one passed)."""
 
 
 class TriggerList(WireModel):
@@ -125,7 +175,7 @@ class TriggerList(WireModel):
 
 class TriggerFire(WireModel):
     """What one step did for one user: ``SENT`` (``refs``: push ids or the CloudEvent id) or ``SUPPRESSED``
-    (``reason``: ``QUIET_HOURS``, ``FREQUENCY_CAP``, ``NO_CONSENT``, ``NO_INSTALL``, ``PUSH_FAILED``)."""
+    (``reason``: ``QUIET_HOURS``, ``FREQUENCY_CAP``, ``NO_CONSENT``, ``NO_INSTALL``, ``PUSH_FAILED``, ``SINK_GONE``)."""
 
     id: str
     trigger_id: str

@@ -21,7 +21,8 @@ routes = RouteTable("cdp_triggers")
 
 def trigger_view(record: TriggerRecord) -> Trigger:
     """Wire form of a trigger."""
-    return Trigger(id=record.id, created_at=record.created_at, **dict(record.spec))
+    return Trigger(id=record.id, created_at=record.created_at, status=record.status,
+                   ignored_events=record.ignored, **dict(record.spec))
 
 
 @routes.post("/cdp/v1/triggers", summary="Create a trigger", access=Access.PARTNER, scopes=(SCOPE_WRITE,),

@@ -143,3 +143,5 @@ class EventsIngested:
     """Event names; ``codes`` index into it."""
     codes: NDArray[np.int64]
     time_us: NDArray[np.int64]
+    properties: tuple[dict[str, Any], ...] = ()
+    """Each event's properties (tracking calls; empty for the simulated installs' batches, which carry none)."""

@@ -271,6 +271,7 @@ class CdpService:
         profiles: list[int] = []
         names: list[str] = []
         times: list[int] = []
+        props: list[dict[str, Any]] = []
         for m in messages:
             if not self._replaying:
                 if m.message_id in partner.seen:
@@ -286,6 +287,7 @@ class CdpService:
                 profiles.append(p)
                 names.append(m.event)
                 times.append(m.time_us)
+                props.append(m.properties)
                 for state, leaf, cond in partner.by_event(m.event):
                     if matching(cond, m.properties):
                         entry = hits.setdefault((state.seq, leaf), (state, [], []))
@@ -307,7 +309,8 @@ class CdpService:
             uniq = tuple(dict.fromkeys(names))
             code = {n: i for i, n in enumerate(uniq)}
             notice = EventsIngested(source.partner_id, root[np.asarray(profiles, np.int64)], uniq,
-                                    np.asarray([code[n] for n in names], np.int64), np.asarray(times, np.int64))
+                                    np.asarray([code[n] for n in names], np.int64), np.asarray(times, np.int64),
+                                    tuple(props))
             for fn in self._event_listeners:
                 fn(notice)
         return len(rows)

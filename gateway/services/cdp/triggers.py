@@ -1,20 +1,26 @@
 """CDP triggers: rules over a partner's profiles that start a chain of delayed actions (webhook or push).
 
-Owns :class:`TriggerService` and its tables (``cdp_triggers``, ``cdp_trigger_runs``, ``cdp_trigger_fires``). It
-listens to the CDP (:meth:`~gateway.services.cdp.service.CdpService.add_event_listener`,
-:meth:`~gateway.services.cdp.service.CdpService.add_audience_listener`, which stay silent during a restart's
-replay). A rule that matches a user starts a *run* (a row): ``EVENT_NOT_FOLLOWED`` waits (state ``WAITING``) until
-the window ends, and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EVENT`` starts once per user;
-``AUDIENCE_ENTERED`` at each entry. A started run goes through the trigger's steps, each a durable timer
+Owns :class:`TriggerService` and its tables (``cdp_triggers``, ``cdp_trigger_runs``, ``cdp_trigger_fires``). It listens
+to the CDP (:meth:`~gateway.services.cdp.service.CdpService.add_event_listener`,
+:meth:`~gateway.services.cdp.service.CdpService.add_audience_listener`, which stay silent during a restart's replay). A
+rule that matches a user starts a *run* (a row): ``EVENT_NOT_FOLLOWED`` waits (state ``WAITING``) until the window ends,
+and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EVENT`` starts once per user; ``AUDIENCE_ENTERED`` at each
+entry; ``EVENT_REMINDER`` is scheduled (state ``SCHEDULED``) for ``hoursBefore`` the instant its event names, once per
+user and instant, until a ``cancelledBy`` event with the same instant cancels it. The operator signals: ``AREA_ENTERED``
+at each entry into the area's cells, ``VENUE_AT_TIME`` once per install and local day after ``minDwellMinutes`` in the
+area inside a local-time window (evaluated each tick over the area's occupants, their presence kept in
+``cdp_trigger_presence``). A started run goes through the trigger's steps, each a durable timer
 (:class:`gateway.core.timers.Timers`) that, when due, decides the step — quiet hours in the user's local time
 (:func:`gateway.services.policy.in_quiet_hours`), then the trigger's daily cap per user
 (:class:`gateway.services.caps.FrequencyCaps`), then consent — records a *fire* under an id made of the run and the
-step, and schedules the next step. A restart puts the waiting runs and the pending timers back, so it fires exactly
-the actions, with exactly the ids, an uninterrupted run would have.
+step, and schedules the next step. A restart puts the waiting runs and the pending timers back, so it fires exactly the
+actions, with exactly the ids, an uninterrupted run would have.
 
-A webhook carries the partner's own user id (else the installation id it knows the user by), never an MSISDN nor
-a location. A ``MARKETING`` push goes only to installs whose in-app marketing consent and OS notification
-permission both hold at the send instant. It must not know about HTTP.
+A webhook carries the partner's own user id (else the installation id it knows the user by), never an MSISDN nor a
+location. A sink answering ``410 Gone`` ends the trigger's webhooks (:meth:`TriggerService.on_gone`): its later webhook
+steps are suppressed (``SINK_GONE``), and a trigger with only webhook steps starts no more runs. A ``MARKETING`` push
+goes only to installs whose in-app marketing consent and OS notification permission both hold at the send instant. It
+must not know about HTTP.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import TypeAdapter, ValidationError
 
 from gateway.core.errors import GatewayError, InvalidArgument, NotFound
 from gateway.core.ids import AUDIENCE_PREFIX, TRIGGER_PREFIX, format_id, parse_public_id
@@ -41,13 +48,17 @@ from gateway.services.caps import FrequencyCaps
 from gateway.services.cdp.model import AudienceChange, EventsIngested
 from gateway.services.cdp.service import CdpService
 from gateway.services.policy import Rules, in_quiet_hours
+from gateway.wire.base import Instant
 from gateway.wire.cdp_triggers import (
+    ALL_DAYS,
     AreaEnteredRule,
     AudienceEnteredRule,
     EventNotFollowedRule,
+    EventReminderRule,
     FirstEventRule,
     PushAction,
     TriggerRequest,
+    VenueAtTimeRule,
     WebhookAction,
 )
 from gateway.wire.errors import ErrorDetail
@@ -95,7 +106,30 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA = FeatureSchema("cdp_triggers", MIGRATIONS)
 """The trigger tables, versioned apart from the core ones."""
 
+SIGNAL_MIGRATIONS: tuple[str, ...] = (
+    # 1: a trigger's own state (ignored reminder events, sink gone) and venue presence (issue 13)
+    """
+    CREATE TABLE cdp_trigger_status (
+        trigger_seq INTEGER PRIMARY KEY,
+        ignored INTEGER NOT NULL DEFAULT 0,  -- EVENT_REMINDER events that scheduled nothing (no valid instant)
+        gone_us INTEGER                      -- when a webhook sink answered 410 Gone
+    );
+    CREATE TABLE cdp_trigger_presence (   -- VENUE_AT_TIME: one install's presence in the area
+        trigger_seq INTEGER NOT NULL,
+        row INTEGER NOT NULL,             -- install row of the rule's app
+        since_us INTEGER,                 -- in the area since (NULL: not in it)
+        fired_day INTEGER NOT NULL DEFAULT 0,  -- the local day (ordinal) it last fired
+        PRIMARY KEY (trigger_seq, row)
+    );
+    """,
+)
+SIGNAL_SCHEMA = FeatureSchema("cdp_trigger_signals", SIGNAL_MIGRATIONS)
+"""The tables of reminders' counters, gone sinks and venue presence (apart, so that they migrate on their own)."""
+
 WAITING, STARTED, CANCELLED = 0, 1, 2
+SCHEDULED = 3
+"""An ``EVENT_REMINDER`` run until its last step (a ``cancelledBy`` event cancels it until then)."""
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
 EVENT_TYPE = "org.opsim.cdp.v1.trigger.fired"
 EVENT_SOURCE = "/cdp/v1/triggers"
 CAP_DAYS = 2
@@ -123,6 +157,21 @@ class TriggerRecord:
     """Root profile → (run, started µs) of its open ``EVENT_NOT_FOLLOWED`` wait."""
     seen: set[int] = field(default_factory=set)
     """Root profiles a ``FIRST_EVENT`` trigger has started for."""
+    ignored: int = 0
+    """``EVENT_REMINDER`` events that scheduled nothing (no valid instant, or the scheduled instant passed)."""
+    sink_gone_at: datetime | None = None
+    """When a webhook sink of the trigger answered ``410 Gone`` (its webhook steps are suppressed from then)."""
+    present_since: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    """``VENUE_AT_TIME``: per install row of the app, in the area since (µs), -1 when not in it."""
+    fired_day: NDArray[np.int32] = field(default_factory=lambda: np.empty(0, np.int32))
+    """``VENUE_AT_TIME``: per install row, the local day (ordinal) it last fired, 0 never."""
+    present: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    """``VENUE_AT_TIME``: the install rows in the area at the last tick, ascending."""
+
+    @property
+    def status(self) -> str:
+        """``ACTIVE``, or ``SINK_GONE`` once a webhook sink answered ``410 Gone``."""
+        return "ACTIVE" if self.sink_gone_at is None else "SINK_GONE"
 
     @property
     def id(self) -> str:
@@ -157,6 +206,22 @@ def render(template: str, traits: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(value, template)
 
 
+def scheduled_instant(value: Any) -> datetime | None:
+    """The instant an event property names (an ISO-8601 string with an offset, in the accepted range), else
+    ``None`` (missing, not a string, naive or out of range)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return _INSTANT.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def minute_of_day(hhmm: str) -> int:
+    """Minutes since local midnight of a validated ``HH:MM``."""
+    return int(hhmm[:2]) * 60 + int(hhmm[3:])
+
+
 class TriggerService:
     """Every partner's triggers, their waiting runs and pending steps."""
 
@@ -173,11 +238,14 @@ class TriggerService:
         self.geofencing = geofencing
         self._is_live = is_live
         store.add_schema(SCHEMA)
+        store.add_schema(SIGNAL_SCHEMA)
+        self._rows_index: dict[int, tuple[int, NDArray[np.int64], NDArray[np.int64]]] = {}
         self._triggers: dict[int, TriggerRecord] = {}
         self._timers = Timers(store, world.clock, "cdp-triggers", {"step": self._step, "expire": self._expire})
         cdp.add_event_listener(self.on_events)
         cdp.add_audience_listener(self.on_audience)
         world.on_cell_change(self.on_cell_change)
+        world.on_step(self.on_step)
 
     # -- definitions -------------------------------------------------------------------------------------------
     def _check(self, partner_id: int, spec: TriggerRequest) -> TriggerRecord:
@@ -186,7 +254,7 @@ class TriggerService:
         audience_seq = app_seq = None
         cells = np.empty(0, np.int64)
         rule = spec.rule
-        if isinstance(rule, AreaEnteredRule):
+        if isinstance(rule, AreaEnteredRule | VenueAtTimeRule):  # the same app linking rule and cells
             app = self.apps.find(rule.app_id)
             if app is None or app.partner_id != partner_id:
                 errors.append(ErrorDetail(field="body.rule.appId", message="no such app of the partner"))
@@ -199,6 +267,11 @@ class TriggerService:
                 errors.append(ErrorDetail(field="body.rule.area", message=exc.message))
         if isinstance(rule, EventNotFollowedRule) and rule.event == rule.not_followed_by:
             errors.append(ErrorDetail(field="body.rule.notFollowedBy", message="must differ from event"))
+        if isinstance(rule, EventReminderRule) and rule.event == rule.cancelled_by:
+            errors.append(ErrorDetail(field="body.rule.cancelledBy", message="must differ from event"))
+        if isinstance(rule, VenueAtTimeRule) and rule.end_time <= rule.start_time:
+            errors.append(ErrorDetail(field="body.rule.endTime",
+                                      message="must be after startTime (the window does not wrap midnight)"))
         if isinstance(rule, AudienceEnteredRule):
             try:
                 audience_seq = self.cdp.audience(partner_id, rule.audience_id).seq
@@ -272,6 +345,8 @@ class TriggerService:
     def _new_run(self, record: TriggerRecord, identity: str, state: int, started_us: int) -> int | None:
         """Store a run; ``None`` when this trigger already started one for this user at this instant (a tick rerun
         after a crash, whose first pass committed its runs with their timers: nothing is started twice)."""
+        if record.sink_gone_at is not None and all(isinstance(s.action, WebhookAction) for s in record.spec.steps):
+            return None  # every step would be suppressed: the trigger has ended
         cur = self.store.conn.execute("INSERT OR IGNORE INTO cdp_trigger_runs(trigger_seq, identity, state, "
                                       "started_us) VALUES (?, ?, ?, ?)", (record.seq, identity, state, started_us))
         return int(cur.lastrowid) if cur.rowcount and cur.lastrowid else None
@@ -283,7 +358,7 @@ class TriggerService:
     def on_events(self, notice: EventsIngested) -> None:
         """CDP listener: start or cancel runs of the partner's event rules, in event-time order."""
         triggers = [t for t in self.of_partner(notice.partner_id)
-                    if isinstance(t.spec.rule, EventNotFollowedRule | FirstEventRule)]
+                    if isinstance(t.spec.rule, EventNotFollowedRule | FirstEventRule | EventReminderRule)]
         if not triggers:
             return
         code = {name: i for i, name in enumerate(notice.events)}
@@ -291,6 +366,9 @@ class TriggerService:
         with self.store.transaction():
             for record in triggers:
                 rule = record.spec.rule
+                if isinstance(rule, EventReminderRule):
+                    self._remind(record, rule, notice, code)
+                    continue
                 if isinstance(rule, FirstEventRule):
                     first = code.get(rule.event, -1)
                     for i in np.flatnonzero(notice.codes == first).tolist():
@@ -324,6 +402,39 @@ class TriggerService:
                         self._timers.schedule(from_micros(at_us) + timedelta(seconds=rule.within_seconds),
                                               "expire", trigger=record.seq, run=run, identity=identity)
 
+    def _remind(self, record: TriggerRecord, rule: EventReminderRule, notice: EventsIngested,
+                code: dict[str, int]) -> None:
+        """Schedule (or cancel) ``EVENT_REMINDER`` runs for the notice's events, in event-time order."""
+        x = code.get(rule.event, -1)
+        y = code.get(rule.cancelled_by, -1) if rule.cancelled_by is not None else -1
+        idx = np.flatnonzero((notice.codes == x) | (notice.codes == y))
+        if not len(idx):
+            return
+        idx = idx[np.argsort(notice.time_us[idx], kind="stable")]
+        now = self.world.clock.now
+        ignored = 0
+        for i in idx.tolist():
+            props = notice.properties[i] if i < len(notice.properties) else {}
+            starts = scheduled_instant(props.get(rule.time_property))
+            cancel = int(notice.codes[i]) == y
+            if starts is None or (not cancel and starts <= now):
+                ignored += 0 if cancel else 1  # tracked events are not validated against rules: counted, not refused
+                continue
+            identity = self._identity(notice.partner_id, int(notice.profiles[i]))
+            if cancel:
+                self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE trigger_seq = ? AND identity = ? "
+                                        "AND started_us = ? AND state = ?",
+                                        (CANCELLED, record.seq, identity, to_micros(starts), SCHEDULED))
+                continue
+            run = self._new_run(record, identity, SCHEDULED, to_micros(starts))
+            if run is not None:  # else this user's reminder for this instant exists (or was cancelled)
+                self._start(record, run, identity, max(starts - timedelta(hours=rule.hours_before), now))
+        if ignored:
+            record.ignored += ignored
+            self.store.conn.execute("INSERT INTO cdp_trigger_status(trigger_seq, ignored) VALUES (?, ?) ON CONFLICT"
+                                    "(trigger_seq) DO UPDATE SET ignored = ignored + excluded.ignored",
+                                    (record.seq, ignored))
+
     def on_audience(self, change: AudienceChange) -> None:
         """CDP listener: each profile entering an audience starts a run of the triggers on it."""
         triggers = [t for t in self.of_partner(change.partner_id) if t.audience_seq == change.audience_seq]
@@ -355,7 +466,8 @@ class TriggerService:
                        new: NDArray[np.int32]) -> None:
         """World listener: movers into an ``AREA_ENTERED`` rule's cells from outside them, who have the rule's app
         installed with location allowed in it, start a run (one per install; not while a restart replays)."""
-        triggers = [t for t in self._triggers.values() if len(t.cells) and t.app_seq is not None]
+        triggers = [t for t in self._triggers.values()
+                    if isinstance(t.spec.rule, AreaEnteredRule) and len(t.cells) and t.app_seq is not None]
         if not triggers or not len(subs) or not self._is_live():
             return
         with self.store.transaction():
@@ -405,6 +517,15 @@ class TriggerService:
         record = self._triggers.get(trigger)
         if record is None:
             return
+        scheduled_us = None
+        if isinstance(record.spec.rule, EventReminderRule):
+            got = self.store.conn.execute("SELECT state, started_us FROM cdp_trigger_runs WHERE seq = ?",
+                                          (run,)).fetchone()
+            if got is None or got["state"] != SCHEDULED:
+                return  # cancelled by the cancelledBy event
+            scheduled_us = int(got["started_us"])
+            if step + 1 == len(record.spec.steps):
+                self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (STARTED, run))
         space = self.cdp.space(record.partner_id)
         p = space.find(identity)
         installs = self._installs(record.partner_id, p, identity)
@@ -423,8 +544,10 @@ class TriggerService:
         quiet = spec.quiet_hours
         caps_key = np.array([record.key(identity)], np.int32)
         days = np.array([day], np.int32)
-        if isinstance(spec.rule, AreaEnteredRule) and not self._location_allowed(installs[0]):
+        if isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule) and not self._location_allowed(installs[0]):
             reason = "NO_CONSENT"  # the location permission (the link) was withdrawn since the entry
+        elif isinstance(action, WebhookAction) and record.sink_gone_at is not None:
+            reason = "SINK_GONE"
         elif quiet is not None and in_quiet_hours(np.array([hour], np.int16),
                                                   Rules(quiet.start_hour, quiet.end_hour))[0]:
             reason = "QUIET_HOURS"
@@ -432,7 +555,7 @@ class TriggerService:
                 spec.daily_cap:
             reason = "FREQUENCY_CAP"
         elif isinstance(action, WebhookAction):
-            self._webhook(record, action, fire_id, step, user_id, identity, now)
+            self._webhook(record, action, fire_id, step, user_id, identity, now, scheduled_us)
             refs = [fire_id]
         else:
             refs, reason = self._push(action, installs, {} if p is None else space.traits_of(p))
@@ -453,7 +576,7 @@ class TriggerService:
         return bool(table.installed[install[1]] and table.location[install[1]] > 0)
 
     def _webhook(self, record: TriggerRecord, action: WebhookAction, fire_id: str, step: int, user_id: str | None,
-                 identity: str, at: datetime) -> None:
+                 identity: str, at: datetime, scheduled_us: int | None = None) -> None:
         rule = record.spec.rule
         data: dict[str, Any] = {"triggerId": record.id, "triggerName": record.spec.name, "rule": rule.kind,
                                 "step": step, "userId": user_id}
@@ -463,6 +586,10 @@ class TriggerService:
             data["event"] = rule.event
         elif isinstance(rule, AudienceEnteredRule):
             data["audienceId"] = rule.audience_id
+        elif isinstance(rule, EventReminderRule):
+            data["event"] = rule.event
+            if scheduled_us is not None:  # the partner's own instant back, so it knows which booking
+                data["scheduledAt"] = from_micros(scheduled_us).isoformat().replace("+00:00", "Z")
         else:
             data["areaId"] = rule.area_id  # the partner's label: never a coordinate nor a cell
         token = sink_access_token(action.sink_credential, at)
@@ -493,6 +620,105 @@ class TriggerService:
                 continue
         return (refs, None) if refs else ([], "PUSH_FAILED")
 
+    # -- operator signal: at a venue at a time ------------------------------------------------------------------
+    def on_step(self, now: datetime) -> None:
+        """World listener: each ``VENUE_AT_TIME`` rule over its area's occupants at the end of a tick (not while a
+        restart replays)."""
+        triggers = [t for t in self._triggers.values()
+                    if isinstance(t.spec.rule, VenueAtTimeRule) and len(t.cells) and t.app_seq is not None]
+        if not triggers or not self._is_live():
+            return
+        with self.store.transaction():
+            for record in triggers:
+                self._venue(record, now)
+
+    def _venue(self, record: TriggerRecord, now: datetime) -> None:
+        """Track who of the app's users (location allowed) is in the area since when, and start a run for those who
+        have dwelt ``minDwellMinutes`` inside today's window and have not fired today (all numpy over the
+        occupants)."""
+        rule = record.spec.rule
+        assert isinstance(rule, VenueAtTimeRule) and record.app_seq is not None
+        table = self.apps.installs(self.apps.by_seq(record.app_seq))
+        self._grow_presence(record, table.size)
+        rows = self._rows_of_subs(record.app_seq, table.subscriber,
+                                  self.world.occupants_of_cells(record.cells.astype(np.int32)))
+        rows = rows[table.installed[rows] & (table.location[rows] > 0)]
+        now_us = to_micros(now)
+        entered = np.setdiff1d(rows, record.present, assume_unique=True)
+        left = np.setdiff1d(record.present, rows, assume_unique=True)
+        record.present_since[entered] = now_us
+        record.present_since[left] = -1
+        record.present = rows
+        conn = self.store.conn
+        if len(entered):
+            conn.executemany("INSERT INTO cdp_trigger_presence(trigger_seq, row, since_us) VALUES (?, ?, ?) ON "
+                             "CONFLICT(trigger_seq, row) DO UPDATE SET since_us = excluded.since_us",
+                             [(record.seq, r, now_us) for r in entered.tolist()])
+        if len(left):
+            conn.executemany("UPDATE cdp_trigger_presence SET since_us = NULL WHERE trigger_seq = ? AND row = ?",
+                             [(record.seq, r) for r in left.tolist()])
+        if not len(rows):
+            return
+        local = self.world.local_clock(table.subscriber[rows], now)
+        start, end = minute_of_day(rule.start_time), minute_of_day(rule.end_time)
+        on_day = np.array([d in rule.days for d in ALL_DAYS])[local.weekday]
+        minute = local.minute.astype(np.int64)
+        in_window = on_day & (minute >= start) & (minute < end)
+        # Time zones differ by whole minutes: the window opened (minute - start) local minutes before this minute.
+        opened_us = now_us - (now.second * 1_000_000 + now.microsecond) - (minute - start) * 60_000_000
+        dwelt_us = now_us - np.maximum(record.present_since[rows], opened_us)
+        due = in_window & (dwelt_us >= rule.min_dwell_minutes * 60_000_000) & (record.fired_day[rows] != local.day)
+        if not due.any():
+            return
+        fired, days = rows[due], local.day[due]
+        record.fired_day[fired] = days
+        conn.executemany("UPDATE cdp_trigger_presence SET fired_day = ? WHERE trigger_seq = ? AND row = ?",
+                         [(d, record.seq, r) for r, d in zip(fired.tolist(), days.tolist(), strict=True)])
+        for row in fired.tolist():
+            identity = self.apps.codec.installation_id(record.app_seq, row)
+            run = self._new_run(record, identity, STARTED, now_us)
+            if run is not None:
+                self._start(record, run, identity, now)
+
+    @staticmethod
+    def _grow_presence(record: TriggerRecord, size: int) -> None:
+        """Presence columns as long as the app's install table (installs are appended over time)."""
+        grow = size - len(record.present_since)
+        if grow > 0:
+            record.present_since = np.concatenate([record.present_since, np.full(grow, -1, np.int64)])
+            record.fired_day = np.concatenate([record.fired_day, np.zeros(grow, np.int32)])
+
+    def _rows_of_subs(self, app_seq: int, subscriber: NDArray[np.int64], subs: NDArray[np.int32],
+                      ) -> NDArray[np.int64]:
+        """Install rows (ascending) of the app whose subscriber is one of ``subs``: a sorted index of the table's
+        subscribers, rebuilt when installs were appended (rows never move)."""
+        cached = self._rows_index.get(app_seq)
+        if cached is None or cached[0] != len(subscriber):
+            order = np.argsort(subscriber, kind="stable").astype(np.int64)
+            cached = self._rows_index[app_seq] = (len(subscriber), order, subscriber[order])
+        _, order, ordered = cached
+        lo = np.searchsorted(ordered, subs, "left")
+        counts = np.searchsorted(ordered, subs, "right") - lo
+        total = int(counts.sum())
+        if not total:
+            return np.empty(0, np.int64)
+        offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.sort(order[np.repeat(lo, counts) + offsets])
+
+    # -- sinks -------------------------------------------------------------------------------------------------
+    def on_gone(self, subscription_id: str) -> None:
+        """Webhook sender listener: a sink of the trigger answered ``410 Gone`` (the outbox has cancelled its pending
+        events): its webhook steps are suppressed from now on, and one with only webhook steps starts no more
+        runs. Other subscriptions' ids are not ours."""
+        seq = parse_public_id(subscription_id, TRIGGER_PREFIX)
+        record = None if seq is None else self._triggers.get(seq)
+        if record is None or record.sink_gone_at is not None:
+            return
+        record.sink_gone_at = self.world.clock.now
+        with self.store.transaction() as conn:
+            conn.execute("INSERT INTO cdp_trigger_status(trigger_seq, gone_us) VALUES (?, ?) ON CONFLICT(trigger_seq) "
+                         "DO UPDATE SET gone_us = excluded.gone_us", (record.seq, to_micros(record.sink_gone_at)))
+
     # -- restart -----------------------------------------------------------------------------------------------
     def resume(self) -> None:
         """Load triggers, waiting runs, first-event users and today's caps, and put the pending steps back on the
@@ -505,7 +731,7 @@ class TriggerService:
             cells = np.empty(0, np.int64)
             if isinstance(spec.rule, AudienceEnteredRule):
                 audience = parse_public_id(spec.rule.audience_id, AUDIENCE_PREFIX)
-            elif isinstance(spec.rule, AreaEnteredRule):
+            elif isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule):
                 app = self.apps.find(spec.rule.app_id)
                 app_seq = None if app is None else app.seq
                 cells = np.array(sorted(self.geofencing.cells_of(spec.rule.area)), np.int64)
@@ -527,4 +753,25 @@ class TriggerService:
             if record is not None:
                 record.caps.record(np.array([record.key(r["identity"])], np.int32), np.array([r["day"]], np.int32),
                                    np.zeros(1, np.int64))
+        self._resume_signals()
         self._timers.resume()
+
+    def _resume_signals(self) -> None:
+        """Reminder counters, gone sinks and venue presence back from their tables."""
+        conn = self.store.conn
+        for r in conn.execute("SELECT * FROM cdp_trigger_status"):
+            record = self._triggers.get(r["trigger_seq"])
+            if record is not None:
+                record.ignored = int(r["ignored"])
+                record.sink_gone_at = None if r["gone_us"] is None else from_micros(int(r["gone_us"]))
+        for record in self._triggers.values():
+            if not isinstance(record.spec.rule, VenueAtTimeRule) or record.app_seq is None:
+                continue
+            rows = conn.execute("SELECT row, since_us, fired_day FROM cdp_trigger_presence WHERE trigger_seq = ? "
+                                "ORDER BY row", (record.seq,)).fetchall()
+            size = self.apps.installs(self.apps.by_seq(record.app_seq)).size
+            self._grow_presence(record, max([size, *(int(r["row"]) + 1 for r in rows)]))
+            for r in rows:
+                record.present_since[r["row"]] = -1 if r["since_us"] is None else int(r["since_us"])
+                record.fired_day[r["row"]] = int(r["fired_day"])
+            record.present = np.flatnonzero(record.present_since >= 0).astype(np.int64)
