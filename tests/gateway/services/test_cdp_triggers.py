@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -422,3 +422,311 @@ def test_area_rule_with_an_area_too_small_names_the_field(stack: Stack) -> None:
     with pytest.raises(InvalidArgument) as err:
         stack.trigger({"kind": "AREA_ENTERED", "appId": stack.app.id, "areaId": "x", "area": area})
     assert [d.field for d in err.value.details or []] == ["body.rule.area"]
+
+
+# -- event reminder ----------------------------------------------------------------------------------------------
+
+def reminder(**extra: Any) -> dict[str, Any]:
+    return {"kind": "EVENT_REMINDER", "event": "Ticket Purchased", "hoursBefore": 2, **extra}
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def test_reminder_fires_hours_before_the_scheduled_instant_once(stack: Stack) -> None:
+    """A ticket for 5 h from now reminds at 3 h, not before, once (the same ticket again starts nothing), the next
+    step counting from the reminder; the webhook carries the scheduled instant back."""
+    record = stack.trigger(reminder(), steps=[{"action": HOOK}, {"delaySeconds": 1800, "action": HOOK}])
+    start = stack.world.clock.now
+    show = start + timedelta(hours=5)
+    stack.track("u1", "Ticket Purchased", properties={"startsAt": iso(show), "seat": "12A"})
+    stack.advance(timedelta(hours=2, minutes=59))
+    assert stack.fires(record) == []
+    stack.track("u1", "Ticket Purchased", properties={"startsAt": iso(show)})  # the same ticket again
+    stack.advance(timedelta(hours=1))
+    assert stack.fires(record) == [(f"{record.id}-1-0", "u1", 0, "SENT", None), (f"{record.id}-1-1", "u1", 1, "SENT",
+                                                                                  None)]
+    tick = stack.world.tick
+    at = stack.sent_at(record)
+    assert start + timedelta(hours=3) <= at[0] <= start + timedelta(hours=3) + tick
+    assert at[1] - at[0] == timedelta(minutes=30)
+    data = json.loads(stack.outbox.events()[0].body)["data"]
+    assert data == {"triggerId": record.id, "triggerName": "t", "rule": "EVENT_REMINDER", "step": 0, "userId": "u1",
+                    "event": "Ticket Purchased", "scheduledAt": iso(show)}
+
+
+def test_reminder_whose_instant_passed_fires_at_once_unless_the_event_began(stack: Stack) -> None:
+    """A booking 1 h ahead with a 2 h reminder fires at once; one that already began, and events without a valid
+    instant, start nothing and are counted as ignored."""
+    record = stack.trigger(reminder(timeProperty="at"))
+    now = stack.world.clock.now
+    stack.track("soon", "Ticket Purchased", properties={"at": iso(now + timedelta(hours=1))})
+    stack.track("began", "Ticket Purchased", properties={"at": iso(now - timedelta(minutes=5))})
+    for props in ({}, {"at": "tomorrow"}, {"at": 1767225600}, {"at": "2026-06-01T20:00:00"}):  # naive: no offset
+        stack.track("bad", "Ticket Purchased", properties=props)
+    stack.world.clock.run_until(now)
+    assert [f[1] for f in stack.fires(record)] == ["soon"]
+    assert stack.sent_at(record) == [now]
+    assert stack.triggers.get(stack.partner, record.id).ignored == 5
+
+
+def test_reminder_cancelled_by_the_same_booking_only(stack: Stack) -> None:
+    """A refund naming the same instant cancels the reminder (also between its steps); a refund of another
+    booking does not."""
+    record = stack.trigger(reminder(cancelledBy="Ticket Refunded"),
+                           steps=[{"action": HOOK}, {"delaySeconds": 3600, "action": HOOK}])
+    now = stack.world.clock.now
+    show, other = now + timedelta(hours=4), now + timedelta(hours=6)
+    for user in ("u1", "u2", "u3"):
+        stack.track(user, "Ticket Purchased", properties={"startsAt": iso(show)})
+    stack.track("u1", "Ticket Refunded", properties={"startsAt": iso(show)})
+    stack.track("u2", "Ticket Refunded", properties={"startsAt": iso(other)})
+    stack.advance(timedelta(hours=2, minutes=30))  # u3's first step done
+    stack.track("u3", "Ticket Refunded", properties={"startsAt": iso(show)})
+    stack.advance(timedelta(hours=2))
+    assert [(f[1], f[2]) for f in stack.fires(record)] == [("u2", 0), ("u3", 0), ("u2", 1)]
+
+
+def test_reminder_in_quiet_hours_is_suppressed(stack: Stack) -> None:
+    """A reminder due in the quiet hours (UTC for a server-side user) is suppressed, not delayed."""
+    now = stack.world.clock.now
+    due = now + timedelta(hours=1)
+    record = stack.trigger(reminder(), quietHours={"startHour": due.hour, "endHour": (due.hour + 1) % 24})
+    stack.track("u1", "Ticket Purchased", properties={"startsAt": iso(due + timedelta(hours=2))})
+    stack.advance(timedelta(hours=2))
+    assert [(f[3], f[4]) for f in stack.fires(record)] == [("SUPPRESSED", "QUIET_HOURS")]
+
+
+# -- operator signal: at a venue at a time ---------------------------------------------------------------------
+
+@dataclass
+class Venue:
+    row: int
+    sub: int
+    inside: tuple[float, float]
+    outside: tuple[float, float]
+    area: dict[str, Any]
+    minute: int
+    """The user's local minute of day when the stack was opened."""
+
+    def rule(self, start: int, end: int, **extra: Any) -> dict[str, Any]:
+        """A rule whose window is ``start``..``end`` minutes from the opening minute."""
+        def hhmm(m: int) -> str:
+            return f"{(self.minute + m) // 60:02d}:{(self.minute + m) % 60:02d}"
+        return {"kind": "VENUE_AT_TIME", "appId": "", "areaId": "stadium", "area": self.area, "startTime": hhmm(start),
+                "endTime": hhmm(end), **extra}
+
+
+def venue(s: Stack, allowed: bool = True) -> Venue:
+    """One install (the only one allowing location) and a venue around its current cell, with a far point
+    outside; the user's local minute now."""
+    table = s.apps.installs(s.app)
+    row = int(np.flatnonzero(table.installed)[0])
+    sub = int(table.subscriber[row])
+    table.location[:] = 0
+    table.location[row] = 1 if allowed else 0
+    world = s.world
+    cell = int(world.cell[sub])
+    x, y = world.cell_centres()
+    far = int(np.argmax(np.where(world.city.contains(x, y), np.hypot(x - x[cell], y - y[cell]), -1.0)))
+    inside = world.city.projection.point_latlon(float(x[cell]), float(y[cell]))
+    outside = world.city.projection.point_latlon(float(x[far]), float(y[far]))
+    radius = max(world.cell_radius(cell), 100.0)
+    area = {"areaType": "CIRCLE", "center": {"latitude": inside[0], "longitude": inside[1]}, "radius": radius}
+    minute = int(world.local_clock(np.array([sub])).minute[0])
+    return Venue(row, sub, inside, outside, area, minute)
+
+
+def venue_trigger(s: Stack, v: Venue, start: int, end: int, **extra: Any) -> TriggerRecord:
+    rule = v.rule(start, end, **{k: extra.pop(k) for k in ("days", "minDwellMinutes") if k in extra})
+    return s.trigger({**rule, "appId": s.app.id}, **extra)
+
+
+def test_venue_fires_after_the_dwell_inside_the_window_once_a_day(stack: Stack) -> None:
+    """Entering during the window fires once the dwell is done, not before; leaving and coming back the same day
+    fires nothing more; the webhook names the venue by its label only."""
+    v = venue(stack)
+    stack.world.pin(v.sub, *v.outside)
+    record = venue_trigger(stack, v, 10, 130, minDwellMinutes=30)
+    start = stack.world.clock.now
+    stack.advance(timedelta(minutes=20))
+    stack.world.pin(v.sub, *v.inside)
+    entered = stack.world.clock.now
+    stack.advance(timedelta(minutes=29))
+    assert stack.fires(record) == []
+    stack.advance(timedelta(minutes=2))
+    user = stack.apps.install(stack.app, v.row).user_id
+    assert [(f[1], f[3]) for f in stack.fires(record)] == [(user, "SENT")]
+    [at] = stack.sent_at(record)
+    assert entered + timedelta(minutes=30) <= at <= entered + timedelta(minutes=30) + stack.world.tick
+    stack.world.pin(v.sub, *v.outside)
+    stack.advance(timedelta(minutes=10))
+    stack.world.pin(v.sub, *v.inside)
+    stack.advance(timedelta(minutes=60))
+    assert len(stack.fires(record)) == 1
+    data = json.loads(stack.outbox.events()[0].body)["data"]
+    assert data == {"triggerId": record.id, "triggerName": "t", "rule": "VENUE_AT_TIME", "step": 0, "userId": user,
+                    "areaId": "stadium"}
+    assert start < at
+
+
+def test_venue_already_there_when_the_window_opens(stack: Stack) -> None:
+    """A user in the area before the window counts their dwell from its opening."""
+    v = venue(stack)
+    stack.world.pin(v.sub, *v.inside)
+    record = venue_trigger(stack, v, 10, 120, minDwellMinutes=15)
+    start = stack.world.clock.now
+    stack.advance(timedelta(minutes=24))
+    assert stack.fires(record) == []
+    stack.advance(timedelta(minutes=2))
+    [at] = stack.sent_at(record)
+    assert start + timedelta(minutes=25) <= at <= start + timedelta(minutes=25) + stack.world.tick
+
+
+@pytest.mark.parametrize(("allowed", "window", "extra"), [
+    # no in-app location permission: no link, no signal
+    (False, (0, 120), {}),
+    # the dwell would end after the window closed
+    (True, (0, 20), {"minDwellMinutes": 30}),
+    # today is not one of the rule's days
+    (True, (0, 120), {"days": "NOT_TODAY"}),
+])
+def test_venue_does_not_fire(stack: Stack, allowed: bool, window: tuple[int, int], extra: dict[str, Any]) -> None:
+    """No permission, a dwell past the window's end, or another weekday: nothing fires."""
+    v = venue(stack, allowed)
+    stack.world.pin(v.sub, *v.inside)
+    if extra.get("days") == "NOT_TODAY":
+        today = int(stack.world.local_clock(np.array([v.sub])).weekday[0])
+        extra = {"days": [d for i, d in enumerate(["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY",
+                                                     "SATURDAY", "SUNDAY"]) if i != today]}
+    record = venue_trigger(stack, v, *window, **extra)
+    stack.advance(timedelta(hours=3))
+    assert stack.fires(record) == []
+
+
+def test_venue_in_quiet_hours_is_suppressed_and_withdrawal_before_a_step_suppresses(stack: Stack) -> None:
+    """Quiet hours in the user's local time suppress the fire; a location permission withdrawn before the next
+    step suppresses that step."""
+    v = venue(stack)
+    stack.world.pin(v.sub, *v.inside)
+    hour = (v.minute + 5) // 60
+    quiet = venue_trigger(stack, v, 5, 60, quietHours={"startHour": hour, "endHour": (hour + 1) % 24})
+    chain = venue_trigger(stack, v, 5, 60, steps=[{"action": HOOK}, {"delaySeconds": 600, "action": HOOK}])
+    stack.advance(timedelta(minutes=7))
+    stack.apps.installs(stack.app).location[v.row] = 0
+    stack.advance(timedelta(minutes=15))
+    assert [(f[3], f[4]) for f in stack.fires(quiet)] == [("SUPPRESSED", "QUIET_HOURS")]
+    assert [(f[2], f[3], f[4]) for f in stack.fires(chain)] == [(0, "SENT", None), (1, "SUPPRESSED", "NO_CONSENT")]
+
+
+@pytest.mark.parametrize(("rule", "field"), [
+    # the cancelling event is the reminded event itself
+    (reminder(cancelledBy="Ticket Purchased"), "body.rule.cancelledBy"),
+    # a window ending before it starts (no wrap over midnight)
+    ({"kind": "VENUE_AT_TIME", "appId": "APP", "areaId": "x", "startTime": "20:00", "endTime": "18:00",
+      "area": {"areaType": "CIRCLE", "center": {"latitude": 52.52, "longitude": 13.405}, "radius": 1000}},
+     "body.rule.endTime"),
+    # an app of nobody
+    ({"kind": "VENUE_AT_TIME", "appId": "app_999999", "areaId": "x", "startTime": "18:00", "endTime": "20:00",
+      "area": {"areaType": "CIRCLE", "center": {"latitude": 52.52, "longitude": 13.405}, "radius": 1000}},
+     "body.rule.appId"),
+])
+def test_bad_signal_rules_name_the_field(stack: Stack, rule: dict[str, Any], field: str) -> None:
+    """A reminder or venue rule that cannot work is refused naming the field; nothing is stored."""
+    if rule.get("appId") == "APP":
+        rule = {**rule, "appId": stack.app.id}
+    with pytest.raises(InvalidArgument) as err:
+        stack.trigger(rule)
+    assert [d.field for d in err.value.details or []] == [field]
+    assert stack.triggers.of_partner(stack.partner) == []
+
+
+# -- a sink gone -------------------------------------------------------------------------------------------------
+
+def test_a_gone_sink_ends_the_triggers_webhooks(stack: Stack) -> None:
+    """After 410 Gone from its sink, a trigger shows SINK_GONE, its later webhook steps are suppressed while its
+    push steps go on, and one with only webhook steps starts no more runs; the state survives a restart."""
+    row = installed_row(stack)
+    mixed = stack.trigger(CART, steps=[{"action": HOOK}, {"delaySeconds": 60, "action": {
+        "type": "PUSH", "appId": stack.app.id, "title": "t", "body": "b", "kind": "TRANSACTIONAL"}}])
+    hooks = stack.trigger({"kind": "FIRST_EVENT"})
+    for record in (mixed, hooks):
+        stack.triggers.on_gone(record.id)
+    stack.triggers.on_gone("geo_000001")  # another subscription's: not ours
+    assert [t.status for t in stack.triggers.of_partner(stack.partner)] == ["SINK_GONE", "SINK_GONE"]
+    stack.track(stack.apps.install(stack.app, row).user_id, "Product Added")
+    stack.app_events([row], ["Application Opened"])
+    stack.advance(timedelta(minutes=65))
+    assert [(f[2], f[3], f[4]) for f in stack.fires(mixed)] == [(0, "SUPPRESSED", "SINK_GONE"), (1, "SENT", None)]
+    assert stack.fires(hooks) == []
+    assert stack.outbox.events() == []
+    stack.triggers.resume()
+    assert stack.triggers.get(stack.partner, mixed.id).status == "SINK_GONE"
+
+
+# -- restart of the signal rules ---------------------------------------------------------------------------------
+
+def begin_reminders(s: Stack) -> tuple[list[TriggerRecord], Callable[[World], None]]:
+    """Reminders waiting for their instants (one cancelled, one whose chain is mid-way at the stop)."""
+    record = s.trigger(reminder(cancelledBy="Ticket Refunded", hoursBefore=1),
+                       steps=[{"action": HOOK}, {"delaySeconds": 3600, "action": HOOK}])
+    now = s.world.clock.now
+    s.track("u1", "Ticket Purchased", properties={"startsAt": iso(now + timedelta(hours=1, minutes=30))})
+    s.track("u2", "Ticket Purchased", properties={"startsAt": iso(now + timedelta(hours=3))})
+    s.track("u3", "Ticket Purchased", properties={"startsAt": iso(now + timedelta(hours=3))})
+    s.track("u3", "Ticket Refunded", properties={"startsAt": iso(now + timedelta(hours=3))})
+    s.advance(timedelta(minutes=50))  # u1's reminder sent, its second step pending; u2's reminder pending
+    return [record], lambda world: None
+
+
+def begin_venue(s: Stack) -> tuple[list[TriggerRecord], Callable[[World], None]]:
+    """A user in the venue since before the window, stopped mid-dwell."""
+    v = venue(s)
+    s.world.pin(v.sub, *v.inside)
+    record = venue_trigger(s, v, 10, 130, minDwellMinutes=30,
+                           steps=[{"action": HOOK}, {"delaySeconds": 1800, "action": HOOK}])
+    s.advance(timedelta(minutes=25))
+    return [record], lambda world: world.pin(v.sub, *v.inside)
+
+
+def allow_venue_user(s: Stack) -> None:
+    """The install permissions are drawn again from the seed on resume: the test's choice applied again."""
+    venue(s)
+
+
+@pytest.mark.parametrize(("begin", "after_open", "fires"), [
+    # reminders: one sent with its next step pending, one waiting, one cancelled
+    (begin_reminders, lambda s: None, 4),
+    # a venue user mid-dwell at the stop (their presence since before the window is kept), fired once that day
+    (begin_venue, allow_venue_user, 2),
+])
+def test_restart_mid_wait_fires_the_same_actions_for_signal_rules(
+        fresh_world: Any, tmp_path: Path, begin: Callable[[Stack], tuple[list[TriggerRecord], Callable[[World], None]]],
+        after_open: Callable[[Stack], None], fires: int) -> None:
+    """Stopping while reminders wait or a venue dwell runs, then resuming, gives exactly the fires and outbox
+    events of an uninterrupted run."""
+    def result(s: Stack, records: list[TriggerRecord]) -> tuple[Any, ...]:
+        got = [(f.fire_id, f.user_id, f.step, f.status, f.at) for r in records
+               for f in s.triggers.fires(s.partner, r.id)]
+        return tuple(got), tuple((e.event_id, e.body) for e in s.outbox.events())
+
+    whole = open_stack(tmp_path / "a.db", fresh_world())
+    records, _ = begin(whole)
+    whole.advance(timedelta(hours=4))
+    expected = result(whole, records)
+    whole.store.close()
+    assert len(expected[0]) == fires
+
+    first = open_stack(tmp_path / "b.db", fresh_world())
+    records, replay = begin(first)
+    stopped_at = first.world.clock.now
+    first.store.close()
+    world = fresh_world()
+    replay(world)  # what the world was told at the start (a pin), as the journal would replay it
+    world.run_until(stopped_at)
+    again = open_stack(tmp_path / "b.db", world, first=False)
+    after_open(again)
+    again.advance(timedelta(hours=4))
+    assert result(again, records) == expected
+    again.store.close()
