@@ -3,7 +3,9 @@ partner isolation, scopes and bad rules as 400s naming the field."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +17,7 @@ from gateway.core.settings import Settings
 from gateway.http.app import create_app
 from gateway.http.keys import WEBHOOKS
 from simulator.world import World
+from tests.gateway.camara_helpers import start_sink
 from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, bearer, fetch_token
 from tests.gateway.conftest import PartnerCreds as Creds
 
@@ -23,6 +26,10 @@ CART = {"name": "Cart abandoned",
         "rule": {"kind": "EVENT_NOT_FOLLOWED", "event": "Product Added", "notFollowedBy": "Order Completed",
                  "withinSeconds": 3600},
         "steps": [{"action": {"type": "WEBHOOK", "sink": "https://partner.example/cdp"}}]}
+
+REMINDER = {"kind": "EVENT_REMINDER", "event": "Ticket Purchased", "hoursBefore": 24}
+VENUE = {"kind": "VENUE_AT_TIME", "appId": "app_000001", "areaId": "stadium", "startTime": "18:00", "endTime": "20:00",
+         "area": {"areaType": "CIRCLE", "center": {"latitude": 52.52, "longitude": 13.405}, "radius": 1000}}
 
 
 async def test_trigger_round_trip_with_clients(aiohttp_server: AiohttpServer, world: World,
@@ -71,6 +78,30 @@ async def test_trigger_round_trip_with_clients(aiohttp_server: AiohttpServer, wo
     ({"rule": {**CART["rule"], "notFollowedBy": "Product Added"}}, "body.rule.notFollowedBy"),  # type: ignore[dict-item]
     # quiet hours out of the clock
     ({"quietHours": {"startHour": 25, "endHour": 8}}, "body.quietHours.startHour"),
+    # a reminder at the scheduled instant itself
+    ({"rule": {**REMINDER, "hoursBefore": 0}}, "body.rule.EVENT_REMINDER.hoursBefore"),
+    # a reminder more than 30 days ahead
+    ({"rule": {**REMINDER, "hoursBefore": 721}}, "body.rule.EVENT_REMINDER.hoursBefore"),
+    # a reminder whose time property is a number
+    ({"rule": {**REMINDER, "timeProperty": 7}}, "body.rule.EVENT_REMINDER.timeProperty"),
+    # the cancelling event is the reminded event itself
+    ({"rule": {**REMINDER, "cancelledBy": "Ticket Purchased"}}, "body.rule.cancelledBy"),
+    # a local time out of the clock
+    ({"rule": {**VENUE, "startTime": "24:00"}}, "body.rule.VENUE_AT_TIME.startTime"),
+    # a local time without minutes
+    ({"rule": {**VENUE, "endTime": "9"}}, "body.rule.VENUE_AT_TIME.endTime"),
+    # a window ending before it starts (no wrap over midnight)
+    ({"rule": {**VENUE, "startTime": "20:00", "endTime": "18:00"}}, "body.rule.endTime"),
+    # an unknown weekday
+    ({"rule": {**VENUE, "days": ["FUNDAY"]}}, "body.rule.VENUE_AT_TIME.days.0"),
+    # a weekday twice
+    ({"rule": {**VENUE, "days": ["MONDAY", "MONDAY"]}}, "body.rule.VENUE_AT_TIME.days"),
+    # no day at all
+    ({"rule": {**VENUE, "days": []}}, "body.rule.VENUE_AT_TIME.days"),
+    # a dwell longer than 12 hours
+    ({"rule": {**VENUE, "minDwellMinutes": 721}}, "body.rule.VENUE_AT_TIME.minDwellMinutes"),
+    # an app of nobody
+    ({"rule": VENUE}, "body.rule.appId"),
 ])
 async def test_bad_triggers_are_400_naming_the_field(aiohttp_client: AiohttpClient, world: World, settings: Settings,
                                                      change: dict[str, Any], field: str) -> None:
@@ -121,3 +152,42 @@ async def test_simulated_installs_start_welcome_chains(aiohttp_server: AiohttpSe
             assert users and len(users) == len(set(users))
             assert all(u is not None and u.startswith("u_") for u in users)
             assert {f.user_id for f in fires if f.step == 1} <= set(users)
+
+
+async def test_a_sink_answering_gone_ends_the_triggers_webhooks(aiohttp_server: AiohttpServer, world: World,
+                                                               settings: Settings) -> None:
+    """Regression: 410 Gone from a trigger's sink used to cancel only the pending deliveries while later fires kept
+    queueing events for the dead sink; now the trigger shows SINK_GONE and its later webhook steps are suppressed."""
+    sink = await start_sink(aiohttp_server)
+
+    async def gone(record: dict[str, Any]) -> int:
+        return 410
+
+    sink.answer = gone
+    settings = replace(settings, webhook_poll_s=0.01)
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    hook = {"type": "WEBHOOK", "sink": sink.url}
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", SCOPES)
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            trigger = await partner.create_trigger({"name": "Signed up", "rule": {"kind": "FIRST_EVENT",
+                                                                                   "event": "Signed Up"},
+                                                    "steps": [{"action": hook}, {"delaySeconds": 3600,
+                                                                                 "action": hook}]})
+            assert trigger.status == "ACTIVE"
+            source = await partner.create_source("Backend")
+            assert source.write_key is not None
+            async with TrackingClient(url, source.write_key) as tracking:
+                await tracking.track({"userId": "u1", "event": "Signed Up"})
+            await admin.advance(timedelta(minutes=1))
+            for _ in range(500):
+                if (await partner.trigger(trigger.id)).status == "SINK_GONE":
+                    break
+                await asyncio.sleep(0.01)
+            assert (await partner.trigger(trigger.id)).status == "SINK_GONE"
+            await admin.advance(timedelta(hours=2))
+            fires = await partner.trigger_fires(trigger.id)
+            assert [(f.step, f.status, f.reason) for f in fires] == [(0, "SENT", None), (1, "SUPPRESSED", "SINK_GONE")]
+            assert sink.statuses == [410]
+            assert [e.state for e in server.app[WEBHOOKS].outbox.events(subscription_id=trigger.id)] == ["cancelled"]
