@@ -628,11 +628,15 @@ class TriggerService:
                     if isinstance(t.spec.rule, VenueAtTimeRule) and len(t.cells) and t.app_seq is not None]
         if not triggers or not self._is_live():
             return
+        occupants: dict[bytes, NDArray[np.int32]] = {}  # triggers on the same venue share its occupants
         with self.store.transaction():
             for record in triggers:
-                self._venue(record, now)
+                key = record.cells.tobytes()
+                if key not in occupants:
+                    occupants[key] = self.world.occupants_of_cells(record.cells.astype(np.int32))
+                self._venue(record, now, occupants[key])
 
-    def _venue(self, record: TriggerRecord, now: datetime) -> None:
+    def _venue(self, record: TriggerRecord, now: datetime, occupants: NDArray[np.int32]) -> None:
         """Track who of the app's users (location allowed) is in the area since when, and start a run for those who
         have dwelt ``minDwellMinutes`` inside today's window and have not fired today (all numpy over the
         occupants)."""
@@ -640,8 +644,7 @@ class TriggerService:
         assert isinstance(rule, VenueAtTimeRule) and record.app_seq is not None
         table = self.apps.installs(self.apps.by_seq(record.app_seq))
         self._grow_presence(record, table.size)
-        rows = self._rows_of_subs(record.app_seq, table.subscriber,
-                                  self.world.occupants_of_cells(record.cells.astype(np.int32)))
+        rows = self._rows_of_subs(record.app_seq, table.subscriber, occupants)
         rows = rows[table.installed[rows] & (table.location[rows] > 0)]
         now_us = to_micros(now)
         entered = np.setdiff1d(rows, record.present, assume_unique=True)
