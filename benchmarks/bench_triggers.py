@@ -1,13 +1,14 @@
 """CDP trigger figures: the cost of evaluating triggers per simulated tick, against the same tick without them.
 
-Two identical worlds (``--subscribers``, default 100,000, Berlin, 60 s ticks) each with one partner app (popularity
+Identical worlds (``--subscribers``, default 100,000, Berlin, 60 s ticks) each with one partner app (popularity
 0.8) and its CDP; each tick steps the world and feeds the CDP the same load: 1,000 app events of random installs and
-60 tracking calls (``Ticket Purchased`` with a ``startsAt`` 1-48 h ahead, some ``Ticket Refunded``). One world also
-has ``--per-kind`` triggers (default 3) of each kind — ``EVENT_NOT_FOLLOWED``, ``FIRST_EVENT``, ``AREA_ENTERED``,
+60 tracking calls (``Ticket Purchased`` with a ``startsAt`` 1-48 h ahead, some ``Ticket Refunded``). Two of them also
+have ``--per-kind`` triggers (default 3) of each kind — ``EVENT_NOT_FOLLOWED``, ``FIRST_EVENT``, ``AREA_ENTERED``,
 ``EVENT_REMINDER``, ``VENUE_AT_TIME`` (areas of 1 km around the busiest cells, windows open over the run, 10 min
 dwell) — with a webhook step each, so runs start, timers fire and events reach the outbox. Figures (one JSON line
-each, see :mod:`benchmarks._report`): the mean tick with triggers against the tick without them, and the
-``VENUE_AT_TIME`` evaluation alone per tick (numpy over each area's occupants).
+each, see :mod:`benchmarks._report`): the mean tick with triggers against the tick without them (and its parts:
+the rules' listeners, the steps per fire), the same with the triggers quiet (their events absent, the venue windows
+closed), and the ``VENUE_AT_TIME`` evaluation alone per tick (numpy over each area's occupants).
 """
 
 from __future__ import annotations
@@ -85,24 +86,29 @@ class Run:
     occupants: int
 
 
-def rules(world: World, per_kind: int, app_id: str) -> list[dict[str, Any]]:
-    """``per_kind`` rules of each kind; areas around the busiest cells, windows open over the run."""
+def rules(world: World, per_kind: int, app_id: str, quiet: bool) -> list[dict[str, Any]]:
+    """``per_kind`` rules of each kind; areas around the busiest cells, windows open over the run. ``quiet``: the
+    same rules on events that do not happen and with the venue windows closed (what evaluating them costs when
+    they have little to do; area entries still start runs)."""
     counts = np.bincount(world.cell[world.cell >= 0], minlength=world.network.cell_x.size)
     busiest = np.argsort(counts)[::-1][:per_kind]
     local = world.local_clock(np.array([0]))
     minute = int(local.minute[0])
     start, end = max(minute - 60, 0), min(minute + 180, 1439)
+    if quiet:
+        start, end = (0, 1) if minute > 10 else (1400, 1439)
+    never = "Never Happens" if quiet else ""
     out: list[dict[str, Any]] = []
     for i, cell in enumerate(busiest.tolist()):
         lat, lon = world.city.projection.point_latlon(float(world.network.cell_x[cell]),
                                                       float(world.network.cell_y[cell]))
         area = {"areaType": "CIRCLE", "center": {"latitude": lat, "longitude": lon}, "radius": 1000.0}
         out += [
-            {"kind": "EVENT_NOT_FOLLOWED", "event": "Product Added", "notFollowedBy": "Order Completed",
+            {"kind": "EVENT_NOT_FOLLOWED", "event": never or "Product Added", "notFollowedBy": "Order Completed",
              "withinSeconds": 1800 + 600 * i},
-            {"kind": "FIRST_EVENT", "event": ("Application Opened", "Product Viewed", "Product Added")[i % 3]},
+            {"kind": "FIRST_EVENT", "event": never or ("Application Opened", "Product Viewed", "Product Added")[i % 3]},
             {"kind": "AREA_ENTERED", "appId": app_id, "areaId": f"area-{i}", "area": area},
-            {"kind": "EVENT_REMINDER", "event": "Ticket Purchased", "hoursBefore": 1 + i,
+            {"kind": "EVENT_REMINDER", "event": never or "Ticket Purchased", "hoursBefore": 1 + i,
              "cancelledBy": "Ticket Refunded"},
             {"kind": "VENUE_AT_TIME", "appId": app_id, "areaId": f"venue-{i}", "area": area,
              "startTime": f"{start // 60:02d}:{start % 60:02d}", "endTime": f"{end // 60:02d}:{end % 60:02d}",
@@ -111,8 +117,9 @@ def rules(world: World, per_kind: int, app_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def run(tmp: Path, tag: str, subscribers: int, ticks: int, per_kind: int) -> Run:
-    """Step a fresh world ``ticks`` times with the load, with triggers when ``per_kind`` > 0."""
+def run(tmp: Path, tag: str, subscribers: int, ticks: int, per_kind: int, quiet: bool = False) -> Run:
+    """Step a fresh world ``ticks`` times with the load, with triggers when ``per_kind`` > 0 (``quiet``: see
+    :func:`rules`)."""
     world = World.build(WorldConfig(city="berlin", subscribers=subscribers, seed=1))
     now = lambda: world.clock.now  # noqa: E731
     store = Store(tmp / f"{tag}.db")
@@ -130,7 +137,7 @@ def run(tmp: Path, tag: str, subscribers: int, ticks: int, per_kind: int) -> Run
     app = apps.register(partner.id, AppSpec("Shoply", ("ANDROID", "IOS"), ("SHOPPING",), 0.8, 600_000))
     source, _ = cdp.create_source(partner.id, "Backend", None)
     if triggers is not None:
-        for i, rule in enumerate(rules(world, per_kind, app.id)):
+        for i, rule in enumerate(rules(world, per_kind, app.id, quiet)):
             triggers.create(partner.id, TriggerRequest.model_validate({"name": f"t{i}", "rule": rule,
                                                                        "steps": [{"action": HOOK}]}))
     in_steps = [0.0]
@@ -206,6 +213,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bare = run(Path(tmp), "bare", args.subscribers, args.ticks, 0)
         full = run(Path(tmp), "triggers", args.subscribers, args.ticks, args.per_kind)
+        quiet = run(Path(tmp), "quiet", args.subscribers, args.ticks, args.per_kind, quiet=True)
     with_ms, without_ms = float(np.mean(full.tick_ms)), float(np.mean(bare.tick_ms))
     steps_ms = float(np.mean(full.step_ms))
     measured_fires = full.fires * args.ticks / (args.ticks + WARM_TICKS)  # roughly: fires of the measured ticks
@@ -220,6 +228,9 @@ def main() -> None:
          timers_commits_ms=round(with_ms - without_ms - steps_ms - listen_ms, 2))
     emit("trigger_step_ms_per_fire", steps_ms * args.ticks / max(measured_fires, 1), None, None, "ms",
          note="one step decided and done: caps, quiet hours, consent, the fire row, the outbox event, its commit")
+    emit("trigger_tick_quiet_ms", float(np.mean(quiet.tick_ms)), without_ms, None, "ms",
+         note="the same triggers with little to do: their events absent, venue windows closed",
+         rules_ms=round(float(np.mean(quiet.listen_ms)), 2), runs=quiet.runs, fires=quiet.fires)
     emit("venue_eval_ms_per_tick", full.venue_ms, None, None, "ms", venues=args.per_kind,
          occupants=full.occupants, subscribers=args.subscribers)
 

@@ -1,11 +1,12 @@
-"""Wire models of the CDP's triggers ``/cdp/v1/triggers``: a rule, a chain of steps (each a delay and an action), an
-optional daily cap per user and quiet hours, and what each step did (fires).
+"""Wire models of the CDP's triggers ``/cdp/v1/triggers``: a rule, a chain of steps (each a delay and an action),
+an optional daily cap per user and quiet hours, and what each step did (fires).
 
-Rules (``kind``): ``EVENT_NOT_FOLLOWED`` (event X, then not Y within T: cart abandonment), ``FIRST_EVENT`` (the first X
-of a user: a welcome chain), ``AUDIENCE_ENTERED``, ``EVENT_REMINDER`` (N hours before the instant an event names: a
-ticket's start) and the operator signals ``AREA_ENTERED`` and ``VENUE_AT_TIME`` (in an area during a local-time window).
-Actions (``type``): ``WEBHOOK`` (a CloudEvent to the partner's sink) and ``PUSH`` (a templated push through the push
-server to the user's installs of one app). It must not know about HTTP nor about how triggers fire.
+Rules (``kind``): ``EVENT_NOT_FOLLOWED`` (event X, then not Y within T: cart abandonment), ``FIRST_EVENT`` (the
+first X of a user: a welcome chain), ``AUDIENCE_ENTERED``, ``AREA_ENTERED`` (an operator signal), ``EVENT_REMINDER``
+(N hours before the instant an event names: a ticket's start) and ``VENUE_AT_TIME`` (an operator signal: in an area
+for a while during a local-time window). Actions
+(``type``): ``WEBHOOK`` (a CloudEvent to the partner's sink) and ``PUSH`` (a templated push through the push server
+to the user's installs of one app). It must not know about HTTP nor about how triggers fire.
 """
 
 from __future__ import annotations

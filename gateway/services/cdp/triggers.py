@@ -1,26 +1,27 @@
 """CDP triggers: rules over a partner's profiles that start a chain of delayed actions (webhook or push).
 
-Owns :class:`TriggerService` and its tables (``cdp_triggers``, ``cdp_trigger_runs``, ``cdp_trigger_fires``). It listens
-to the CDP (:meth:`~gateway.services.cdp.service.CdpService.add_event_listener`,
-:meth:`~gateway.services.cdp.service.CdpService.add_audience_listener`, which stay silent during a restart's replay). A
-rule that matches a user starts a *run* (a row): ``EVENT_NOT_FOLLOWED`` waits (state ``WAITING``) until the window ends,
-and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EVENT`` starts once per user; ``AUDIENCE_ENTERED`` at each
-entry; ``EVENT_REMINDER`` is scheduled (state ``SCHEDULED``) for ``hoursBefore`` the instant its event names, once per
-user and instant, until a ``cancelledBy`` event with the same instant cancels it. The operator signals: ``AREA_ENTERED``
-at each entry into the area's cells, ``VENUE_AT_TIME`` once per install and local day after ``minDwellMinutes`` in the
-area inside a local-time window (evaluated each tick over the area's occupants, their presence kept in
-``cdp_trigger_presence``). A started run goes through the trigger's steps, each a durable timer
+Owns :class:`TriggerService` and its tables (``cdp_triggers``, ``cdp_trigger_runs``, ``cdp_trigger_fires``). It
+listens to the CDP (:meth:`~gateway.services.cdp.service.CdpService.add_event_listener`,
+:meth:`~gateway.services.cdp.service.CdpService.add_audience_listener`, which stay silent during a restart's
+replay). A rule that matches a user starts a *run* (a row): ``EVENT_NOT_FOLLOWED`` waits (state ``WAITING``) until
+the window ends, and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EVENT`` starts once per user;
+``AUDIENCE_ENTERED`` at each entry; ``EVENT_REMINDER`` is scheduled (state ``SCHEDULED``) ``hoursBefore`` the
+instant its event names, once per user and instant, until a ``cancelledBy`` event naming the same instant cancels
+it; ``AREA_ENTERED`` (operator signal) at each entry into the area's cells; ``VENUE_AT_TIME`` (operator signal) once
+per install and local day after ``minDwellMinutes`` in the area inside a local-time window, evaluated at each tick
+with numpy over the area's occupants (presence kept in ``cdp_trigger_presence``). A started run goes through the
+trigger's steps, each a durable timer
 (:class:`gateway.core.timers.Timers`) that, when due, decides the step — quiet hours in the user's local time
 (:func:`gateway.services.policy.in_quiet_hours`), then the trigger's daily cap per user
 (:class:`gateway.services.caps.FrequencyCaps`), then consent — records a *fire* under an id made of the run and the
-step, and schedules the next step. A restart puts the waiting runs and the pending timers back, so it fires exactly the
-actions, with exactly the ids, an uninterrupted run would have.
+step, and schedules the next step. A restart puts the waiting runs and the pending timers back, so it fires exactly
+the actions, with exactly the ids, an uninterrupted run would have.
 
-A webhook carries the partner's own user id (else the installation id it knows the user by), never an MSISDN nor a
-location. A sink answering ``410 Gone`` ends the trigger's webhooks (:meth:`TriggerService.on_gone`): its later webhook
-steps are suppressed (``SINK_GONE``), and a trigger with only webhook steps starts no more runs. A ``MARKETING`` push
-goes only to installs whose in-app marketing consent and OS notification permission both hold at the send instant. It
-must not know about HTTP.
+A webhook carries the partner's own user id (else the installation id it knows the user by), never an MSISDN nor
+a location. A ``MARKETING`` push goes only to installs whose in-app marketing consent and OS notification
+permission both hold at the send instant. A sink answering ``410 Gone`` ends the trigger's webhooks
+(:meth:`TriggerService.on_gone`): later webhook steps are suppressed (``SINK_GONE``), and a trigger with only webhook
+steps starts no more runs. It must not know about HTTP.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from gateway.services.caps import FrequencyCaps
 from gateway.services.cdp.model import AudienceChange, EventsIngested
 from gateway.services.cdp.service import CdpService
 from gateway.services.policy import Rules, in_quiet_hours
-from gateway.wire.base import Instant
+from gateway.wire.base import Instant, format_instant
 from gateway.wire.cdp_triggers import (
     ALL_DAYS,
     AreaEnteredRule,
@@ -111,7 +112,7 @@ SIGNAL_MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE cdp_trigger_status (
         trigger_seq INTEGER PRIMARY KEY,
-        ignored INTEGER NOT NULL DEFAULT 0,  -- EVENT_REMINDER events that scheduled nothing (no valid instant)
+        ignored INTEGER NOT NULL DEFAULT 0,  -- EVENT_REMINDER events that scheduled nothing (no instant ahead)
         gone_us INTEGER                      -- when a webhook sink answered 410 Gone
     );
     CREATE TABLE cdp_trigger_presence (   -- VENUE_AT_TIME: one install's presence in the area
@@ -589,7 +590,7 @@ class TriggerService:
         elif isinstance(rule, EventReminderRule):
             data["event"] = rule.event
             if scheduled_us is not None:  # the partner's own instant back, so it knows which booking
-                data["scheduledAt"] = from_micros(scheduled_us).isoformat().replace("+00:00", "Z")
+                data["scheduledAt"] = format_instant(from_micros(scheduled_us))
         else:
             data["areaId"] = rule.area_id  # the partner's label: never a coordinate nor a cell
         token = sink_access_token(action.sink_credential, at)

@@ -1,6 +1,7 @@
 """CDP triggers: each rule kind fires exactly when it should, chains keep their delays, caps and quiet hours
-suppress, marketing pushes need both consents at the send instant, webhooks carry no MSISDN nor location, and a
-restart mid-chain fires the same actions with the same ids."""
+suppress, marketing pushes need both consents at the send instant, webhooks carry no MSISDN nor location, a gone
+sink ends a trigger's webhooks, and a restart mid-chain (mid-wait, mid-dwell) fires the same actions with the same
+ids."""
 
 from __future__ import annotations
 
