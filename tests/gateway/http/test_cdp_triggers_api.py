@@ -191,3 +191,31 @@ async def test_a_sink_answering_gone_ends_the_triggers_webhooks(aiohttp_server: 
             assert [(f.step, f.status, f.reason) for f in fires] == [(0, "SENT", None), (1, "SUPPRESSED", "SINK_GONE")]
             assert sink.statuses == [410]
             assert [e.state for e in server.app[WEBHOOKS].outbox.events(subscription_id=trigger.id)] == ["cancelled"]
+
+
+async def test_reminder_through_the_tracking_api(aiohttp_server: AiohttpServer, world: World,
+                                                 settings: Settings) -> None:
+    """A tracked booking's startsAt reaches the reminder through /v1/track: it fires an hour before; a booking
+    without the property is counted in ignoredEvents."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    starts = world.clock.now + timedelta(hours=3)
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", SCOPES)
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            trigger = await partner.create_trigger({
+                "name": "Show reminder", "rule": {**REMINDER, "hoursBefore": 1},
+                "steps": [{"action": {"type": "WEBHOOK", "sink": "https://partner.example/cdp"}}]})
+            source = await partner.create_source("Backend")
+            assert source.write_key is not None
+            async with TrackingClient(url, source.write_key) as tracking:
+                await tracking.track({"userId": "u1", "event": "Ticket Purchased",
+                                      "properties": {"startsAt": starts.isoformat()}})
+                await tracking.track({"userId": "u2", "event": "Ticket Purchased", "properties": {"seat": "1A"}})
+            await admin.advance(timedelta(hours=1, minutes=55))
+            assert await partner.trigger_fires(trigger.id) == []
+            await admin.advance(timedelta(minutes=10))
+            fires = await partner.trigger_fires(trigger.id)
+            assert [(f.user_id, f.status) for f in fires] == [("u1", "SENT")]
+            assert starts - timedelta(hours=1) <= fires[0].at <= starts - timedelta(hours=1) + world.tick
+            assert (await partner.trigger(trigger.id)).ignored_events == 1
