@@ -484,7 +484,10 @@ class World:
                                    arrive_before=arrive_before)
 
     def gathering_venue(self, gathering: GatheringInfo) -> GatheringVenue:
-        """WGS84 position of a gathering's venue, and its name when it is one of the city's named places."""
+        """WGS84 position of a gathering's venue, its name (a named place) and its time zone.
+
+        :meth:`GatheringVenue.local` shows the gathering's times on the venue's clocks.
+        """
         return self.gatherings.venue_of(gathering)
 
     # -- subscribers ---------------------------------------------------------------------------------

@@ -144,3 +144,35 @@ def test_a_start_across_two_local_dates_places_everyone_by_their_own_day() -> No
     assert (before == WORK).mean() > 0.03
     world.step()
     assert (world.mobility.place[far] != before).mean() < 0.01
+
+
+@pytest.mark.parametrize(("place", "zone", "hour"), [
+    ("Vladivostok Station", "Asia/Vladivostok", 19),  # 09:00 UTC is 19:00 in Vladivostok
+    ("Koltsovo Airport", "Asia/Yekaterinburg", 14),  # and 14:00 in Yekaterinburg
+    ("Gorky Park", "Europe/Moscow", 12),  # and noon in Moscow
+])
+def test_a_gathering_keeps_the_time_of_its_venue(russia: World, place: str, zone: str, hour: int) -> None:
+    """A gathering's venue carries the zone of the metro it lies in; its times read on the venue's clocks."""
+    start = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)
+    g = russia.add_gathering(f"at {place}", start, start + timedelta(hours=2), place=place, count=5)
+    venue = russia.gathering_venue(g)
+    assert venue.place == place and venue.timezone == zone
+    assert venue.local(g.start).hour == hour
+
+
+def test_a_city_world_is_one_zone_throughout() -> None:
+    """A city preset's world: one zone in the population, the summary and every subscriber's clock."""
+    world = World.build(WorldConfig(city="seoul", subscribers=3_000, seed=2, realism_sample=100))
+    assert world.timezones == ["Asia/Seoul"] and world.summary().timezone == "Asia/Seoul"
+    assert not world.population.timezone.any()
+    clock = world.local_clock(np.arange(world.subscriber_count))
+    assert set(clock.hour.tolist()) == {world.local_time().hour}
+    i = world.add_test_subscriber("+821099990000")
+    assert world.local_time(sub=i) == world.local_time()
+
+
+def test_a_test_subscriber_takes_the_zone_of_where_it_is_put(russia: World) -> None:
+    """A QA phone put in Vladivostok runs on Vladivostok time."""
+    i = russia.add_test_subscriber("+79990000001", latitude=43.1155, longitude=131.8855)
+    assert russia.timezones[int(russia.timezone_codes(np.asarray([i]))[0])] == "Asia/Vladivostok"
+    assert russia.local_time(sub=i).utcoffset() == timedelta(hours=10)

@@ -107,3 +107,27 @@ def test_daily_hours_open_in_each_zones_own_hours(world: World, service: Campaig
         records = zones[zone]
         assert len(records) > 10
         assert {r.at.astimezone(UTC).hour for r in records} == {utc_hour}, zone
+
+
+def test_the_daily_cap_resets_at_each_zones_midnight(world: World, tmp_path: Path) -> None:
+    """With a cap of one message a day (quiet hours off): a subscriber reached at 12:00 UTC is reached again at
+    14:35 UTC in Vladivostok (00:35, a new day there) and capped in Moscow (17:35, the same day)."""
+    store = Store(tmp_path / "caps.db")
+    store.open()
+    store.create_partner("acme", (), {}, "2026-06-01T06:00:00Z")
+    service = CampaignService(world, store, CampaignSettings(min_audience=0, privacy_threshold=1, quiet_start_hour=0,
+                                                             quiet_end_hour=0, daily_cap=1))
+    first, _ = service.create(1, request(world, datetime(2026, 6, 1, 12, 0, tzinfo=UTC),
+                                         datetime(2026, 6, 1, 12, 30, tzinfo=UTC), kind="INFORMATIONAL"))
+    world.run_until(datetime(2026, 6, 1, 14, 30, tzinfo=UTC))
+    second, _ = service.create(1, request(world, datetime(2026, 6, 1, 14, 35, tzinfo=UTC),
+                                          datetime(2026, 6, 1, 15, 0, tzinfo=UTC), kind="INFORMATIONAL"))
+    world.run_until(datetime(2026, 6, 1, 15, 5, tzinfo=UTC))
+    reached = {r.subscriber for z in by_zone(world, service, first.id).values() for r in sent(z)}
+    again = by_zone(world, service, second.id)
+    moscow = [r for r in again[MOSCOW] if r.subscriber in reached]
+    far = [r for r in again[VLADIVOSTOK] if r.subscriber in reached]
+    assert len(moscow) > 50 and len(far) > 10
+    assert not sent(moscow) and sum(r.reason == "FREQUENCY_CAP" for r in moscow) > 0.8 * len(moscow)
+    assert not any(r.reason == "FREQUENCY_CAP" for r in far) and len(sent(far)) > 0.8 * len(far)
+    store.close()
