@@ -194,22 +194,6 @@ _CITIES: dict[str, CityPreset] = {
         NamedPlace("Pulkovo Airport", "AIRPORT", 59.8003, 30.2625),
         NamedPlace("Galeria", "MALL", 59.9272, 30.3600),
     )),
-    "nizhny-novgorod": CityPreset("nizhny-novgorod", "Nizhny Novgorod", 56.3269, 44.0059, "RU", 2_500, 7_000,
-                                  15_000, (
-        NamedPlace("Nizhny Novgorod Stadium", "STADIUM", 56.3375, 43.9636, 45_000),
-        NamedPlace("Nizhny Novgorod-Moskovsky Station", "STATION", 56.3215, 43.9460),
-        NamedPlace("Strigino Airport", "AIRPORT", 56.2301, 43.7840),
-    )),
-    "rostov-on-don": CityPreset("rostov-on-don", "Rostov-on-Don", 47.2357, 39.7015, "RU", 2_500, 7_000, 16_000, (
-        NamedPlace("Rostov Arena", "STADIUM", 47.2094, 39.7378, 45_000),
-        NamedPlace("Rostov-Glavny Station", "STATION", 47.2175, 39.6924),
-        NamedPlace("Platov International Airport", "AIRPORT", 47.4939, 39.9247),
-    )),
-    "kazan": CityPreset("kazan", "Kazan", 55.7961, 49.1064, "RU", 2_500, 7_000, 16_000, (
-        NamedPlace("Ak Bars Arena", "STADIUM", 55.8210, 49.1608, 45_000),
-        NamedPlace("Kazan-Passazhirskaya Station", "STATION", 55.7887, 49.0996),
-        NamedPlace("Kazan International Airport", "AIRPORT", 55.6062, 49.2787),
-    )),
     "yekaterinburg": CityPreset("yekaterinburg", "Yekaterinburg", 56.8389, 60.6057, "RU", 2_500, 7_000, 15_000, (
         NamedPlace("Ekaterinburg Arena", "STADIUM", 56.8325, 60.5736, 35_000),
         NamedPlace("Yekaterinburg-Passazhirsky Station", "STATION", 56.8586, 60.6003),

@@ -11,7 +11,9 @@ from numpy.typing import NDArray
 
 from simulator.city import city_from_preset, country_from_preset
 from simulator.devices import NIGHT_OFF_HOURS
-from simulator.mobility import WORK
+from simulator.mobility import WORK, MobilityState, PlanBuilder, Venues
+from simulator.population import Population
+from simulator.rng import RngStreams
 from simulator.world import World, WorldConfig
 
 # Monday 18:00 in Moscow, 22:00 in Novosibirsk, 01:00 (Tuesday) in Vladivostok.
@@ -176,3 +178,31 @@ def test_a_test_subscriber_takes_the_zone_of_where_it_is_put(russia: World) -> N
     i = russia.add_test_subscriber("+79990000001", latitude=43.1155, longitude=131.8855)
     assert russia.timezones[int(russia.timezone_codes(np.asarray([i]))[0])] == "Asia/Vladivostok"
     assert russia.local_time(sub=i).utcoffset() == timedelta(hours=10)
+
+
+def test_intercity_trips_keep_the_hours_of_their_origin() -> None:
+    """A trip to another city leaves in the morning of its origin's clock: the first leg of travellers from each
+    zone leaves between 05:00 and 13:00 their local time, hours apart in UTC."""
+    city = country_from_preset("russia")
+    streams = RngStreams(5)
+    pop = Population.build(city, 40_000, streams, roaming_share=0.0)
+    venues = Venues.build(city, streams)
+    builder = PlanBuilder(city, venues, streams)
+    state = MobilityState.at_home(pop.home_x, pop.home_y)
+    # Ticks are minutes since 2026-06-01 00:00 UTC; the day planned is Tuesday 2 June in every zone.
+    offsets = np.asarray([ZoneInfo(z).utcoffset(START).total_seconds() // 60 for z in city.timezones], np.int64)
+    starts = 1440 - offsets
+    tick, sub, place = builder.block(1, 1, 0, starts, 1.0, pop.status, pop.age, (pop.home_x, pop.home_y),
+                                     (pop.work_x, pop.work_y), state, zone=pop.timezone)
+    home_metro = city.metro_of(pop.home_x, pop.home_y)
+    venue_metro = city.metro_of(venues.x, venues.y)
+    away = (place >= 0) & (venue_metro[np.clip(place, 0, None)] != home_metro[sub])
+    travellers = np.unique(sub[away])
+    first = np.full(pop.size, np.iinfo(np.int64).max)
+    np.minimum.at(first, sub, tick.astype(np.int64))
+    zone = pop.timezone[travellers]
+    local = first[travellers] - starts[zone]
+    assert len(travellers) > 100 and len(np.unique(zone)) > 2
+    assert ((local >= 5 * 60) & (local <= 13 * 60)).all()
+    moscow, far = first[travellers][zone == 0], first[travellers][zone != 0]
+    assert np.median(moscow) - np.median(far) > 120  # the eastern cities' mornings come hours earlier in UTC
