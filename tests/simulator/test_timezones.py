@@ -190,8 +190,9 @@ def test_intercity_trips_keep_the_hours_of_their_origin() -> None:
     builder = PlanBuilder(city, venues, streams)
     state = MobilityState.at_home(pop.home_x, pop.home_y)
     # Ticks are minutes since 2026-06-01 00:00 UTC; the day planned is Tuesday 2 June in every zone.
-    offsets = np.asarray([ZoneInfo(z).utcoffset(START).total_seconds() // 60 for z in city.timezones], np.int64)
-    starts = 1440 - offsets
+    epoch = datetime(2026, 6, 1, tzinfo=UTC)
+    starts = np.asarray([(datetime(2026, 6, 2, tzinfo=ZoneInfo(z)) - epoch) // timedelta(minutes=1)
+                         for z in city.timezones], np.int64)
     tick, sub, place = builder.block(1, 1, 0, starts, 1.0, pop.status, pop.age, (pop.home_x, pop.home_y),
                                      (pop.work_x, pop.work_y), state, zone=pop.timezone)
     home_metro = city.metro_of(pop.home_x, pop.home_y)
