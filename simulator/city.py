@@ -1,10 +1,12 @@
-"""City and country presets and custom cities: centres, country numbering plan, time zone, locale, zones, places.
+"""City and country presets and custom cities: centres, country numbering plan, time zones, locale, zones, places.
 
 A city is a disc (or a GeoJSON polygon) around a centre, in local metres. Concentric zones of different
 density (``CENTRE``, ``RESIDENTIAL``, ``SUBURB``) drive where people live and work and how dense the cell
 grid is. Named places carry approximate real coordinates. A *country* preset is the same :class:`City` type
 made of several metros (:class:`Metro`: real cities with their population shares) on one projection centred on
-the first (the capital); a city preset is a one-metro country. Country presets also carry the intercity travel
+the first (the capital); a city preset is a one-metro country. Each metro keeps its own IANA time zone (a
+country preset may span several: Russia's cities run from Moscow to Vladivostok time); a territory's
+:attr:`City.timezones` lists them, the capital's first. Country presets also carry the intercity travel
 figures (:class:`Intercity`). This module only describes territories; it does not generate people or cells.
 """
 
@@ -192,22 +194,21 @@ _CITIES: dict[str, CityPreset] = {
         NamedPlace("Pulkovo Airport", "AIRPORT", 59.8003, 30.2625),
         NamedPlace("Galeria", "MALL", 59.9272, 30.3600),
     )),
-    "nizhny-novgorod": CityPreset("nizhny-novgorod", "Nizhny Novgorod", 56.3269, 44.0059, "RU", 2_500, 7_000,
-                                  15_000, (
-        NamedPlace("Nizhny Novgorod Stadium", "STADIUM", 56.3375, 43.9636, 45_000),
-        NamedPlace("Nizhny Novgorod-Moskovsky Station", "STATION", 56.3215, 43.9460),
-        NamedPlace("Strigino Airport", "AIRPORT", 56.2301, 43.7840),
-    )),
-    "rostov-on-don": CityPreset("rostov-on-don", "Rostov-on-Don", 47.2357, 39.7015, "RU", 2_500, 7_000, 16_000, (
-        NamedPlace("Rostov Arena", "STADIUM", 47.2094, 39.7378, 45_000),
-        NamedPlace("Rostov-Glavny Station", "STATION", 47.2175, 39.6924),
-        NamedPlace("Platov International Airport", "AIRPORT", 47.4939, 39.9247),
-    )),
-    "kazan": CityPreset("kazan", "Kazan", 55.7961, 49.1064, "RU", 2_500, 7_000, 16_000, (
-        NamedPlace("Ak Bars Arena", "STADIUM", 55.8210, 49.1608, 45_000),
-        NamedPlace("Kazan-Passazhirskaya Station", "STATION", 55.7887, 49.0996),
-        NamedPlace("Kazan International Airport", "AIRPORT", 55.6062, 49.2787),
-    )),
+    "yekaterinburg": CityPreset("yekaterinburg", "Yekaterinburg", 56.8389, 60.6057, "RU", 2_500, 7_000, 15_000, (
+        NamedPlace("Ekaterinburg Arena", "STADIUM", 56.8325, 60.5736, 35_000),
+        NamedPlace("Yekaterinburg-Passazhirsky Station", "STATION", 56.8586, 60.6003),
+        NamedPlace("Koltsovo Airport", "AIRPORT", 56.7431, 60.8027),
+    ), timezone="Asia/Yekaterinburg"),
+    "novosibirsk": CityPreset("novosibirsk", "Novosibirsk", 55.0084, 82.9357, "RU", 2_500, 7_000, 16_000, (
+        NamedPlace("Spartak Stadium", "STADIUM", 55.0405, 82.9235, 12_500),
+        NamedPlace("Novosibirsk-Glavny Station", "STATION", 55.0356, 82.8975),
+        NamedPlace("Tolmachevo Airport", "AIRPORT", 55.0126, 82.6507),
+    ), timezone="Asia/Novosibirsk"),
+    "vladivostok": CityPreset("vladivostok", "Vladivostok", 43.1155, 131.8855, "RU", 2_000, 6_000, 12_000, (
+        NamedPlace("Vladivostok Station", "STATION", 43.1112, 131.8816),
+        NamedPlace("Far Eastern Federal University", "UNIVERSITY", 43.0250, 131.8940),
+        NamedPlace("Vladivostok International Airport", "AIRPORT", 43.3990, 132.1480),
+    ), timezone="Asia/Vladivostok"),
     "hamburg": CityPreset("hamburg", "Hamburg", 53.5511, 9.9937, "DE", 3_000, 8_000, 15_000, (
         NamedPlace("Volksparkstadion", "STADIUM", 53.5872, 9.8986, 57_000),
         NamedPlace("Hamburg Hauptbahnhof", "STATION", 53.5530, 10.0069),
@@ -272,12 +273,13 @@ COUNTRY_PRESETS: dict[str, CountryPreset] = {
     "south-korea": CountryPreset("south-korea", "South Korea", "KR", (
         ("seoul", 0.448), ("busan", 0.157), ("incheon", 0.143), ("daegu", 0.113), ("daejeon", 0.069),
         ("gwangju", 0.070)), Intercity(0.02, 0.3, (0.35, 0.05, 0.60))),
-    # The largest cities on Moscow time (one time zone per territory: the day plans follow one local clock).
-    # Rosstat 2021 census: Moscow 13.01M, Saint Petersburg 5.60M, Kazan 1.31M, Nizhny Novgorod 1.25M,
-    # Rostov-on-Don 1.14M. Long distances: fewer trips a day, more overnight stays, rail and air lead.
+    # The two largest cities and the main cities of the Urals, Siberia and the Far East, each on its own time
+    # (Moscow UTC+3, Yekaterinburg UTC+5, Novosibirsk UTC+7, Vladivostok UTC+10). Rosstat 2021 census: Moscow
+    # 13.01M, Saint Petersburg 5.60M, Novosibirsk 1.63M, Yekaterinburg 1.54M, Vladivostok 0.60M. Long distances:
+    # fewer trips a day, more overnight stays, rail and air lead (a flight beyond 1,500 km).
     "russia": CountryPreset("russia", "Russia", "RU", (
-        ("moscow", 0.583), ("saint-petersburg", 0.251), ("kazan", 0.059), ("nizhny-novgorod", 0.056),
-        ("rostov-on-don", 0.051)), Intercity(0.006, 0.6, (0.50, 0.25, 0.25))),
+        ("moscow", 0.581), ("saint-petersburg", 0.250), ("novosibirsk", 0.073), ("yekaterinburg", 0.069),
+        ("vladivostok", 0.027)), Intercity(0.006, 0.6, (0.50, 0.25, 0.25))),
     # Destatis 2022: Berlin 3.76M, Hamburg 1.89M, Munich 1.51M, Cologne 1.08M, Frankfurt 0.77M. Long-distance
     # trips (Mobilität in Deutschland 2017: about 1.5% of person-days include a trip over 100 km) are mostly by
     # car, then rail; few domestic flights.
@@ -307,6 +309,8 @@ class Metro:
     share: float
     bounds: tuple[float, float, float, float] | None = None
     """Bounding box of the metro's territory (its disc and the disc of an outlying airport)."""
+    timezone: str | None = None
+    """IANA time zone of the metro (``None``: the territory's)."""
 
 
 AIRPORT_DISC_M = 3_000.0
@@ -319,6 +323,8 @@ class City:
 
     A city preset or a custom city is one metro centred on the projection's origin; a country preset has
     several (:attr:`metros`, the first one at the origin), and its boundary is the union of theirs.
+    :attr:`timezone` is the capital's zone; :attr:`timezones` every distinct zone of the metros (the capital's
+    first) and :attr:`metro_zone` each metro's index into it.
     """
 
     name: str
@@ -349,6 +355,9 @@ class City:
         self._metro_x = np.asarray([m.x for m in self.metros])
         self._metro_y = np.asarray([m.y for m in self.metros])
         self._metro_r = np.asarray([m.suburb_radius_m for m in self.metros])
+        zones = [m.timezone or self.timezone for m in self.metros]
+        self.timezones: list[str] = list(dict.fromkeys([self.timezone, *zones]))
+        self.metro_zone = np.asarray([self.timezones.index(z) for z in zones], np.uint8)
         self.place_metro = self.metro_of(self.place_xy[:, 0], self.place_xy[:, 1]) if self.places else \
             np.zeros(0, np.int16)
 
@@ -368,6 +377,11 @@ class City:
             return np.zeros(xa.shape, np.int16)
         rel = np.hypot(xa[..., None] - self._metro_x, ya[..., None] - self._metro_y) / self._metro_r
         out: NDArray[np.int16] = np.argmin(rel, axis=-1).astype(np.int16)
+        return out
+
+    def timezone_of(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.uint8]:
+        """Time zone of each point (index into :attr:`timezones`): the zone of its metro."""
+        out: NDArray[np.uint8] = self.metro_zone[self.metro_of(x, y)]
         return out
 
     def zone_of(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.int8]:
@@ -497,10 +511,12 @@ def country_from_preset(name: str) -> City:
         territory = shapely.union_all(parts)
         minx, miny, maxx, maxy = (float(v) for v in territory.bounds)
         metros.append(Metro(preset.name, preset.display_name, x, y, preset.centre_radius_m,
-                            preset.residential_radius_m, preset.suburb_radius_m, share, (minx, miny, maxx, maxy)))
+                            preset.residential_radius_m, preset.suburb_radius_m, share, (minx, miny, maxx, maxy),
+                            preset.timezone or country.timezone))
         discs.append(territory)
         places.extend(preset.places)
-    return City(cp.name, cp.display_name, proj, country, country.timezone, country.locale, shapely.union_all(discs),
+    return City(cp.name, cp.display_name, proj, country, capital.timezone or country.timezone, country.locale,
+                shapely.union_all(discs),
                 capital.centre_radius_m, capital.residential_radius_m, places, metros=tuple(metros),
                 intercity=cp.intercity)
 

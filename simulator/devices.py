@@ -100,11 +100,13 @@ class Devices:
         t = to_micros(at)
         return sum(d for s, e, d in self.sms_delays if s <= t < e)
 
-    def reachable(self, subs: ArrayLike, at: datetime, local_hour: int,
+    def reachable(self, subs: ArrayLike, at: datetime, local_hour: int | NDArray[np.int16],
                   cells: ArrayLike | None = None) -> NDArray[np.bool_]:
         """Whether each device can be reached at ``at`` (phone on, in coverage, not taken down by a fault).
 
-        Given the devices' serving ``cells``, a device served by a cell that is down is not reachable either.
+        ``local_hour`` is the hour at the devices (one for all, or each device's own in a territory of several
+        time zones). Given the devices' serving ``cells``, a device served by a cell that is down is not
+        reachable either.
         """
         idx = np.atleast_1d(np.asarray(subs, dtype=np.int64))
         off = self.forced_off[idx] | (self.down_until_us[idx] > to_micros(at))
@@ -112,7 +114,10 @@ class Devices:
             down = self.cells_down(at)
             if len(down):
                 off |= np.isin(np.atleast_1d(np.asarray(cells, dtype=np.int64)), down)
-        if NIGHT_OFF_HOURS[0] <= local_hour < NIGHT_OFF_HOURS[1]:
+        if np.ndim(local_hour) > 0:
+            hours = np.asarray(local_hour)
+            off |= (hours >= NIGHT_OFF_HOURS[0]) & (hours < NIGHT_OFF_HOURS[1]) & self.night_off[idx]
+        elif NIGHT_OFF_HOURS[0] <= int(local_hour) < NIGHT_OFF_HOURS[1]:
             off |= self.night_off[idx]
         hour = np.uint64(int(at.timestamp()) // 3600)
         h = _mix(idx.astype(np.uint64) ^ self._salt, np.full(len(idx), hour, np.uint64))

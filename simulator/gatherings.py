@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import overload
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,11 +43,20 @@ class GatheringInfo:
 
 @dataclass(frozen=True, slots=True)
 class GatheringVenue:
-    """Where a gathering takes place: WGS84 position, and the name when it is one of the city's named places."""
+    """Where a gathering takes place: WGS84 position, name (one of the city's named places) and time zone.
+
+    The zone is the IANA zone of the metro the venue lies in: a gathering's local times are the venue's, wherever
+    its attendees live.
+    """
 
     latitude: float
     longitude: float
     place: str | None
+    timezone: str = "UTC"
+
+    def local(self, instant: datetime) -> datetime:
+        """``instant`` in the venue's time zone (e.g. a gathering's start as the venue's clocks show it)."""
+        return instant.astimezone(ZoneInfo(self.timezone))
 
 
 class Gatherings(Sequence[GatheringInfo]):
@@ -132,8 +142,10 @@ class Gatherings(Sequence[GatheringInfo]):
         return info
 
     def venue_of(self, gathering: GatheringInfo) -> GatheringVenue:
-        """WGS84 position of a gathering's venue, and its name when it is one of the city's named places."""
+        """WGS84 position of a gathering's venue, its name when it is one of the city's named places, its zone."""
         v = gathering.venue
-        lat, lon = self.city.projection.point_latlon(float(self.venues.x[v]), float(self.venues.y[v]))
+        x, y = float(self.venues.x[v]), float(self.venues.y[v])
+        lat, lon = self.city.projection.point_latlon(x, y)
         k = v - self.venues.named_offset
-        return GatheringVenue(lat, lon, self.city.places[k].name if 0 <= k < len(self.city.places) else None)
+        zone = self.city.timezones[int(self.city.timezone_of(x, y))]
+        return GatheringVenue(lat, lon, self.city.places[k].name if 0 <= k < len(self.city.places) else None, zone)

@@ -270,11 +270,17 @@ class PlanBuilder:
         self.streams = streams
         self.first_row = first_row
 
-    def block(self, day: int, weekday: int, block: int, start_tick: int, ticks_per_min: float,
+    def block(self, day: int, weekday: int, block: int, start_tick: int | NDArray[np.int64], ticks_per_min: float,
               status: NDArray[np.uint8], age: NDArray[np.uint8], anchor_home: tuple[NDArray, NDArray],  # type: ignore[type-arg]
               anchor_work: tuple[NDArray, NDArray], state: MobilityState,  # type: ignore[type-arg]
+              zone: NDArray[np.uint8] | None = None,
               ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]:
-        """Departure events of block ``block`` on local day ``day`` (``start_tick`` = the day's local midnight)."""
+        """Departure events of block ``block`` on local day ``day`` (``start_tick`` = the day's local midnight).
+
+        In a territory of several time zones ``start_tick`` holds the midnight tick of each zone and ``zone`` each
+        person's zone: the plan is drawn in local minutes, and each person's minutes count from their own midnight
+        (a trip to another city keeps the hours of its origin).
+        """
         rng = self.streams.stream("plan", day, block)
         lo = block * BLOCK_SIZE
         n = len(status)
@@ -396,8 +402,12 @@ class PlanBuilder:
             return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32)
         # A plan runs on past its midnight (night shifts, nights out, overnight trips), at most to the next one.
         minute = np.clip(np.concatenate(ticks), 0, 48 * 60 - 1)
-        tick = (start_tick + np.floor(minute * ticks_per_min)).astype(np.int32)
         sub = np.concatenate(who)
+        start: int | NDArray[np.int64] = start_tick
+        if np.ndim(start_tick) > 0:
+            starts = np.asarray(start_tick, np.int64)
+            start = starts[zone[sub - lo]] if zone is not None and len(starts) > 1 else int(starts[0])
+        tick = (start + np.floor(minute * ticks_per_min)).astype(np.int32)
         place = np.concatenate(where)
         # Whoever is still on yesterday's plan (home from a night shift, back from another city) starts today's
         # after it: their earlier events are dropped.

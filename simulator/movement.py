@@ -58,15 +58,19 @@ class Movement:
         self._on_departures = on_departures
 
     # -- day plans -----------------------------------------------------------------------------------
-    def plan_day(self, day: int, weekday: int, day_start_tick: int) -> DayPlan:
+    def plan_day(self, day: int, weekday: int, day_start_tick: int | NDArray[np.int64]) -> DayPlan:
         """Add the departures of a new local day (plans already consumed are dropped); returns the new plan."""
         plan = self.build_plan(day, weekday, day_start_tick)
         self._plans = [p for p in self._plans if p.cursor < len(p.tick)] + [plan]
         return plan
 
-    def build_plan(self, day: int, weekday: int, day_start_tick: int,
+    def build_plan(self, day: int, weekday: int, day_start_tick: int | NDArray[np.int64],
                    block_order: Sequence[int] | None = None) -> DayPlan:
-        """Departures of a local day; blocks are independent, so ``block_order`` cannot change the result."""
+        """Departures of a local day; blocks are independent, so ``block_order`` cannot change the result.
+
+        ``day_start_tick`` is the tick of the day's local midnight, or one per time zone of the territory (indexed
+        by the population's ``timezone``): each subscriber's day runs on their own zone's hours.
+        """
         pop = self.population
         tpm = 60.0 / self.tick_seconds
         parts = []
@@ -75,7 +79,8 @@ class Movement:
             lo, hi = b * BLOCK_SIZE, min((b + 1) * BLOCK_SIZE, self.base_size)
             parts.append(self._planner.block(
                 day, weekday, b, day_start_tick, tpm, pop.status[lo:hi], pop.age[lo:hi],
-                (pop.home_x[lo:hi], pop.home_y[lo:hi]), (pop.work_x[lo:hi], pop.work_y[lo:hi]), self.state))
+                (pop.home_x[lo:hi], pop.home_y[lo:hi]), (pop.work_x[lo:hi], pop.work_y[lo:hi]), self.state,
+                zone=pop.timezone[lo:hi]))
         return DayPlan.concat(parts)
 
     def place_at_start(self, plan: DayPlan, k: int) -> None:

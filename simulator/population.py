@@ -219,7 +219,7 @@ class Population:
                    for k, dt in COLUMN_DTYPES.items()}
         v = plan.vocab
         return cls(plan.city, columns, countries=list(plan.countries), languages=list(profiles.LANGUAGES),
-                   timezones=[plan.city.timezone], first_names=list(v.first_names), last_names=list(v.last_names),
+                   timezones=list(plan.city.timezones), first_names=list(v.first_names), last_names=list(v.last_names),
                    email_users=list(v.email_users), email_domains=list(v.email_domains),
                    imsi_plans=plan.imsi_plans)
 
@@ -330,7 +330,8 @@ class Population:
         row: dict[str, Any] = {
             "msisdn": digits, "imsi": imsi, "age": age, "language": self.languages.index(language),
             "interests": mask, "app_installed": app_installed and codes["os"] != profiles.OTHER,
-            "roaming": roaming, "home_country": self.countries.index(home_code), "timezone": 0,
+            "roaming": roaming, "home_country": self.countries.index(home_code),
+            "timezone": int(self.city.timezone_of(home[0], home[1])),
             "home_x": home[0], "home_y": home[1], "work_x": work[0], "work_y": work[1],
             "first_name": self._first.add(names["first_name"]), "last_name": self._last.add(names["last_name"]),
             "email_user": self._users.add("test"), "email_domain": self._domains.add(TEST_EMAIL_DOMAIN),

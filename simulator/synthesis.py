@@ -217,7 +217,8 @@ class BuildPlan:
         c["msisdn"], c["imsi"], c["age"], c["gender"], c["language"] = msisdn, imsi, age, gender, language
         c["status"], c["interests"], c["os"], c["app_installed"], c["tariff"] = status, interests, os, app, tariff
         c["roaming"], c["home_country"] = visitor, home_country
-        c["timezone"] = np.zeros(m, dtype=np.uint8)  # everyone is physically in the city
+        # Everyone is physically in the territory: on the time of the metro they live (or stay) in.
+        c["timezone"] = city.timezone_of(home[:, 0], home[:, 1])
         c["home_x"], c["home_y"] = home[:, 0].astype(np.float32), home[:, 1].astype(np.float32)
         c["work_x"], c["work_y"] = work[:, 0].astype(np.float32), work[:, 1].astype(np.float32)
         c["first_name"], c["last_name"], c["email_user"], c["email_domain"] = first, last, user, domain

@@ -218,7 +218,10 @@ class World:
         self.venues = venues
         self.streams = streams
         self.tz = ZoneInfo(city.timezone)
+        self.zones = [ZoneInfo(z) for z in population.timezones]
+        """Time zones of the territory (``population.timezone`` indexes them; the capital's first)."""
         self.start = as_utc(config.start)
+        self._first_date = min(self.start.astimezone(z).date() for z in self.zones)
         self.tick = timedelta(seconds=config.tick_seconds)
         self.clock = SimClock(self.start)
         self.tick_index = 0
@@ -280,9 +283,22 @@ class World:
         """Last tick at or before ``at``."""
         return math.floor((as_utc(at) - self.start) / self.tick)
 
-    def local_time(self, at: datetime | None = None) -> datetime:
-        """``at`` (default now) in the city's time zone."""
-        return (at or self.clock.now).astimezone(self.tz)
+    def local_time(self, at: datetime | None = None, sub: int | None = None) -> datetime:
+        """``at`` (default now) in the city's time zone (a country's: its capital's), or in subscriber ``sub``'s.
+
+        A subscriber's zone is that of the metro they live (or stay) in; see :meth:`local_clock` for many.
+        """
+        zone = self.tz if sub is None else self.zones[int(self.population.timezone[self._check(sub)])]
+        return (at or self.clock.now).astimezone(zone)
+
+    @property
+    def timezones(self) -> list[str]:
+        """IANA names of the territory's time zones (``timezone_codes`` index them; the capital's first)."""
+        return list(self.population.timezones)
+
+    def timezone_codes(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.uint8]:
+        """Each subscriber's time zone, as an index into :attr:`timezones`."""
+        return self.population.timezone[np.asarray(subs, dtype=np.int64)]
 
     def step(self) -> None:
         """Advance one tick: scheduled callbacks up to it, then movement and cell changes."""
@@ -381,22 +397,31 @@ class World:
         return self.movement.state
 
     def _ensure_day(self, k: int, initial: bool = False) -> None:
-        """Start each local day reached by tick ``k``: its calendar, its plan, the history kept."""
+        """Start each local day reached by tick ``k``: its calendar, its plan, the history kept.
+
+        A territory of several time zones plans a calendar day for everyone at once, when its first zone (the
+        easternmost) reaches that day's midnight; each subscriber's plan runs on the local hours of their own
+        zone. The first day is the one the westernmost zone is on at the start (the others may already be on
+        the next, planned at once).
+        """
         while k >= self._next_day_tick:
-            local = self.local_time(self.time_of(k))
-            midnight = datetime(local.year, local.month, local.day, tzinfo=self.tz)
-            day_start_tick = self.tick_of(midnight.astimezone(UTC))
-            day = (local.date() - self.local_time(self.start).date()).days
+            at = self.time_of(k)
+            dates = [at.astimezone(z).date() for z in self.zones]
+            date = min(dates) if self._day < 0 else max(dates)
+            midnights = [datetime(date.year, date.month, date.day, tzinfo=z) for z in self.zones]
+            starts = np.asarray([self.tick_of(m.astimezone(UTC)) for m in midnights], np.int64)
+            day = (date - self._first_date).days
             self._day = day
-            self._weekday = local.weekday()
+            self._weekday = date.weekday()
+            first_midnight = min(m.astimezone(UTC) for m in midnights)
             if self._history_days is not None:
                 self.realism.forget_before(day - self._history_days)
             if self._inbox_days is not None:
-                self.devices.inboxes.forget_before(to_micros(midnight - timedelta(days=self._inbox_days)))
-            plan = self.movement.plan_day(day, local.weekday(), day_start_tick)
-            next_midnight = (midnight + timedelta(days=1, hours=2)).replace(hour=0)
-            self._next_day_tick = self.tick_of(next_midnight.astimezone(UTC))
-            if self._next_day_tick <= k:
+                self.devices.inboxes.forget_before(to_micros(first_midnight - timedelta(days=self._inbox_days)))
+            plan = self.movement.plan_day(day, date.weekday(), starts)
+            self._next_day_tick = min(self.tick_of((m + timedelta(days=1, hours=2)).replace(hour=0).astimezone(UTC))
+                                      for m in midnights)
+            if self._next_day_tick <= k and date == max(dates):
                 self._next_day_tick = k + 1
             if initial:
                 self.movement.place_at_start(plan, k)
@@ -459,7 +484,10 @@ class World:
                                    arrive_before=arrive_before)
 
     def gathering_venue(self, gathering: GatheringInfo) -> GatheringVenue:
-        """WGS84 position of a gathering's venue, and its name when it is one of the city's named places."""
+        """WGS84 position of a gathering's venue, its name (a named place) and its time zone.
+
+        :meth:`GatheringVenue.local` shows the gathering's times on the venue's clocks.
+        """
         return self.gatherings.venue_of(gathering)
 
     # -- subscribers ---------------------------------------------------------------------------------
@@ -514,11 +542,17 @@ class World:
     def is_reachable(self, subs: NDArray[np.int64] | int) -> NDArray[np.bool_]:
         """Whether devices can be reached now (a device whose serving cell is down is not)."""
         idx = np.atleast_1d(np.asarray(subs, dtype=np.int64))
-        return self.devices.reachable(idx, self.clock.now, self.local_time().hour, self.cell[idx])
+        now = self.clock.now
+        hour: int | NDArray[np.int16]
+        if len(self.zones) == 1:
+            hour = self.local_time().hour
+        else:  # night-off by each device's own local hour, computed once per zone
+            hour = self.zone_clock(now).hour[self.population.timezone[idx]]
+        return self.devices.reachable(idx, now, hour, self.cell[idx])
 
     def is_reachable_one(self, sub: int) -> bool:
         """:meth:`is_reachable` of one device (same answer, without arrays: the path of a single send)."""
-        return self.devices.reachable_one(sub, self.clock.now, self.local_time().hour, int(self.cell[sub]))
+        return self.devices.reachable_one(sub, self.clock.now, self.local_time(sub=sub).hour, int(self.cell[sub]))
 
     def sms_delay_s(self) -> float:
         """Extra delay of an SMS sent now, from injected network faults (0 without any)."""
@@ -802,23 +836,20 @@ class World:
     def local_clock(self, subs: NDArray[np.int64] | NDArray[np.int32], at: datetime | None = None) -> LocalClock:
         """Each subscriber's local hour, minute of day, weekday and calendar day at ``at`` (default now).
 
-        Computed once per distinct time zone among ``subs`` (a handful), never per subscriber.
+        Computed once per time zone of the territory (a handful), never per subscriber.
         """
-        idx = np.asarray(subs, dtype=np.int64)
+        zone = self.zone_clock(at)
+        codes = self.population.timezone[np.asarray(subs, dtype=np.int64)]
+        return LocalClock(zone.hour[codes], zone.minute[codes], zone.weekday[codes], zone.day[codes])
+
+    def zone_clock(self, at: datetime | None = None) -> LocalClock:
+        """The local clock of each of the territory's time zones at ``at`` (default now), as :attr:`timezones`."""
         instant = as_utc(at or self.clock.now)
-        codes = self.population.timezone[idx]
-        hour = np.empty(len(idx), np.int16)
-        minute = np.empty(len(idx), np.int16)
-        weekday = np.empty(len(idx), np.int8)
-        day = np.empty(len(idx), np.int32)
-        for code in np.unique(codes).tolist():
-            local = instant.astimezone(ZoneInfo(self.population.timezones[code]))
-            sel = codes == code
-            hour[sel] = local.hour
-            minute[sel] = local.hour * 60 + local.minute
-            weekday[sel] = local.weekday()
-            day[sel] = local.toordinal()
-        return LocalClock(hour, minute, weekday, day)
+        local = [instant.astimezone(z) for z in self.zones]
+        return LocalClock(np.asarray([t.hour for t in local], np.int16),
+                          np.asarray([t.hour * 60 + t.minute for t in local], np.int16),
+                          np.asarray([t.weekday() for t in local], np.int8),
+                          np.asarray([t.toordinal() for t in local], np.int32))
 
     def message_template(self, template: MessageTemplate) -> int:
         """Register what a batch of deliveries share; :meth:`deliver_batch` refers to it by the returned number."""

@@ -139,9 +139,10 @@ def decide_batch(facts: Facts, camp: NDArray[np.intp], *, promo: NDArray[np.bool
 
     Pairs (``facts.subs[i]`` for campaign ``camp[i]``) are grouped by campaign in the engine's order; per-campaign
     parameters are indexed by ``camp``: ``channel`` codes 0 PUSH, 1 SMS, 2 PUSH_THEN_SMS; ``remaining`` sends
-    under ``maxRecipients`` (a huge number when unlimited); ``can_hold``: the schedule stays open after quiet
-    hours end. Caps count earlier campaigns of the same tick first; a pair dropped by ``maxRecipients`` gives its
-    cap slot back (one refinement pass), so caps are never exceeded and rarely under-used.
+    under ``maxRecipients`` (a huge number when unlimited). ``can_hold`` is per pair: the schedule stays open
+    after quiet hours end in the subscriber's time zone. Caps count earlier campaigns of the same tick first; a
+    pair dropped by ``maxRecipients`` gives its cap slot back (one refinement pass), so caps are never exceeded and
+    rarely under-used.
     """
     n = len(facts.subs)
     reason = np.full(n, 255, dtype=np.uint8)  # 255: not refused
@@ -155,7 +156,7 @@ def decide_batch(facts: Facts, camp: NDArray[np.intp], *, promo: NDArray[np.bool
     reason[(reason == 255) & refused] = NO_CONSENT
     open_ = reason == 255
     quiet = open_ & in_quiet_hours(facts.local_hour, rules)
-    held = quiet & can_hold[camp]
+    held = quiet & can_hold
     reason[quiet & ~held] = QUIET_HOURS
     open_ &= ~quiet
     reason[open_ & ~facts.reachable] = UNREACHABLE
@@ -177,7 +178,7 @@ def decide(facts: Facts, *, kind: str, channel: str, rules: Rules, can_hold: boo
     camp = np.zeros(n, dtype=np.intp)
     d = decide_batch(facts, camp, promo=np.array([kind == "PROMO"]),
                      channel=np.array([("PUSH", "SMS", "PUSH_THEN_SMS").index(channel)], dtype=np.uint8),
-                     can_hold=np.array([can_hold]), remaining=np.array([2**62 if remaining is None else remaining]),
+                     can_hold=np.full(n, can_hold), remaining=np.array([2**62 if remaining is None else remaining]),
                      partner=np.zeros(1, np.int64), rules=rules)
     refused = d.reason != 255
     return Decision(send=facts.subs[d.send], send_channel=d.channel[d.send], held=facts.subs[d.held],

@@ -34,7 +34,11 @@ CONFIG = WorldConfig(city="seoul", subscribers=2 * BLOCK_SIZE + 3_000, seed=11,
 # roamers land at airports and head on by train, and the first intercity trips leave through stations and airports.
 COUNTRY = WorldConfig(country="south-korea", subscribers=BLOCK_SIZE + 2_000, seed=11,
                       start=datetime(2026, 6, 1, 12, 0, tzinfo=UTC), realism_sample=500)
-CONFIGS = {"city": CONFIG, "country": COUNTRY}
+# A country of several time zones: from 13:00 UTC (16:00 in Moscow, 23:00 in Vladivostok) the next day is planned at
+# Vladivostok's midnight, and each city's night and morning run on its own clock.
+ZONES = WorldConfig(country="russia", subscribers=BLOCK_SIZE + 2_000, seed=11,
+                    start=datetime(2026, 6, 1, 13, 0, tzinfo=UTC), realism_sample=500)
+CONFIGS = {"city": CONFIG, "country": COUNTRY, "zones": ZONES}
 HOURS = 10
 
 

@@ -51,7 +51,7 @@ from gateway.services.targeting import Targeting
 from gateway.wire.base import format_instant
 from simulator.clock import from_micros, to_micros
 from simulator.inbox import MessageTemplate
-from simulator.world import World
+from simulator.world import LocalClock, World
 
 Listener = Callable[[str, dict[str, Any], datetime], None]
 Subs = NDArray[np.int32]
@@ -121,8 +121,8 @@ class LiveCampaign:
     running: bool = False
     slot: int = -1  # row of the engine's "seen" bit matrix while the campaign is live
     template: int = -1  # the world's inbox template of its message, once live
-    was_open: bool = False
-    snapshot_done: bool = False
+    was_open: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(1, bool))  # per time zone
+    snapshot_done: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(1, bool))  # per time zone
     counter: int = 0
     sent: int = 0
     seen: NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
@@ -162,6 +162,7 @@ class CampaignEngine:
         self._index_key: tuple[int, ...] = ()
         self._index = targeting.area_index(world.cell_count, [])
         self._tick_us = world.config.tick_seconds * 1_000_000
+        self._zone_clock_at: tuple[datetime, LocalClock] | None = None
         self.outcomes = OutcomeCounts()
         """Sends and suppressions so far (read by the metrics at scrape time)."""
         world.on_cell_change(self._on_cells)
@@ -259,23 +260,39 @@ class CampaignEngine:
         if any(c.target.mode == "ENTERS" and c.running for c in self._live.values()):
             self._moves.append((subs, old, new))
 
-    def _window_open(self, req: CampaignRequest, now: datetime) -> bool:
-        local = self.world.local_time(now)
-        if req.days_of_week and DAYS[local.weekday()] not in req.days_of_week:
-            return False
-        if req.daily_hours is None:
-            return True
-        m = local.hour * 60 + local.minute
-        lo, hi = _minutes(req.daily_hours[0]), _minutes(req.daily_hours[1])
-        return lo <= m < hi if lo < hi else (m >= lo or m < hi)
+    def _window_open(self, req: CampaignRequest, now: datetime) -> NDArray[np.bool_]:
+        """Per time zone of the world: whether the campaign's days and daily hours are open there now.
 
-    def _can_hold(self, req: CampaignRequest, now: datetime) -> bool:
-        """Whether the schedule is still open when the current quiet hours end (city time)."""
-        local = self.world.local_time(now)
-        release = local.replace(hour=self.rules.quiet_end_hour, minute=0, second=0, microsecond=0)
-        if release <= local:
-            release += timedelta(days=1)
-        return release < req.end
+        A subscriber's window is their own zone's (a one-zone world has one answer for everyone).
+        """
+        clock = self._zone_clock(now)
+        ok = np.ones(len(clock.hour), bool)
+        if req.days_of_week:
+            ok &= np.isin(np.asarray(DAYS)[clock.weekday], list(req.days_of_week))
+        if req.daily_hours is None:
+            return ok
+        m = clock.minute
+        lo, hi = _minutes(req.daily_hours[0]), _minutes(req.daily_hours[1])
+        in_hours = (lo <= m) & (m < hi) if lo < hi else (m >= lo) | (m < hi)
+        out: NDArray[np.bool_] = ok & in_hours
+        return out
+
+    def _zone_clock(self, now: datetime) -> LocalClock:
+        """The world's zone clocks at ``now``, computed once per tick."""
+        if self._zone_clock_at is None or self._zone_clock_at[0] != now:
+            self._zone_clock_at = (now, self.world.zone_clock(now))
+        return self._zone_clock_at[1]
+
+    def _can_hold(self, req: CampaignRequest, now: datetime) -> NDArray[np.bool_]:
+        """Per time zone: whether the schedule is still open when the current quiet hours end there."""
+        out = np.zeros(len(self.world.zones), bool)
+        for z, zone in enumerate(self.world.zones):
+            local = now.astimezone(zone)
+            release = local.replace(hour=self.rules.quiet_end_hour, minute=0, second=0, microsecond=0)
+            if release <= local:
+                release += timedelta(days=1)
+            out[z] = release < req.end
+        return out
 
     def _on_step(self, now: datetime) -> None:
         self.load()
@@ -309,7 +326,8 @@ class CampaignEngine:
         enters = [c for _, c in sorted(self._live.items()) if c.running and c.target.mode == "ENTERS"]
         in_subs, in_j, out_subs, out_j = self._entries(enters, moves)
         # No-dwell ENTERS campaigns with their window open are evaluated together; the rest one by one.
-        fast = np.array([c.target.dwell_minutes == 0 and self._window_open(c.req, now) for c in enters], bool)
+        fast = np.array([c.target.dwell_minutes == 0 and bool(self._window_open(c.req, now).all()) for c in enters],
+                        bool)
         fresh = self._fresh_entries(enters, in_subs[fast[in_j]], in_j[fast[in_j]], now) if len(enters) else {}
         slow = ~fast[in_j] if len(enters) else np.zeros(0, bool)
         slow_out = ~fast[out_j] if len(enters) else np.zeros(0, bool)
@@ -321,8 +339,8 @@ class CampaignEngine:
             c = self._live[seq]
             if not c.running:
                 continue
-            if c.target.mode == "ENTERS" and c.target.dwell_minutes == 0 and self._window_open(c.req, now):
-                c.was_open = True
+            if c.target.mode == "ENTERS" and c.target.dwell_minutes == 0 and self._window_open(c.req, now).all():
+                c.was_open = np.ones(len(c.was_open), bool)
                 new = fresh.get(seq, no_one)
                 batch = (np.sort(np.concatenate([c.held, new])).astype(np.int32) if len(c.held) else new) \
                     if len(c.held) or len(new) else None
@@ -405,6 +423,8 @@ class CampaignEngine:
                 self._fit_seen(max(4, 2 * c.slot))  # doubling: few reallocations for many campaigns
         self._seen[c.slot] = 0
         c.seen = self._seen[c.slot]
+        zones = len(self.world.zones)
+        c.was_open, c.snapshot_done = np.zeros(zones, bool), np.zeros(zones, bool)
         req = c.req
         # A delivered message's inbox id is its record's id: the device and the operator-side truth agree.
         c.template = self.world.message_template(MessageTemplate(
@@ -440,6 +460,15 @@ class CampaignEngine:
             out[c.seq] = kept
         return out
 
+    def _in_open_zones(self, subs: Subs, open_zones: NDArray[np.bool_]) -> Subs:
+        """The subscribers of ``subs`` whose time zone is open (all of them when every zone is)."""
+        if open_zones.all():
+            return subs
+        if not open_zones.any():
+            return subs[:0]
+        kept: Subs = subs[open_zones[self.world.timezone_codes(subs)]]
+        return kept
+
     @staticmethod
     def _unseen(c: LiveCampaign, subs: Subs, n: int) -> Subs:
         bits = (c.seen[subs >> 3] >> (subs & 7).astype(np.uint8)) & 1
@@ -461,7 +490,8 @@ class CampaignEngine:
                 if len(outs) and len(c.pending):
                     keep = ~np.isin(c.pending, outs)
                     c.pending, c.pending_due = c.pending[keep], c.pending_due[keep]
-                if open_now and len(ins):
+                ins = self._in_open_zones(ins, open_now)
+                if len(ins):
                     fresh = self._unseen(c, np.unique(ins).astype(np.int32), world.subscriber_count)
                     fresh = fresh[~np.isin(fresh, c.pending)]
                     ticks = math.ceil(c.target.dwell_minutes * 60 / world.config.tick_seconds)
@@ -472,11 +502,18 @@ class CampaignEngine:
                     due = c.pending_due <= world.tick_index
                     parts.append(c.pending[due])
                     c.pending, c.pending_due = c.pending[~due], c.pending_due[~due]
-            elif open_now and len(ins):
-                parts.append(ins)
-        elif open_now and not c.was_open and not (c.target.mode == "VISITED" and c.snapshot_done):
-            parts.append(targeting.snapshot(world, c.target))
-            c.snapshot_done = True
+            else:
+                ins = self._in_open_zones(ins, open_now)
+                if len(ins):
+                    parts.append(ins)
+        else:
+            # A snapshot at each opening of the window, for the zones where it opens now (VISITED: only once).
+            opening = open_now & ~c.was_open
+            if c.target.mode == "VISITED":
+                opening &= ~c.snapshot_done
+            if opening.any():
+                parts.append(self._in_open_zones(targeting.snapshot(world, c.target), opening))
+                c.snapshot_done = c.snapshot_done | opening
         c.was_open = open_now
         fresh = np.zeros(0, np.int32)
         if parts:
@@ -510,7 +547,7 @@ class CampaignEngine:
         d = policy.decide_batch(
             facts, camp, promo=np.array([c.req.kind == "PROMO" for c, _ in items]),
             channel=np.array([CHANNELS.index(c.req.channel) for c, _ in items], dtype=np.uint8),
-            can_hold=np.array([self._can_hold(c.req, now) for c, _ in items]),
+            can_hold=np.stack([self._can_hold(c.req, now) for c, _ in items])[camp, world.timezone_codes(subs)],
             remaining=np.array([unlimited if c.req.max_recipients is None else c.req.max_recipients - c.sent
                                 for c, _ in items], dtype=np.int64),
             partner=partner, rules=self.rules)
