@@ -397,10 +397,11 @@ class Check(Strict):
     operator-side install counts ``installed``, ``notificationsPermitted``, ``marketingConsent``, ``locationAlways``),
     ``profile`` (the partner's CDP profile of ``identity``, a user or anonymous id, ``${id.path}`` allowed) or
     ``trigger`` (what a ``define_trigger`` step's trigger did, by ``step``; only the fires of user ``identity`` when
-    given: ``fires``, ``sent``, ``suppressed``, ``reasons.<REASON>``, ``users``, ``steps[i]`` with the same counts,
-    ``sentHours`` (local hours of the city with a send), ``pushes`` (as ``push``), ``webhooks`` (its CloudEvents at
-    the receiver: ``received``, ``dataKeys``, ``phoneNumbers``, ``coordinates``, ``unknownUsers``) and ``audit``
-    against the install tables of its apps: ``sentWithoutLocation``, ``pushedWithoutMarketingConsent``).
+    given: ``fires``, ``sent``, ``suppressed``, ``reasons.<REASON>``, ``users``, ``firstAt``, ``lastAt``,
+    ``steps[i]`` with the same per chain step, ``sentHours`` (local hours of the city with a send),
+    ``maxSentPerUserDay``, ``pushes`` (as ``push``), ``webhooks`` (its CloudEvents at the receiver: ``received``,
+    ``dataKeys``, ``phoneNumbers``, ``coordinates``, ``unknownUsers``) and ``audit`` against the install tables of
+    its apps: ``sentWithoutLocation``, ``pushedWithoutMarketingConsent``; ``truncated`` when the API's list is full).
     ``path`` (dotted, ``count`` for lengths) picks a field of it; ``*`` maps the rest of the path over every item
     of a list (items lacking the field are skipped, nested ``*`` flatten) and ``max``, ``min``, ``sum`` reduce a
     list of numbers (``*.type``, ``slots.*.maxPplDensity.max``). Then any of ``equals``, ``at_least``,
@@ -713,7 +714,10 @@ def wire_rule(rule: dict[str, Any], resolve: Callable[[str, str], str],
             lat, lon = centre(circle)
             out[key] = {"areaType": "CIRCLE", "center": {"latitude": lat, "longitude": lon}, "radius": circle.radius}
         elif key.endswith(("_seconds", "Seconds")) and isinstance(value, str) and value.startswith("P"):
-            out[key] = round(_bounded(_DURATION.validate_python(value)).total_seconds())
+            try:
+                out[key] = round(_bounded(_DURATION.validate_python(value)).total_seconds())
+            except (ValidationError, ValueError):
+                out[key] = value  # not a duration: the wire model names the field
         else:
             out[key] = value
     return out
@@ -725,7 +729,7 @@ def _rule(rule: dict[str, Any]) -> dict[str, Any]:
     try:
         if isinstance(area, dict) and not {"areaType", "area_type"} & set(area):
             CircleSpec.model_validate(area)
-        probe = wire_rule(rule, lambda key, ref: ref, lambda c: (c.latitude or 0.0, c.longitude or 0.0))
+        probe = wire_rule(rule, lambda key, ref: "step", lambda c: (c.latitude or 0.0, c.longitude or 0.0))
         _RULE.validate_python(probe)
     except ValidationError as exc:  # the same problems, named as the scenario spells them
         raise _renamed(exc, "area" if exc.title == CircleSpec.__name__ else None, rule.get("kind")) from None

@@ -87,6 +87,9 @@ steps:
     # a window shorter than the wire's minute
     (trigger("{kind: EVENT_NOT_FOLLOWED, event: A, not_followed_by: B, within_seconds: PT30S}"),
      "9:110: steps[1].define_trigger.rule.within_seconds", "greater than or equal to 60"),
+    # a window that is neither seconds nor a duration
+    (trigger("{kind: EVENT_NOT_FOLLOWED, event: A, not_followed_by: B, within_seconds: PTwo}"),
+     "9:110: steps[1].define_trigger.rule.within_seconds", "valid integer"),
     # a misspelt rule field
     (trigger("{kind: FIRST_EVENT, evnt: A}"), "9:57: steps[1].define_trigger.rule.evnt", "unknown field"),
     # an area rule without its app (the scenario's key, not the wire's appId)
