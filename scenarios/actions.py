@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -29,10 +29,21 @@ from gateway.wire.camara.location_verification import VerifyLocationRequest
 from gateway.wire.camara.population_density_data import PopulationDensityRequest
 from gateway.wire.camara.region_device_count import RegionDeviceCountRequest
 from gateway.wire.campaigns import AudienceEstimate, Campaign, CampaignReport
+from gateway.wire.cdp_triggers import TriggerFire, TriggerRequest
 from gateway.wire.fcm import Message as PushBody
 from scenarios.checks import compare, resolve_path
 from scenarios.results import CheckResult, StepResult, truth_counts
-from scenarios.schema import STEP_ACTIONS, AreaSpec, Check, CircleSpec, PartnerSpec, Scenario, Step, TargetingSpec
+from scenarios.schema import (
+    STEP_ACTIONS,
+    AreaSpec,
+    Check,
+    CircleSpec,
+    PartnerSpec,
+    Scenario,
+    Step,
+    TargetingSpec,
+    wire_rule,
+)
 from scenarios.stack import Stack
 from scenarios.transcript import Transcript, plain, stamp
 
@@ -66,6 +77,8 @@ class Run(Protocol):
     """Write keys of the CDP sources made so far, by ``create_source`` step id (never recorded)."""
     pushes: dict[str, list[str]]
     """Push message ids (``psh_``, or ``pst_`` for a topic or condition) each ``send_push`` step got, by step id."""
+    final_fires: dict[str, list[TriggerFire]]
+    """Fires of deleted triggers at their deletion, by ``define_trigger`` step id."""
 
     @property
     def now(self) -> datetime:
@@ -240,10 +253,11 @@ async def expect(run: Run, step: Step, result: StepResult) -> None:
     """
     assert step.expect is not None
     await run.collect_webhooks()
+    views: dict[tuple[str, str | None], Any] = {}  # trigger views of this step: several checks read one
     for j, check in enumerate(step.expect):
         name = check.name or f"steps[{result.index}].expect[{j}]"
         try:
-            actual = resolve_path(await observe(run, check), check.path)
+            actual = resolve_path(await observe(run, check, views), check.path)
             ok, expected, message = compare(check, actual)
         except (KeyError, ApiError) as exc:
             actual, ok, expected, message = None, False, {}, str(exc).strip("'\"")
@@ -254,8 +268,11 @@ async def expect(run: Run, step: Step, result: StepResult) -> None:
     result.answer = {"passed": sum(c.ok for c in result.checks), "failed": sum(not c.ok for c in result.checks)}
 
 
-async def observe(run: Run, check: Check) -> Any:
-    """The value a check looks at (its ``of``), before its ``path`` is followed."""
+async def observe(run: Run, check: Check, views: dict[tuple[str, str | None], Any] | None = None) -> Any:
+    """The value a check looks at (its ``of``), before its ``path`` is followed.
+
+    ``views`` keeps the trigger views already read at this instant (by step id and identity).
+    """
     admin = run.stack.admin
     if check.of == "inbox":
         assert check.msisdn is not None
@@ -291,6 +308,12 @@ async def observe(run: Run, check: Check) -> Any:
         return await push_truth(run, run.pushes.get(check.step, []))
     if check.of == "app":
         return await app_view(run, check.step)
+    if check.of == "trigger":
+        key = (check.step, None if check.identity is None else str(fill(run, check.identity)))
+        views = {} if views is None else views
+        if key not in views:
+            views[key] = await trigger_view(run, *key)
+        return views[key]
     return run.answers[check.step]
 
 
@@ -402,7 +425,6 @@ async def density(run: Run, step: Step) -> Any:
 
 
 # -- partner apps, CDP and push (issue 13) ---------------------------------------------------------------
-# Trigger steps (``/cdp/v1/triggers``) belong here too, registered with @action like the ones below.
 PAGE = 1000
 """Page size of the member and install listings the runner walks."""
 
@@ -633,6 +655,142 @@ async def app_view(run: Run, step_id: str) -> dict[str, Any]:
     return {**view, "installed": len(rows), "notificationsPermitted": sum(i.notifications_permitted for i in rows),
             "marketingConsent": sum(i.marketing_consent for i in rows),
             "locationAlways": sum(i.location_permission == "ALWAYS" for i in rows)}
+
+
+# -- CDP triggers (issue 13) -----------------------------------------------------------------------------
+KNOWN_REASONS = ("QUIET_HOURS", "FREQUENCY_CAP", "NO_CONSENT", "NO_INSTALL", "PUSH_FAILED")
+"""Suppression reasons a trigger view counts even when zero (others are counted as they appear)."""
+FIRES_LIMIT = 1000
+"""Fires the API lists per trigger: a view that reaches it says ``truncated``."""
+_PHONE = re.compile(r"^\+?[0-9]{8,15}$")
+
+
+@action("define_trigger")
+async def define_trigger(run: Run, step: Step) -> Any:
+    """``POST /cdp/v1/triggers``; step references become ids, sink names the receiver's URLs, places coordinates.
+
+    The rule goes to the wire model as given otherwise (:func:`scenarios.schema.wire_rule`); the trigger is
+    remembered under the step's id.
+    """
+    d = step.define_trigger
+    assert d is not None and step.id is not None  # the loader insists on the id
+    name, partner = acting_partner(run, step)
+
+    def resolve(key: str, ref: str) -> str:
+        return made(run, ref)[2]
+
+    def centre(circle: CircleSpec) -> tuple[float, float]:
+        lat, lon = where(run, circle.place, circle.latitude, circle.longitude)
+        assert lat is not None and lon is not None  # the schema insists
+        return lat, lon
+
+    sinks = run.partner_specs[name].sinks
+    chain: list[dict[str, Any]] = []
+    for s in d.steps:
+        if s.push is not None:
+            act: dict[str, Any] = {"type": "PUSH", "appId": made(run, s.push.app)[2], "title": s.push.title,
+                                   "body": s.push.body, "kind": s.push.kind}
+        else:
+            act = {"type": "WEBHOOK", "sink": run.stack.inbox.url(sinks[str(s.webhook)])}
+        chain.append({"delaySeconds": round(s.delay.total_seconds()), "action": act})
+    body = TriggerRequest.model_validate({
+        "name": d.name, "rule": wire_rule(d.rule, resolve, centre), "steps": chain,
+        **({"dailyCap": d.daily_cap} if d.daily_cap is not None else {}),
+        **({"quietHours": {"startHour": d.quiet_hours.start_hour, "endHour": d.quiet_hours.end_hour}}
+           if d.quiet_hours is not None else {})})
+    trigger = await run.timed(partner.create_trigger(body))
+    run.made[step.id] = (name, trigger.id)
+    return trigger
+
+
+@action("delete_trigger")
+async def delete_trigger(run: Run, step: Step) -> Any:
+    """``DELETE /cdp/v1/triggers/{id}``; its fires so far are kept for checks.
+
+    The API forgets a deleted trigger, and a deleted trigger fires nothing more.
+    """
+    d = step.delete_trigger
+    assert d is not None
+    _, partner, trigger_id = made(run, d.trigger)
+    fires = await run.timed(partner.trigger_fires(trigger_id))
+    await run.timed(partner.delete_trigger(trigger_id))
+    run.final_fires[d.trigger] = fires
+    return {"deleted": trigger_id, "fires": len(fires)}
+
+
+async def trigger_view(run: Run, step_id: str, identity: str | None = None) -> dict[str, Any]:
+    """What a trigger did (only for ``identity`` when given; see :class:`scenarios.schema.Check`).
+
+    Counts of its fires overall and per step, the local hours with a send, the operator truth of its pushes, its
+    CloudEvents at the receiver and an audit of both against the operator-side install tables of its apps.
+    """
+    _, partner, trigger_id = made(run, step_id)
+    spec = run.answers[step_id]
+    fires = run.final_fires.get(step_id)
+    if fires is None:
+        fires = await run.timed(partner.trigger_fires(trigger_id))
+    truncated = len(fires) >= FIRES_LIMIT
+    if identity is not None:
+        fires = [f for f in fires if f.user_id == identity]
+
+    def counts(of: list[TriggerFire]) -> dict[str, Any]:
+        reasons = dict.fromkeys(KNOWN_REASONS, 0)
+        for f in of:
+            if f.reason is not None:
+                reasons[f.reason] = reasons.get(f.reason, 0) + 1
+        sent = [f for f in of if f.status == "SENT"]
+        return {"fires": len(of), "sent": len(sent), "suppressed": len(of) - len(sent), "reasons": reasons,
+                "users": len({f.user_id for f in of}),
+                "firstAt": stamp(min(f.at for f in of)) if of else None,
+                "lastAt": stamp(max(f.at for f in of)) if of else None}
+
+    tz = run.stack.world.tz
+    steps = [counts([f for f in fires if f.step == i]) for i in range(len(spec["steps"]))]
+    pushed = [r for f in fires if f.action == "PUSH" and f.status == "SENT" for r in f.refs]
+    hooks = [h["body"] for h in run.webhooks if isinstance(h["body"], dict)
+             and isinstance(h["body"].get("data"), dict) and h["body"]["data"].get("triggerId") == trigger_id
+             and (identity is None or h["body"]["data"].get("userId") == identity)]
+    apps = {spec["rule"].get("appId")} | {s["action"].get("appId") for s in spec["steps"]}
+    rows = [i for app_id in sorted(a for a in apps if a) for i in await installs(run, app_id)]
+    located = {i.user_id for i in rows if i.location_permission != "NEVER"}
+    consented = {i.installation_id for i in rows if i.marketing_consent}
+    marketing = {i for i, s in enumerate(spec["steps"]) if s["action"].get("kind") == "MARKETING"}
+    unconsented = 0
+    for f in fires:
+        if f.step in marketing and f.status == "SENT":
+            for ref in f.refs:
+                truth = await run.timed(run.stack.admin.push_message(ref))
+                unconsented += truth.installation_id not in consented
+    phones = {i.phone_number for i in rows}
+    users = {i.user_id for i in rows}
+    leaves = [v for h in hooks for v in _leaves(h)]
+    per_day: dict[tuple[str | None, date], int] = {}
+    for f in fires:
+        if f.status == "SENT":
+            key = (f.user_id, f.at.astimezone(tz).date())
+            per_day[key] = per_day.get(key, 0) + 1
+    return {"id": trigger_id, **counts(fires), "truncated": truncated, "steps": steps,
+            "sentHours": sorted({f.at.astimezone(tz).hour for f in fires if f.status == "SENT"}),
+            "maxSentPerUserDay": max(per_day.values(), default=0),
+            "pushes": await push_truth(run, pushed),
+            "webhooks": {
+                "received": len(hooks),
+                "dataKeys": sorted({k for h in hooks for k in h["data"]}),
+                "phoneNumbers": sum(isinstance(v, str) and (v in phones or bool(_PHONE.match(v))) for v in leaves),
+                "coordinates": sum(isinstance(v, float) and not v.is_integer() for v in leaves),
+                "unknownUsers": sum(h["data"].get("userId") not in users for h in hooks)},
+            "audit": {
+                "sentWithoutLocation": sum(f.status == "SENT" and f.user_id not in located for f in fires),
+                "pushedWithoutMarketingConsent": unconsented}}
+
+
+def _leaves(value: Any) -> list[Any]:
+    """Every scalar inside a JSON value."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _leaves(item)]
+    if isinstance(value, list):
+        return [v for item in value for v in _leaves(item)]
+    return [value]
 
 
 # -- any call (recorded sessions replay through it) ------------------------------------------------------

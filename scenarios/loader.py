@@ -18,7 +18,16 @@ from typing import Any
 import pydantic
 import yaml
 
-from scenarios.schema import ADMIN_ACTIONS, NAMED_ACTIONS, AreaSpec, CircleSpec, Gathering, Scenario, Step
+from scenarios.schema import (
+    ADMIN_ACTIONS,
+    NAMED_ACTIONS,
+    RULE_REFERENCE_KINDS,
+    AreaSpec,
+    CircleSpec,
+    Gathering,
+    Scenario,
+    Step,
+)
 from simulator.clock import format_instant
 
 Loc = tuple[str | int, ...]
@@ -194,6 +203,23 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
         if ref is not None and kinds.get(ref) != kind:
             problems.append((loc, f"no earlier {kind} step has id {ref!r}"))
 
+    def check_trigger(loc: Loc, step: Step) -> None:
+        dt = step.define_trigger
+        assert dt is not None
+        for key, kind in RULE_REFERENCE_KINDS.items():
+            if key in dt.rule:
+                check_ref((*loc, "rule", key), str(dt.rule[key]), kind)
+        area = dt.rule.get("area")
+        if isinstance(area, dict) and isinstance(area.get("place"), str):
+            check_place((*loc, "rule", "area", "place"), area["place"])
+        acting = partners.get(step.partner or "") or next(iter(partners.values()), None)
+        for j, chain in enumerate(dt.steps):
+            if chain.push is not None:
+                check_ref((*loc, "steps", j, "push", "app"), chain.push.app, "register_app")
+            if acting is not None and chain.webhook is not None and chain.webhook not in acting.sinks:
+                problems.append(((*loc, "steps", j, "webhook"), f"partner {acting.name!r} has no sink "
+                                 f"{chain.webhook!r}; its sinks: {', '.join(acting.sinks) or 'none'}"))
+
     for i, step in enumerate(scenario.steps):
         if step.action in NAMED_ACTIONS and step.action != "create_campaign" and step.id is None:
             problems.append((("steps", i), f"give {step.action} steps an id (later steps refer to it)"))
@@ -209,6 +235,10 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
         if step.subscribe_topic is not None:
             check_ref(("steps", i, "subscribe_topic", "app"), step.subscribe_topic.app, "register_app")
             check_ref(("steps", i, "subscribe_topic", "users"), step.subscribe_topic.users, "export_audience")
+        if step.define_trigger is not None:
+            check_trigger(("steps", i, "define_trigger"), step)
+        if step.delete_trigger is not None:
+            check_ref(("steps", i, "delete_trigger", "trigger"), step.delete_trigger.trigger, "define_trigger")
         if step.at is not None:
             check_time(("steps", i, "at"), step.at)
         if step.add_test_subscriber is not None:
@@ -288,7 +318,8 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
     return problems
 
 
-_CHECKED_KINDS = {"audience": "define_audience", "push": "send_push", "app": "register_app"}
+_CHECKED_KINDS = {"audience": "define_audience", "push": "send_push", "app": "register_app",
+                  "trigger": "define_trigger"}
 """Checks that observe what a step of one kind made: ``of`` → the step kind their ``step`` must name."""
 
 

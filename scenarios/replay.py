@@ -57,7 +57,7 @@ def summarise(result: RunResult, out: TextIO, wall_s: float) -> None:
 
 
 def _app_detail(action: str, a: dict[str, Any]) -> str:
-    """The summary of an app, CDP or push step's answer (empty for other steps)."""
+    """The summary of an app, CDP, trigger or push step's answer (empty for other steps)."""
     if action == "register_app":
         return f" — {a.get('id')}, {a.get('installs', 0):,} installs"
     if action == "define_audience":
@@ -68,6 +68,10 @@ def _app_detail(action: str, a: dict[str, Any]) -> str:
         return f" — {a.get('accepted', 0):,} calls accepted"
     if action == "subscribe_topic":
         return f" — {a.get('done', 0):,}/{a.get('tokens', 0):,} tokens"
+    if action == "define_trigger":
+        return f" — {a.get('id')}"
+    if action == "delete_trigger":
+        return f" — {a.get('deleted')} after {a.get('fires', 0):,} fires"
     if action == "send_push" and "targets" in a:
         errors = ", ".join(f"{k} {v:,}" for k, v in a.get("errors", {}).items())
         return f" — {a.get('accepted', 0):,}/{a.get('targets', 0):,} accepted" + (f" ({errors})" if errors else "")

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from gateway.client import PartnerClient
 from gateway.core.settings import CampaignSettings
 from gateway.wire.campaigns import CampaignReport, DeliveryList
+from gateway.wire.cdp_triggers import TriggerFire
 from scenarios.actions import ACTIONS
 from scenarios.results import RunResult, StepResult, Timings, summary_json, truth_counts
 from scenarios.schema import PartnerSpec, Scenario, Step
@@ -113,6 +114,7 @@ class Runner:
         self.made: dict[str, tuple[str, str]] = {}  # step id → (partner name, app/source/audience id)
         self.write_keys: dict[str, str] = {}  # create_source step id → write key
         self.pushes: dict[str, list[str]] = {}  # send_push step id → accepted message ids
+        self.final_fires: dict[str, list[TriggerFire]] = {}  # deleted define_trigger step id → its fires
         self._cursors: dict[str, int] = {}
         self._located: dict[str, tuple[float, float, str]] = {}  # delivery record id → cell lat, lon, cell id
         self.stack: Stack

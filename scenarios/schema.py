@@ -12,6 +12,7 @@ This module only describes and validates; it must not build worlds or talk to th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
@@ -23,15 +24,20 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_snake
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gateway.wire.apps import Category as AppCategory
 from gateway.wire.apps import Platform as AppPlatform
 from gateway.wire.base import Instant
 from gateway.wire.camara.subject import PhoneNumber as Msisdn
 from gateway.wire.campaigns import SegmentModel
+from gateway.wire.cdp_triggers import MAX_WINDOW_S
+from gateway.wire.cdp_triggers import Rule as WireRule
 from gateway.wire.faults import FaultProfileCreate, NetworkFaultCreate
 from gateway.wire.geo import Latitude, Longitude
 from gateway.wire.vocabulary import CampaignKind as MessageKind
@@ -388,8 +394,14 @@ class Check(Strict):
     ``members``, the exported member count), ``push`` (operator-side counts of the pushes a ``send_push`` step sent,
     by ``step``: ``messages``, ``delivered``, ``held``, ``expired``, ``suppressed``, ``displayed``, ``opened``,
     ``recipients``, ``fanouts``), ``app`` (the partner's view of a ``register_app`` step's app, by ``step``, plus the
-    operator-side install counts ``installed``, ``notificationsPermitted``, ``marketingConsent``, ``locationAlways``) or
-    ``profile`` (the partner's CDP profile of ``identity``, a user or anonymous id, ``${id.path}`` allowed).
+    operator-side install counts ``installed``, ``notificationsPermitted``, ``marketingConsent``, ``locationAlways``),
+    ``profile`` (the partner's CDP profile of ``identity``, a user or anonymous id, ``${id.path}`` allowed) or
+    ``trigger`` (what a ``define_trigger`` step's trigger did, by ``step``; only the fires of user ``identity`` when
+    given: ``fires``, ``sent``, ``suppressed``, ``reasons.<REASON>``, ``users``, ``firstAt``, ``lastAt``,
+    ``steps[i]`` with the same per chain step, ``sentHours`` (local hours of the city with a send),
+    ``maxSentPerUserDay``, ``pushes`` (as ``push``), ``webhooks`` (its CloudEvents at the receiver: ``received``,
+    ``dataKeys``, ``phoneNumbers``, ``coordinates``, ``unknownUsers``) and ``audit`` against the install tables of
+    its apps: ``sentWithoutLocation``, ``pushedWithoutMarketingConsent``; ``truncated`` when the API's list is full).
     ``path`` (dotted, ``count`` for lengths) picks a field of it; ``*`` maps the rest of the path over every item
     of a list (items lacking the field are skipped, nested ``*`` flatten) and ``max``, ``min``, ``sum`` reduce a
     list of numbers (``*.type``, ``slots.*.maxPplDensity.max``). Then any of ``equals``, ``at_least``,
@@ -397,7 +409,8 @@ class Check(Strict):
     """
 
     name: Name | None = None
-    of: Literal["inbox", "webhooks", "subscriber", "step", "report", "truth", "audience", "push", "app", "profile"]
+    of: Literal["inbox", "webhooks", "subscriber", "step", "report", "truth", "audience", "push", "app", "profile",
+                "trigger"]
     msisdn: Msisdn | None = None
     identity: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     step: Id | None = None
@@ -418,7 +431,7 @@ class Check(Strict):
     def _complete(self) -> Self:
         if self.of in ("inbox", "subscriber") and self.msisdn is None:
             raise ValueError(f"a check of {self.of} needs msisdn")
-        if self.of in ("step", "audience", "push", "app") and self.step is None:
+        if self.of in ("step", "audience", "push", "app", "trigger") and self.step is None:
             raise ValueError(f"a check of {self.of} needs step (the id of an earlier step)")
         if self.of == "profile" and self.identity is None:
             raise ValueError("a check of profile needs identity (a user id or anonymous id)")
@@ -674,6 +687,133 @@ class SubscribeTopic(Strict):
         return self
 
 
+# -- CDP triggers (issue 13) -----------------------------------------------------------------------------
+RULE_REFERENCES = {"app": "app_id", "audience": "audience_id"}
+"""Keys of a ``define_trigger`` rule that name an earlier step (``register_app``, ``define_audience``), and the
+wire field each becomes (the made app's or audience's id)."""
+RULE_REFERENCE_KINDS = {"app": "register_app", "audience": "define_audience"}
+"""The step kind each rule reference must name."""
+_RULE = TypeAdapter(WireRule)
+
+
+def wire_rule(rule: dict[str, Any], resolve: Callable[[str, str], str],
+              centre: Callable[[CircleSpec], tuple[float, float]]) -> dict[str, Any]:
+    """A scenario rule in the wire's shape.
+
+    References (:data:`RULE_REFERENCES`) become ids by ``resolve(key, step id)``, an ``area`` given as a scenario
+    circle (``place`` or ``latitude``/``longitude``, ``radius``) becomes a CAMARA circle around ``centre(circle)``,
+    an ISO 8601 duration under a ``*_seconds`` key becomes seconds; every other key passes as given (snake_case or
+    camelCase), so rule kinds the wire gains need no scenario change.
+    """
+    out: dict[str, Any] = {}
+    for key, value in rule.items():
+        if key in RULE_REFERENCES:
+            out[RULE_REFERENCES[key]] = resolve(key, str(value))
+        elif key == "area" and isinstance(value, dict) and not {"areaType", "area_type"} & set(value):
+            circle = CircleSpec.model_validate(value)
+            lat, lon = centre(circle)
+            out[key] = {"areaType": "CIRCLE", "center": {"latitude": lat, "longitude": lon}, "radius": circle.radius}
+        elif key.endswith(("_seconds", "Seconds")) and isinstance(value, str) and value.startswith("P"):
+            try:
+                out[key] = round(_bounded(_DURATION.validate_python(value)).total_seconds())
+            except (ValidationError, ValueError):
+                out[key] = value  # not a duration: the wire model names the field
+        else:
+            out[key] = value
+    return out
+
+
+def _rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """Validate a scenario rule by the wire's rule model (references and places are checked by the loader)."""
+    area = rule.get("area")
+    try:
+        if isinstance(area, dict) and not {"areaType", "area_type"} & set(area):
+            CircleSpec.model_validate(area)
+        probe = wire_rule(rule, lambda key, ref: "step", lambda c: (c.latitude or 0.0, c.longitude or 0.0))
+        _RULE.validate_python(probe)
+    except ValidationError as exc:  # the same problems, named as the scenario spells them
+        raise _renamed(exc, "area" if exc.title == CircleSpec.__name__ else None, rule.get("kind")) from None
+    return rule
+
+
+def _renamed(exc: ValidationError, prefix: str | None, kind: Any) -> ValidationError:
+    """``exc`` as the scenario spells it.
+
+    Locations go under ``prefix``, without the rule's union tag, with missing fields in snake_case (references
+    by their scenario key: ``app`` for ``app_id``).
+    """
+    back = {v: k for k, v in RULE_REFERENCES.items()}
+    errors: list[InitErrorDetails] = []
+    for e in exc.errors(include_url=False):
+        loc = [p for i, p in enumerate(e["loc"]) if not (i == 0 and p == kind)]
+        if e["type"] == "missing":
+            loc = [back.get(to_snake(p), to_snake(p)) if isinstance(p, str) else p for p in loc]
+        if prefix is not None:
+            loc.insert(0, prefix)
+        errors.append(InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=tuple(loc),
+                                       input=e["input"]))
+    return ValidationError.from_exception_data("rule", errors)
+
+
+TriggerText = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Delay = Annotated[timedelta, Field(ge=timedelta(0), le=timedelta(seconds=MAX_WINDOW_S))]
+"""A step's delay: an ISO 8601 duration (``P1D``) or seconds, from zero up to the wire's 30 days."""
+
+
+class TriggerPush(Strict):
+    """A templated push (``{{trait}}`` filled from the profile) to the user's installs of ``app``."""
+
+    app: Id
+    """The id of a ``register_app`` step."""
+    title: TriggerText
+    body: TriggerText
+    kind: Literal["MARKETING", "TRANSACTIONAL"] = "MARKETING"
+
+
+class TriggerStep(Strict):
+    """One step of a trigger's chain: ``delay`` after the previous one, then a ``webhook`` or a ``push``."""
+
+    delay: Delay = timedelta(0)
+    webhook: Id | None = None
+    """A sink name of the acting partner: the CloudEvents go to the scenario's receiver."""
+    push: TriggerPush | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Self:
+        if (self.webhook is None) == (self.push is None):
+            raise ValueError("give exactly one of webhook (a sink name), push")
+        return self
+
+
+class TriggerQuietHours(Strict):
+    """No action from ``start_hour`` to ``end_hour`` in the user's local time (the span may wrap midnight)."""
+
+    start_hour: Annotated[int, Field(ge=0, le=23)]
+    end_hour: Annotated[int, Field(ge=0, le=23)]
+
+
+class DefineTrigger(Strict):
+    """``POST /cdp/v1/triggers``: a rule, a chain of steps, an optional daily cap per user and quiet hours.
+
+    ``rule`` is the API's rule (README, *Triggers*), validated by its wire model, with ``app``/``audience`` naming
+    a ``register_app``/``define_audience`` step instead of ``app_id``/``audience_id``, ``area`` as a scenario
+    circle (``place`` or ``latitude``/``longitude``, ``radius``) and durations (``PT2H``) for ``*_seconds``.
+    """
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+    rule: Annotated[dict[str, Any], AfterValidator(_rule)]
+    steps: Annotated[list[TriggerStep], Field(min_length=1, max_length=10)]
+    daily_cap: Annotated[int, Field(ge=1, le=100)] | None = None
+    quiet_hours: TriggerQuietHours | None = None
+
+
+class DeleteTrigger(Strict):
+    """``DELETE /cdp/v1/triggers/{id}`` of the trigger a ``define_trigger`` step made: pending steps stop."""
+
+    trigger: Id
+    """The id of the ``define_trigger`` step."""
+
+
 class Step(Strict):
     """One thing the scenario does at a simulated time. Exactly one action key."""
 
@@ -705,7 +845,8 @@ class Step(Strict):
     export_audience: ExportAudience | None = None
     send_push: SendPush | None = None
     subscribe_topic: SubscribeTopic | None = None
-    # Trigger steps (CDP triggers, /cdp/v1/triggers) go here: one spec per action key, like the ones above.
+    define_trigger: DefineTrigger | None = None
+    delete_trigger: DeleteTrigger | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
@@ -730,12 +871,13 @@ STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber"
                                  "expect", "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
                                  "verify_location", "count_devices", "density", "faults", "request", "register_app",
                                  "create_source", "track", "define_audience", "export_audience", "send_push",
-                                 "subscribe_topic")
+                                 "subscribe_topic", "define_trigger", "delete_trigger")
 """Step kinds (the action keys of a step); each has one registered action in :mod:`scenarios.actions`."""
 ADMIN_ACTIONS = frozenset({"advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
                            "expect", "faults"})
 """Step actions done through the admin API (the others act as a partner)."""
-NAMED_ACTIONS = frozenset({"create_campaign", "register_app", "create_source", "define_audience", "export_audience"})
+NAMED_ACTIONS = frozenset({"create_campaign", "register_app", "create_source", "define_audience", "export_audience",
+                           "define_trigger"})
 """Step actions later steps refer to by the step's id: such a step needs an ``id``."""
 
 
