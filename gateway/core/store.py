@@ -30,9 +30,9 @@ from gateway.core.writebehind import WriteBehind
 from simulator.clock import from_micros, to_micros
 
 GROUP_ROWS = 256
+"""Rows of :meth:`Store.queue_row` committed at the latest once this many are queued."""
 GRANT_CACHE_SIZE = 4096
 """Credentials whose grant is kept in memory (the oldest resolved is dropped first past that many)."""
-"""Rows of :meth:`Store.queue_row` committed at the latest once this many are queued."""
 
 # scrypt cost: secrets are 256-bit random strings, so the KDF guards a leaked database against nothing that
 # brute force could reach anyway; a modest cost keeps token issuance fast in tests and benchmarks.
