@@ -1,9 +1,12 @@
 """Shards of a world on Ray actors: the :class:`~simulator.shards.ShardPool` behind ``--engine ray``.
 
 Owns starting (or joining) Ray and the actors that hold the shards. Ray is an optional extra
-(``pip install 'opsim[ray]'``) imported only here, and only when a pool is made. Without ``address`` a local Ray
-is started for the pool's lifetime, bound to 127.0.0.1, without dashboard or usage statistics (nothing leaves
-the machine); with ``address`` an existing cluster is joined (every node needs opsim installed) and left running.
+(``pip install 'opsim[ray]'``) imported only here, and only when a pool is made. Without ``address`` a new local
+Ray is started for the pool's lifetime, bound to 127.0.0.1, without dashboard or usage statistics (nothing leaves
+the machine) — never a cluster ``RAY_ADDRESS`` or a ``ray start`` on this machine points at, which ``ray.init()``
+alone would join; with ``address`` an existing cluster is joined (every node needs opsim installed), presenting
+the cluster's authentication token when one is available as ``ray.init(address="auto")`` does, and it is only
+disconnected from at the end, never stopped (tested against a ``ray start`` cluster on 127.0.0.1).
 If Ray is already initialised in this process (a test's module fixture), that Ray is used and left running.
 Each actor asks for one CPU; calls to the shards are fanned out and waited for in shard order.
 """
@@ -35,8 +38,26 @@ def start_local_ray(num_cpus: int) -> None:
 
     for key, value in RAY_ENV.items():
         os.environ.setdefault(key, value)
-    ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+    # "local": a new instance even when RAY_ADDRESS or the last `ray start` names a cluster (address=None joins it).
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
              object_store_memory=LOCAL_OBJECT_STORE_BYTES, log_to_driver=False, configure_logging=False)
+
+
+def use_cluster_token() -> None:
+    """Present the cluster's authentication token when one is at hand, as ``ray.init(address="auto")`` does.
+
+    A token is at hand in ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` names or ``~/.ray/auth_token``, and
+    used unless ``RAY_AUTH_MODE`` says otherwise. ``ray start`` turns token authentication on by default, but
+    ``ray.init`` given a concrete address sends the token only in token mode. Ray versions before token
+    authentication have nothing to do.
+    """
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 class RayPool:
@@ -58,6 +79,7 @@ class RayPool:
             else:
                 for key, value in RAY_ENV.items():
                     os.environ.setdefault(key, value)
+                use_cluster_token()
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
             self._started = True
         remote: Any = ray.remote(num_cpus=1)(Shard)
@@ -79,7 +101,10 @@ class RayPool:
         return lambda: ray.get(ref)
 
     def close(self) -> None:
-        """End the actors, and the local Ray if this pool started it."""
+        """End the actors, and the local Ray if this pool started it.
+
+        From a cluster it joined it only disconnects: ``ray.shutdown`` in a driver stops nothing of a cluster.
+        """
         import ray
 
         for actor in self.actors:

@@ -5,7 +5,9 @@ migrations) and the tables of features that own their own migrations (:class:`Fe
 :meth:`Store.add_schema` and versioned in ``meta``), plus small typed read/write methods of the core tables.
 Secrets never reach the database in clear: client secrets are salted scrypt hashes; access tokens and API keys
 are high-entropy random strings, so a plain SHA-256 is enough to store them and lets a request be authenticated
-with one indexed lookup. This module must not know about HTTP, the world's internals or pydantic wire models.
+with one indexed lookup, and what a credential grants is then kept in memory (:class:`Store` keeps the cache
+exact: every write to partners, tokens or API keys goes through a method here that drops it). This module must
+not know about HTTP, the world's internals or pydantic wire models.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from simulator.clock import from_micros, to_micros
 
 GROUP_ROWS = 256
 """Rows of :meth:`Store.queue_row` committed at the latest once this many are queued."""
+GRANT_CACHE_SIZE = 4096
+"""Credentials whose grant is kept in memory (the oldest resolved is dropped first past that many)."""
 
 # scrypt cost: secrets are 256-bit random strings, so the KDF guards a leaked database against nothing that
 # brute force could reach anyway; a modest cost keeps token issuance fast in tests and benchmarks.
@@ -401,10 +405,14 @@ class Store:
         self._features: dict[str, FeatureSchema] = {}
         self._queued: list[tuple[str, Sequence[Any]]] = []  # rows of queue_row, not committed yet
         self._group: asyncio.Future[None] | None = None  # the commit of queued rows scheduled on the event loop
+        # What each resolved credential grants, by its digest: (grant, expires_at; None for an API key). Answered
+        # from here, a request costs no SQL; any write that could change an answer clears it (_grants_changed).
+        self._grants: dict[bytes, tuple[Grant, float | None]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def open(self) -> None:
         """Connect, switch to WAL and apply pending migrations."""
+        self._grants_changed()
         conn = sqlite3.connect(self.path, isolation_level=None)  # autocommit; transactions are explicit
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
@@ -629,10 +637,13 @@ class Store:
 
     def set_partner_disabled(self, partner_id: int, disabled: bool) -> None:
         """Disable (or re-enable) a partner; a disabled partner's tokens and keys stop working at once."""
-        with self.transaction() as conn:
-            conn.execute("UPDATE partners SET disabled = ? WHERE id = ?", (int(disabled), partner_id))
-            if disabled:
-                conn.execute("DELETE FROM tokens WHERE partner_id = ?", (partner_id,))
+        try:
+            with self.transaction() as conn:
+                conn.execute("UPDATE partners SET disabled = ? WHERE id = ?", (int(disabled), partner_id))
+                if disabled:
+                    conn.execute("DELETE FROM tokens WHERE partner_id = ?", (partner_id,))
+        finally:
+            self._grants_changed()
 
     def client_id_of(self, partner_id: int) -> str | None:
         """The client id of a partner's credential."""
@@ -680,9 +691,12 @@ class Store:
 
     def revoke_api_key(self, partner_id: int, key_id: int) -> bool:
         """Revoke a key of that partner; False when there is no such key."""
-        with self.transaction() as conn:
-            cur = conn.execute("UPDATE api_keys SET revoked = 1 WHERE id = ? AND partner_id = ?",
-                               (key_id, partner_id))
+        try:
+            with self.transaction() as conn:
+                cur = conn.execute("UPDATE api_keys SET revoked = 1 WHERE id = ? AND partner_id = ?",
+                                   (key_id, partner_id))
+        finally:
+            self._grants_changed()
         return cur.rowcount > 0
 
     @staticmethod
@@ -712,23 +726,47 @@ class Store:
         with self.transaction() as conn:
             return conn.execute("DELETE FROM tokens WHERE expires_at <= ?", (now,)).rowcount
 
+    def _grants_changed(self) -> None:
+        """Forget every cached grant: called by each write that can change what a credential grants (a partner
+        disabled or enabled, a key revoked, the database reopened). Expired tokens need not be: a cached token's
+        expiry is checked against ``now`` on every use, as the query does."""
+        self._grants.clear()
+
+    def _cache_grant(self, digest: bytes, grant: Grant, expires_at: float | None) -> None:
+        if len(self._grants) >= GRANT_CACHE_SIZE:
+            del self._grants[next(iter(self._grants))]
+        self._grants[digest] = (grant, expires_at)
+
     def resolve_token(self, token: str, now: float) -> Grant | None:
-        """What an unexpired access token grants."""
+        """What an unexpired access token grants (``now`` and its expiry in wall-clock seconds)."""
+        digest = fast_hash(token)
+        cached = self._grants.get(digest)
+        if cached is not None and cached[1] is not None:
+            return cached[0] if cached[1] > now else None
         row = self.conn.execute(
-            "SELECT t.partner_id, t.scopes, t.subscriber, p.disabled FROM tokens t JOIN partners p "
-            "ON p.id = t.partner_id WHERE t.token_hash = ? AND t.expires_at > ?", (fast_hash(token), now)).fetchone()
+            "SELECT t.partner_id, t.scopes, t.subscriber, t.expires_at, p.disabled FROM tokens t JOIN partners p "
+            "ON p.id = t.partner_id WHERE t.token_hash = ? AND t.expires_at > ?", (digest, now)).fetchone()
         if row is None:
             return None
-        return Grant(row["partner_id"], frozenset(json.loads(row["scopes"])), row["subscriber"], bool(row["disabled"]))
+        grant = Grant(row["partner_id"], frozenset(json.loads(row["scopes"])), row["subscriber"],
+                      bool(row["disabled"]))
+        self._cache_grant(digest, grant, float(row["expires_at"]))
+        return grant
 
     def resolve_api_key(self, key: str) -> Grant | None:
         """What an unrevoked API key grants (all of its partner's scopes)."""
+        digest = fast_hash(key)
+        cached = self._grants.get(digest)
+        if cached is not None and cached[1] is None:
+            return cached[0]
         row = self.conn.execute(
             "SELECT k.partner_id, p.scopes, p.disabled FROM api_keys k JOIN partners p ON p.id = k.partner_id "
-            "WHERE k.key_hash = ? AND k.revoked = 0", (fast_hash(key),)).fetchone()
+            "WHERE k.key_hash = ? AND k.revoked = 0", (digest,)).fetchone()
         if row is None:
             return None
-        return Grant(row["partner_id"], frozenset(json.loads(row["scopes"])), None, bool(row["disabled"]))
+        grant = Grant(row["partner_id"], frozenset(json.loads(row["scopes"])), None, bool(row["disabled"]))
+        self._cache_grant(digest, grant, None)
+        return grant
 
     # -- journal ------------------------------------------------------------------------------------------------
     def append_journal(self, at: datetime, op: str, args: dict[str, Any]) -> int:

@@ -14,9 +14,9 @@ Adding an API: write ``gateway/http/api/<resource>.py`` (or ``gateway/http/camar
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from types import ModuleType
 
 from aiohttp import web
@@ -92,13 +92,25 @@ CORRELATOR_HEADER = "x-correlator"
 _CORRELATOR = re.compile(r"^[a-zA-Z0-9\-_:;./<>{}]{0,256}$")
 
 
+def fresh_correlator() -> str:
+    """A random (version 4) UUID as text, the correlator of a request that brought none.
+
+    Formatted from 16 random bytes directly: ``str(uuid.uuid4())`` costs twice as much, on every such request.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Correlator (validate, echo, generate), metrics and the access log line, around everything else."""
     started = time.monotonic()
     given = request.headers.get(CORRELATOR_HEADER)
     valid = given is not None and _CORRELATOR.match(given) is not None
-    correlator = given if valid and given else str(uuid.uuid4())
+    correlator = given if valid and given else fresh_correlator()
     request[CORRELATOR] = correlator
     if given is not None and not valid:
         # Never echo a value that breaks the pattern (header injection); answer with a fresh one instead.
@@ -126,7 +138,7 @@ class _ProtocolErrors(web.RequestHandler):
                      message: str | None = None) -> web.StreamResponse:
         super().handle_error(request, status, exc, message)  # logs; raises if a response was already begun
         response = render(from_protocol_error(status, exc))
-        response.headers[CORRELATOR_HEADER] = str(uuid.uuid4())  # the request's own was never read
+        response.headers[CORRELATOR_HEADER] = fresh_correlator()  # the request's own was never read
         response.force_close()
         return response
 

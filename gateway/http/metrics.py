@@ -121,14 +121,20 @@ class Metrics:
             "opsim_webhook_delivery_duration_seconds", "Wall time of a webhook delivery attempt (the POST to the "
             "sink), by result (delivered, retry, dead, gone).", ["result"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        # The labelled children by their labels (as many as the registry holds): labels() validates on every call.
+        self._served: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.registry.register(_WorldCollector(world))
         if business is not None:
             self.registry.register(_BusinessCollector(business))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one served request."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        children = self._served.get((method, route, status))
+        if children is None:
+            children = self._served[(method, route, status)] = (self.requests.labels(method, route, str(status)),
+                                                                 self.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def fault(self, kind: str, route: str) -> None:
         """Count one injected fault."""

@@ -5,7 +5,9 @@ A source's write key authenticates as the HTTP Basic user with an empty password
 as some libraries also send it); gzip request bodies are accepted (aiohttp decodes ``Content-Encoding``). An
 accepted call answers ``200 {"success": true}`` like Segment, duplicates included; a bad payload is a 400 in the
 gateway's error shape with each fault's path, and nothing of the request is stored. The routes are declared
-public to the auth middleware because the write key is checked here. Rules in :mod:`gateway.services.cdp`.
+public to the auth middleware because the write key is checked here, and so is the source's partner's
+``requestsPerSecond`` limit (429 ``TOO_MANY_REQUESTS`` with ``Retry-After``, the same bucket as its other partner
+calls). Rules in :mod:`gateway.services.cdp`.
 """
 
 from __future__ import annotations
@@ -16,18 +18,19 @@ from aiohttp import web
 
 from gateway.core.errors import Unauthenticated
 from gateway.http.auth import basic_credentials
-from gateway.http.keys import CDP
+from gateway.http.keys import CDP, RATE_LIMITER
 from gateway.http.routing import Access, Handler, RouteTable, read_json, visible_ascii
 from gateway.services.cdp.model import Source
 from gateway.wire.cdp import TrackingAck, TrackingBatch, TrackingCall
 
 routes = RouteTable("tracking (Segment spec)")
-_ERRORS = (400, 401, 413, 415)
+_ERRORS = (400, 401, 413, 415, 429)
 ACK = TrackingAck()
 
 
 def _source(request: web.Request, body_key: str | None) -> Source:
-    """The source whose write key the request presents (401 otherwise)."""
+    """The source whose write key the request presents (401 otherwise), one request taken from its partner's rate
+    limit (429 past it)."""
     header = request.headers.get("Authorization")
     key = body_key
     if header is not None:
@@ -40,6 +43,7 @@ def _source(request: web.Request, body_key: str | None) -> Source:
     source = request.app[CDP].authenticate(key)
     if source is None:
         raise Unauthenticated("Unknown write key.")
+    request.app[RATE_LIMITER].check(source.partner_id)
     return source
 
 

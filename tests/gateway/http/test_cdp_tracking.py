@@ -9,8 +9,14 @@ import json
 from typing import Any
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
-from tests.gateway.conftest import ADMIN, Client, MakePartner, bearer, fetch_token
+from gateway.core.settings import Settings
+from gateway.http.app import create_app
+from gateway.http.keys import PARTNERS, RATE_LIMITER
+from gateway.http.ratelimit import RateLimiter
+from simulator.world import World
+from tests.gateway.conftest import ADMIN, Client, MakePartner, PartnerCreds, bearer, fetch_token
 
 SCOPES = ("cdp:read", "cdp:write", "apps:read", "apps:write")
 
@@ -188,3 +194,42 @@ async def test_segment_analytics_python_library(client: Client, make_partner: Ma
     assert got["userId"] == "u7" and got["traits"] == {"plan": "gold"} and "g1" in got["groups"]
     assert set(got["anonymousIds"]) == {"anon-7", "anon-old"}
     assert {e["type"] for e in got["events"]} == {"identify", "track", "page", "screen", "group", "alias"}
+
+
+class _Monotonic:
+    """The rate limiter's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(("path", "call"), [
+    ("/v1/track", {"userId": "u9", "event": "Limited"}),  # a single call
+    ("/v1/batch", {"batch": [{"type": "track", "userId": "u9", "event": "Limited"}]}),  # a batch
+])
+async def test_tracking_calls_take_the_partner_rate_limit(aiohttp_client: AiohttpClient, world: World,
+                                                          settings: Settings, path: str,
+                                                          call: dict[str, Any]) -> None:
+    """Past its partner's requestsPerSecond a write key is 429 TOO_MANY_REQUESTS with Retry-After, nothing stored,
+    in the bucket its other partner calls share; accepted again once the bucket refills."""
+    app = create_app(world, settings)
+    clock = _Monotonic()
+    app[RATE_LIMITER] = RateLimiter(app[PARTNERS].rate_limit, clock)
+    client = await aiohttp_client(app)
+    resp = await client.post("/admin/v1/partners", headers=ADMIN, json={
+        "name": "slow", "scopes": list(SCOPES), "limits": {"requestsPerSecond": 2}})
+    created = await resp.json()
+    token = await fetch_token(client, PartnerCreds(created["id"], created["clientId"], created["clientSecret"]))
+    key = (await new_source(client, token))["writeKey"]  # the first request of the bucket
+    assert (await client.post("/v1/track", json={"userId": "u1", "event": "E"}, headers=basic(key))).status == 200
+    refused = await client.post(path, json=call, headers=basic(key))
+    assert refused.status == 429
+    assert (await refused.json())["code"] == "TOO_MANY_REQUESTS"
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers.get("x-correlator")
+    clock.now += 1.0  # two more requests
+    await profile(client, token, "u9", status=404)  # the refused call stored nothing
+    assert (await client.post(path, json=call, headers=basic(key))).status == 200

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
 
+from gateway.http.app import fresh_correlator
 from gateway.wire.errors import ErrorInfo
 from simulator.world import World, WorldSummary
 from tests.gateway.conftest import ADMIN, Client, a_msisdn
@@ -110,6 +112,16 @@ async def test_correlator_is_generated(client: Client) -> None:
     second = (await client.get("/health")).headers["x-correlator"]
     assert re.fullmatch(r"[0-9a-f-]{36}", first)
     assert first != second
+
+
+def test_fresh_correlator_is_a_version_4_uuid() -> None:
+    """A generated correlator is the canonical text of a random (version 4, RFC 4122 variant) UUID."""
+    for _ in range(200):
+        text = fresh_correlator()
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
 
 
 @pytest.mark.parametrize("value", ["has space", "x" * 257, "semi;colon but\ttab", "ünïcode"])
