@@ -49,7 +49,8 @@ from simulator.rng import BLOCK_SIZE, RngStreams
 from simulator.segments import Segment
 from simulator.world import World, WorldConfig, WorldSummary
 
-BLOCK_KEYED: dict[str, int] = {"population": 0, "consent": 0, "sim-activation": 0, "plan": 1, "arrivals": 0}
+BLOCK_KEYED: dict[str, int] = {"population": 0, "consent": 0, "sim-activation": 0, "plan": 1, "roaming-start": 0,
+                             "roaming-day": 1}
 """Streams keyed by a block index, and the position of that key (a new block-keyed stream must be listed here)."""
 
 WHOLE_WORLD_STREAMS = frozenset({"network", "venues", "devices", "devices-salt", "sim-swap", "line-activation"})
