@@ -2,7 +2,9 @@
 
 Owns the :class:`~simulator.mobility.MobilityState` columns, each subscriber's routine place (where their day plan
 says they should be), the day plans still being consumed and the extra departures scheduled for given ticks
-(gatherings). :mod:`simulator.mobility` generates the plans; this module carries them out tick by tick. It knows
+(gatherings), and moves inbound roamers in and out of the country on the stays :mod:`simulator.roaming` schedules
+(arrival point, accommodation, out of the routine while abroad: :attr:`Movement.away`). :mod:`simulator.mobility`
+generates the plans; this module carries them out tick by tick. It knows
 nothing of cells: :meth:`Movement.move` returns who moved and where they are, and the world maps that to cells.
 """
 

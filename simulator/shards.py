@@ -1,7 +1,8 @@
 """A world split by subscriber block into shards that step on their own, and the facade that merges their answers.
 
 Subscribers are synthesised and routed in blocks of :data:`~simulator.rng.BLOCK_SIZE`, each block from its own
-named streams (``("population", b)``, ``("consent", b)``, ``("sim-activation", b)``, ``("plan", day, b)``), so a
+named streams (``("population", b)``, ``("consent", b)``, ``("sim-activation", b)``, ``("plan", day, b)``,
+``("roaming-start", b)``, ``("roaming-day", day, b)``), so a
 run of consecutive blocks can be built and stepped without the others and gives exactly the rows, plans and cell
 changes the whole world gives them. A shard (:class:`Shard`) is a :class:`~simulator.world.World` over one such
 run of blocks; its row ``i`` is the global subscriber ``first_row + i``:

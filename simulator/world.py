@@ -1,7 +1,8 @@
 """The World: the model that builds, owns and steps its parts, and answers for them.
 
 Its parts are the clock, city, network, population, consent, devices, SIM cards, movement (day plans and trips,
-:mod:`simulator.movement`), gatherings (:mod:`simulator.gatherings`), presence history and realism tracker. The
+:mod:`simulator.movement`), inbound roamers' stays (:mod:`simulator.roaming`: abroad, a device is not attached and
+its serving cell is ``-1``), gatherings (:mod:`simulator.gatherings`), presence history and realism tracker. The
 world advances them in fixed ticks (``step``/``run_until``), keeps everyone's serving cell, notifies listeners of
 cell, consent, SIM and activation changes, and offers the queries the gateway uses (locate, occupants of an
 area, visitors in a window, profiles, consent, cells and coverage, pins, test subscribers, inboxes); the answers
