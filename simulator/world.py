@@ -535,8 +535,10 @@ class World:
         return self.city.projection.point_latlon(float(self.mobility.x[i]), float(self.mobility.y[i]))
 
     def last_seen(self, i: int) -> datetime:
-        """Last network contact of a subscriber's device."""
+        """Last network contact of a subscriber's device (not attached: when it detached, else the start)."""
         t = int(self.last_change_tick[i])
+        if self.cell[i] < 0:  # an inbound roamer abroad: heard no more since it detached
+            return self.time_of(max(t, 0))
         last_change = self.time_of(t) if t >= 0 else None
         return self.devices.last_contact(i, self.clock.now, last_change)
 

@@ -131,6 +131,9 @@ def test_a_visitor_abroad_is_not_attached(world: World) -> None:
     assert not world.is_reachable(abroad.astype(np.int64)).any() and not world.is_reachable_one(int(abroad[0]))
     loc = world.locate(int(abroad[0]))
     assert loc.cell_id == "" and loc.reachable is False
+    # Heard last when it detached (or never since the start), not at periodic updates.
+    detached = world.time_of(max(int(world.last_change_tick[abroad[0]]), 0))
+    assert loc.last_seen == detached < world.clock.now - timedelta(hours=1)
 
 
 def test_arrivals_and_departures_are_cell_changes_from_and_to_minus_one(world: World) -> None:
