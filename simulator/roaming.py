@@ -140,7 +140,8 @@ class RoamingStays:
         return np.sort(np.concatenate(parts)).astype(np.int32)
 
     def _mark(self, rows: NDArray[np.int32], state: int) -> None:
-        self.state[np.searchsorted(self.visitors, rows)] = state
+        if len(rows):  # most ticks have no arrival, departure or detach
+            self.state[np.searchsorted(self.visitors, rows)] = state
 
     def due(self, k: int) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]:
         """(arriving, leaving, detaching) rows at tick ``k`` (each ascending), their states advanced."""
