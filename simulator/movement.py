@@ -2,7 +2,9 @@
 
 Owns the :class:`~simulator.mobility.MobilityState` columns, each subscriber's routine place (where their day plan
 says they should be), the day plans still being consumed and the extra departures scheduled for given ticks
-(gatherings). :mod:`simulator.mobility` generates the plans; this module carries them out tick by tick. It knows
+(gatherings), and moves inbound roamers in and out of the country on the stays :mod:`simulator.roaming` schedules
+(arrival point, accommodation, out of the routine while abroad: :attr:`Movement.away`). :mod:`simulator.mobility`
+generates the plans; this module carries them out tick by tick. It knows
 nothing of cells: :meth:`Movement.move` returns who moved and where they are, and the world maps that to cells.
 """
 
@@ -29,9 +31,12 @@ from simulator.mobility import (
 )
 from simulator.population import Population
 from simulator.rng import BLOCK_SIZE, RngStreams
+from simulator.roaming import ARRIVAL_WAIT_MIN, DEPARTURE_WAIT_MIN
 
 ROUTINE = -3
 """Place code meaning "wherever the routine says the subscriber should be now" (end of a gathering)."""
+NEVER = np.iinfo(np.int32).max
+"""A ``hold_until`` that holds routine departures back until it is reset (inbound roamers abroad)."""
 
 DepartureListener = Callable[[NDArray[np.int32], NDArray[np.int32]], None]
 
@@ -52,6 +57,8 @@ class Movement:
         self.base_size = population.size
         self.state = MobilityState.at_home(population.home_x, population.home_y)
         self.routine_place = np.full(population.size, HOME, np.int32)
+        self.away = np.zeros(population.size, bool)
+        """Inbound roamers out of the routine: abroad, or on their way out (no departure of theirs is carried out)."""
         self._plans: list[DayPlan] = []
         self._extra: dict[int, list[tuple[NDArray[np.int32], NDArray[np.int32]]]] = {}
         self._planner = PlanBuilder(city, venues, streams, population.first_row)
@@ -121,14 +128,14 @@ class Movement:
             subs = np.concatenate(subs_parts)
             places = np.concatenate(place_parts)
             self.routine_place[subs] = places
-            free = ~m.pinned[subs] & (m.hold_until[subs] <= k)
+            free = ~m.pinned[subs] & (m.hold_until[subs] <= k) & ~self.away[subs]
             self.depart(k, subs[free], places[free])
         extra = self._extra.pop(k, None)
         if extra:
             subs = np.concatenate([e[0] for e in extra])
             places = np.concatenate([e[1] for e in extra])
             places = np.where(places == ROUTINE, self.routine_place[subs], places)
-            free = ~m.pinned[subs]
+            free = ~m.pinned[subs] & ~self.away[subs]
             self.depart(k, subs[free], places[free])
 
     def depart(self, k: int, subs: NDArray[np.int32], places: NDArray[np.int32]) -> None:
@@ -198,22 +205,17 @@ class Movement:
         if i < self.base_size:
             self.depart(k, np.asarray([i], np.int32), self.routine_place[[i]])
 
-    def arrive_at_airports(self, streams: RngStreams, k: int, within_ticks: int) -> None:
-        """Inbound roamers are first seen at an airport.
+    def arrival_points(self, rows: NDArray[np.int32]) -> NDArray[np.int32]:
+        """Venue where each inbound roamer arrives and leaves (``rows``: local rows of visitors).
 
-        Each stands at the airport nearest their accommodation in their own city (a city without an airport: its
-        station, reached by train from the airport of arrival) at tick ``k`` and heads to their routine place at
-        a tick drawn within the next ``within_ticks``, per block of subscribers so that a shard of whole blocks
-        draws the same ticks as the whole world: the first block from the unkeyed ``"arrivals"`` stream (the draw
-        a world of one block always made, so such worlds keep their runs), block ``b >= 1`` from
-        ``("arrivals", b)`` (local block keys, which a shard's streams shift to the global block).
+        The airport nearest their accommodation in their own city (a city without an airport: its station, reached
+        by train from the airport of arrival; a territory without airports: the accommodation itself, ``HOME``).
         """
         pop, city, venues = self.population, self.city, self.venues
-        visitors = np.flatnonzero(pop.roaming[: self.base_size]).astype(np.int32)
         hub = venues.hub[venues.named_offset: venues.named_offset + len(city.places)]
-        if len(visitors) == 0 or not (hub == HUB_AIRPORT).any():
-            return
-        hx, hy = pop.home_x[visitors].astype(np.float64), pop.home_y[visitors].astype(np.float64)
+        if len(rows) == 0 or not (hub == HUB_AIRPORT).any():
+            return np.full(len(rows), HOME, np.int32)
+        hx, hy = pop.home_x[rows].astype(np.float64), pop.home_y[rows].astype(np.float64)
         metro = city.metro_of(hx, hy)
         place_xy = city.place_xy
         # Nearest arrival point per visitor: an airport of their city first, else a station of it, else any airport.
@@ -222,23 +224,54 @@ class Movement:
         dist = np.hypot(place_xy[None, :, 0] - hx[:, None], place_xy[None, :, 1] - hy[:, None])
         # Rank first, distance second (distances are far below 1e9 m).
         chosen = np.argmin(rank * 1e9 + dist, axis=1)
-        target = (venues.named_offset + chosen).astype(np.int32)
+        points: NDArray[np.int32] = (venues.named_offset + chosen).astype(np.int32)
+        return points
+
+    def _stand(self, rows: NDArray[np.int32], places: NDArray[np.int32]) -> None:
+        """Put ``rows`` standing at ``places`` (no trip under way)."""
         m = self.state
-        m.x[visitors], m.y[visitors] = venues.x[target], venues.y[target]
-        m.place[visitors] = target
-        blocks = visitors // BLOCK_SIZE
-        first_block = pop.first_row // BLOCK_SIZE
-        delay = np.empty(len(visitors), np.int64)
-        for b in np.unique(blocks):
-            mine = blocks == b
-            rng = streams.stream("arrivals") if first_block + b == 0 else streams.stream("arrivals", int(b))
-            delay[mine] = rng.integers(0, max(within_ticks, 1), int(mine.sum()))
-        arrive = (k + 1 + delay).astype(np.int32)
-        self.hold(visitors, arrive)
-        self.schedule(arrive.astype(np.int64), visitors, np.full(len(visitors), ROUTINE, np.int32))
+        m.x[rows], m.y[rows] = self.place_xy(rows, places)
+        m.place[rows] = places
+        if m.moving[rows].any():
+            m.moving[rows] = False
+            m.movers = m.movers[~np.isin(m.movers, rows)]
+
+    def set_abroad(self, rows: NDArray[np.int32]) -> None:
+        """Inbound roamers abroad at the start: out of the routine, standing where they will arrive."""
+        self.away[rows] = True
+        self.state.hold_until[rows] = NEVER
+        self._stand(rows, self.arrival_points(rows))
+
+    def arrive(self, k: int, rows: NDArray[np.int32]) -> None:
+        """Inbound roamers landing at tick ``k``: they stand at their arrival point.
+
+        They head to their accommodation after :data:`~simulator.roaming.ARRIVAL_WAIT_MIN`; their routine resumes
+        from there.
+        """
+        if len(rows) == 0:
+            return
+        self.away[rows] = False
+        self._stand(rows, self.arrival_points(rows))
+        go = k + max(1, math.ceil(ARRIVAL_WAIT_MIN * 60 / self.tick_seconds))
+        self.state.hold_until[rows] = go
+        self.schedule(np.full(len(rows), go, np.int64), rows, np.full(len(rows), HOME, np.int32))
+
+    def leave(self, k: int, rows: NDArray[np.int32]) -> NDArray[np.int64]:
+        """Inbound roamers leaving at tick ``k`` for their arrival point, out of the routine from now on.
+
+        Returns the tick each device detaches (:data:`~simulator.roaming.DEPARTURE_WAIT_MIN` after reaching it).
+        """
+        if len(rows) == 0:
+            return np.zeros(0, np.int64)
+        self.away[rows] = True
+        self.state.hold_until[rows] = NEVER
+        self.depart(k, rows, self.arrival_points(rows))
+        wait = max(1, math.ceil(DEPARTURE_WAIT_MIN * 60 / self.tick_seconds))
+        return np.maximum(self.state.t1[rows].astype(np.int64), k) + wait
 
     def add_pinned(self, x: float, y: float) -> None:
         """Add one subscriber (a test phone) standing pinned at (x, y)."""
         self.state.extend(x, y)
         self.state.pinned[-1] = True
         self.routine_place = np.append(self.routine_place, np.int32(HOME))
+        self.away = np.append(self.away, False)

@@ -1,7 +1,8 @@
 """A world split by subscriber block into shards that step on their own, and the facade that merges their answers.
 
 Subscribers are synthesised and routed in blocks of :data:`~simulator.rng.BLOCK_SIZE`, each block from its own
-named streams (``("population", b)``, ``("consent", b)``, ``("sim-activation", b)``, ``("plan", day, b)``), so a
+named streams (``("population", b)``, ``("consent", b)``, ``("sim-activation", b)``, ``("plan", day, b)``,
+``("roaming-start", b)``, ``("roaming-day", day, b)``), so a
 run of consecutive blocks can be built and stepped without the others and gives exactly the rows, plans and cell
 changes the whole world gives them. A shard (:class:`Shard`) is a :class:`~simulator.world.World` over one such
 run of blocks; its row ``i`` is the global subscriber ``first_row + i``:
@@ -49,7 +50,8 @@ from simulator.rng import BLOCK_SIZE, RngStreams
 from simulator.segments import Segment
 from simulator.world import World, WorldConfig, WorldSummary
 
-BLOCK_KEYED: dict[str, int] = {"population": 0, "consent": 0, "sim-activation": 0, "plan": 1, "arrivals": 0}
+BLOCK_KEYED: dict[str, int] = {"population": 0, "consent": 0, "sim-activation": 0, "plan": 1, "roaming-start": 0,
+                             "roaming-day": 1}
 """Streams keyed by a block index, and the position of that key (a new block-keyed stream must be listed here)."""
 
 WHOLE_WORLD_STREAMS = frozenset({"network", "venues", "devices", "devices-salt", "sim-swap", "line-activation"})

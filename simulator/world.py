@@ -1,7 +1,8 @@
 """The World: the model that builds, owns and steps its parts, and answers for them.
 
 Its parts are the clock, city, network, population, consent, devices, SIM cards, movement (day plans and trips,
-:mod:`simulator.movement`), gatherings (:mod:`simulator.gatherings`), presence history and realism tracker. The
+:mod:`simulator.movement`), inbound roamers' stays (:mod:`simulator.roaming`: abroad, a device is not attached and
+its serving cell is ``-1``), gatherings (:mod:`simulator.gatherings`), presence history and realism tracker. The
 world advances them in fixed ticks (``step``/``run_until``), keeps everyone's serving cell, notifies listeners of
 cell, consent, SIM and activation changes, and offers the queries the gateway uses (locate, occupants of an
 area, visitors in a window, profiles, consent, cells and coverage, pins, test subscribers, inboxes); the answers
@@ -53,6 +54,7 @@ from simulator.presence import PresenceHistory
 from simulator.profiles import OS_NAMES
 from simulator.realism import RealismTracker
 from simulator.rng import RngStreams
+from simulator.roaming import RoamingStays
 from simulator.segments import Segment
 from simulator.synthesis import check_number_capacity
 
@@ -61,14 +63,12 @@ __all__ = ["DEFAULT_START", "ROUTINE", "ConsentChange", "ConsentState", "Gatheri
 
 DEFAULT_START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 
-ARRIVAL_HOURS = 3
-"""Inbound roamers stand at an airport when the world starts and reach their accommodation within these hours."""
-
 CellListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]], None]
 ConsentListener = Callable[[datetime, int, str, "str | None", bool, str], None]
 StepListener = Callable[[datetime], None]
 SimSwapListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int64]], None]
 ActivationListener = Callable[[datetime, NDArray[np.int32], NDArray[np.int64]], None]
+RoamerListener = Callable[[datetime, NDArray[np.int32]], None]
 
 
 @dataclass
@@ -156,7 +156,9 @@ class Whereabouts:
 class SubscriberLocation:
     """Where the network sees a subscriber (serving cell) and where they truly are (operator-side truth).
 
-    Positions in WGS84 degrees rounded to 6 decimals, the cell radius in metres rounded to 0.1 m.
+    Positions in WGS84 degrees rounded to 6 decimals, the cell radius in metres rounded to 0.1 m. A device not
+    attached to the network (an inbound roamer abroad) has no cell: ``cell_id`` is empty, the radius 0 and the cell
+    position its last known one.
     """
 
     cell_id: str
@@ -240,6 +242,9 @@ class World:
         self._step_listeners: list[StepListener] = []
         self._sim_listeners: list[SimSwapListener] = []
         self._activation_listeners: list[ActivationListener] = []
+        self._roamer_listeners: list[RoamerListener] = []
+        self.roaming = RoamingStays(population.roaming[: self.base_size], streams, config.tick_seconds,
+                                    population.timezone[: self.base_size])
         self.sims = SimCards(population.size, self.start, streams)
         self._place_cell_cache: dict[str, NDArray[np.int32]] = {}
         self._history_days: int | None = None
@@ -252,8 +257,8 @@ class World:
         self.realism = RealismTracker(np.unique(sample), n)
         self._ensure_day(0, initial=True)
         ticks_per_hour = max(1, 3600 // config.tick_seconds)
-        self.movement.arrive_at_airports(streams, 0, ARRIVAL_HOURS * ticks_per_hour)
         self.cell = network.cell_of(self.mobility.x, self.mobility.y).astype(np.int32)
+        self.cell[self.movement.away] = -1  # inbound roamers abroad: not attached
         self.last_change_tick = np.full(n, -1, np.int32)
         self.presence = PresenceHistory(self.cell, 0, ticks_per_hour)
 
@@ -310,13 +315,25 @@ class World:
             self.clock.run_until(now)
             self.tick_index = k
             self._ensure_day(k)
+            arriving, leaving, detaching = self.roaming.due(k)
+            self.movement.arrive(k, arriving)
+            if len(leaving):
+                self.roaming.detach_at(self.movement.leave(k, leaving), leaving)
             self.movement.depart_due(k)
             movers, x, y = self.movement.move(k)
+            subs = np.zeros(0, np.int32)
+            cells = np.zeros(0, np.int32)
             if len(movers):
-                cells = self.network.cell_of(x, y)
-                changed = (cells != self.cell[movers]) & (cells >= 0)
-                if changed.any():
-                    self._apply_cells(k, now, movers[changed], cells[changed])
+                moved = self.network.cell_of(x, y)
+                changed = (moved != self.cell[movers]) & (moved >= 0)
+                subs, cells = movers[changed], moved[changed]
+            if len(arriving) or len(detaching):
+                subs, cells = self._attach_changes(subs, cells, arriving, detaching)
+            if len(subs):  # one batch per tick: listeners and exports see a tick's changes together
+                self._apply_cells(k, now, subs, cells)
+            if len(arriving):
+                for roamer_fn in self._roamer_listeners:
+                    roamer_fn(now, arriving)
             swapped, swapped_at = self.sims.advance(now)
             if len(swapped):
                 for sim_fn in self._sim_listeners:
@@ -425,6 +442,19 @@ class World:
                 self._next_day_tick = k + 1
             if initial:
                 self.movement.place_at_start(plan, k)
+                self.movement.set_abroad(self.roaming.start(starts))
+            self.roaming.plan_day(day, starts, k)
+
+    def _attach_changes(self, subs: NDArray[np.int32], cells: NDArray[np.int32], arriving: NDArray[np.int32],
+                        detaching: NDArray[np.int32]) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """The tick's movers' changes plus roamers attaching where they land and detaching (cell ``-1``)."""
+        landed = self.network.cell_of(self.mobility.x[arriving], self.mobility.y[arriving]).astype(np.int32)
+        gone = detaching[self.cell[detaching] >= 0]
+        kept = ~np.isin(subs, detaching)
+        subs = np.concatenate([subs[kept], arriving, gone]).astype(np.int32)
+        cells = np.concatenate([cells[kept], landed, np.full(len(gone), -1, np.int32)]).astype(np.int32)
+        keep = cells != self.cell[subs]
+        return subs[keep], cells[keep]
 
     def _apply_cells(self, k: int, now: datetime, subs: NDArray[np.int32], cells: NDArray[np.int32]) -> None:
         old = self.cell[subs].copy()
@@ -443,6 +473,14 @@ class World:
     def on_consent_change(self, fn: ConsentListener) -> None:
         """Call ``fn(now, subscriber, purpose, channel, granted, source)`` after every consent change."""
         self._consent_listeners.append(fn)
+
+    def on_roamer_arrival(self, fn: RoamerListener) -> None:
+        """Call ``fn(now, subscribers)`` when inbound roamers land and attach to the network.
+
+        Heard after the tick's cell changes (see :mod:`simulator.roaming`); a roaming test subscriber when it is
+        added.
+        """
+        self._roamer_listeners.append(fn)
 
     def on_step(self, fn: StepListener) -> None:
         """Call ``fn(now)`` after every tick."""
@@ -526,8 +564,10 @@ class World:
         return self.city.projection.point_latlon(float(self.mobility.x[i]), float(self.mobility.y[i]))
 
     def last_seen(self, i: int) -> datetime:
-        """Last network contact of a subscriber's device."""
+        """Last network contact of a subscriber's device (not attached: when it detached, else the start)."""
         t = int(self.last_change_tick[i])
+        if self.cell[i] < 0:  # an inbound roamer abroad: heard no more since it detached
+            return self.time_of(max(t, 0))
         last_change = self.time_of(t) if t >= 0 else None
         return self.devices.last_contact(i, self.clock.now, last_change)
 
@@ -548,11 +588,13 @@ class World:
             hour = self.local_time().hour
         else:  # night-off by each device's own local hour, computed once per zone
             hour = self.zone_clock(now).hour[self.population.timezone[idx]]
-        return self.devices.reachable(idx, now, hour, self.cell[idx])
+        cells = self.cell[idx]  # not attached (an inbound roamer abroad): not reachable
+        return self.devices.reachable(idx, now, hour, cells) & (cells >= 0)
 
     def is_reachable_one(self, sub: int) -> bool:
         """:meth:`is_reachable` of one device (same answer, without arrays: the path of a single send)."""
-        return self.devices.reachable_one(sub, self.clock.now, self.local_time(sub=sub).hour, int(self.cell[sub]))
+        cell = int(self.cell[sub])
+        return cell >= 0 and self.devices.reachable_one(sub, self.clock.now, self.local_time(sub=sub).hour, cell)
 
     def sms_delay_s(self) -> float:
         """Extra delay of an SMS sent now, from injected network faults (0 without any)."""
@@ -563,11 +605,15 @@ class World:
         self._check(i)
         c = int(self.cell[i])
         lat, lon = self.position_latlon(i)
-        clat, clon = self.city.projection.point_latlon(float(self.network.cell_x[c]), float(self.network.cell_y[c]))
+        if c < 0:  # not attached (an inbound roamer abroad): no cell, the last known position
+            clat, clon, cell_id, radius = lat, lon, "", 0.0
+        else:
+            clat, clon = self.city.projection.point_latlon(float(self.network.cell_x[c]),
+                                                           float(self.network.cell_y[c]))
+            cell_id, radius = self.network.cell_ids[c], float(self.network.cell_radius[c])
         return SubscriberLocation(
-            cell_id=self.network.cell_ids[c], latitude=round(lat, 6), longitude=round(lon, 6),
-            cell_latitude=round(clat, 6), cell_longitude=round(clon, 6),
-            cell_radius=round(float(self.network.cell_radius[c]), 1),
+            cell_id=cell_id, latitude=round(lat, 6), longitude=round(lon, 6),
+            cell_latitude=round(clat, 6), cell_longitude=round(clon, 6), cell_radius=round(radius, 1),
             last_seen=self.last_seen(i), reachable=bool(self.is_reachable(i)[0]),
             pinned=bool(self.mobility.pinned[i]), moving=bool(self.mobility.moving[i]))
 
@@ -632,6 +678,9 @@ class World:
         self.realism.in_sample = np.append(self.realism.in_sample, False)
         self.sims.extend(self.clock.now)
         self._activated(self.clock.now, np.asarray([i], np.int32), self.sims.activated_us[[i]])
+        if self.population.roaming[i]:  # a foreign SIM switched on here: it has just arrived
+            for fn in self._roamer_listeners:
+                fn(self.clock.now, np.asarray([i], np.int32))
         return i
 
     def inbox(self, i: int) -> list[dict[str, Any]]:
@@ -886,6 +935,11 @@ class World:
         """(roaming, smartphone) of each subscriber: inbound roamers; phones running Android or iOS."""
         idx = np.asarray(subs, dtype=np.int64)
         return self.population.roaming[idx], self.population.os[idx] != OS_NAMES.index("OTHER")
+
+    def home_countries(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> list[str]:
+        """ISO code of each subscriber's home country (a foreign one for inbound roamers: their SIM's)."""
+        codes = self.population.countries
+        return [codes[c] for c in self.population.home_country[np.asarray(subs, dtype=np.int64)].tolist()]
 
     # -- reporting -----------------------------------------------------------------------------------
     def summary(self) -> WorldSummary:

@@ -2,9 +2,9 @@
 an optional daily cap per user and quiet hours, and what each step did (fires).
 
 Rules (``kind``): ``EVENT_NOT_FOLLOWED`` (event X, then not Y within T: cart abandonment), ``FIRST_EVENT`` (the
-first X of a user: a welcome chain), ``AUDIENCE_ENTERED``, ``AREA_ENTERED`` (an operator signal), ``EVENT_REMINDER``
-(N hours before the instant an event names: a ticket's start) and ``VENUE_AT_TIME`` (an operator signal: in an area
-for a while during a local-time window). Actions
+first X of a user: a welcome chain), ``AUDIENCE_ENTERED``, ``EVENT_REMINDER`` (N hours before the instant an event
+names: a ticket's start), and the operator signals ``AREA_ENTERED``, ``VENUE_AT_TIME`` (in an area for a while during
+a local-time window) and ``ARRIVED_FROM_ROAMING``. Actions
 (``type``): ``WEBHOOK`` (a CloudEvent to the partner's sink) and ``PUSH`` (a templated push through the push server
 to the user's installs of one app). It must not know about HTTP nor about how triggers fire.
 """
@@ -104,8 +104,25 @@ class VenueAtTimeRule(WireModel):
         return days
 
 
+
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+"""An ISO 3166-1 alpha-2 country code."""
+
+
+class ArrivedFromRoamingRule(WireModel):
+    """Operator signal: a user of the partner's app ``appId`` arrived in the country on a foreign SIM (an inbound
+    roamer attached to the network on landing). Only installs whose in-app location permission is ``WHILE_USING``
+    or ``ALWAYS`` count (the link to their line); ``fromCountries`` (ISO codes) keeps the visitors whose SIM comes
+    from one of them. Webhooks carry the user id and the home country code only."""
+
+    kind: Literal["ARRIVED_FROM_ROAMING"]
+    app_id: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+    from_countries: Annotated[list[CountryCode], Field(min_length=1, max_length=50)] | None = None
+
+
+
 Rule = Annotated[EventNotFollowedRule | FirstEventRule | AudienceEnteredRule | AreaEnteredRule | EventReminderRule
-                 | VenueAtTimeRule, Field(discriminator="kind")]
+                 | VenueAtTimeRule | ArrivedFromRoamingRule, Field(discriminator="kind")]
 
 
 class WebhookAction(WireModel):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from shapely.geometry import Point
 
 from simulator.city import COUNTRY_PRESETS, country_from_preset
@@ -13,7 +14,7 @@ from simulator.errors import InvalidConfigError, UnknownCityError
 from simulator.mobility import HOME, HUB_AIRPORT, HUB_STATION, MobilityState, PlanBuilder, Venues
 from simulator.population import Population
 from simulator.rng import RngStreams
-from simulator.world import ARRIVAL_HOURS, World, WorldConfig
+from simulator.world import World, WorldConfig
 
 START = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)  # a Monday, 09:00 in Seoul
 
@@ -95,25 +96,33 @@ def test_intercity_trips_happen_at_the_daily_share(name: str) -> None:
 
 
 def test_roamers_arrive_at_airports(korea: World) -> None:
-    """At the start every inbound roamer stands at an airport of their city (Daejeon has none: its station);
-    within the arrival hours they have left it."""
-    roamers = np.flatnonzero(korea.population.roaming)
-    assert len(roamers) > 20
-    places = korea.mobility.place[roamers]
-    assert (places >= 0).all()
-    hub = korea.venues.hub[places]
-    city = korea.city
-    daejeon = [m.name for m in city.metros].index("daejeon")
-    in_daejeon = city.metro_of(korea.population.home_x[roamers], korea.population.home_y[roamers]) == daejeon
-    assert (hub[~in_daejeon] == HUB_AIRPORT).all() and (hub[in_daejeon] == HUB_STATION).all()
-    assert (city.place_metro[places - korea.venues.named_offset] == city.metro_of(
-        korea.population.home_x[roamers], korea.population.home_y[roamers])).all()
-    airport_cells = korea.network.cell_of(korea.venues.x[places], korea.venues.y[places])
-    assert np.array_equal(korea.cell[roamers], airport_cells)
+    """A landing roamer attaches at an airport of their city (Daejeon has none: its station) and has left it a few
+    hours later; roamers abroad are not attached (no cell) and stand where they will land."""
     fresh = copy_of(korea)
-    fresh.advance(timedelta(hours=ARRIVAL_HOURS + 2))
-    still = fresh.venues.hub[np.clip(fresh.mobility.place[roamers], 0, None)] == HUB_AIRPORT
-    assert (still & (fresh.mobility.place[roamers] >= 0)).mean() < 0.1
+    roamers = np.flatnonzero(fresh.population.roaming)
+    assert len(roamers) > 20
+    abroad = roamers[fresh.cell[roamers] < 0]
+    assert 0 < len(abroad) < len(roamers)
+    landed: list[tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]] = []
+
+    def on_arrival(now: datetime, subs: NDArray[np.int32]) -> None:
+        landed.append((subs.copy(), fresh.mobility.place[subs].copy(), fresh.cell[subs].copy()))
+
+    fresh.on_roamer_arrival(on_arrival)
+    fresh.advance(timedelta(hours=40))
+    subs, places, cells = (np.concatenate([a[i] for a in landed]) for i in range(3))
+    assert len(subs) >= 8 and np.isin(subs, abroad).all()
+    assert (places >= 0).all()
+    hub = fresh.venues.hub[places]
+    city = fresh.city
+    daejeon = [m.name for m in city.metros].index("daejeon")
+    metro = city.metro_of(fresh.population.home_x[subs], fresh.population.home_y[subs])
+    assert (hub[metro != daejeon] == HUB_AIRPORT).all() and (hub[metro == daejeon] == HUB_STATION).all()
+    assert (city.place_metro[places - fresh.venues.named_offset] == metro).all()
+    assert np.array_equal(cells, fresh.network.cell_of(fresh.venues.x[places], fresh.venues.y[places]))
+    early = subs[: len(landed[0][0])]  # the first to land, many hours ago: gone from the airport
+    still = fresh.venues.hub[np.clip(fresh.mobility.place[early], 0, None)] == HUB_AIRPORT
+    assert (still & (fresh.mobility.place[early] >= 0)).mean() < 0.5
 
 
 def test_same_seed_same_country(korea: World) -> None:

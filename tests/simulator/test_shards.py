@@ -122,12 +122,14 @@ def test_cell_changes_are_the_single_worlds(pair: Pair) -> None:
 
 
 def test_every_shard_moves_roamers_and_travellers(pair: Pair) -> None:
-    """Each shard covers the new movement: roamers held at an airport on arrival and, in a country, residents in
-    another city than their own (nobody in a one-city world)."""
+    """Each shard covers the new movement: roamers abroad (not attached) and in the country, some landing and some
+    leaving over the night, and, in a country, residents in another city than their own (nobody in a one-city
+    world)."""
     for shard in pair.sharded.pool.shards:  # type: ignore[attr-defined]
         w = shard.world
         pop, m = w.population, w.mobility
-        assert pop.roaming.any() and (m.hold_until[pop.roaming] > 0).all()
+        assert (w.cell[pop.roaming] < 0).any() and (w.cell[pop.roaming] >= 0).any()
+        assert (w.cell[~pop.roaming] >= 0).all()
         rows = np.arange(pop.size, dtype=np.int32)
         home = w.city.metro_of(pop.home_x, pop.home_y)
         now = w.city.metro_of(*w.movement.place_xy(rows, m.place))
@@ -135,11 +137,19 @@ def test_every_shard_moves_roamers_and_travellers(pair: Pair) -> None:
 
 
 def test_roamer_arrivals_are_the_single_worlds(pair: Pair) -> None:
-    """Roamers are held at their airport until the same tick in the shards as in the single world."""
+    """Roamers land, leave and detach at the same ticks in the shards as in the single world (attach and detach
+    are cell changes, to a cell and to -1)."""
     shards = pair.sharded.pool.shards  # type: ignore[attr-defined]
-    held = np.concatenate([s.world.mobility.hold_until for s in shards])
-    single = pair.single.mobility.hold_until
-    assert np.array_equal(held, single) and (single[pair.single.population.roaming] > 0).all()
+    single = pair.single
+    for column in ("hold_until", "place"):
+        mine = np.concatenate([getattr(s.world.mobility, column) for s in shards])
+        assert np.array_equal(mine, getattr(single.mobility, column))
+    assert np.array_equal(np.concatenate([s.world.roaming.state for s in shards]), single.roaming.state)
+    assert np.array_equal(np.concatenate([s.world.cell for s in shards]), single.cell)
+    subs, cells = pair.single_events[1], pair.single_events[2]
+    roaming = single.population.roaming[subs]
+    assert (roaming & (cells < 0)).any()  # detached during the run
+    assert (cells[~roaming] >= 0).all()
 
 
 def test_subscriber_rows_decode_as_in_the_single_world(pair: Pair) -> None:

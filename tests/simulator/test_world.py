@@ -75,10 +75,13 @@ def test_cell_listeners_hear_every_change() -> None:
 
 
 def test_cells_follow_positions() -> None:
-    """Each subscriber's cell is the cell of their current position."""
+    """Each attached subscriber's cell is the cell of their current position; only roamers abroad have none."""
     world = World.build(small_config(n=1_000))
     world.advance(timedelta(hours=3, minutes=17))
-    assert np.array_equal(world.cell, world.network.cell_of(world.mobility.x, world.mobility.y))
+    attached = world.cell >= 0
+    assert (world.population.roaming | attached).all() and not attached.all()
+    assert np.array_equal(world.cell[attached],
+                          world.network.cell_of(world.mobility.x, world.mobility.y)[attached])
 
 
 def test_pin_moves_at_once_and_release_resumes() -> None:
@@ -116,7 +119,8 @@ def test_test_subscriber_is_found_and_stays() -> None:
     assert world.consent_state(i).granted("ADVERTISING", "PUSH") is True
     world.advance(timedelta(hours=2))
     assert abs(world.locate(i).latitude - 52.52) < 1e-4
-    assert np.array_equal(world.cell, world.network.cell_of(world.mobility.x, world.mobility.y))
+    attached = world.cell >= 0  # all but the roamers abroad
+    assert np.array_equal(world.cell[attached], world.network.cell_of(world.mobility.x, world.mobility.y)[attached])
 
 
 def test_consent_change_notifies_and_is_history() -> None:

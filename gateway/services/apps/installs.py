@@ -2,8 +2,9 @@
 
 Owns :class:`InstallTable` (numpy columns, one row per device that installed the app, sorted by subscriber) and
 :func:`draw_installs` (:func:`draw_app`), which decides who installs an app from its popularity and each
-subscriber's segments (age, interests, phone OS), all vectorised over the population and drawn from the world's
-named stream ``("apps-installs", app_seq)``: the same seed and app give the same table. Each row's installation id,
+subscriber's segments (age, interests, phone OS; inbound roamers count as interested in ``TRAVEL``), all
+vectorised over the population and drawn from the world's named stream ``("apps-installs", app_seq)``: the same
+seed and app give the same table. Each row's installation id,
 registration token and the brand's user id are derived from the row (keyed hashes under a key drawn from the seed),
 never stored, so a token names its app and row and is checked by recomputing it. A token refresh bumps a row's
 ``generation``: the token of the new generation is valid, every older one is not (FCM answers ``UNREGISTERED``). New
@@ -35,6 +36,8 @@ AGE_WEIGHT = np.array([1.3, 1.1, 0.8, 0.5])
 """How much more (or less) likely each age band installs an app than its popularity says."""
 INTEREST_WEIGHT = (1.6, 0.5)
 """Install weight of a subscriber with an interest among the app's categories, and of one without."""
+TRAVEL_CATEGORY = "TRAVEL"
+"""The app category every inbound roamer fits (a tourist's travel app), besides their own interests."""
 IOS_OPT_IN = (0.50, 0.60)
 ANDROID_13_SHARE = 0.65
 ANDROID_13_OPT_IN = (0.70, 0.85)
@@ -122,6 +125,8 @@ def install_propensity(world: World, spec: AppSpec, n: int | None = None) -> Pro
     p = np.full(n, spec.popularity) * AGE_WEIGHT[np.searchsorted(AGE_BANDS, world.ages(subs), side="right")]
     if spec.categories:
         fits = world.segment_mask(subs, Segment(interests_any=spec.categories))
+        if TRAVEL_CATEGORY in spec.categories:  # visitors are travelling: a travel app suits them whatever they like
+            fits |= world.device_kinds(subs)[0]
         p *= np.where(fits, INTEREST_WEIGHT[0], INTEREST_WEIGHT[1])
     supported = (ios & ("IOS" in spec.platforms)) | (android & ("ANDROID" in spec.platforms))
     return Propensity(np.where(supported, np.clip(p, 0.0, 1.0), 0.0), ios)

@@ -9,7 +9,9 @@ the window ends, and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EV
 instant its event names, once per user and instant, until a ``cancelledBy`` event naming the same instant cancels
 it; ``AREA_ENTERED`` (operator signal) at each entry into the area's cells; ``VENUE_AT_TIME`` (operator signal) once
 per install and local day after ``minDwellMinutes`` in the area inside a local-time window, evaluated at each tick
-with numpy over the area's occupants (presence kept in ``cdp_trigger_presence``). A started run goes through the
+with numpy over the area's occupants (presence kept in ``cdp_trigger_presence``); ``ARRIVED_FROM_ROAMING``
+(operator signal) at each landing of an inbound roamer (:meth:`~simulator.world.World.on_roamer_arrival`). Operator
+signals count only installs that allow location in the app. A started run goes through the
 trigger's steps, each a durable timer
 (:class:`gateway.core.timers.Timers`) that, when due, decides the step — quiet hours in the user's local time
 (:func:`gateway.services.policy.in_quiet_hours`), then the trigger's daily cap per user
@@ -53,6 +55,7 @@ from gateway.wire.base import Instant, format_instant
 from gateway.wire.cdp_triggers import (
     ALL_DAYS,
     AreaEnteredRule,
+    ArrivedFromRoamingRule,
     AudienceEnteredRule,
     EventNotFollowedRule,
     EventReminderRule,
@@ -148,7 +151,7 @@ class TriggerRecord:
     created_at: datetime
     audience_seq: int | None = None
     app_seq: int | None = None
-    """The app of an ``AREA_ENTERED`` rule."""
+    """The app of an ``AREA_ENTERED`` or ``ARRIVED_FROM_ROAMING`` rule."""
     cells: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     """The cells of an ``AREA_ENTERED`` rule's area, ascending."""
     caps: FrequencyCaps = field(default_factory=lambda: FrequencyCaps(0, per_partner=False))
@@ -247,6 +250,7 @@ class TriggerService:
         cdp.add_audience_listener(self.on_audience)
         world.on_cell_change(self.on_cell_change)
         world.on_step(self.on_step)
+        world.on_roamer_arrival(self.on_roamer_arrival)
 
     # -- definitions -------------------------------------------------------------------------------------------
     def _check(self, partner_id: int, spec: TriggerRequest) -> TriggerRecord:
@@ -255,12 +259,9 @@ class TriggerService:
         audience_seq = app_seq = None
         cells = np.empty(0, np.int64)
         rule = spec.rule
-        if isinstance(rule, AreaEnteredRule | VenueAtTimeRule):  # the same app linking rule and cells
-            app = self.apps.find(rule.app_id)
-            if app is None or app.partner_id != partner_id:
-                errors.append(ErrorDetail(field="body.rule.appId", message="no such app of the partner"))
-            else:
-                app_seq = app.seq
+        if isinstance(rule, AreaEnteredRule | VenueAtTimeRule | ArrivedFromRoamingRule):  # operator signals: an app
+            app_seq = self._partner_app(partner_id, rule.app_id, errors)
+        if isinstance(rule, AreaEnteredRule | VenueAtTimeRule):  # ... and an area's cells
             try:
                 self.geofencing.check_area(rule.area)
                 cells = np.array(sorted(self.geofencing.cells_of(rule.area)), np.int64)
@@ -487,6 +488,38 @@ class TriggerService:
                             if run is not None:
                                 self._start(record, run, identity, now)
 
+    def on_roamer_arrival(self, now: datetime, subs: NDArray[np.int32]) -> None:
+        """World listener: inbound roamers landing (from ``fromCountries`` when the rule names some) who have the
+        rule's app installed with location allowed in it start a run of each ``ARRIVED_FROM_ROAMING`` trigger (one
+        per install; not while a restart replays: the runs of that span were stored before the stop)."""
+        triggers = [t for t in self._triggers.values() if isinstance(t.spec.rule, ArrivedFromRoamingRule)]
+        if not triggers or not len(subs) or not self._is_live():
+            return
+        countries = self.world.home_countries(subs)
+        with self.store.transaction():
+            for record in triggers:
+                rule = record.spec.rule
+                assert isinstance(rule, ArrivedFromRoamingRule) and record.app_seq is not None
+                table = self.apps.installs(self.apps.by_seq(record.app_seq))
+                allowed = table.installed & (table.location > 0)
+                for sub, country in zip(subs.tolist(), countries, strict=True):
+                    if rule.from_countries is not None and country not in rule.from_countries:
+                        continue
+                    for row in table.rows_of(int(sub)).tolist():
+                        if allowed[row]:
+                            identity = self.apps.codec.installation_id(record.app_seq, row)
+                            run = self._new_run(record, identity, STARTED, to_micros(now))
+                            if run is not None:
+                                self._start(record, run, identity, now)
+
+    def _partner_app(self, partner_id: int, app_id: str, errors: list[ErrorDetail]) -> int | None:
+        """The seq of the partner's app ``app_id`` of a rule; else an error on ``body.rule.appId``."""
+        app = self.apps.find(app_id)
+        if app is None or app.partner_id != partner_id:
+            errors.append(ErrorDetail(field="body.rule.appId", message="no such app of the partner"))
+            return None
+        return app.seq
+
     def _local(self, installs: list[tuple[int, int]]) -> tuple[int, int]:
         """(hour, calendar day) of the user's local time: the time zone of the subscriber behind the first of
         their installs, UTC when they have none."""
@@ -545,7 +578,8 @@ class TriggerService:
         quiet = spec.quiet_hours
         caps_key = np.array([record.key(identity)], np.int32)
         days = np.array([day], np.int32)
-        if isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule) and not self._location_allowed(installs[0]):
+        if (isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule | ArrivedFromRoamingRule)
+                and not self._location_allowed(installs[0])):
             reason = "NO_CONSENT"  # the location permission (the link) was withdrawn since the entry
         elif isinstance(action, WebhookAction) and record.sink_gone_at is not None:
             reason = "SINK_GONE"
@@ -591,11 +625,21 @@ class TriggerService:
             data["event"] = rule.event
             if scheduled_us is not None:  # the partner's own instant back, so it knows which booking
                 data["scheduledAt"] = format_instant(from_micros(scheduled_us))
+        elif isinstance(rule, ArrivedFromRoamingRule):
+            data["homeCountry"] = self._home_country(record, identity)  # the SIM's country: never a place
         else:
             data["areaId"] = rule.area_id  # the partner's label: never a coordinate nor a cell
         token = sink_access_token(action.sink_credential, at)
         self._outbox().add([OutboxEvent(fire_id, record.id, record.partner_id, EVENT_TYPE, action.sink, token,
                                         cloud_event(fire_id, EVENT_SOURCE, EVENT_TYPE, at, data), at)])
+
+    def _home_country(self, record: TriggerRecord, identity: str) -> str | None:
+        """Home country (ISO code) of the line behind the install an arrival run was started for."""
+        named = self.apps.codec.parse_installation(identity)
+        if named is None:
+            return None
+        table = self.apps.installs(self.apps.by_seq(named[0]))
+        return self.world.home_countries(np.array([table.subscriber[named[1]]], np.int64))[0]
 
     def _push(self, action: PushAction, installs: list[tuple[int, int]], traits: dict[str, Any],
               ) -> tuple[list[str], str | None]:
@@ -735,10 +779,11 @@ class TriggerService:
             cells = np.empty(0, np.int64)
             if isinstance(spec.rule, AudienceEnteredRule):
                 audience = parse_public_id(spec.rule.audience_id, AUDIENCE_PREFIX)
-            elif isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule):
+            elif isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule | ArrivedFromRoamingRule):
                 app = self.apps.find(spec.rule.app_id)
                 app_seq = None if app is None else app.seq
-                cells = np.array(sorted(self.geofencing.cells_of(spec.rule.area)), np.int64)
+                if isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule):
+                    cells = np.array(sorted(self.geofencing.cells_of(spec.rule.area)), np.int64)
             self._triggers[r["seq"]] = TriggerRecord(r["seq"], r["partner_id"], spec, from_micros(r["created_us"]),
                                                      audience, app_seq, cells)
         for r in conn.execute("SELECT * FROM cdp_trigger_runs WHERE state != ? ORDER BY seq", (CANCELLED,)):

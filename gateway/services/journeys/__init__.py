@@ -14,9 +14,10 @@ Triggers (the trigger instant is what delays count from):
   the activation.
 * ``ROAMING_ARRIVAL``: an inbound roamer's first network contact after the journey starts, i.e. the first
   moment the network hears its device: a cell change, or its periodic update (every 54 minutes, each device
-  with its own phase, :meth:`simulator.world.World.next_periodic_contacts`). The world's visitors are in the
-  country for the whole run, so a journey meets each of them once, within the hour after it starts, as an
-  operator switching on a welcome service does; a roaming test phone added later arrives when it is added.
+  with its own phase, :meth:`simulator.world.World.next_periodic_contacts`). The visitors in the country when the
+  journey starts are each met within the hour after it, as an operator switching on a welcome service does; those
+  abroad then are met when they land (attaching to the network is a cell change, :mod:`simulator.roaming`); a
+  roaming test phone added later arrives when it is added.
 * ``AREA_ENTERED``: the first move of a subscriber from a cell outside the area into one inside (subscribers
   already inside when the journey is created have not entered). Incremental: only the tick's movers are examined,
   with one cells → journeys index (:func:`gateway.services.targeting.entered`).

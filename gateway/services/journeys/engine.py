@@ -267,7 +267,8 @@ class JourneyEngine:
         self._live[live.seq] = live
         if live.req.trigger == "ROAMING_ARRIVAL":
             everyone = np.arange(self.world.subscriber_count, dtype=np.int32)
-            visitors = everyone[self.world.device_kinds(everyone)[0]]
+            # Visitors in the country now; those abroad arrive later (attaching is their first cell change).
+            visitors = everyone[self.world.device_kinds(everyone)[0] & (self.world.serving_cells(everyone) >= 0)]
             at = self.world.next_periodic_contacts(visitors, from_micros(live.start_us))
             order = np.lexsort((visitors, at))
             live.arrivals = (at[order], visitors[order])
