@@ -59,7 +59,7 @@ def _rows(store: Store) -> int:
 
 def test_calls_due_at_one_instant_share_one_commit(store: Store) -> None:
     """Three calls of one owner at one instant commit together: none sees the others' writes committed."""
-    clock, seen = SimClock(T0), []
+    clock, seen = SimClock(T0), list[str]()
     a = Owner(store, clock, "a", seen)
     for n in range(3):
         a.timers.schedule(AT, "note", n=n)
@@ -81,7 +81,7 @@ def test_calls_due_at_one_instant_share_one_commit(store: Store) -> None:
 ])
 def test_calls_run_in_the_order_they_were_scheduled(store: Store, plan: str, order: list[str]) -> None:
     """Batching never moves a call past another callback of the same instant."""
-    clock, seen = SimClock(T0), []
+    clock, seen = SimClock(T0), list[str]()
     owners = {"a": Owner(store, clock, "a", seen), "b": Owner(store, clock, "b", seen)}
     for item in plan.split():
         if item == "x":
@@ -96,7 +96,7 @@ def test_calls_run_in_the_order_they_were_scheduled(store: Store, plan: str, ord
 def test_a_failing_call_undoes_only_its_own_writes(store: Store) -> None:
     """The calls before a failing one commit, its own writes are undone and its row stays; the calls after it wait
     on the clock in their place and run at the next advance, before what was scheduled later at that instant."""
-    clock, seen = SimClock(T0), []
+    clock, seen = SimClock(T0), list[str]()
     a = Owner(store, clock, "a", seen, fail=1)
     for n in range(3):
         a.timers.schedule(AT, "note", n=n)
@@ -113,7 +113,7 @@ def test_a_failing_call_undoes_only_its_own_writes(store: Store) -> None:
 def test_a_lower_priority_callback_a_call_schedules_runs_before_the_next_call(store: Store) -> None:
     """A call scheduling a callback at its instant with a lower priority sees it run before the batch's next call,
     as with one clock entry per call."""
-    clock, seen = SimClock(T0), []
+    clock, seen = SimClock(T0), list[str]()
 
     def first(n: int) -> None:
         seen.append(f"t{n}")
@@ -129,11 +129,11 @@ def test_a_lower_priority_callback_a_call_schedules_runs_before_the_next_call(st
 
 def test_resumed_calls_run_once_in_their_order(store: Store) -> None:
     """Stored calls put back after a restart run once each, in the order they were scheduled, in one commit."""
-    clock, seen = SimClock(T0), []
+    clock, seen = SimClock(T0), list[str]()
     a = Owner(store, clock, "a", seen)
     for n in range(3):
         a.timers.schedule(AT, "note", n=n)
-    again, seen2 = SimClock(T0), []
+    again, seen2 = SimClock(T0), list[str]()
     b = Owner(store, again, "a", seen2)
     assert [args["n"] for _, args in b.timers.resume()] == [0, 1, 2]
     again.run_until(AT)
