@@ -601,10 +601,23 @@ class PartnerClient(_Client):
         """Delete a trigger (pending steps do nothing more)."""
         await self.send("DELETE", f"/cdp/v1/triggers/{quote(trigger_id, safe='')}")
 
-    async def trigger_fires(self, trigger_id: str) -> list[TriggerFire]:
-        """What the trigger's steps did, oldest first."""
-        return (await self.call(TriggerFireList, "GET",
-                                f"/cdp/v1/triggers/{quote(trigger_id, safe='')}/fires")).fires
+    async def trigger_fire_page(self, trigger_id: str, limit: int = 1000, cursor: str | None = None) -> TriggerFireList:
+        """``GET /cdp/v1/triggers/{id}/fires``: one page of what the trigger's steps did (follow ``next_cursor``)."""
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor is not None else {})}
+        _, raw = await self.send("GET", f"/cdp/v1/triggers/{quote(trigger_id, safe='')}/fires", params=params)
+        return TriggerFireList.model_validate_json(raw)
+
+    async def trigger_fires(self, trigger_id: str, most: int | None = None, limit: int = 1000) -> list[TriggerFire]:
+        """What the trigger's steps did, oldest first: every page, ``limit`` fires each, until the last one (or
+        until ``most`` fires are read, when given)."""
+        fires: list[TriggerFire] = []
+        cursor: str | None = None
+        while True:
+            page = await self.trigger_fire_page(trigger_id, limit, cursor)
+            fires.extend(page.fires)
+            cursor = page.next_cursor
+            if cursor is None or (most is not None and len(fires) >= most):
+                return fires
 
 
     # -- partner apps and push (FCM v1, Instance ID topics) ----------------------------------------------------

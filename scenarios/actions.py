@@ -660,8 +660,8 @@ async def app_view(run: Run, step_id: str) -> dict[str, Any]:
 # -- CDP triggers (issue 13) -----------------------------------------------------------------------------
 KNOWN_REASONS = ("QUIET_HOURS", "FREQUENCY_CAP", "NO_CONSENT", "NO_INSTALL", "PUSH_FAILED")
 """Suppression reasons a trigger view counts even when zero (others are counted as they appear)."""
-FIRES_LIMIT = 1000
-"""Fires the API lists per trigger: a view that reaches it says ``truncated``."""
+FIRES_LIMIT = 100_000
+"""Most fires a trigger view reads (page after page): a view that reaches it says ``truncated``."""
 _PHONE = re.compile(r"^\+?[0-9]{8,15}$")
 
 
@@ -712,7 +712,7 @@ async def delete_trigger(run: Run, step: Step) -> Any:
     d = step.delete_trigger
     assert d is not None
     _, partner, trigger_id = made(run, d.trigger)
-    fires = await run.timed(partner.trigger_fires(trigger_id))
+    fires = await run.timed(partner.trigger_fires(trigger_id, most=FIRES_LIMIT))
     await run.timed(partner.delete_trigger(trigger_id))
     run.final_fires[d.trigger] = fires
     return {"deleted": trigger_id, "fires": len(fires)}
@@ -728,7 +728,7 @@ async def trigger_view(run: Run, step_id: str, identity: str | None = None) -> d
     spec = run.answers[step_id]
     fires = run.final_fires.get(step_id)
     if fires is None:
-        fires = await run.timed(partner.trigger_fires(trigger_id))
+        fires = await run.timed(partner.trigger_fires(trigger_id, most=FIRES_LIMIT))
     truncated = len(fires) >= FIRES_LIMIT
     if identity is not None:
         fires = [f for f in fires if f.user_id == identity]

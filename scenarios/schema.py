@@ -401,7 +401,8 @@ class Check(Strict):
     ``steps[i]`` with the same per chain step, ``sentHours`` (local hours of the city with a send),
     ``maxSentPerUserDay``, ``pushes`` (as ``push``), ``webhooks`` (its CloudEvents at the receiver: ``received``,
     ``dataKeys``, ``phoneNumbers``, ``coordinates``, ``unknownUsers``) and ``audit`` against the install tables of
-    its apps: ``sentWithoutLocation``, ``pushedWithoutMarketingConsent``; ``truncated`` when the API's list is full).
+    its apps: ``sentWithoutLocation``, ``pushedWithoutMarketingConsent``; ``truncated`` when the view stopped reading
+    after 100,000 fires).
     ``path`` (dotted, ``count`` for lengths) picks a field of it; ``*`` maps the rest of the path over every item
     of a list (items lacking the field are skipped, nested ``*`` flatten) and ``max``, ``min``, ``sum`` reduce a
     list of numbers (``*.type``, ``slots.*.maxPplDensity.max``). Then any of ``equals``, ``at_least``,

@@ -105,6 +105,7 @@ class SimClock:
         self._now = as_utc(start)
         self._heap: list[_Entry] = []
         self._seq = 0
+        self._latest: dict[tuple[datetime, int], int] = {}  # (instant, priority) -> seq of its last pending entry
         self.mode: ClockMode = mode
         self.factor = factor
         self.paused = False
@@ -124,13 +125,48 @@ class SimClock:
         self._seq += 1
         entry = _Entry(at, priority, self._seq, callback)
         heapq.heappush(self._heap, entry)
+        self._latest[(at, priority)] = self._seq
         return ScheduledCall(entry)
+
+    def is_latest(self, call: ScheduledCall) -> bool:
+        """Whether ``call`` is pending and nothing was scheduled at its instant and priority after it.
+
+        Work added to its callback now then runs exactly where a callback scheduled now at that instant would.
+        """
+        entry = call._entry
+        return not entry.cancelled and self._latest.get((entry.at, entry.priority)) == entry.seq
+
+    def schedule_again(self, call: ScheduledCall, callback: Callable[[], None]) -> ScheduledCall:
+        """Run ``callback`` in the place ``call`` had (its instant, priority and turn), once ``call`` has run.
+
+        For the part of a callback's work it left for later (it stopped early), which then still runs before
+        everything scheduled after ``call``.
+        """
+        entry = _Entry(call.at, call._entry.priority, call._entry.seq, callback)
+        heapq.heappush(self._heap, entry)
+        return ScheduledCall(entry)
+
+    def runs_before(self, at: datetime, priority: int = 0) -> bool:
+        """Whether a pending callback is due before ``at``, or at ``at`` with a lower priority than ``priority``."""
+        head = self._head()
+        return head is not None and (head.at, head.priority) < (at, priority)
+
+    def _head(self) -> _Entry | None:
+        while self._heap and self._heap[0].cancelled:
+            self._pop()
+        return self._heap[0] if self._heap else None
+
+    def _pop(self) -> _Entry:
+        entry = heapq.heappop(self._heap)
+        key = (entry.at, entry.priority)
+        if self._latest.get(key) == entry.seq:
+            del self._latest[key]
+        return entry
 
     def next_due(self) -> datetime | None:
         """Instant of the earliest pending callback, if any."""
-        while self._heap and self._heap[0].cancelled:
-            heapq.heappop(self._heap)
-        return self._heap[0].at if self._heap else None
+        head = self._head()
+        return head.at if head is not None else None
 
     def run_until(self, until: datetime) -> int:
         """Run every callback due up to and including ``until``, then set now to ``until``.
@@ -142,7 +178,7 @@ class SimClock:
             raise ClockError(f"cannot go back in time from {format_instant(self._now)} to {format_instant(until)}")
         ran = 0
         while self._heap and self._heap[0].at <= until:
-            entry = heapq.heappop(self._heap)
+            entry = self._pop()
             if entry.cancelled:
                 continue
             self._now = entry.at

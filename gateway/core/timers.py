@@ -7,6 +7,14 @@ puts every stored call back on the clock at its instant (at once when a crash lo
 the order they were scheduled, so that a message or a code in flight when the gateway stopped goes on exactly as
 it would have. Rows are bookkeeping, not records: the records are the services' own tables. This module must not
 know HTTP nor what the actions do.
+
+Calls due at the same instant share one store transaction (one commit per owner and instant, not one per call) when
+that changes nothing but the commits: a call joins the batch of its instant only while the batch's clock entry is
+the last one scheduled at that instant (:meth:`SimClock.is_latest`), so the calls run in exactly the order separate
+clock entries would have. Each call runs in its own savepoint and its row is deleted in it, so a call that raises
+undoes only its own writes, its row stays (it runs again after a restart, as before) and the calls before it commit;
+the calls after it, and those after a callback that would have run between two of them (a lower priority scheduled
+by a call at this instant), go back on the clock in the batch's place (:meth:`SimClock.schedule_again`).
 """
 
 from __future__ import annotations
@@ -17,9 +25,22 @@ from datetime import datetime
 from typing import Any
 
 from gateway.core.store import Store
-from simulator.clock import SimClock, from_micros, to_micros
+from simulator.clock import ScheduledCall, SimClock, from_micros, to_micros
 
 Action = Callable[..., None]
+Call = tuple[int, Action, dict[str, Any]]
+"""One stored call on the clock: its timer row id, the action and its arguments."""
+
+
+class _Batch:
+    """Calls of one owner due at one instant, run by one clock entry in one transaction."""
+
+    __slots__ = ("at", "calls", "entry")
+
+    def __init__(self, at: datetime, calls: list[Call]) -> None:
+        self.at = at
+        self.calls = calls
+        self.entry: ScheduledCall | None = None
 
 
 class Timers:
@@ -30,6 +51,7 @@ class Timers:
         self.clock = clock
         self.owner = owner
         self._actions = dict(actions)
+        self._open: dict[datetime, _Batch] = {}  # the batch a call due at an instant may still join
 
     def schedule(self, at: datetime, action: str, **args: Any) -> None:
         """Call ``action(**args)`` when the clock reaches ``at`` (arguments must be JSON values)."""
@@ -51,11 +73,36 @@ class Timers:
         return resumed
 
     def _put(self, timer_id: int, at: datetime, action: str, args: dict[str, Any]) -> None:
-        fn = self._actions[action]
+        call = (timer_id, self._actions[action], args)
+        at = max(at, self.clock.now)
+        batch = self._open.get(at)
+        if batch is not None and batch.entry is not None and self.clock.is_latest(batch.entry):
+            batch.calls.append(call)  # where an entry of its own would have run: right after the batch's last call
+            return
+        batch = _Batch(at, [call])
+        batch.entry = self.clock.schedule(at, lambda: self._fire(batch))
+        self._open[at] = batch
 
-        def fire() -> None:
-            with self.store.transaction() as conn:  # the row goes with what the call did, or not at all
-                conn.execute("DELETE FROM timers WHERE id = ?", (timer_id,))
-                fn(**args)
-
-        self.clock.schedule(max(at, self.clock.now), fire)
+    def _fire(self, batch: _Batch) -> None:
+        if self._open.get(batch.at) is batch:
+            del self._open[batch.at]
+        done = 0
+        failed: BaseException | None = None
+        with self.store.transaction() as conn:  # each row goes with what its call did, or not at all
+            for timer_id, fn, args in batch.calls:
+                if done and self.clock.runs_before(batch.at):
+                    break  # a call scheduled something due before the next one: it runs first, as it would have
+                done += 1
+                try:
+                    with self.store.transaction():  # a savepoint: a failing call undoes only its own writes
+                        conn.execute("DELETE FROM timers WHERE id = ?", (timer_id,))
+                        fn(**args)
+                except BaseException as exc:  # raised below, once the calls before it commit
+                    failed = exc
+                    break
+        if done < len(batch.calls):
+            rest = _Batch(batch.at, batch.calls[done:])
+            assert batch.entry is not None
+            rest.entry = self.clock.schedule_again(batch.entry, lambda: self._fire(rest))
+        if failed is not None:
+            raise failed

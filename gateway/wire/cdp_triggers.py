@@ -24,6 +24,8 @@ EventName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 MAX_WINDOW_S = 30 * 24 * 3600
 """Longest ``withinSeconds`` and step delay (30 days)."""
+FIRES_PAGE = 1000
+"""Most fires in one page (and the default page size)."""
 
 
 class EventNotFollowedRule(WireModel):
@@ -207,6 +209,15 @@ class TriggerFire(WireModel):
 
 
 class TriggerFireList(WireModel):
-    """A trigger's fires, oldest first."""
+    """A page of a trigger's fires, oldest first; ``nextCursor`` is the cursor of the next page."""
 
     fires: list[TriggerFire]
+    next_cursor: str | None = None
+
+
+class FireListQuery(WireModel):
+    """Paging of a trigger's fires: ``limit`` fires after ``cursor`` (the ``nextCursor`` of the previous page, which
+    is the id of that page's last fire), as the other partner lists page."""
+
+    limit: int = Field(default=FIRES_PAGE, ge=1, le=FIRES_PAGE)
+    cursor: Annotated[str, StringConstraints(max_length=64)] | None = None

@@ -135,3 +135,51 @@ def test_clock_refuses_to_run_past_the_range() -> None:
     with pytest.raises(InstantRangeError):
         clock.run_until(MAX_INSTANT)
     assert clock.now == T0
+
+
+def test_is_latest_until_another_callback_at_its_instant_and_priority() -> None:
+    """A call is the latest of its instant and priority until another is scheduled there, it runs or is cancelled."""
+    clock = SimClock(T0)
+    at = T0 + timedelta(minutes=1)
+    first = clock.schedule(at, lambda: None)
+    assert clock.is_latest(first)
+    clock.schedule(at + timedelta(seconds=1), lambda: None)  # another instant
+    clock.schedule(at, lambda: None, priority=1)  # another priority
+    assert clock.is_latest(first)
+    second = clock.schedule(at, lambda: None)
+    assert not clock.is_latest(first) and clock.is_latest(second)
+    second.cancel()
+    assert not clock.is_latest(second)
+    third = clock.schedule(at, lambda: None)
+    clock.run_until(at)
+    assert not clock.is_latest(third)  # ran
+
+
+def test_schedule_again_keeps_the_place_of_the_call() -> None:
+    """A callback put back in a call's place runs before what was scheduled at that instant after the call."""
+    clock = SimClock(T0)
+    at = T0 + timedelta(minutes=1)
+    seen: list[str] = []
+
+    def first() -> None:
+        seen.append("first")
+        clock.schedule(at, lambda: seen.append("later"))
+        clock.schedule_again(call, lambda: seen.append("rest of first"))
+
+    call = clock.schedule(at, first)
+    clock.schedule(at, lambda: seen.append("second"))
+    clock.run_until(at)
+    assert seen == ["first", "rest of first", "second", "later"]
+
+
+def test_runs_before_sees_earlier_instants_and_lower_priorities() -> None:
+    """``runs_before`` is true when a pending callback is due earlier, or at the instant with a lower priority."""
+    clock = SimClock(T0)
+    at = T0 + timedelta(minutes=1)
+    assert not clock.runs_before(at)
+    clock.schedule(at, lambda: None)  # same instant and priority: not before
+    assert not clock.runs_before(at)
+    clock.schedule(at, lambda: None, priority=-1).cancel()  # cancelled: ignored
+    assert not clock.runs_before(at)
+    clock.schedule(at, lambda: None, priority=-1)
+    assert clock.runs_before(at) and clock.runs_before(at + timedelta(seconds=1), priority=5)

@@ -12,9 +12,16 @@ from aiohttp import web
 from gateway.http.api.cdp import SCOPE_READ, SCOPE_WRITE
 from gateway.http.auth import auth_of
 from gateway.http.keys import TRIGGERS
-from gateway.http.routing import Access, RouteTable, json_response, no_content, read_json
+from gateway.http.routing import Access, RouteTable, json_response, no_content, read_json, read_query
 from gateway.services.cdp.triggers import TriggerRecord
-from gateway.wire.cdp_triggers import Trigger, TriggerFire, TriggerFireList, TriggerList, TriggerRequest
+from gateway.wire.cdp_triggers import (
+    FireListQuery,
+    Trigger,
+    TriggerFire,
+    TriggerFireList,
+    TriggerList,
+    TriggerRequest,
+)
 
 routes = RouteTable("cdp_triggers")
 
@@ -65,11 +72,14 @@ async def delete_trigger(request: web.Request) -> web.Response:
 
 
 @routes.get("/cdp/v1/triggers/{triggerId}/fires", summary="What a trigger did", access=Access.PARTNER,
-            scopes=(SCOPE_READ,), response=TriggerFireList, errors=(401, 403, 404))
+            scopes=(SCOPE_READ,), query=FireListQuery, response=TriggerFireList, errors=(400, 401, 403, 404))
 async def trigger_fires(request: web.Request) -> web.Response:
-    """Each step done for each user, oldest first: sent (push ids or the CloudEvent id) or suppressed (why)."""
-    fires = request.app[TRIGGERS].fires(auth_of(request).partner_id, request.match_info["triggerId"])
+    """Each step done for each user, oldest first, ``limit`` per page (follow ``nextCursor``): sent (push ids or
+    the CloudEvent id) or suppressed (why)."""
+    q = read_query(request, FireListQuery)
+    fires, cursor = request.app[TRIGGERS].fire_page(auth_of(request).partner_id, request.match_info["triggerId"],
+                                                   q.limit, q.cursor)
     return json_response(TriggerFireList(fires=[
         TriggerFire(id=f.fire_id, trigger_id=f.trigger_id, user_id=f.user_id, step=f.step,
                     action=f.action, status=f.status, reason=f.reason, refs=f.refs, at=f.at)
-        for f in fires]))
+        for f in fires], next_cursor=cursor))

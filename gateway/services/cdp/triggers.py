@@ -326,12 +326,26 @@ class TriggerService:
         del self._triggers[record.seq]
 
     def fires(self, partner_id: int, trigger_id: str, limit: int = 1000) -> list[Fire]:
-        """What the trigger's steps did, oldest first."""
+        """What the trigger's steps did, oldest first (the first ``limit``)."""
+        return self.fire_page(partner_id, trigger_id, limit)[0]
+
+    def fire_page(self, partner_id: int, trigger_id: str, limit: int,
+                  after: str | None = None) -> tuple[list[Fire], str | None]:
+        """A page of what the trigger's steps did, oldest first, after the fire ``after`` (the cursor: the last
+        fire id of the previous page), and the cursor of the next page (``None`` on the last page)."""
         record = self.get(partner_id, trigger_id)
-        rows = self.store.conn.execute("SELECT * FROM cdp_trigger_fires WHERE trigger_seq = ? ORDER BY seq LIMIT ?",
-                                       (record.seq, limit)).fetchall()
-        return [Fire(r["fire_id"], record.id, r["user_id"], r["step"], r["action"], r["status"], r["reason"],
-                     json.loads(r["refs"]), from_micros(r["at_us"])) for r in rows]
+        start = 0
+        if after is not None:
+            row = self.store.conn.execute("SELECT seq FROM cdp_trigger_fires WHERE fire_id = ? AND trigger_seq = ?",
+                                          (after, record.seq)).fetchone()
+            if row is None:
+                raise InvalidArgument("cursor is not a fire id of this trigger.")
+            start = int(row["seq"])
+        rows = self.store.conn.execute("SELECT * FROM cdp_trigger_fires WHERE trigger_seq = ? AND seq > ? "
+                                       "ORDER BY seq LIMIT ?", (record.seq, start, limit + 1)).fetchall()
+        fires = [Fire(r["fire_id"], record.id, r["user_id"], r["step"], r["action"], r["status"], r["reason"],
+                      json.loads(r["refs"]), from_micros(r["at_us"])) for r in rows[:limit]]
+        return fires, (fires[-1].fire_id if len(rows) > limit else None)
 
     # -- rules -------------------------------------------------------------------------------------------------
     def _identity(self, partner_id: int, p: int) -> str:

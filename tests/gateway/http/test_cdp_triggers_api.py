@@ -65,6 +65,65 @@ async def test_trigger_round_trip_with_clients(aiohttp_server: AiohttpServer, wo
             assert await a.triggers() == []
 
 
+async def test_fires_page_by_cursor(aiohttp_server: AiohttpServer, world: World, settings: Settings) -> None:
+    """A trigger's fires come ``limit`` per page, each page's ``nextCursor`` leading to the next one, the last page
+    without it; the client's reader follows the cursors to the same list."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", SCOPES)
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            trigger = await partner.create_trigger(CART)
+            source = await partner.create_source("Backend")
+            assert source.write_key is not None
+            async with TrackingClient(url, source.write_key) as tracking:
+                for n in range(5):
+                    await tracking.track({"userId": f"u{n}", "event": "Product Added"})
+            await admin.advance(timedelta(hours=1, minutes=5))
+            whole = await partner.trigger_fire_page(trigger.id)
+            assert len(whole.fires) == 5 and whole.next_cursor is None
+            pages, cursor = [], None
+            while True:
+                page = await partner.trigger_fire_page(trigger.id, limit=2, cursor=cursor)
+                pages.append([f.id for f in page.fires])
+                if page.next_cursor is None:
+                    break
+                assert page.next_cursor == page.fires[-1].id  # the cursor is the last fire's id
+                cursor = page.next_cursor
+            assert [len(p) for p in pages] == [2, 2, 1]
+            assert [i for p in pages for i in p] == [f.id for f in whole.fires]
+            assert await partner.trigger_fires(trigger.id, limit=2) == whole.fires
+            assert len(await partner.trigger_fires(trigger.id, most=3, limit=2)) == 4  # whole pages up to ``most``
+
+
+@pytest.mark.parametrize("query", [
+    # a page of none
+    "limit=0",
+    # a page larger than the largest
+    "limit=1001",
+    # a limit that is not a number
+    "limit=many",
+    # a cursor that is no fire id
+    "cursor=nothing",
+    # a fire id of another trigger
+    "cursor=trg_000099-1-0",
+    # a cursor longer than any id
+    "cursor=" + "9" * 65,
+])
+async def test_bad_fire_paging_is_400(aiohttp_client: AiohttpClient, world: World, settings: Settings,
+                                      query: str) -> None:
+    """A bad ``limit`` or ``cursor`` on a trigger's fires is a 400 in the error shape."""
+    client = await aiohttp_client(create_app(world, settings))
+    resp = await client.post("/admin/v1/partners", json={"name": "acme", "scopes": SCOPES}, headers=ADMIN)
+    body = await resp.json()
+    token = await fetch_token(client, Creds(body["id"], body["clientId"], body["clientSecret"]))
+    trigger = await (await client.post("/cdp/v1/triggers", json=CART, headers=bearer(token))).json()
+    resp = await client.get(f"/cdp/v1/triggers/{trigger['id']}/fires?{query}", headers=bearer(token))
+    assert resp.status == 400
+    err = await resp.json()
+    assert err["code"] == "INVALID_ARGUMENT" and err["status"] == 400
+
+
 @pytest.mark.parametrize(("change", "field"), [
     # window shorter than a minute (a discriminated union's path names the kind it was read as)
     ({"rule": {**CART["rule"], "withinSeconds": 5}}, "body.rule.EVENT_NOT_FOLLOWED.withinSeconds"),  # type: ignore[dict-item]
