@@ -52,7 +52,8 @@ from simulator.world import World, WorldConfig, WorldSummary
 BLOCK_KEYED: dict[str, int] = {"population": 0, "consent": 0, "sim-activation": 0, "plan": 1, "arrivals": 0}
 """Streams keyed by a block index, and the position of that key (a new block-keyed stream must be listed here)."""
 
-WHOLE_WORLD_STREAMS = frozenset({"network", "venues", "devices", "devices-salt", "sim-swap", "line-activation"})
+WHOLE_WORLD_STREAMS = frozenset({"network", "venues", "devices", "devices-salt", "sim-swap", "line-activation",
+                                 "gathering"})
 """Streams a shard draws exactly as the whole world does (no block key; any per-row draw is handled apart)."""
 
 Events = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]
@@ -355,8 +356,9 @@ class ShardPool(Protocol):
 class LocalPool:
     """Shards in this process, called one after another (for tests and as the reference of the Ray pool)."""
 
-    def __init__(self, config: WorldConfig, workers: int, history_ticks: int | None = None) -> None:
-        self.shards = [Shard(config, first, count, history_ticks)
+    def __init__(self, config: WorldConfig, workers: int, history_ticks: int | None = None,
+                 shard_class: type[Shard] = Shard) -> None:
+        self.shards = [shard_class(config, first, count, history_ticks)
                        for first, count in shard_blocks(config.subscribers, workers)]
 
     def submit(self, method: str, *args: Any) -> Callable[[], list[Any]]:
