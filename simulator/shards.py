@@ -157,6 +157,7 @@ def build_shard_world(config: WorldConfig, first_block: int, blocks: int) -> Wor
     consent = ConsentLedger.build(n, as_utc(config.start), streams, config.consent)
     devices = Devices(n, streams)
     devices.night_off, devices.update_phase_s = _device_columns(base, total, lo, lo + n)
+    devices.first_row = lo
     venues = Venues.build(city, base)
     world = World(config, city, network, population, consent, devices, venues, streams)
     world.sims = ShardSimCards(n, world.start, streams, lo, total)
