@@ -17,8 +17,9 @@ run of blocks; its row ``i`` is the global subscriber ``first_row + i``:
 What a shard answers about subscribers uses global ids; within one tick its cell changes are in subscriber order.
 :class:`ShardedWorld` fans a query out to every shard through a :class:`ShardPool` (in-process here,
 :mod:`simulator.ray_shards` for Ray actors) and merges: id sets are concatenated in shard order (hence sorted),
-counts added. Only ids and counts cross between shards and the caller. Not covered: gatherings (their attendees
-are drawn over the whole population), test subscribers, pins, device reachability and inboxes.
+counts added. Only ids and counts cross between shards and the caller. What a served world needs beyond these
+queries (listeners, point lookups and writes, gatherings, test subscribers, inboxes) is
+:mod:`simulator.served_shards`'s.
 """
 
 from __future__ import annotations
