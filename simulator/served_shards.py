@@ -83,53 +83,60 @@ class ServedShard(Shard):
         self._events: list[Event] = []
         self._mover_key = np.zeros(w.population.size, np.int64)
         self._release_seq = 0
-        w.on_consent_change(lambda now, i, purpose, channel, granted, source: self._events.append(
-            ("consent", now, i + self.first_row, purpose, channel, granted, source)))
-        w.on_sim_swap(lambda now, subs, at: self._events.append(("sim", now, subs + np.int32(self.first_row), at)))
-        w.on_line_activation(lambda now, subs, at: self._events.append(
-            ("act", now, subs + np.int32(self.first_row), at)))
+        self._phase = PHASE_RELEASE
+        self._extra_due = False
+        # Bound methods, not closures: a deep copy of the shard (tests copy worlds) then records into the copy.
+        w.on_consent_change(self._on_consent)
+        w.on_sim_swap(self._on_sims)
+        w.on_line_activation(self._on_activations)
         w.gatherings.first_row, w.gatherings.total = self.first_row, config.subscribers
-        self._key_departures()
+        mv = w.movement
+        self._depart, self._depart_due = mv.depart, mv.depart_due
+        mv.depart = self._keyed_depart  # type: ignore[method-assign]
+        mv.depart_due = self._keyed_depart_due  # type: ignore[method-assign]
 
-    def _key_departures(self) -> None:
-        """Key each trip that makes a subscriber a mover by (tick, kind of departure, release number).
+    # -- what the world tells its listeners ----------------------------------------------------------------
+    def _on_consent(self, now: datetime, i: int, purpose: str, channel: str | None, granted: bool,
+                    source: str) -> None:
+        self._events.append(("consent", now, i + self.first_row, purpose, channel, granted, source))
 
-        The single world lists movers in the order their trips started (a batch per departure call, each in
-        subscriber order); the keys let the driver put the shards' cell changes of a tick in that order.
-        """
+    def _on_sims(self, now: datetime, subs: NDArray[np.int32], at: NDArray[np.int64]) -> None:
+        self._events.append(("sim", now, subs + np.int32(self.first_row), at.copy()))
+
+    def _on_activations(self, now: datetime, subs: NDArray[np.int32], at: NDArray[np.int64]) -> None:
+        self._events.append(("act", now, subs + np.int32(self.first_row), at.copy()))
+
+    # -- the order of movers ---------------------------------------------------------------------------------
+    # The single world lists movers in the order their trips started (a batch per departure call, each in
+    # subscriber order); each trip that makes a subscriber a mover is keyed by (tick, kind of departure, release
+    # number) so that the driver can put the shards' cell changes of a tick in that order.
+    def _keys(self) -> NDArray[np.int64]:
+        n = self.world.population.size
+        if len(self._mover_key) < n:  # test subscribers added
+            self._mover_key = np.concatenate([self._mover_key, np.zeros(n - len(self._mover_key), np.int64)])
+        return self._mover_key
+
+    def _keyed_depart(self, k: int, subs: NDArray[np.int32], places: NDArray[np.int32]) -> None:
         mv = self.world.movement
-        depart, depart_due = mv.depart, mv.depart_due
-        state = {"phase": PHASE_RELEASE, "extra": False}
+        phase = self._phase
+        # Within depart_due the scheduled departures come second; they are popped from the schedule before.
+        if phase == PHASE_ROUTINE and self._extra_due and k not in mv._extra:
+            phase = PHASE_EXTRA
+        new = subs[~mv.state.moving[subs]]
+        self._keys()[new] = (np.int64(k) << 24) | (phase << 20) | self._release_seq
+        self._depart(k, subs, places)
 
-        def keyed_depart(k: int, subs: NDArray[np.int32], places: NDArray[np.int32]) -> None:
-            n = self.world.population.size
-            if len(self._mover_key) < n:
-                self._mover_key = np.concatenate([self._mover_key, np.zeros(n - len(self._mover_key), np.int64)])
-            phase = state["phase"]
-            # Within depart_due the scheduled departures come second; they are popped before they depart.
-            if phase == PHASE_ROUTINE and state["extra"] and k not in mv._extra:
-                phase = PHASE_EXTRA
-            new = subs[~mv.state.moving[subs]]
-            self._mover_key[new] = (np.int64(k) << 24) | (int(phase) << 20) | self._release_seq
-            depart(k, subs, places)
-
-        def keyed_depart_due(k: int) -> None:
-            state["phase"], state["extra"] = PHASE_ROUTINE, k in mv._extra
-            self._release_seq = 0
-            try:
-                depart_due(k)
-            finally:
-                state["phase"], state["extra"] = PHASE_RELEASE, False
-
-        mv.depart = keyed_depart  # type: ignore[method-assign]
-        mv.depart_due = keyed_depart_due  # type: ignore[method-assign]
+    def _keyed_depart_due(self, k: int) -> None:
+        self._phase, self._extra_due = PHASE_ROUTINE, k in self.world.movement._extra
+        self._release_seq = 0
+        try:
+            self._depart_due(k)
+        finally:
+            self._phase, self._extra_due = PHASE_RELEASE, False
 
     def _on_cells(self, now: datetime, subs: NDArray[np.int32], old: NDArray[np.int32],
                   new: NDArray[np.int32]) -> None:
-        keys = self._mover_key[subs] if len(self._mover_key) >= self.world.population.size else \
-            np.concatenate([self._mover_key, np.zeros(self.world.population.size - len(self._mover_key),
-                                                      np.int64)])[subs]
-        self._events.append(("cell", now, subs + np.int32(self.first_row), old.copy(), new.copy(), keys))
+        self._events.append(("cell", now, subs + np.int32(self.first_row), old.copy(), new.copy(), self._keys()[subs]))
 
     def _sync(self, now: datetime, inbox_count: int) -> None:
         w = self.world

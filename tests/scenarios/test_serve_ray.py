@@ -78,3 +78,19 @@ def test_two_ray_shards_serve_what_the_single_world_serves() -> None:
         _same(single, _run(scenario, sharded))
     finally:
         sharded.close()
+
+
+def test_serve_builds_the_world_on_ray() -> None:
+    """``opsim serve --engine ray --workers 2`` builds a served world of two Ray shards (the module's Ray)."""
+    from gateway.http.serve import build_world as serve_world
+    from simulator.served_shards import ServedShardedWorld
+    from simulator.world import WorldConfig
+
+    config = WorldConfig(city="berlin", subscribers=BLOCK_SIZE + 10, seed=2)
+    world = serve_world(config, "ray", 2)
+    try:
+        assert isinstance(world, ServedShardedWorld)
+        assert world.rows == [(0, BLOCK_SIZE), (BLOCK_SIZE, 10)]
+        assert world.summary().subscribers == BLOCK_SIZE + 10
+    finally:
+        world.close()

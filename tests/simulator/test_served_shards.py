@@ -4,6 +4,7 @@ test subscribers, inboxes and every point, column and area query the gateway mak
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -209,3 +210,17 @@ def test_errors_are_the_single_worlds(pair: Pair, call: Callable[[World], Any], 
         messages.append(str(caught.value))
         assert run.world.subscriber_count == before
     assert messages[1] == messages[0]
+
+
+def test_a_deep_copy_steps_on_its_own(pair: Pair) -> None:
+    """A copy of the served world (its in-process shards copied along) steps as a copy of the single world does,
+    and the original is left as it was (the shards' departure keys and listeners belong to each copy)."""
+    heard: dict[str, list[Any]] = {"single": [], "served": []}
+    before = pair.served.world.summary()
+    for name, run in (("single", pair.single), ("served", pair.served)):
+        probe = copy.deepcopy(run.world)
+        probe.on_cell_change(lambda now, s, o, n, name=name: heard[name].append((now, s.tolist(), n.tolist())))
+        probe.run_until(probe.clock.now + timedelta(minutes=20))
+    assert heard["served"] == heard["single"] and heard["single"]
+    after = pair.served.world.summary()
+    assert (after.now, after.cell_changes, after.moving) == (before.now, before.cell_changes, before.moving)
