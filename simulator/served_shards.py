@@ -188,6 +188,8 @@ class ServedShard(Shard):
 def _merge(parts: Sequence[Any], positions: Sequence[NDArray[np.intp]], n: int) -> Any:
     """Results of a column query on parts of the subscribers, put back in the caller's order."""
     head = parts[0]
+    if head is None:  # a write (devices taken down): nothing to put back
+        return None
     if isinstance(head, np.ndarray):
         out = np.empty((n, *head.shape[1:]), head.dtype)
         for part, pos in zip(parts, positions, strict=True):

@@ -224,3 +224,18 @@ def test_a_deep_copy_steps_on_its_own(pair: Pair) -> None:
     assert heard["served"] == heard["single"] and heard["single"]
     after = pair.served.world.summary()
     assert (after.now, after.cell_changes, after.moving) == (before.now, before.cell_changes, before.moving)
+
+
+def test_faults_reach_every_shard(pair: Pair) -> None:
+    """Devices taken down (split by owner), a cell outage and an SMS delay (every shard) act as in one world."""
+    answers = []
+    for run in (pair.single, pair.served):
+        w = run.world
+        now = w.clock.now
+        w.devices.take_down(MIXED[:3], now + timedelta(hours=1))
+        w.devices.cell_outage(w.serving_cells(MIXED[-2:]), now, now + timedelta(hours=1))
+        w.devices.add_sms_delay(now, now + timedelta(hours=1), 30.0)
+        answers.append((w.is_reachable(MIXED).tolist(), [w.is_reachable_one(int(i)) for i in MIXED],
+                        w.sms_delay_s()))
+    assert answers[1] == answers[0]
+    assert answers[0][0].count(False) >= 5
