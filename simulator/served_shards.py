@@ -16,12 +16,13 @@ draws from, the gatherings' list, the running message count of the inboxes — a
 * gatherings are drawn once over the whole population (every shard draws the same attendees from the gathering's
   own stream) and each shard schedules its own attendees.
 
-Every answer equals the single world's for the same config (tested with the gateway on top:
-``tests/gateway/http/test_served_shards.py``). Two orders are reproduced with care: the cell changes of a tick
-(the single world lists movers in the order their trips started — a shard keys each trip by tick and kind of
-departure) and inbox message numbers (a running count over all devices, kept by the driver). Within one tick the
-gateway's cell listeners run after the shards applied the tick's SIM changes too (the single world applies them
-just after): a cell listener reading a SIM change of the same tick may see it one tick earlier.
+Every answer equals the single world's for the same config (``tests/simulator/test_served_shards.py``; with the
+gateway on top, a whole scenario's transcript: ``tests/scenarios/test_serve_sharded.py`` and, on Ray,
+``test_serve_ray.py``). Two orders are reproduced with care: the cell changes of a tick (the single world lists
+movers in the order their trips started — a shard keys each trip by tick and kind of departure) and inbox message
+numbers (a running count over all devices, kept by the driver). Within one tick the gateway's cell listeners run
+after the shards applied the tick's SIM changes too (the single world applies them just after): a cell listener
+reading a SIM change of the same tick would see it (the gateway's only buffer cell changes for the step).
 """
 
 from __future__ import annotations
