@@ -88,8 +88,8 @@ def test_serve_builds_the_world_on_ray() -> None:
 
     config = WorldConfig(city="berlin", subscribers=BLOCK_SIZE + 10, seed=2)
     world = serve_world(config, "ray", 2)
+    assert isinstance(world, ServedShardedWorld)
     try:
-        assert isinstance(world, ServedShardedWorld)
         assert world.rows == [(0, BLOCK_SIZE), (BLOCK_SIZE, 10)]
         assert world.summary().subscribers == BLOCK_SIZE + 10
     finally:

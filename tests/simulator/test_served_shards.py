@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from simulator.errors import (
     ConsentError,
@@ -219,7 +220,13 @@ def test_a_deep_copy_steps_on_its_own(pair: Pair) -> None:
     before = pair.served.world.summary()
     for name, run in (("single", pair.single), ("served", pair.served)):
         probe = copy.deepcopy(run.world)
-        probe.on_cell_change(lambda now, s, o, n, name=name: heard[name].append((now, s.tolist(), n.tolist())))
+        log = heard[name]
+
+        def on_cells(now: datetime, s: NDArray[np.int32], o: NDArray[np.int32], n: NDArray[np.int32],
+                     log: list[Any] = log) -> None:
+            log.append((now, s.tolist(), n.tolist()))
+
+        probe.on_cell_change(on_cells)
         probe.run_until(probe.clock.now + timedelta(minutes=20))
     assert heard["served"] == heard["single"] and heard["single"]
     after = pair.served.world.summary()
