@@ -9,8 +9,6 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from scenarios.loader import load_text
 from scenarios.results import RunResult
 from scenarios.runner import Runner, build_world, world_config
@@ -141,8 +139,3 @@ def test_two_local_shards_serve_what_the_single_world_serves() -> None:
     assert [n for _, n in sharded.rows] == [BLOCK_SIZE, 3_001]  # the test phone joined the last shard
     _same(single, result)
 
-
-@pytest.fixture
-def _skip_without_ray() -> None:
-    pytest.importorskip("ray", reason="Ray is not installed (pip install 'opsim[ray]'): the sharded serve is "
-                                      "not tested on Ray")
