@@ -56,6 +56,8 @@ class Devices:
     def __init__(self, n: int, streams: RngStreams) -> None:
         rng = streams.stream("devices")
         self._salt = np.uint64(streams.int_seed("devices-salt"))
+        self.first_row = 0
+        """Global row of device 0 (a shard's first subscriber): coverage gaps are keyed by the global row."""
         self.night_off = rng.random(n) < NIGHT_OFF_SHARE
         self.update_phase_s = rng.uniform(0, PERIODIC_UPDATE_S, n).astype(np.float32)
         self.forced_off = np.zeros(n, bool)
@@ -120,7 +122,7 @@ class Devices:
         elif NIGHT_OFF_HOURS[0] <= int(local_hour) < NIGHT_OFF_HOURS[1]:
             off |= self.night_off[idx]
         hour = np.uint64(int(at.timestamp()) // 3600)
-        h = _mix(idx.astype(np.uint64) ^ self._salt, np.full(len(idx), hour, np.uint64))
+        h = _mix((idx + self.first_row).astype(np.uint64) ^ self._salt, np.full(len(idx), hour, np.uint64))
         no_cov = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53) < NO_COVERAGE_SHARE
         return np.asarray(~off & ~no_cov)
 
@@ -135,7 +137,7 @@ class Devices:
                 return False
         if NIGHT_OFF_HOURS[0] <= local_hour < NIGHT_OFF_HOURS[1] and self.night_off[sub]:
             return False
-        h = _mix_one(sub ^ int(self._salt), int(at.timestamp()) // 3600)
+        h = _mix_one((sub + self.first_row) ^ int(self._salt), int(at.timestamp()) // 3600)
         return not (h >> 11) / float(1 << 53) < NO_COVERAGE_SHARE
 
     def last_contact(self, sub: int, at: datetime, last_change: datetime | None) -> datetime:

@@ -74,6 +74,10 @@ class Gatherings(Sequence[GatheringInfo]):
         self.tick_seconds = tick_seconds
         self._tick_of = tick_of
         self._all: list[GatheringInfo] = []
+        self.first_row = 0
+        """Global row of this population's first subscriber (a shard's; 0 for a whole world)."""
+        self.total: int | None = None
+        """Base subscribers of the whole world attendees are drawn from (``None``: this population's own)."""
 
     @overload
     def __getitem__(self, index: int) -> GatheringInfo: ...
@@ -117,27 +121,31 @@ class Gatherings(Sequence[GatheringInfo]):
             raise InvalidConfigError("a gathering needs a named place or latitude and longitude")
         gid = f"gth_{len(self._all) + 1:04d}"
         rng = self.streams.stream("gathering", len(self._all) + 1)
-        pool = np.arange(self.movement.base_size, dtype=np.int32)
+        # A shard draws over the whole world, as the whole world does, and schedules its own attendees.
+        pool = np.arange(self.movement.base_size if self.total is None else self.total, dtype=np.int32)
         if count is None:
             if share is None or not 0 < share <= 1:
                 raise InvalidConfigError("gathering share must be in (0, 1]")
             count = round(share * len(pool))
         if not 0 < count <= len(pool):
             raise InvalidConfigError(f"gathering count must be between 1 and {len(pool)}")
-        attendees = np.sort(rng.choice(pool, size=count, replace=False)).astype(np.int32)
+        everyone = np.sort(rng.choice(pool, size=count, replace=False)).astype(np.int32)
+        lead = rng.uniform(0, arrive_before.total_seconds(), count)
+        leave_tick = self._tick_of(end) + rng.integers(0, max(1, 1800 // self.tick_seconds), count)
+        mine = (everyone >= self.first_row) & (everyone < self.first_row + self.movement.base_size)
+        attendees = (everyone[mine] - self.first_row).astype(np.int32)
+        lead, leave_tick, count = lead[mine], leave_tick[mine], len(attendees)
         # Leave so as to arrive at a random moment in the lead-up; travel time from home is a fair estimate.
         x0 = self.population.home_x[attendees].astype(np.float64)
         y0 = self.population.home_y[attendees].astype(np.float64)
         dist = np.hypot(self.venues.x[venue] - x0, self.venues.y[venue] - y0)
-        lead = rng.uniform(0, arrive_before.total_seconds(), count)
         depart_at = start.timestamp() - travel_seconds(dist) - lead
         depart_tick = np.floor((depart_at - self.start.timestamp()) / self.tick_seconds).astype(np.int64)
         depart_tick = np.maximum(depart_tick, tick_index + 1)
-        leave_tick = self._tick_of(end) + rng.integers(0, max(1, 1800 // self.tick_seconds), count)
         self.movement.hold(attendees, leave_tick.astype(np.int32))
         self.movement.schedule(depart_tick, attendees, np.full(count, venue, np.int32))
         self.movement.schedule(leave_tick, attendees, np.full(count, ROUTINE, np.int32))
-        info = GatheringInfo(gid, name, int(venue), start, end, attendees)
+        info = GatheringInfo(gid, name, int(venue), start, end, everyone)
         self._all.append(info)
         return info
 

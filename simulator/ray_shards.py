@@ -67,7 +67,7 @@ class RayPool:
     """
 
     def __init__(self, config: WorldConfig, workers: int, address: str | None = None,
-                 history_ticks: int | None = None) -> None:
+                 history_ticks: int | None = None, shard_class: type[Shard] = Shard) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -82,7 +82,7 @@ class RayPool:
                 use_cluster_token()
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
             self._started = True
-        remote: Any = ray.remote(num_cpus=1)(Shard)
+        remote: Any = ray.remote(num_cpus=1)(shard_class)  # a served world's shards are ServedShard
         self.actors: list[Any] = [remote.remote(config, first, count, history_ticks)
                                   for first, count in shard_blocks(config.subscribers, workers)]
 

@@ -18,8 +18,9 @@ run of blocks; its row ``i`` is the global subscriber ``first_row + i``:
 What a shard answers about subscribers uses global ids; within one tick its cell changes are in subscriber order.
 :class:`ShardedWorld` fans a query out to every shard through a :class:`ShardPool` (in-process here,
 :mod:`simulator.ray_shards` for Ray actors) and merges: id sets are concatenated in shard order (hence sorted),
-counts added. Only ids and counts cross between shards and the caller. Not covered: gatherings (their attendees
-are drawn over the whole population), test subscribers, pins, device reachability and inboxes.
+counts added. Only ids and counts cross between shards and the caller. What a served world needs beyond these
+queries (listeners, point lookups and writes, gatherings, test subscribers, inboxes) is
+:mod:`simulator.served_shards`'s.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ BLOCK_KEYED: dict[str, int] = {"population": 0, "consent": 0, "sim-activation": 
                              "roaming-day": 1}
 """Streams keyed by a block index, and the position of that key (a new block-keyed stream must be listed here)."""
 
-WHOLE_WORLD_STREAMS = frozenset({"network", "venues", "devices", "devices-salt", "sim-swap", "line-activation"})
+WHOLE_WORLD_STREAMS = frozenset({"network", "venues", "devices", "devices-salt", "sim-swap", "line-activation",
+                                 "gathering"})
 """Streams a shard draws exactly as the whole world does (no block key; any per-row draw is handled apart)."""
 
 Events = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]
@@ -158,6 +160,7 @@ def build_shard_world(config: WorldConfig, first_block: int, blocks: int) -> Wor
     consent = ConsentLedger.build(n, as_utc(config.start), streams, config.consent)
     devices = Devices(n, streams)
     devices.night_off, devices.update_phase_s = _device_columns(base, total, lo, lo + n)
+    devices.first_row = lo
     venues = Venues.build(city, base)
     world = World(config, city, network, population, consent, devices, venues, streams)
     world.sims = ShardSimCards(n, world.start, streams, lo, total)
@@ -357,8 +360,9 @@ class ShardPool(Protocol):
 class LocalPool:
     """Shards in this process, called one after another (for tests and as the reference of the Ray pool)."""
 
-    def __init__(self, config: WorldConfig, workers: int, history_ticks: int | None = None) -> None:
-        self.shards = [Shard(config, first, count, history_ticks)
+    def __init__(self, config: WorldConfig, workers: int, history_ticks: int | None = None,
+                 shard_class: type[Shard] = Shard) -> None:
+        self.shards = [shard_class(config, first, count, history_ticks)
                        for first, count in shard_blocks(config.subscribers, workers)]
 
     def submit(self, method: str, *args: Any) -> Callable[[], list[Any]]:

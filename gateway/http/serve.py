@@ -18,7 +18,16 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.client import AdminClient, ApiError
-from gateway.core.arguments import EXIT_USAGE, OneLineParser, UsageError, instant, int_in, number_in, output_file
+from gateway.core.arguments import (
+    EXIT_USAGE,
+    OneLineParser,
+    UsageError,
+    instant,
+    int_in,
+    needs_module,
+    number_in,
+    output_file,
+)
 from gateway.core.config import ConfigError, load_settings
 from gateway.core.seed import SeedError, load_seed
 from gateway.core.settings import ADMIN_TOKEN_ENV, Settings, default_admin_token
@@ -28,6 +37,7 @@ from gateway.http.recording import start_recording
 from gateway.wire.seed import SeedData
 from simulator.city import COUNTRY_PRESETS, City, city_from_geojson, country_preset_key
 from simulator.errors import SimulatorError
+from simulator.served_shards import ServedShardedWorld
 from simulator.world import World, WorldConfig
 
 _positive_float = number_in(0, 1_000_000, low_inclusive=False)
@@ -68,7 +78,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", default=None,
                    help="record every partner request and answer and every admin move to this JSON Lines file "
                         "(secrets redacted; `opsim record-to-scenario` replays it; default: no recording)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: the world in this process; ray: sharded by subscriber block on Ray actors "
+                        "(the same answers)")
+    p.add_argument("--workers", type=int_in(1, 1024), help="--engine ray: number of shards (default 2)")
+    p.add_argument("--address", help="--engine ray: address of an existing Ray cluster (default: start a local Ray)")
     return p
+
+
+def build_world(config: WorldConfig, engine: str = "local", workers: int | None = None,
+                address: str | None = None) -> World:
+    """The world ``config`` builds: in this process, or (``engine="ray"``) sharded on Ray actors."""
+    if engine != "ray":
+        if workers is not None or address is not None:
+            raise UsageError("--workers and --address need --engine ray")
+        return World.build(config)
+    needs_module("ray", "--engine ray", "ray")
+    from simulator.ray_shards import RayPool
+    from simulator.served_shards import ServedShard
+
+    config.validate()  # before Ray starts: a bad config costs nothing
+    pool = RayPool(config, workers or 2, address=address, shard_class=ServedShard)
+    try:
+        return ServedShardedWorld(config, pool)
+    except BaseException:
+        pool.close()
+        raise
 
 
 def _custom_city(args: argparse.Namespace) -> City | None:
@@ -176,7 +211,7 @@ def main(argv: list[str]) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             stream=sys.stderr)
         started = time.monotonic()
-        world = World.build(config)
+        world = build_world(config, args.engine, args.workers, args.address)
         built = time.monotonic() - started
     except (UsageError, ConfigError, SeedError) as exc:
         print(f"opsim serve: error: {exc}", file=sys.stderr)
@@ -188,13 +223,23 @@ def main(argv: list[str]) -> int:
     pace = f"paced {args.pace:g}x" if args.clock == "paced" else "manual"
     banner = [
         f"opsim gateway: {summary.city}, {summary.subscribers:,} subscribers, {summary.cells:,} cells, "
-        f"seed {args.seed}; world built in {built:.1f} s",
+        f"seed {args.seed}; world built in {built:.1f} s"
+        + (f" ({len(world.rows)} shards on Ray)" if isinstance(world, ServedShardedWorld) else ""),
         "  url:         {url}",
         "  docs:        {url}/docs",
         f"  admin token: {settings.admin_token}",
         f"  clock:       {pace}; database {args.db}",
         "  console:     {url}/console (open it with #token=<admin token>, or paste the token)",
     ]
+    try:
+        return _run(world, settings, args, banner, seed)
+    finally:
+        if isinstance(world, ServedShardedWorld):
+            world.close()  # the shards' actors (and the local Ray started for them)
+
+
+def _run(world: World, settings: Settings, args: argparse.Namespace, banner: list[str],
+         seed: SeedData | None) -> int:
     app = create_app(world, settings)
     if args.record is not None:
         try:

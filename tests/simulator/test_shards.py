@@ -103,7 +103,7 @@ def test_shard_streams_shift_only_block_keys() -> None:
 def test_shard_streams_refuse_streams_they_do_not_know() -> None:
     """A stream the shards were not told about fails loudly instead of drawing other numbers than the world."""
     with pytest.raises(InvalidConfigError, match="not known to the shards"):
-        ShardStreams(3, 1).stream("gathering", 1)
+        ShardStreams(3, 1).stream("telepathy", 1)  # ("gathering" is known now: drawn alike by every shard)
 
 
 def test_device_columns_are_the_slice_of_the_whole_draw() -> None:

@@ -26,6 +26,9 @@ from gateway.http.serve import main
     (["--admin-token", " "], "--admin-token"),  # empty
     (["--city", "atlantis", "--subscribers", "10"], "atlantis"),  # unknown city
     (["--bogus"], "--bogus"),  # unknown option
+    (["--workers", "2", "--subscribers", "10"], "--engine ray"),  # shards without the sharded engine
+    (["--address", "head:6379", "--subscribers", "10"], "--engine ray"),  # a cluster likewise
+    (["--engine", "spark"], "--engine"),  # not an engine
 ])
 def test_bad_options(argv: list[str], field: str, capsys: pytest.CaptureFixture[str]) -> None:
     """One line on stderr naming the option, exit code 2, no traceback."""
