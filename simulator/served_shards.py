@@ -62,13 +62,15 @@ from simulator.world import (
 
 __all__ = ["ServedShard", "ServedShardedWorld"]
 
-PHASE_RELEASE, PHASE_ROUTINE, PHASE_EXTRA = 0, 1, 2
-"""Kinds of departure in the order the single world starts them for one tick: releases (between ticks), routine
-departures, then scheduled ones (gatherings, arrivals)."""
+PHASE_RELEASE, PHASE_LEAVE, PHASE_ROUTINE, PHASE_EXTRA, PHASE_LAND, PHASE_DETACH = 0, 1, 2, 3, 4, 5
+"""Kinds of change in the order the single world makes them in one tick: trips of releases (between ticks), of
+roamers leaving for the airport, routine departures, scheduled ones (gatherings, arrivals); then the cell changes
+that are no trip: roamers landing (attaching), then roamers detaching."""
 
 Event = tuple[Any, ...]
 """What a shard's world told a listener: ``("cell", now, subs, old, new, keys)``, ``("consent", now, i, purpose,
-channel, granted, source)``, ``("sim", now, subs, at)`` or ``("act", now, subs, at)``, with global ids."""
+channel, granted, source)``, ``("sim", now, subs, at)``, ``("act", now, subs, at)`` or ``("roam", now, subs)``
+(roamers arrived), with global ids."""
 
 
 class ServedShard(Shard):
@@ -90,11 +92,15 @@ class ServedShard(Shard):
         w.on_consent_change(self._on_consent)
         w.on_sim_swap(self._on_sims)
         w.on_line_activation(self._on_activations)
+        w.on_roamer_arrival(self._on_roamers)
         w.gatherings.first_row, w.gatherings.total = self.first_row, config.subscribers
         mv = w.movement
         self._depart, self._depart_due = mv.depart, mv.depart_due
         mv.depart = self._keyed_depart  # type: ignore[method-assign]
         mv.depart_due = self._keyed_depart_due  # type: ignore[method-assign]
+        self._leave, self._due = mv.leave, w.roaming.due
+        mv.leave = self._keyed_leave  # type: ignore[method-assign]
+        w.roaming.due = self._keyed_roaming_due  # type: ignore[method-assign]
 
     # -- what the world tells its listeners ----------------------------------------------------------------
     def _on_consent(self, now: datetime, i: int, purpose: str, channel: str | None, granted: bool,
@@ -106,6 +112,9 @@ class ServedShard(Shard):
 
     def _on_activations(self, now: datetime, subs: NDArray[np.int32], at: NDArray[np.int64]) -> None:
         self._events.append(("act", now, subs + np.int32(self.first_row), at.copy()))
+
+    def _on_roamers(self, now: datetime, subs: NDArray[np.int32]) -> None:
+        self._events.append(("roam", now, subs + np.int32(self.first_row)))
 
     # -- the order of movers ---------------------------------------------------------------------------------
     # The single world lists movers in the order their trips started (a batch per departure call, each in
@@ -124,8 +133,24 @@ class ServedShard(Shard):
         if phase == PHASE_ROUTINE and self._extra_due and k not in mv._extra:
             phase = PHASE_EXTRA
         new = subs[~mv.state.moving[subs]]
-        self._keys()[new] = (np.int64(k) << 24) | (phase << 20) | self._release_seq
+        seq = self._release_seq if phase == PHASE_RELEASE else 0
+        self._keys()[new] = (np.int64(k) << 24) | (phase << 20) | seq
         self._depart(k, subs, places)
+
+    def _keyed_leave(self, k: int, rows: NDArray[np.int32]) -> NDArray[np.int64]:
+        self._phase = PHASE_LEAVE
+        try:
+            return self._leave(k, rows)
+        finally:
+            self._phase = PHASE_RELEASE
+
+    def _keyed_roaming_due(self, k: int) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]:
+        # Landing and detaching are no trips: the single world lists them after every mover, each in row order.
+        arriving, leaving, detaching = self._due(k)
+        keys = self._keys()
+        keys[arriving] = (np.int64(k) << 24) | (PHASE_LAND << 20)
+        keys[detaching] = (np.int64(k) << 24) | (PHASE_DETACH << 20)
+        return arriving, leaving, detaching
 
     def _keyed_depart_due(self, k: int) -> None:
         self._phase, self._extra_due = PHASE_ROUTINE, k in self.world.movement._extra
@@ -264,6 +289,7 @@ class ServedShardedWorld(World):
         self.city = city
         self.network = Network.build(city, self.streams)
         self.tz = ZoneInfo(city.timezone)
+        self.zones = [ZoneInfo(z) for z in city.timezones]
         self.start = as_utc(config.start)
         self.tick = timedelta(seconds=config.tick_seconds)
         self.clock = SimClock(self.start)
@@ -275,6 +301,7 @@ class ServedShardedWorld(World):
         self._step_listeners = []
         self._sim_listeners = []
         self._activation_listeners = []
+        self._roamer_listeners = []
         self._history_days: int | None = None
         self._inbox_days: int | None = None
         self.tick_ms_last = 0.0
@@ -352,13 +379,16 @@ class ServedShardedWorld(World):
             elif kind == "sim":
                 for sim_fn in self._sim_listeners:
                     sim_fn(now, e[2], e[3])
+            elif kind == "roam":
+                for roamer_fn in self._roamer_listeners:
+                    roamer_fn(now, e[2])
             else:
                 for act_fn in self._activation_listeners:
                     act_fn(now, e[2], e[3])
 
     def _dispatch_tick(self, now: datetime, parts: Sequence[list[Event]]) -> None:
         """The events of one tick from every shard, merged into the single world's order and handed on."""
-        by_kind: dict[str, list[Event]] = {"cell": [], "sim": [], "act": []}
+        by_kind: dict[str, list[Event]] = {"cell": [], "roam": [], "sim": [], "act": []}
         for events in parts:
             for e in events:
                 by_kind[e[0]].append(e)
@@ -370,6 +400,10 @@ class ServedShardedWorld(World):
             old, new = np.concatenate([e[3] for e in cells]), np.concatenate([e[4] for e in cells])
             for cell_fn in self._cell_listeners:
                 cell_fn(now, subs[order], old[order], new[order])
+        if by_kind["roam"]:  # each shard's in row order, the shards in row order: the single world's order
+            arrived = np.concatenate([e[2] for e in by_kind["roam"]])
+            for roamer_fn in self._roamer_listeners:
+                roamer_fn(now, arrived)
         for kind, listeners in (("sim", self._sim_listeners), ("act", self._activation_listeners)):
             got = by_kind[kind]
             if got:
@@ -665,6 +699,24 @@ class ServedShardedWorld(World):
         """Whether each subscriber is at home, at work, or travelling now."""
         out: Whereabouts = self._columns("whereabouts", subs)
         return out
+
+    @property
+    def timezones(self) -> list[str]:
+        """IANA names of the territory's time zones (the capital's first), as every shard has them."""
+        return list(self.city.timezones)
+
+    def timezone_codes(self, subs: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.uint8]:
+        """Each subscriber's time zone, as an index into :attr:`timezones`."""
+        out: NDArray[np.uint8] = self._columns("timezone_codes", subs)
+        return out
+
+    def local_time(self, at: datetime | None = None, sub: int | None = None) -> datetime:
+        """``at`` (default now) in the capital's time zone, or in subscriber ``sub``'s."""
+        if sub is None:
+            return (at or self.clock.now).astimezone(self.tz)
+        self._owner(sub)  # an unknown subscriber: the single world's error
+        code = int(self.timezone_codes(np.asarray([sub], np.int64))[0])
+        return (at or self.clock.now).astimezone(self.zones[code])
 
     def local_clock(self, subs: NDArray[np.int64] | NDArray[np.int32], at: datetime | None = None) -> LocalClock:
         """Each subscriber's local hour, minute of day, weekday and calendar day at ``at`` (default now)."""

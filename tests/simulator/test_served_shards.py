@@ -53,6 +53,7 @@ def _drive(world: World) -> Run:
     world.on_sim_swap(lambda now, s, at: heard.append(("sim", now, s.tolist(), at.tolist())))
     world.on_line_activation(lambda now, s, at: heard.append(("act", now, s.tolist(), at.tolist())))
     world.on_consent_change(lambda *a: heard.append(("consent", *a)))
+    world.on_roamer_arrival(lambda now, s: heard.append(("roam", now, s.tolist())))
 
     def count_step(now: datetime) -> None:
         run.steps += 1
@@ -100,10 +101,13 @@ def pair() -> Pair:
 
 
 def test_listeners_hear_the_same_in_the_same_order(pair: Pair) -> None:
-    """Cell changes (per tick, in the single world's order), swaps, activations and consent changes are equal."""
+    """Cell changes (per tick, in the single world's order: trips, roamers landing, roamers detaching), swaps,
+    activations, consent changes and roamer arrivals are equal."""
     a, b = pair.single.heard, pair.served.heard
     kinds = {e[0] for e in a}
-    assert kinds == {"cell", "sim", "act", "consent"}
+    assert kinds == {"cell", "sim", "act", "consent", "roam"}
+    cells = [e for e in a if e[0] == "cell"]
+    assert any(-1 in e[3] for e in cells) and any(-1 in e[4] for e in cells), "roamers land and detach meanwhile"
     assert len(b) == len(a)
     assert b == a
     assert pair.served.steps == pair.single.steps == 300
@@ -246,3 +250,16 @@ def test_faults_reach_every_shard(pair: Pair) -> None:
                         w.sms_delay_s()))
     assert answers[1] == answers[0]
     assert answers[0][0].count(False) >= 5
+
+
+def test_time_zones_are_answered_as_by_the_single_world(pair: Pair) -> None:
+    """The territory's zones, each subscriber's zone code and local time (both shards and a test phone) match."""
+    a, b = pair.single.world, pair.served.world
+    subs = np.asarray([FIRST, SECOND, pair.single.test_phone, 3], np.int64)
+    assert b.timezones == a.timezones and [str(z) for z in b.zones] == [str(z) for z in a.zones]
+    assert b.timezone_codes(subs).tolist() == a.timezone_codes(subs).tolist()
+    for i in subs.tolist():
+        assert b.local_time(sub=i) == a.local_time(sub=i)
+        assert b.local_time(sub=i).tzinfo == a.local_time(sub=i).tzinfo
+    with pytest.raises(UnknownSubscriberError):
+        b.local_time(sub=10**9)
