@@ -35,6 +35,11 @@ class UnknownSubscriberError(SimulatorError):
     """A subscriber index or MSISDN that does not exist."""
 
 
+class NotAttachedError(SimulatorError):
+    """An operation that needs the device on the network, asked of one that is not attached (an inbound roamer
+    abroad)."""
+
+
 class InvalidConfigError(SimulatorError):
     """A world configuration value outside its allowed range."""
 

@@ -41,7 +41,7 @@ from simulator.clock import (
 )
 from simulator.consent import ConsentChange, ConsentLedger, ConsentRates
 from simulator.devices import Devices
-from simulator.errors import InvalidAreaError, InvalidConfigError, UnknownSubscriberError
+from simulator.errors import InvalidAreaError, InvalidConfigError, NotAttachedError, UnknownSubscriberError
 from simulator.gatherings import GatheringInfo, Gatherings, GatheringVenue
 from simulator.geo import Area
 from simulator.inbox import MessageTemplate
@@ -634,8 +634,15 @@ class World:
                 fn(self.clock.now, i, purpose, channel, granted, source)
 
     def pin(self, i: int, latitude: float, longitude: float) -> None:
-        """Hold a subscriber at a place until released (the cell updates at once)."""
+        """Hold a subscriber at a place until released (the cell updates at once).
+
+        An inbound roamer abroad is refused (:class:`NotAttachedError`): landing them here would skip their stay
+        schedule (:mod:`simulator.roaming`); pin them once they have landed.
+        """
         self._check(i)
+        if self.cell[i] < 0 and bool(self.population.roaming[i]):
+            raise NotAttachedError(f"{self.msisdn_of(i)} is an inbound roamer abroad, not attached to the network; "
+                                   "it can be pinned once it has landed.")
         x, y = self.city.projection.point_xy(latitude, longitude)
         if not bool(self.city.contains(x, y)):
             raise InvalidAreaError(f"({latitude}, {longitude}) is outside {self.city.display_name}")

@@ -153,6 +153,7 @@ _SIMULATOR_ERRORS: dict[type[Exception], type[GatewayError]] = {
     sim_errors.AreaNotCoveredError: InvalidArgument,
     sim_errors.InvalidConfigError: InvalidArgument,
     sim_errors.DuplicateSubscriberError: Conflict,
+    sim_errors.NotAttachedError: Conflict,
     sim_errors.SimulatorError: InvalidArgument,
 }
 

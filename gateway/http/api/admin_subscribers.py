@@ -79,9 +79,10 @@ async def set_consent(request: web.Request) -> web.Response:
 
 
 @routes.post("/admin/v1/subscribers/{msisdn}/pin", summary="Pin to a place", access=Access.ADMIN,
-             request=PinRequest, response=SubscriberView, errors=(400, 404), changes_world=True)
+             request=PinRequest, response=SubscriberView, errors=(400, 404, 409), changes_world=True)
 async def pin(request: web.Request) -> web.Response:
-    """Hold the subscriber at a place inside the city until released (journaled)."""
+    """Hold the subscriber at a place inside the city until released (journaled); an inbound roamer abroad (not
+    attached) is ``409 CONFLICT``."""
     msisdn = request.match_info["msisdn"]
     body = await read_json(request, PinRequest)
     await request.app[CONTROL].pin(msisdn, body.latitude, body.longitude)

@@ -261,7 +261,7 @@ async def test_reachability_and_roaming(client: Client, world: World, token: str
     status, body = await post(client, REACH, {"device": {"phoneNumber": msisdn(world, i)}}, token)
     assert status == 200 and body["reachable"] is True and "SMS" in body["connectivity"]
     assert_conforms(reach_api, "POST", REACH, status, body)
-    roamer = int(np.flatnonzero(world.population.roaming[:2000])[0])
+    roamer = int(np.flatnonzero(world.population.roaming[:2000] & (world.cell[:2000] >= 0))[0])  # in the country
     # device_roaming_status_01_roaming_status_true_with_country_code
     status, body = await post(client, ROAM, {"device": {"phoneNumber": msisdn(world, roamer)}}, token)
     assert (status, body["roaming"], body["countryName"]) == (200, True, ["DE"])
