@@ -36,8 +36,7 @@ class UnknownSubscriberError(SimulatorError):
 
 
 class NotAttachedError(SimulatorError):
-    """An operation that needs the device on the network, asked of one that is not attached (an inbound roamer
-    abroad)."""
+    """An operation that needs the device on the network, for one not attached (an inbound roamer abroad)."""
 
 
 class InvalidConfigError(SimulatorError):

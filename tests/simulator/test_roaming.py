@@ -8,6 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from simulator.errors import NotAttachedError
 from simulator.geo import Area
 from simulator.rng import BLOCK_SIZE, RngStreams
 from simulator.roaming import ABROAD, ARRIVAL_HOUR_WEIGHTS, RoamingStays
@@ -134,6 +135,16 @@ def test_a_visitor_abroad_is_not_attached(world: World) -> None:
     # Heard last when it detached (or never since the start), not at periodic updates.
     detached = world.time_of(max(int(world.last_change_tick[abroad[0]]), 0))
     assert loc.last_seen == detached < world.clock.now - timedelta(hours=1)
+
+
+def test_pinning_a_visitor_abroad_is_refused_before_anything_changes(world: World) -> None:
+    """Pinning a visitor abroad raises NotAttachedError: no cell, no pin, no cell change logged."""
+    i = int(np.flatnonzero(world.population.roaming & (world.cell < 0))[0])
+    changes = len(world.presence.events()[0])
+    with pytest.raises(NotAttachedError, match="abroad"):
+        world.pin(i, world.city.projection.lat0, world.city.projection.lon0)
+    assert int(world.cell[i]) == -1 and not world.mobility.pinned[i]
+    assert len(world.presence.events()[0]) == changes
 
 
 def test_arrivals_and_departures_are_cell_changes_from_and_to_minus_one(world: World) -> None:
