@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import aiohttp
@@ -72,16 +74,38 @@ async def hammer(url: str, headers: dict[str, str], requests: int, body: dict[st
         return requests / (time.perf_counter() - started)
 
 
+def _hammer_here(url: str, headers: dict[str, str], requests: int, body: dict[str, Any] | None) -> float:
+    """:func:`hammer` on an event loop of its own (the body of a client process)."""
+    return asyncio.run(hammer(url, headers, requests, body))
+
+
 async def best_rates(target: tuple[str, dict[str, str]], baseline: tuple[str, dict[str, str]], requests: int,
-                     rounds: int, body: dict[str, Any] | None = None, warm_up: int = 300) -> tuple[float, float]:
+                     rounds: int, body: dict[str, Any] | None = None, warm_up: int = 300,
+                     client_process: bool = False) -> tuple[float, float]:
     """Best request rate of ``target`` and of ``baseline`` (url, headers) after a warm-up of each.
 
     The two alternate for ``rounds`` rounds and the best of each is kept, so a noisy moment does not pick the winner.
+    With ``client_process`` the requests come from a separate process (as a real client's would), so the servers
+    in this process have its core to themselves instead of sharing one event loop with the load; else from this
+    event loop.
     """
+    if not client_process:
+        async def measure(url: str, headers: dict[str, str], n: int) -> float:
+            return await hammer(url, headers, n, body)
+        return await _alternate(measure, target, baseline, requests, rounds, warm_up)
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        async def measure_apart(url: str, headers: dict[str, str], n: int) -> float:
+            return await loop.run_in_executor(pool, _hammer_here, url, headers, n, body)
+        return await _alternate(measure_apart, target, baseline, requests, rounds, warm_up)
+
+
+async def _alternate(measure: Any, target: tuple[str, dict[str, str]], baseline: tuple[str, dict[str, str]],
+                     requests: int, rounds: int, warm_up: int) -> tuple[float, float]:
     for url, headers in (target, baseline):
-        await hammer(url, headers, warm_up, body)
+        await measure(url, headers, warm_up)
     target_best = baseline_best = 0.0
     for _ in range(rounds):
-        target_best = max(target_best, await hammer(*target, requests, body))
-        baseline_best = max(baseline_best, await hammer(*baseline, requests, body))
+        target_best = max(target_best, await measure(*target, requests))
+        baseline_best = max(baseline_best, await measure(*baseline, requests))
     return target_best, baseline_best
