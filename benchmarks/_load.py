@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -100,7 +101,8 @@ async def best_rates(target: tuple[str, dict[str, str]], baseline: tuple[str, di
         return await _alternate(measure_apart, target, baseline, requests, rounds, warm_up)
 
 
-async def _alternate(measure: Any, target: tuple[str, dict[str, str]], baseline: tuple[str, dict[str, str]],
+async def _alternate(measure: Callable[[str, dict[str, str], int], Awaitable[float]],
+                     target: tuple[str, dict[str, str]], baseline: tuple[str, dict[str, str]],
                      requests: int, rounds: int, warm_up: int) -> tuple[float, float]:
     for url, headers in (target, baseline):
         await measure(url, headers, warm_up)

@@ -94,6 +94,11 @@ class RoamingStays:
     def _ticks(self, day_start: NDArray[np.int64], minute: NDArray[np.float64]) -> NDArray[np.int64]:
         return (day_start + np.floor(minute * self.ticks_per_min)).astype(np.int64)
 
+    def _day_start(self, day_starts: int | NDArray[np.int64], sel: NDArray[np.intp]) -> NDArray[np.int64]:
+        """The tick the day starts at for visitors ``sel``: one tick for all, or their zone's of one per zone."""
+        starts = np.asarray(day_starts, np.int64)
+        return np.full(len(sel), starts, np.int64) if starts.ndim == 0 else starts[self.zone[sel]]
+
     def _add(self, table: dict[int, list[NDArray[np.int32]]], ticks: NDArray[np.int64],
              rows: NDArray[np.int32]) -> None:
         order = np.argsort(ticks, kind="stable")
@@ -108,13 +113,12 @@ class RoamingStays:
         ``day_starts``: the tick of the first day's local midnight per time zone.
         """
         tpd = 24 * 60 * self.ticks_per_min
-        starts = np.atleast_1d(np.asarray(day_starts, np.int64))  # one for all (a single zone) or one per zone
         for b, sel in self._blocks:
             rng = self.streams.stream("roaming-start", b)
             n = len(sel)
             here = rng.random(n) < START_PRESENT
             rest = np.floor(rng.random(n) * stay_nights(rng, n, length_biased=True)).astype(np.int64)
-            start = starts[self.zone[sel] % len(starts)]  # (a single start: zone 0 for all)
+            start = self._day_start(day_starts, sel)
             leave = self._ticks(start, rest * 1440.0 + _minutes(rng, DEPARTURE_HOUR_WEIGHTS, n))
             leave = np.where(leave <= 0, leave + round(tpd), leave)  # that hour has passed: the next day's
             self.state[sel[here]] = PRESENT
@@ -130,12 +134,11 @@ class RoamingStays:
         Arrivals at or before ``now_tick`` (the part of the first day before the world started) do not happen.
         """
         min_stay = math.ceil(MIN_STAY_HOURS * 60 * self.ticks_per_min)
-        starts = np.atleast_1d(np.asarray(day_starts, np.int64))  # one for all (a single zone) or one per zone
         for b, sel in self._blocks:
             rng = self.streams.stream("roaming-day", day, b)
             n = len(sel)
             go = rng.random(n) < ARRIVAL_PER_DAY
-            start = starts[self.zone[sel] % len(starts)]
+            start = self._day_start(day_starts, sel)
             arrive = self._ticks(start, _minutes(rng, ARRIVAL_HOUR_WEIGHTS, n))
             nights = stay_nights(rng, n)
             leave = self._ticks(start, nights * 1440.0 + _minutes(rng, DEPARTURE_HOUR_WEIGHTS, n))

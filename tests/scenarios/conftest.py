@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from scenarios.loader import ScenarioFileError, load_text
+
 SMALL = """\
 name: small
 description: A small scenario for tests.
@@ -40,3 +42,14 @@ def small_file(tmp_path: Path) -> Path:
     path = tmp_path / "small.yaml"
     path.write_text(SMALL, encoding="utf-8")
     return path
+
+
+def assert_one_problem(text: str, where: str, message: str) -> None:
+    """Loading ``text`` (as ``f.yaml``) fails with exactly one problem, at ``where`` (line:column: field), saying
+    ``message``."""
+    with pytest.raises(ScenarioFileError) as caught:
+        load_text(text, "f.yaml")
+    assert len(caught.value.problems) == 1, str(caught.value)
+    line = str(caught.value.problems[0])
+    assert line.startswith(f"f.yaml:{where}:"), line
+    assert message in line, line

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from scenarios.cli import main
-from scenarios.loader import ScenarioFileError, load_text
+from scenarios.loader import load_text
 from scenarios.replay import summarise
 from scenarios.runner import run_scenario
+from tests.scenarios.conftest import assert_one_problem
 
 HEAD = ("name: t\nstart: 2026-06-05T16:00:00Z\npartners:\n  - {name: brand, scopes: [apps:write]}\nsteps:\n"
         "  - id: app\n    register_app: {name: Shop, popularity: 0.5}\n")
@@ -92,12 +93,7 @@ steps:
 ])
 def test_bad_app_steps_are_one_line_each(text: str, where: str, message: str) -> None:
     """A malformed app, tracking, audience or push step is one problem naming its place in the file."""
-    with pytest.raises(ScenarioFileError) as caught:
-        load_text(text, "f.yaml")
-    assert len(caught.value.problems) == 1, str(caught.value)
-    line = str(caught.value.problems[0])
-    assert line.startswith(f"f.yaml:{where}:"), line
-    assert message in line, line
+    assert_one_problem(text, where, message)
 
 
 def test_bad_push_step_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,10 +10,11 @@ import pytest
 
 from gateway.wire.cdp_triggers import TriggerRequest
 from scenarios.cli import main
-from scenarios.loader import ScenarioFileError, load_text
+from scenarios.loader import load_text
 from scenarios.replay import summarise
 from scenarios.runner import run_scenario
 from scenarios.schema import CircleSpec, wire_rule
+from tests.scenarios.conftest import assert_one_problem
 
 HEAD = ("name: t\nstart: 2026-06-05T16:00:00Z\npartners:\n"
         "  - {name: brand, scopes: [apps:write, cdp:write], sinks: {hook: /hooks/brand}}\nsteps:\n"
@@ -136,12 +137,7 @@ steps:
 ])
 def test_bad_trigger_steps_are_one_line_each(text: str, where: str, message: str) -> None:
     """A malformed trigger step or check is one problem naming its place in the file."""
-    with pytest.raises(ScenarioFileError) as caught:
-        load_text(text, "f.yaml")
-    assert len(caught.value.problems) == 1, str(caught.value)
-    line = str(caught.value.problems[0])
-    assert line.startswith(f"f.yaml:{where}:"), line
-    assert message in line, line
+    assert_one_problem(text, where, message)
 
 
 def test_bad_trigger_rule_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
