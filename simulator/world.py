@@ -594,7 +594,11 @@ class World:
     def is_reachable_one(self, sub: int) -> bool:
         """:meth:`is_reachable` of one device (same answer, without arrays: the path of a single send)."""
         cell = int(self.cell[sub])
-        return cell >= 0 and self.devices.reachable_one(sub, self.clock.now, self.local_time(sub=sub).hour, cell)
+        if cell < 0:
+            return False
+        # The local hour matters only to a device that goes off at night (-1: never in the night-off hours).
+        hour = self.local_time(sub=sub).hour if self.devices.night_off[sub] else -1
+        return self.devices.reachable_one(sub, self.clock.now, hour, cell)
 
     def sms_delay_s(self) -> float:
         """Extra delay of an SMS sent now, from injected network faults (0 without any)."""

@@ -325,6 +325,14 @@ def _secret_hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(_utf8(secret), salt=salt, **_SCRYPT)
 
 
+def _fail(waiters: list[asyncio.Future[None]], exc: Exception) -> None:
+    """Hand ``exc`` to every waiter still waiting (each raises it)."""
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(exc)
+            waiter.exception()  # retrieved: no "never retrieved" warning if its request has gone meanwhile
+
+
 class StoreError(Exception):
     """The database cannot be used as asked (schema from the future, other world options...)."""
 
@@ -404,7 +412,9 @@ class Store:
         self._writer: WriteBehind | None = None
         self._features: dict[str, FeatureSchema] = {}
         self._queued: list[tuple[str, Sequence[Any]]] = []  # rows of queue_row, not committed yet
-        self._group: asyncio.Future[None] | None = None  # the commit of queued rows scheduled on the event loop
+        # Requests waiting for the commit of queued rows scheduled on the event loop (None: none scheduled). Each
+        # has a future of its own, so one going away cancels only its own wait, never the others' commit.
+        self._group: list[asyncio.Future[None]] | None = None
         # What each resolved credential grants, by its digest: (grant, expires_at; None for an API key). Answered
         # from here, a request costs no SQL; any write that could change an answer clears it (_grants_changed).
         self._grants: dict[bytes, tuple[Grant, float | None]] = {}
@@ -477,8 +487,7 @@ class Store:
             # Whoever waits for these rows (a drain or the cap got to them first) must not be told they are in.
             group, self._group = self._group, None
             if group is not None:
-                group.set_exception(exc)
-                group.exception()
+                _fail(group, exc)
             raise
 
     async def queued_committed(self) -> None:
@@ -486,11 +495,13 @@ class Store:
         the event loop, for every request waiting meanwhile (its error raised to each of them)."""
         if not self._queued:
             return
+        loop = asyncio.get_running_loop()
         if self._group is None:
-            loop = asyncio.get_running_loop()
-            self._group = loop.create_future()
+            self._group = []
             loop.call_soon(self._commit_group)
-        await asyncio.shield(self._group)  # one waiter going away must not cancel the others' commit
+        waiter = loop.create_future()
+        self._group.append(waiter)
+        await waiter
 
     def _commit_group(self) -> None:
         group, self._group = self._group, None
@@ -499,10 +510,11 @@ class Store:
         try:
             self.commit_queued()
         except Exception as exc:  # handed to every waiter, which raises it
-            group.set_exception(exc)
-            group.exception()  # retrieved: no "never retrieved" warning when every waiter has gone
+            _fail(group, exc)
             return
-        group.set_result(None)
+        for waiter in group:
+            if not waiter.done():  # a waiter that went away was cancelled
+                waiter.set_result(None)
 
     def drain(self) -> None:
         """Wait until every row given to :meth:`append_rows` or :meth:`queue_row` is in the database (before

@@ -110,6 +110,14 @@ def _ttl_s(message: Message, platform: str, now_s: float) -> float:
     return float(DEFAULT_TTL_S)
 
 
+_SPEC_ENCODER = json.JSONEncoder(sort_keys=True)  # one encoder for every send (``json.dumps`` builds one a call)
+
+
+def message_spec(message: Message) -> str:
+    """The stored form of a message: its FCM JSON (wire names, no nulls) with sorted keys."""
+    return _SPEC_ENCODER.encode(message.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
 def has_notification(message: Message, platform: str) -> bool:
     """Whether the message asks the OS to show something (else it is data only, handled silently by the app)."""
     if message.notification is not None and (message.notification.title or message.notification.body):
@@ -141,7 +149,10 @@ class PushService:
         self.topics = Topics(repository)
         self._windows: dict[int, tuple[int, int]] = {}  # app seq → (sim minute, sends in it)
         # Held pushes as columns: seq, subscriber, expiry (µs), displayed, app seq, row (a tick looks at them at once).
+        # A send appends its row to ``_new_held``; the next tick stacks them onto the columns once (a stack per send
+        # would copy the whole queue each time, quadratic in a burst of sends to devices that are off).
         self._held = np.zeros((0, 6), dtype=np.int64)
+        self._new_held: list[list[int]] = []
         # Deliveries since the last tick's app events: seq, app seq, row, subscriber, delivered (µs), displayed.
         self._delivered: list[tuple[int, int, int, int, int, int]] = []
         world.on_step(self.on_step)
@@ -152,6 +163,7 @@ class PushService:
         rows = self.repository.held()
         self._held = np.array([(r["seq"], r["subscriber"], r["expires_us"], r["displayed"], r["app_seq"], r["row"])
                                for r in rows], dtype=np.int64).reshape(-1, 6)
+        self._new_held = []
         self.topics.resume()
         self._delivered = []
 
@@ -197,7 +209,7 @@ class PushService:
         displayed = bool(table.notifications[row]) and has_notification(message, platform)
         expires_us = now_us + round(ttl_s * 1e6)
         reachable = self.world.is_reachable_one(sub)
-        spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
+        spec = message_spec(message)
         status = "DELIVERED" if reachable else ("HELD" if ttl_s > 0 else "EXPIRED")
         if marketing_rule and is_marketing(message, platform) and not table.marketing[row]:
             status, displayed, reachable = "SUPPRESSED", False, False  # no in-app marketing consent: not sent
@@ -208,7 +220,7 @@ class PushService:
             self._deliver(push_seq, app, row, sub, displayed, text.title if text else None,
                           text.body if text else None)
         elif status == "HELD":
-            self._held = np.vstack([self._held, [[push_seq, sub, expires_us, int(displayed), app.seq, row]]])
+            self._new_held.append([push_seq, sub, expires_us, int(displayed), app.seq, row])
         return format_id(PUSH_PREFIX, push_seq)
 
     def _row_of(self, app: AppRecord, token: str) -> int:
@@ -288,7 +300,7 @@ class PushService:
         displayed = [d and a for d, a in zip(displayed, allowed, strict=True)]
         status = ["SUPPRESSED" if not a else "DELIVERED" if ok else ("HELD" if ttl_s > 0 else "EXPIRED")
                   for ok, a in zip(reachable.tolist(), allowed, strict=True)]
-        spec = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
+        spec = message_spec(message)
         target = message.topic if message.topic is not None else str(message.condition)
         fanout, first = self.repository.insert_fanout(
             app.seq, target, spec, now_us, rows.tolist(), subs.tolist(), status, displayed, expires_us,
@@ -302,8 +314,7 @@ class PushService:
                               text.body if text else None)
             elif ttl_s > 0 and status[i] == "HELD":
                 held.append([first + i, sub, expires_us, int(disp), app.seq, row])
-        if held:
-            self._held = np.vstack([self._held, np.asarray(held, dtype=np.int64)])
+        self._new_held.extend(held)
         return format_id(PUSH_FANOUT_PREFIX, fanout)
 
     def _deliver(self, push_seq: int, app: AppRecord, row: int, sub: int, displayed: bool, title: str | None,
@@ -321,6 +332,9 @@ class PushService:
     def on_step(self, now: datetime) -> None:
         """Deliver held pushes whose device is reachable now; expire those past their TTL."""
         self.repository.commit()  # a push is durable by the end of the tick it was sent in, awaited or not
+        if self._new_held:
+            self._held = np.vstack([self._held, np.asarray(self._new_held, dtype=np.int64)])
+            self._new_held = []
         if not len(self._held):
             return
         now_us = to_micros(now)

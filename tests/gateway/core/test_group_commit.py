@@ -99,3 +99,20 @@ async def test_waiters_hear_of_a_failure_when_another_caller_commits_their_rows(
         await waiter
     assert _committed(tmp_path) == 0
     store.close()
+
+
+async def test_a_waiter_going_away_does_not_cancel_the_others_commit(tmp_path: Path) -> None:
+    """One request cancelled while it waits (its client hung up): the group still commits and the others answer."""
+    store = _store(tmp_path)
+
+    async def request(k: int) -> int:
+        store.queue_row(SQL, (k, f"v{k}"))
+        await store.queued_committed()
+        return _committed(tmp_path)
+
+    tasks = [asyncio.ensure_future(request(k)) for k in range(3)]
+    await asyncio.sleep(0)  # all three wait for the one scheduled commit
+    tasks[1].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert done[0] == done[2] == 3 and isinstance(done[1], asyncio.CancelledError)
+    store.close()
