@@ -235,6 +235,30 @@ async def test_held_then_delivered_when_device_returns(client: Client, make_part
     assert world.inbox(i)[-1]["id"] == message_id
 
 
+async def test_held_pushes_across_ticks_are_delivered_in_send_order(client: Client, make_partner: MakePartner,
+                                                                    world: World) -> None:
+    """Pushes held before and after a tick reach the device in the order sent once it is back; a short TTL expires."""
+    token = await partner_token(client, make_partner)
+    app = await register(client, token, platforms=["ANDROID"])
+    target = reachable_install(world, await installs(client, app["id"]))
+    i = world.find_subscriber(target["phoneNumber"])
+    world.devices.take_down([i], world.clock.now + timedelta(minutes=20))
+
+    async def held(ttl: str) -> str:
+        resp = await send(client, token, app["id"], {**MSG, "token": target["registrationToken"],
+                                                     "android": {"ttl": ttl}})
+        return str((await resp.json())["name"].rsplit("/", 1)[1])
+
+    first = await held("7200s")
+    await client.post("/admin/v1/clock/advance", json={"seconds": 60}, headers=ADMIN)  # a tick sees it held
+    second, short = await held("7200s"), await held("120s")
+    await client.post("/admin/v1/clock/advance", json={"seconds": 3600}, headers=ADMIN)
+    statuses = [(await (await client.get(f"/admin/v1/push/messages/{m}", headers=ADMIN)).json())["status"]
+                for m in (first, second, short)]
+    assert statuses == ["DELIVERED", "DELIVERED", "EXPIRED"]
+    assert [m["id"] for m in world.inbox(i) if m["id"] in (first, second, short)] == [first, second]
+
+
 async def test_held_then_expired_past_ttl(client: Client, make_partner: MakePartner, world: World) -> None:
     """A device down longer than the TTL never gets the push: it expires."""
     token = await partner_token(client, make_partner)
