@@ -184,7 +184,14 @@ class MessageEngine:
         if row["status"] in FINAL:
             return
         reason = {"HELD": "QUIET_HOURS", "ACCEPTED": "UNREACHABLE"}.get(str(row["status"]))
+        if reason == "QUIET_HOURS" and not self._quiet_now(int(row["subscriber"])):
+            reason = "UNREACHABLE"  # released when quiet hours ended, then kept waiting for the device alone
         self._change(seq, "EXPIRED", reason=reason)
+
+    def _quiet_now(self, sub: int) -> bool:
+        """Whether it is quiet hours now in subscriber ``sub``'s time zone."""
+        hour = self.world.local_clock(np.asarray([sub], np.int32)).hour
+        return bool(policy.in_quiet_hours(hour, self.promo_rules)[0])
 
     # -- restart ------------------------------------------------------------------------------------------------
     def replay(self) -> list[Replay]:

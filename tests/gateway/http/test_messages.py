@@ -278,6 +278,19 @@ async def test_promo_held_through_quiet_hours(client: Client, partner: Partner) 
     assert got["history"][2]["at"] == "2026-06-02T06:00:00Z"  # 08:00 Berlin
 
 
+async def test_promo_held_then_waiting_for_the_phone_expires_unreachable(client: Client, world: World,
+                                                                         partner: Partner) -> None:
+    """A PROMO released at 08:00 to a phone that is off waits for it; at expiry the reason is UNREACHABLE."""
+    msisdn = await phone(client, "+491701000015")
+    await advance(client, 14.5 * 3600)  # 22:30 Berlin
+    _, held = await send(client, partner.token, msisdn, kind="PROMO", text="Breakfast deal", ttlSeconds=12 * 3600)
+    assert (held["status"], held["reason"]) == ("HELD", "QUIET_HOURS")
+    world.devices.forced_off[world.find_subscriber(msisdn)] = True
+    await advance(client, 12 * 3600)  # released at 08:00, expires at 10:30 Berlin with the phone still off
+    got = await read(client, partner.token, held["id"])
+    assert statuses(got) == ["ACCEPTED", "HELD", "EXPIRED"] and got["reason"] == "UNREACHABLE"
+
+
 async def test_status_webhooks_at_a_real_receiver(client: Client, partner: Partner,
                                                   aiohttp_server: AiohttpServer) -> None:
     """Every status change of a message with a callback arrives as a signed CloudEvent, in order."""
