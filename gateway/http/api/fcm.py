@@ -10,6 +10,11 @@ Topic subscriptions follow the Instance ID API the Firebase Admin SDKs call (``P
 ``:batchRemove`` with ``{"to": "/topics/x", "registration_tokens": [...]}``,
 ``POST /iid/v1/{token}/rel/topics/{topic}``), with the same credentials (a bearer token, an API key, or the legacy
 ``Authorization: key=<API key>``) and its error body ``{"error": "<reason>"}``.
+
+As they authenticate here, they also take the partner's ``requestsPerSecond`` limit here (the bucket its other
+calls share; after authentication, before anything is read or stored): past it the send answers 429
+``RESOURCE_EXHAUSTED`` / ``QUOTA_EXCEEDED``, the Instance ID routes 429 ``{"error": "QUOTA_EXCEEDED"}``, both with
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from __future__ import annotations
 import pydantic
 from aiohttp import web
 
-from gateway.core.errors import Unauthenticated
+from gateway.core.errors import TooManyRequests, Unauthenticated
 from gateway.http.auth import presented_credential
-from gateway.http.keys import APPS, PARTNERS, PUSH
+from gateway.http.keys import APPS, PARTNERS, PUSH, RATE_LIMITER
 from gateway.http.routing import Access, RouteTable
 from gateway.services.apps.push import PushError
 from gateway.wire.fcm import (
@@ -67,7 +72,8 @@ def invalid_argument(exc: pydantic.ValidationError) -> web.Response:
 
 
 def _authorise(request: web.Request) -> int:
-    """The calling partner (``PushError`` 401/403 in FCM's shape otherwise)."""
+    """The calling partner, one request taken from its rate limit (``PushError`` 401/403/429 in FCM's shape
+    otherwise)."""
     try:
         credential = presented_credential(request)
     except Unauthenticated:
@@ -81,6 +87,11 @@ def _authorise(request: web.Request) -> int:
                         "Request is missing required authentication credential.")
     if SCOPE_SEND not in grant.scopes:
         raise PushError(403, "PERMISSION_DENIED", None, f"Missing scope: {SCOPE_SEND}.")
+    try:
+        request.app[RATE_LIMITER].check(grant.partner_id)
+    except TooManyRequests as exc:
+        raise PushError(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", exc.message,
+                        retry_after_s=int(exc.headers.get("Retry-After", "1"))) from None
     return grant.partner_id
 
 
@@ -114,13 +125,17 @@ async def send(request: web.Request) -> web.Response:
                         content_type="application/json")
 
 
-_IID_ERRORS = (400, 401, 403, 404)
+_IID_ERRORS = (400, 401, 403, 404, 429)
 
 
 def iid_error(error: PushError) -> web.Response:
-    """The Instance ID API error response of ``error``: ``{"error": "<status>"}``."""
-    return web.Response(status=error.code, text=IidError(error=error.status).model_dump_json(),
-                        content_type="application/json")
+    """The Instance ID API error response of ``error``: ``{"error": "<status>"}``; a quota error names its FCM
+    code (``{"error": "QUOTA_EXCEEDED"}``) with ``Retry-After``."""
+    if error.retry_after_s is None:
+        return web.Response(status=error.code, text=IidError(error=error.status).model_dump_json(),
+                            content_type="application/json")
+    return web.Response(status=error.code, text=IidError(error=error.error_code or error.status).model_dump_json(),
+                        content_type="application/json", headers={"Retry-After": str(error.retry_after_s)})
 
 
 async def _iid_body(request: web.Request) -> TopicBatchRequest:

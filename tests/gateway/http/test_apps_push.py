@@ -14,10 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpClient
 
+from gateway.core.settings import Settings
 from gateway.http.app import create_app
-from gateway.http.keys import APPS, PUSH, STORE
+from gateway.http.keys import APPS, PARTNERS, PUSH, RATE_LIMITER, STORE
+from gateway.http.ratelimit import RateLimiter
 from simulator.world import World
-from tests.gateway.conftest import ADMIN, Client, MakePartner, bearer, fetch_token
+from tests.gateway.conftest import ADMIN, Client, MakePartner, PartnerCreds, bearer, fetch_token
+from tests.gateway.http.test_ratelimit import FakeMonotonic
 
 SCOPES = ("apps:read", "apps:write", "push:send")
 APP = {"name": "Shoply", "platforms": ["ANDROID", "IOS"], "categories": ["SHOPPING", "FASHION"],
@@ -212,6 +215,70 @@ async def test_quota_exceeded_with_retry_after(client: Client, make_partner: Mak
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
     await client.post("/admin/v1/clock/advance", json={"seconds": 60}, headers=ADMIN)
     assert (await send(client, token, app["id"], {**MSG, "token": tok})).status == 200
+
+
+async def clocked_client(aiohttp_client: AiohttpClient, world: World,
+                         settings: Settings) -> tuple[Client, FakeMonotonic]:
+    """A gateway whose rate limiter's clock the test moves by hand (frozen until then)."""
+    app = create_app(world, settings)
+    clock = FakeMonotonic()
+    app[RATE_LIMITER] = RateLimiter(app[PARTNERS].rate_limit, clock)
+    return await aiohttp_client(app), clock
+
+
+async def limited_token(client: Client, requests_per_second: int | None) -> str:
+    """A token of a new partner with the push scopes and ``requestsPerSecond`` (none: no limit)."""
+    limits = {} if requests_per_second is None else {"limits": {"requestsPerSecond": requests_per_second}}
+    resp = await client.post("/admin/v1/partners", headers=ADMIN,
+                             json={"name": "slow", "scopes": list(SCOPES), **limits})
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    return await fetch_token(client, PartnerCreds(created["id"], created["clientId"], created["clientSecret"]))
+
+
+def push_rows(client: Client) -> int:
+    return int(client.app[STORE].conn.execute("SELECT count(*) FROM push_messages").fetchone()[0])
+
+
+async def test_send_takes_the_partner_rate_limit(aiohttp_client: AiohttpClient, world: World,
+                                                 settings: Settings) -> None:
+    """Past its partner's requestsPerSecond a send is FCM's 429 RESOURCE_EXHAUSTED / QUOTA_EXCEEDED with
+    Retry-After, from the bucket of the partner's other calls; nothing is recorded nor charged to the project."""
+    client, clock = await clocked_client(aiohttp_client, world, settings)
+    token = await limited_token(client, 2)
+    app = await register(client, token, pushQuotaPerMinute=2)  # the bucket's first request
+    tok = reachable_install(world, await installs(client, app["id"]))["registrationToken"]
+    unauthenticated = await client.post(f"/v1/projects/{app['id']}/messages:send", json={"message": MSG})
+    assert fcm_error(await unauthenticated.json())[:2] == (401, "UNAUTHENTICATED")  # not counted
+    first = await send(client, token, app["id"], {**MSG, "token": tok})
+    assert (await first.json())["name"].endswith("/psh_00000001")
+    refused = await send(client, token, app["id"], {**MSG, "token": tok})
+    assert refused.status == 429
+    assert fcm_error(await refused.json()) == (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED")
+    assert refused.headers["Retry-After"] == "1"
+    assert push_rows(client) == 1
+    clock.now += 1.0  # two more requests
+    # The project's quota of 2 a minute still has room: the refused send was not charged, nor numbered.
+    again = await send(client, token, app["id"], {**MSG, "token": tok})
+    assert again.status == 200 and (await again.json())["name"].endswith("/psh_00000002")
+    assert (await client.get("/apps/v1/apps", headers=bearer(token))).status == 200
+    other = await client.get("/partner/v1/me", headers=bearer(token))  # the sends took from this bucket
+    assert other.status == 429 and (await other.json())["code"] == "TOO_MANY_REQUESTS"
+
+
+async def test_send_without_a_rate_limit_is_not_limited(aiohttp_client: AiohttpClient, world: World,
+                                                        settings: Settings) -> None:
+    """A partner without requestsPerSecond sends and subscribes any number of times in the same instant."""
+    client, _ = await clocked_client(aiohttp_client, world, settings)
+    token = await limited_token(client, None)
+    app = await register(client, token)
+    tok = reachable_install(world, await installs(client, app["id"]))["registrationToken"]
+    for _ in range(20):
+        assert (await send(client, token, app["id"], {**MSG, "token": tok})).status == 200
+        subscribed = await client.post("/iid/v1:batchAdd", headers=bearer(token),
+                                       json={"to": "/topics/news", "registration_tokens": [tok]})
+        assert subscribed.status == 200
+    assert push_rows(client) == 20
 
 
 async def test_held_then_delivered_when_device_returns(client: Client, make_partner: MakePartner,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from pytest_aiohttp import AiohttpServer
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.client import AdminClient, ApiError, PartnerClient
 from gateway.core.settings import Settings
@@ -17,7 +17,16 @@ from gateway.wire.apps import AppRequest
 from gateway.wire.fcm import Message
 from simulator.world import World
 from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, Client, MakePartner, bearer
-from tests.gateway.http.test_apps_push import MSG, fcm_error, installs, partner_token, register, send
+from tests.gateway.http.test_apps_push import (
+    MSG,
+    clocked_client,
+    fcm_error,
+    installs,
+    limited_token,
+    partner_token,
+    register,
+    send,
+)
 
 
 async def batch(client: Client, token: str, op: str, topic: str, tokens: list[str]) -> Any:
@@ -113,6 +122,30 @@ async def test_instance_id_errors(client: Client, make_partner: MakePartner) -> 
     legacy = await client.post("/iid/v1:batchAdd", json={"to": "/topics/a", "registration_tokens": [tok]},
                                headers={"Authorization": "key=" + token})
     assert legacy.status == 200 and (await legacy.json()) == {"results": [{}]}
+
+
+@pytest.mark.parametrize(("path", "tokens"), [
+    ("/iid/v1:batchAdd", [1]),  # would subscribe the second install
+    ("/iid/v1:batchRemove", [0]),  # would unsubscribe the first
+    ("/iid/v1/{1}/rel/topics/news", []),  # would subscribe the second install
+])
+async def test_instance_id_calls_take_the_partner_rate_limit(aiohttp_client: AiohttpClient, world: World,
+                                                             settings: Settings, path: str,
+                                                             tokens: list[int]) -> None:
+    """Past its partner's requestsPerSecond an Instance ID call is 429 {"error": "QUOTA_EXCEEDED"} with
+    Retry-After, from the bucket of the partner's other calls, and the topic is unchanged."""
+    client, clock = await clocked_client(aiohttp_client, world, settings)
+    token = await limited_token(client, 2)
+    app = await register(client, token, popularity=1.0)  # the bucket's first request
+    toks = [r["registrationToken"] for r in (await installs(client, app["id"]))[:2]]
+    assert (await batch(client, token, "batchAdd", "/topics/news", toks[:1])).status == 200
+    refused = await client.post(path.format(*toks), headers=bearer(token), json={
+        "to": "/topics/news", "registration_tokens": [toks[i] for i in tokens]})
+    assert refused.status == 429 and await refused.json() == {"error": "QUOTA_EXCEEDED"}
+    assert refused.headers["Retry-After"] == "1"
+    clock.now += 1.0
+    sent = await send(client, token, app["id"], {**MSG, "topic": "news"})
+    assert recipients(client, (await sent.json())["name"].rsplit("/", 1)[1]) == [0]
 
 
 @pytest.fixture
