@@ -66,10 +66,11 @@ class AreaEnteredRule(WireModel):
 class EventReminderRule(WireModel):
     """``hoursBefore`` hours before the instant an ``event`` names in its ``timeProperty`` (an ISO-8601 instant
     with an offset: a ticket's or an appointment's start), the chain starts (step delays count from then). One run
-    per user and scheduled instant (the same event again with the same value starts nothing more); an event whose
+    per profile and scheduled instant (the same event again with the same value starts nothing more); an event whose
     reminder instant has passed starts at once if the scheduled instant is still ahead, else nothing; an event
     without a valid instant is ignored (counted in the trigger's ``ignoredEvents``). A ``cancelledBy`` event with
-    the same property value cancels the user's reminder (its steps not yet done)."""
+    the same property value cancels the profile's reminder (its steps not yet done), whichever of the profile's
+    identities (linked by ``identify`` or ``alias``) either event came with."""
 
     kind: Literal["EVENT_REMINDER"]
     event: EventName

@@ -6,7 +6,7 @@ listens to the CDP (:meth:`~gateway.services.cdp.service.CdpService.add_event_li
 replay). A rule that matches a user starts a *run* (a row): ``EVENT_NOT_FOLLOWED`` waits (state ``WAITING``) until
 the window ends, and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EVENT`` starts once per user;
 ``AUDIENCE_ENTERED`` at each entry; ``EVENT_REMINDER`` is scheduled (state ``SCHEDULED``) ``hoursBefore`` the
-instant its event names, once per user and instant, until a ``cancelledBy`` event naming the same instant cancels
+instant its event names, once per profile and instant, until a ``cancelledBy`` event naming the same instant cancels
 it; ``AREA_ENTERED`` (operator signal) at each entry into the area's cells; ``VENUE_AT_TIME`` (operator signal) once
 per install and local day after ``minDwellMinutes`` in the area inside a local-time window, evaluated at each tick
 with numpy over the area's occupants (presence kept in ``cdp_trigger_presence``); ``ARRIVED_FROM_ROAMING``
@@ -139,6 +139,8 @@ EVENT_SOURCE = "/cdp/v1/triggers"
 CAP_DAYS = 2
 """Days of fires read back after a restart to rebuild the daily caps (a local day is never longer)."""
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+_IDS_PER_QUERY = 500
+"""Identities of one profile looked up per query (SQLite bounds a statement's parameters)."""
 
 
 @dataclass
@@ -358,6 +360,21 @@ class TriggerService:
                 return space.anon_ids[m][0]
         return f"#{p}"  # not reached: every profile has an id
 
+    def _profile_runs(self, record: TriggerRecord, p: int, started_us: int) -> list[tuple[int, int]]:
+        """(run, state) of the trigger's runs at ``started_us`` for live profile ``p``, oldest first: a run is
+        stored under the identity the profile had then, so every id the profile holds now (merged ones included)
+        is looked up, and kept when it still names ``p`` (as :meth:`_step` resolves it)."""
+        space = self.cdp.space(record.partner_id)
+        ids = list(dict.fromkeys(i for m in space.members(p) for i in (*space.user_ids[m], *space.anon_ids[m])))
+        found: list[tuple[int, int]] = []
+        for lo in range(0, len(ids), _IDS_PER_QUERY):  # a profile may hold many anonymous ids
+            chunk = ids[lo:lo + _IDS_PER_QUERY]
+            found += [(int(r["seq"]), int(r["state"])) for r in self.store.conn.execute(
+                f"SELECT seq, identity, state FROM cdp_trigger_runs WHERE trigger_seq = ? AND started_us = ? AND "
+                f"identity IN ({', '.join('?' * len(chunk))})", (record.seq, started_us, *chunk))
+                if space.find(r["identity"]) == p]
+        return sorted(found)
+
     def _new_run(self, record: TriggerRecord, identity: str, state: int, started_us: int) -> int | None:
         """Store a run; ``None`` when this trigger already started one for this user at this instant (a tick rerun
         after a crash, whose first pass committed its runs with their timers: nothing is started twice)."""
@@ -436,14 +453,17 @@ class TriggerService:
             if starts is None or (not cancel and starts <= now):
                 ignored += 0 if cancel else 1  # tracked events are not validated against rules: counted, not refused
                 continue
-            identity = self._identity(notice.partner_id, int(notice.profiles[i]))
+            p, starts_us = int(notice.profiles[i]), to_micros(starts)
+            runs = self._profile_runs(record, p, starts_us)
             if cancel:
-                self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE trigger_seq = ? AND identity = ? "
-                                        "AND started_us = ? AND state = ?",
-                                        (CANCELLED, record.seq, identity, to_micros(starts), SCHEDULED))
+                self.store.conn.executemany("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?",
+                                            [(CANCELLED, run) for run, state in runs if state == SCHEDULED])
                 continue
-            run = self._new_run(record, identity, SCHEDULED, to_micros(starts))
-            if run is not None:  # else this user's reminder for this instant exists (or was cancelled)
+            if runs:  # this profile's reminder for this instant exists (or was cancelled), under whichever identity
+                continue
+            identity = self._identity(notice.partner_id, p)
+            run = self._new_run(record, identity, SCHEDULED, starts_us)
+            if run is not None:
                 self._start(record, run, identity, max(starts - timedelta(hours=rule.hours_before), now))
         if ignored:
             record.ignored += ignored
@@ -572,6 +592,13 @@ class TriggerService:
             if got is None or got["state"] != SCHEDULED:
                 return  # cancelled by the cancelledBy event
             scheduled_us = int(got["started_us"])
+            p = self.cdp.space(record.partner_id).find(identity)
+            if p is not None and any(other < run and state != CANCELLED
+                                     for other, state in self._profile_runs(record, p, scheduled_us)):
+                # booked from two identities before an identify or alias made them one profile: the earlier run
+                # reminds, this one ends (once per profile and instant)
+                self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (CANCELLED, run))
+                return
             if step + 1 == len(record.spec.steps):
                 self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (STARTED, run))
         space = self.cdp.space(record.partner_id)

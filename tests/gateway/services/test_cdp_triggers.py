@@ -489,6 +489,68 @@ def test_reminder_cancelled_by_the_same_booking_only(stack: Stack) -> None:
     assert [(f[1], f[2]) for f in stack.fires(record)] == [("u2", 0), ("u3", 0), ("u2", 1)]
 
 
+def call(s: Stack, type_: str, **fields: Any) -> None:
+    """One Segment call of any type (``userId``/``anonymousId``/``previousId`` given as keywords)."""
+    s.cdp.ingest(s.source, s.cdp.normalise([TrackingCall.model_validate({"type": type_, **fields})]))
+
+
+def link(s: Stack, how: str, anon: str, user: str) -> None:
+    """The visitor ``anon`` turns out to be ``user``: an ``identify`` with both ids, or an ``alias``."""
+    if how == "identify":
+        call(s, "identify", userId=user, anonymousId=anon)
+    else:
+        call(s, "alias", previousId=anon, userId=user)
+
+
+def ticket(s: Stack, event: str, ids: dict[str, str], at: datetime) -> None:
+    call(s, "track", event=event, properties={"startsAt": iso(at)}, **ids)
+
+
+@pytest.mark.parametrize(("booked", "how", "linked", "refunded"), [
+    # booked as an anonymous visitor, who then logs in (identify), refunded as the user
+    ({"anonymousId": "anon-1"}, "identify", ("anon-1", "u-42"), {"userId": "u-42"}),
+    # the same linked by alias
+    ({"anonymousId": "anon-1"}, "alias", ("anon-1", "u-42"), {"userId": "u-42"}),
+    # booked anonymously, aliased, refunded from the anonymous id again (the profile is now known as u-42)
+    ({"anonymousId": "anon-1"}, "alias", ("anon-1", "u-42"), {"anonymousId": "anon-1"}),
+    # the reverse: booked as the user, refunded from a device identified as that user afterwards
+    ({"userId": "u-42"}, "identify", ("anon-1", "u-42"), {"anonymousId": "anon-1"}),
+    # booked under an old user id, renamed by alias, refunded under the old id
+    ({"userId": "u-old"}, "alias", ("u-old", "u-42"), {"userId": "u-old"}),
+])
+def test_reminder_cancelled_from_another_identity_of_the_profile(
+        stack: Stack, booked: dict[str, str], how: str, linked: tuple[str, str], refunded: dict[str, str]) -> None:
+    """A refund cancels the reminder of the profile, whichever of its identities (across an identify or alias
+    between them) the booking and the refund came with."""
+    record = stack.trigger(reminder(cancelledBy="Ticket Refunded"))
+    show = stack.world.clock.now + timedelta(hours=4)
+    ticket(stack, "Ticket Purchased", booked, show)
+    link(stack, how, *linked)
+    ticket(stack, "Ticket Refunded", refunded, show)
+    stack.advance(timedelta(hours=4))
+    assert stack.fires(record) == []
+
+
+@pytest.mark.parametrize("linked_first", [
+    True,   # the second booking comes after the link: nothing more is scheduled
+    False,  # both booked while still two profiles, then linked: the later run yields to the earlier one
+])
+def test_reminder_booked_from_two_identities_of_one_profile_fires_once(stack: Stack, linked_first: bool) -> None:
+    """The same booking from the anonymous id and from the user id of one profile reminds once, as the user."""
+    record = stack.trigger(reminder(), steps=[{"action": HOOK}, {"delaySeconds": 600, "action": HOOK}])
+    show = stack.world.clock.now + timedelta(hours=4)
+    ticket(stack, "Ticket Purchased", {"anonymousId": "anon-1"}, show)
+    if linked_first:
+        link(stack, "identify", "anon-1", "u-42")
+    ticket(stack, "Ticket Purchased", {"userId": "u-42"}, show)
+    if not linked_first:
+        link(stack, "alias", "anon-1", "u-42")
+    ticket(stack, "Ticket Purchased", {"userId": "u-7"}, show)  # another user's booking of the same show
+    stack.advance(timedelta(hours=4))
+    assert [(f[1], f[2], f[3]) for f in stack.fires(record)] == [("u-42", 0, "SENT"), ("u-7", 0, "SENT"),
+                                                                  ("u-42", 1, "SENT"), ("u-7", 1, "SENT")]
+
+
 def test_reminder_in_quiet_hours_is_suppressed(stack: Stack) -> None:
     """A reminder due in the quiet hours (UTC for a server-side user) is suppressed, not delayed."""
     now = stack.world.clock.now
@@ -679,6 +741,31 @@ def begin_reminders(s: Stack) -> tuple[list[TriggerRecord], Callable[[World], No
     s.track("u3", "Ticket Refunded", properties={"startsAt": iso(now + timedelta(hours=3))})
     s.advance(timedelta(minutes=50))  # u1's reminder sent, its second step pending; u2's reminder pending
     return [record], lambda world: None
+
+
+def test_restart_between_alias_and_refund_keeps_the_profile_s_reminder(fresh_world: Any, tmp_path: Path) -> None:
+    """After a restart between the alias and the refund, the refund from the user id still cancels the reminder
+    booked anonymously, and a second booking from the user id starts nothing (the profile is rebuilt from the log,
+    the runs from the store)."""
+    first = open_stack(tmp_path / "t.db", fresh_world())
+    record = first.trigger(reminder(cancelledBy="Ticket Refunded"))
+    now = first.world.clock.now
+    show, gig = now + timedelta(hours=3), now + timedelta(hours=5)
+    ticket(first, "Ticket Purchased", {"anonymousId": "anon-1"}, show)
+    ticket(first, "Ticket Purchased", {"anonymousId": "anon-1"}, gig)
+    link(first, "alias", "anon-1", "u-42")
+    first.advance(timedelta(minutes=10))
+    stopped_at = first.world.clock.now
+    first.store.close()
+    world = fresh_world()
+    world.run_until(stopped_at)
+    again = open_stack(tmp_path / "t.db", world, first=False)
+    ticket(again, "Ticket Refunded", {"userId": "u-42"}, show)
+    ticket(again, "Ticket Purchased", {"userId": "u-42"}, gig)  # the gig again: already the profile's
+    again.advance(timedelta(hours=5))
+    assert [(f[1], f[3]) for f in again.fires(record)] == [("u-42", "SENT")]
+    assert again.sent_at(record)[0] >= gig - timedelta(hours=2)
+    again.store.close()
 
 
 def begin_venue(s: Stack) -> tuple[list[TriggerRecord], Callable[[World], None]]:
