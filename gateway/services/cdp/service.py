@@ -6,8 +6,9 @@ spec) and a simulated app's :class:`~gateway.services.apps.events.AppEventBatch`
 de-duplicate, resolve the profile, log, count into the audience columns, re-evaluate the touched profiles, notify —
 so a partner's server-side events and its app's events meet in one profile. App events take a vectorised path
 (columns in, columns out). The event log is the durable truth: after a restart profiles and memberships are rebuilt
-by replaying it (:meth:`resume`). Listeners hear :class:`~gateway.services.cdp.model.AudienceChange` and
-:class:`~gateway.services.cdp.model.EventsIngested` (the hooks triggers will use). It must not know about HTTP.
+by replaying it (:meth:`resume`). Listeners hear :class:`~gateway.services.cdp.model.AudienceChange`,
+:class:`~gateway.services.cdp.model.EventsIngested` and profile merges (the hooks triggers use). It must not know
+about HTTP.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ from simulator.errors import InstantRangeError
 
 AudienceListener = Callable[[AudienceChange], None]
 EventListener = Callable[[EventsIngested], None]
+ProfileMergeListener = Callable[[int, int, int], None]
+"""Called with (partner id, kept, gone) after an identify or alias merged profile ``gone`` into ``kept``."""
 APP_CURRENCY = "EUR"
 """Currency of the simulated apps' order values (``Order Completed``: ``revenue`` and ``currency``)."""
 _TYPE_CODE = {name: code for code, name in enumerate(MESSAGE_TYPES)}
@@ -146,6 +149,7 @@ class CdpService:
         """(simulated day, last log seq when it began): how far back the retention's delete has to look."""
         self._audience_listeners: list[AudienceListener] = []
         self._event_listeners: list[EventListener] = []
+        self._merge_listeners: list[ProfileMergeListener] = []
 
     # -- listeners ---------------------------------------------------------------------------------------------
     def add_audience_listener(self, fn: AudienceListener) -> None:
@@ -156,18 +160,26 @@ class CdpService:
         """Call ``fn(ingested)`` after each call or app batch reached profiles (not while replaying the log)."""
         self._event_listeners.append(fn)
 
+    def add_merge_listener(self, fn: ProfileMergeListener) -> None:
+        """Call ``fn(partner_id, kept, gone)`` as soon as a call merged two profiles, before the call's events reach
+        the event listeners (not while replaying the log: a listener rebuilds its state after :meth:`resume`)."""
+        self._merge_listeners.append(fn)
+
     # -- partners and sources ----------------------------------------------------------------------------------
     def _partner(self, partner_id: int) -> _Partner:
         partner = self._partners.get(partner_id)
         if partner is None:
             partner = self._partners[partner_id] = _Partner()
-            partner.space.on_merge.append(lambda kept, gone: self._merged(partner, kept, gone))
+            partner.space.on_merge.append(lambda kept, gone: self._merged(partner_id, partner, kept, gone))
         return partner
 
-    def _merged(self, partner: _Partner, kept: int, gone: int) -> None:
+    def _merged(self, partner_id: int, partner: _Partner, kept: int, gone: int) -> None:
         traits = partner.space.traits_of(kept)
         for state in partner.audiences.values():
             state.merge(kept, gone, traits)
+        if not self._replaying:
+            for fn in self._merge_listeners:
+                fn(partner_id, kept, gone)
 
     def create_source(self, partner_id: int, name: str, app_id: str | None) -> tuple[Source, str]:
         """A new source and its write key (shown once); ``app_id`` must be one of the partner's apps."""

@@ -4,7 +4,9 @@ Owns :class:`TriggerService` and its tables (``cdp_triggers``, ``cdp_trigger_run
 listens to the CDP (:meth:`~gateway.services.cdp.service.CdpService.add_event_listener`,
 :meth:`~gateway.services.cdp.service.CdpService.add_audience_listener`, which stay silent during a restart's
 replay). A rule that matches a user starts a *run* (a row): ``EVENT_NOT_FOLLOWED`` waits (state ``WAITING``) until
-the window ends, and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EVENT`` starts once per user;
+the window ends, and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EVENT`` starts once per user; both
+follow the resolved profile (:meth:`~gateway.services.cdp.service.CdpService.add_merge_listener`: a wait or a start
+merged away is the merged profile's, and of two waits merged into one the earlier is kept);
 ``AUDIENCE_ENTERED`` at each entry; ``EVENT_REMINDER`` is scheduled (state ``SCHEDULED``) ``hoursBefore`` the
 instant its event names, once per profile and instant, until a ``cancelledBy`` event naming the same instant cancels
 it; ``AREA_ENTERED`` (operator signal) at each entry into the area's cells; ``VENUE_AT_TIME`` (operator signal) once
@@ -14,8 +16,9 @@ with numpy over the area's occupants (presence kept in ``cdp_trigger_presence``)
 signals count only installs that allow location in the app. A started run goes through the
 trigger's steps, each a durable timer
 (:class:`gateway.core.timers.Timers`) that, when due, decides the step — quiet hours in the user's local time
-(:func:`gateway.services.policy.in_quiet_hours`), then the trigger's daily cap per user
-(:class:`gateway.services.caps.FrequencyCaps`), then consent — records a *fire* under an id made of the run and the
+(:func:`gateway.services.policy.in_quiet_hours`), then the trigger's daily cap per user — the sends counted under
+each identity (:class:`gateway.services.caps.FrequencyCaps`), summed over the identities of the resolved profile —
+then consent — records a *fire* under an id made of the run and the
 step, and schedules the next step. A restart puts the waiting runs and the pending timers back, so it fires exactly
 the actions, with exactly the ids, an uninterrupted run would have.
 
@@ -157,7 +160,9 @@ class TriggerRecord:
     cells: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     """The cells of an ``AREA_ENTERED`` rule's area, ascending."""
     caps: FrequencyCaps = field(default_factory=lambda: FrequencyCaps(0, per_partner=False))
-    """Sends of this trigger per user (numbered by :meth:`key`) on their local day."""
+    """Sends of this trigger per identity a run was started under (numbered by :meth:`key`) on the user's local day
+    (the daily cap sums those of a profile's identities: counted per identity, the counts need no re-keying when
+    profiles merge, and a restart rebuilds them from the fires as they were)."""
     keys: dict[str, int] = field(default_factory=dict)
     waiting: dict[int, tuple[int, int]] = field(default_factory=dict)
     """Root profile → (run, started µs) of its open ``EVENT_NOT_FOLLOWED`` wait."""
@@ -250,6 +255,7 @@ class TriggerService:
         self._timers = Timers(store, world.clock, "cdp-triggers", {"step": self._step, "expire": self._expire})
         cdp.add_event_listener(self.on_events)
         cdp.add_audience_listener(self.on_audience)
+        cdp.add_merge_listener(self.on_merge)
         world.on_cell_change(self.on_cell_change)
         world.on_step(self.on_step)
         world.on_roamer_arrival(self.on_roamer_arrival)
@@ -360,12 +366,17 @@ class TriggerService:
                 return space.anon_ids[m][0]
         return f"#{p}"  # not reached: every profile has an id
 
+    def _profile_ids(self, partner_id: int, p: int) -> list[str]:
+        """Every user and anonymous id live profile ``p`` holds (those of profiles merged into it included)."""
+        space = self.cdp.space(partner_id)
+        return list(dict.fromkeys(i for m in space.members(p) for i in (*space.user_ids[m], *space.anon_ids[m])))
+
     def _profile_runs(self, record: TriggerRecord, p: int, started_us: int) -> list[tuple[int, int]]:
         """(run, state) of the trigger's runs at ``started_us`` for live profile ``p``, oldest first: a run is
         stored under the identity the profile had then, so every id the profile holds now (merged ones included)
         is looked up, and kept when it still names ``p`` (as :meth:`_step` resolves it)."""
         space = self.cdp.space(record.partner_id)
-        ids = list(dict.fromkeys(i for m in space.members(p) for i in (*space.user_ids[m], *space.anon_ids[m])))
+        ids = self._profile_ids(record.partner_id, p)
         found: list[tuple[int, int]] = []
         for lo in range(0, len(ids), _IDS_PER_QUERY):  # a profile may hold many anonymous ids
             chunk = ids[lo:lo + _IDS_PER_QUERY]
@@ -484,6 +495,39 @@ class TriggerService:
                     run = self._new_run(record, identity, STARTED, change.at_us)
                     if run is not None:
                         self._start(record, run, identity, now)
+
+    def on_merge(self, partner_id: int, kept: int, gone: int) -> None:
+        """CDP listener: an identify or alias merged profile ``gone`` into ``kept``. What the partner's triggers keep
+        per profile follows, as a restart rebuilds it from the runs (keyed by the merged profile): a ``FIRST_EVENT``
+        start of ``gone`` is ``kept``'s, and so is its open ``EVENT_NOT_FOLLOWED`` wait — its window's end fires
+        for the merged profile and a follow-up from any of its identities cancels it. When both had a wait open,
+        the earlier one (event time, then run) stays and the later one is cancelled: one open wait per user."""
+        for record in self.of_partner(partner_id):
+            if gone in record.seen:
+                record.seen.discard(gone)
+                record.seen.add(kept)
+            moved = record.waiting.pop(gone, None)
+            if moved is None:
+                continue
+            held = record.waiting.get(kept)
+            if held is None:
+                record.waiting[kept] = moved
+                continue
+            keep, drop = sorted([held, moved], key=lambda w: (w[1], w[0]))
+            record.waiting[kept] = keep
+            with self.store.transaction() as conn:
+                conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (CANCELLED, drop[0]))
+
+    def _sent_today(self, record: TriggerRecord, p: int | None, identity: str, day: int) -> int:
+        """Sends of the trigger to the user on their local ``day``: those counted under every identity of profile
+        ``p`` (a user linked across an anonymous id and a user id has one cap), else under the run's identity
+        (an area entrant the CDP has not heard of)."""
+        ids = [identity] if p is None else self._profile_ids(record.partner_id, p)
+        keys = np.array([record.keys[i] for i in ids if i in record.keys], np.int32)
+        if not len(keys):
+            return 0
+        sent, _ = record.caps.today(keys, np.full(len(keys), day, np.int32), np.zeros(len(keys), np.int64))
+        return int(sent.sum())
 
     # -- timers ------------------------------------------------------------------------------------------------
     def _expire(self, trigger: int, run: int, identity: str) -> None:
@@ -617,8 +661,6 @@ class TriggerService:
         refs: list[str] = []
         reason: str | None = None
         quiet = spec.quiet_hours
-        caps_key = np.array([record.key(identity)], np.int32)
-        days = np.array([day], np.int32)
         if (isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule | ArrivedFromRoamingRule)
                 and not self._location_allowed(installs[0])):
             reason = "NO_CONSENT"  # the location permission (the link) was withdrawn since the entry
@@ -627,8 +669,7 @@ class TriggerService:
         elif quiet is not None and in_quiet_hours(np.array([hour], np.int16),
                                                   Rules(quiet.start_hour, quiet.end_hour))[0]:
             reason = "QUIET_HOURS"
-        elif spec.daily_cap is not None and record.caps.today(caps_key, days, np.zeros(1, np.int64))[0][0] >= \
-                spec.daily_cap:
+        elif spec.daily_cap is not None and self._sent_today(record, p, identity, day) >= spec.daily_cap:
             reason = "FREQUENCY_CAP"
         elif isinstance(action, WebhookAction):
             self._webhook(record, action, fire_id, step, user_id, identity, now, scheduled_us)
@@ -637,7 +678,8 @@ class TriggerService:
             refs, reason = self._push(action, installs, {} if p is None else space.traits_of(p))
         status = "SUPPRESSED" if reason is not None else "SENT"
         if reason is None:
-            record.caps.record(caps_key, days, np.zeros(1, np.int64))
+            record.caps.record(np.array([record.key(identity)], np.int32), np.array([day], np.int32),
+                               np.zeros(1, np.int64))
         self.store.conn.execute(
             "INSERT OR IGNORE INTO cdp_trigger_fires(fire_id, trigger_seq, identity, user_id, step, action, status, "
             "reason, refs, at_us, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -832,8 +874,9 @@ class TriggerService:
             p = None if record is None else self.cdp.space(record.partner_id).find(r["identity"])
             if record is None or p is None:
                 continue
-            if r["state"] == WAITING:
-                record.waiting[p] = (r["seq"], r["started_us"])
+            held = record.waiting.get(p)
+            if r["state"] == WAITING and (held is None or (r["started_us"], r["seq"]) < (held[1], held[0])):
+                record.waiting[p] = (r["seq"], r["started_us"])  # the earlier of two merged waits, as on_merge
             if isinstance(record.spec.rule, FirstEventRule):
                 record.seen.add(p)
         since = to_micros(self.world.clock.now - timedelta(days=CAP_DAYS))

@@ -278,3 +278,32 @@ async def test_reminder_through_the_tracking_api(aiohttp_server: AiohttpServer, 
             assert [(f.user_id, f.status) for f in fires] == [("u1", "SENT")]
             assert starts - timedelta(hours=1) <= fires[0].at <= starts - timedelta(hours=1) + world.tick
             assert (await partner.trigger(trigger.id)).ignored_events == 1
+
+
+async def test_cart_filled_anonymously_then_aliased_through_the_tracking_api(
+        aiohttp_server: AiohttpServer, world: World, settings: Settings) -> None:
+    """The issue's probe through /v1/track and /v1/alias: u-42 signs in, fills the cart as anon-1, the two are
+    aliased; the wait fires once at the window's end as u-42 (dailyCap 1: u-42's next cart that day is capped);
+    another user's wait is cancelled by the order from their anonymous id after their alias."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", SCOPES)
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            trigger = await partner.create_trigger({**CART, "dailyCap": 1})
+            source = await partner.create_source("Backend")
+            assert source.write_key is not None
+            async with TrackingClient(url, source.write_key) as tracking:
+                await tracking.track({"userId": "u-42", "event": "Signed In"})
+                await tracking.track({"anonymousId": "anon-1", "event": "Product Added"})
+                await tracking.alias({"previousId": "anon-1", "userId": "u-42"})
+                await tracking.track({"userId": "u-7", "event": "Signed In"})
+                await tracking.track({"anonymousId": "anon-7", "event": "Product Added"})
+                await tracking.alias({"previousId": "anon-7", "userId": "u-7"})
+                await tracking.track({"anonymousId": "anon-7", "event": "Order Completed"})
+                await admin.advance(timedelta(hours=1, minutes=5))
+                await tracking.track({"userId": "u-42", "event": "Product Added"})
+            await admin.advance(timedelta(hours=1, minutes=5))
+            fires = await partner.trigger_fires(trigger.id)
+            assert [(f.user_id, f.status, f.reason) for f in fires] == [("u-42", "SENT", None),
+                                                                      ("u-42", "SUPPRESSED", "FREQUENCY_CAP")]

@@ -551,6 +551,141 @@ def test_reminder_booked_from_two_identities_of_one_profile_fires_once(stack: St
                                                                   ("u-42", 1, "SENT"), ("u-7", 1, "SENT")]
 
 
+# -- identities linked by identify or alias: waits, first starts and caps follow the resolved profile -------------
+
+Act = Callable[[Stack], None]
+
+
+def run_acts(fresh_world: Any, path: Path, begin: Callable[[Stack], TriggerRecord], acts: list[Act],
+             restart_after: int | None) -> list[tuple[str, str | None, int, str, str | None, timedelta]]:
+    """``begin`` then ``acts`` in order, the gateway stopped and resumed after act ``restart_after`` (``None``:
+    never); the trigger's fires, each with its instant as the time since ``begin``."""
+    s = open_stack(path, fresh_world())
+    start = s.world.clock.now
+    record = begin(s)
+    for i, act in enumerate(acts):
+        act(s)
+        if i == restart_after:
+            stopped_at = s.world.clock.now
+            s.store.close()
+            world = fresh_world()
+            world.run_until(stopped_at)
+            s = open_stack(path, world, first=False)
+    got = [(*f, g.at - start) for f, g in zip(s.fires(record), s.triggers.fires(s.partner, record.id), strict=True)]
+    s.store.close()
+    return got
+
+
+def track_as(event: str, **ids: str) -> Act:
+    return lambda s: call(s, "track", event=event, **ids)
+
+
+def wait(minutes: int) -> Act:
+    return lambda s: s.advance(timedelta(minutes=minutes))
+
+
+def linked(how: str) -> Act:
+    return lambda s: link(s, how, "anon-1", "u-42")
+
+
+def cart_of_a_known_user_filled_anonymously(s: Stack) -> TriggerRecord:
+    """The probe: u-42 signs in, the cart is filled as anon-1 (two profiles until they are linked)."""
+    record = s.trigger(CART)
+    call(s, "track", event="Signed In", userId="u-42")
+    call(s, "track", event="Product Added", anonymousId="anon-1")
+    return record
+
+
+@pytest.mark.parametrize("restart_after", [
+    None,  # uninterrupted
+    0,     # stopped right after the link, resumed before the window's end
+    1,     # stopped mid-window
+])
+@pytest.mark.parametrize("how", ["identify", "alias"])
+def test_a_wait_merged_into_another_profile_fires_once_at_the_window_end(
+        fresh_world: Any, tmp_path: Path, how: str, restart_after: int | None) -> None:
+    """A cart wait opened as an anonymous id that is then linked to a known user fires once, as that user, at the
+    window's end — the same with and without a restart in between."""
+    fires = run_acts(fresh_world, tmp_path / "t.db", cart_of_a_known_user_filled_anonymously,
+                     [linked(how), wait(30), wait(120)], restart_after)
+    assert [f[:5] for f in fires] == [("trg_000001-1-0", "u-42", 0, "SENT", None)]
+    assert timedelta(hours=1) <= fires[0][5] <= timedelta(minutes=62)  # at the window's end, not later
+
+
+@pytest.mark.parametrize("restart_after", [
+    None,  # uninterrupted
+    0,     # stopped between the link and the order
+    2,     # stopped after the order, resumed before the window's end
+])
+@pytest.mark.parametrize(("how", "order_ids"), [
+    # linked by identify; the order comes with the user id
+    ("identify", {"userId": "u-42"}),
+    # linked by alias; the order comes with the user id
+    ("alias", {"userId": "u-42"}),
+    # linked by alias; the order comes from the anonymous id again (a profile now known as u-42)
+    ("alias", {"anonymousId": "anon-1"}),
+])
+def test_a_wait_merged_into_another_profile_is_cancelled_by_a_follow_up_from_any_identity(
+        fresh_world: Any, tmp_path: Path, how: str, order_ids: dict[str, str], restart_after: int | None) -> None:
+    """After the link, an order from any identity of the merged profile cancels the wait: nothing fires, with or
+    without a restart (before or after the order)."""
+    fires = run_acts(fresh_world, tmp_path / "t.db", cart_of_a_known_user_filled_anonymously,
+                     [linked(how), wait(30), track_as("Order Completed", **order_ids), wait(120)], restart_after)
+    assert fires == []
+
+
+@pytest.mark.parametrize("restart_after", [None, 2])
+def test_two_waits_merged_into_one_profile_fire_once_the_earlier(
+        fresh_world: Any, tmp_path: Path, restart_after: int | None) -> None:
+    """Carts filled as anon-1 and, 10 minutes later, as u-42 (two profiles), then aliased: one wait per user, the
+    earlier one fires, once, with or without a restart."""
+    def begin(s: Stack) -> TriggerRecord:
+        return s.trigger(CART)
+
+    fires = run_acts(fresh_world, tmp_path / "t.db", begin,
+                     [track_as("Product Added", anonymousId="anon-1"), wait(10),
+                      track_as("Product Added", userId="u-42"), linked("alias"), wait(180)], restart_after)
+    assert [f[:5] for f in fires] == [("trg_000001-1-0", "u-42", 0, "SENT", None)]
+    assert timedelta(hours=1) <= fires[0][5] <= timedelta(minutes=62)  # the earlier wait's window end
+
+
+@pytest.mark.parametrize("restart_after", [None, 0])
+def test_first_event_merged_into_another_profile_starts_once(
+        fresh_world: Any, tmp_path: Path, restart_after: int | None) -> None:
+    """A welcome chain started as an anonymous id is the profile's once linked to the user: the user's own first
+    open afterwards starts nothing more, with or without a restart."""
+    def begin(s: Stack) -> TriggerRecord:
+        record = s.trigger({"kind": "FIRST_EVENT"})
+        call(s, "track", event="Signed In", userId="u-42")
+        call(s, "track", event="Application Opened", anonymousId="anon-1")
+        return record
+
+    fires = run_acts(fresh_world, tmp_path / "t.db", begin,
+                     [linked("alias"), wait(5), track_as("Application Opened", userId="u-42"), wait(5)],
+                     restart_after)
+    assert [f[:4] for f in fires] == [("trg_000001-1-0", "u-42", 0, "SENT")]
+
+
+@pytest.mark.parametrize("restart_after", [
+    None,  # uninterrupted
+    1,     # stopped after the link, before the second send (the cap is rebuilt from the fires)
+])
+def test_daily_cap_counts_per_profile_across_linked_identities(
+        fresh_world: Any, tmp_path: Path, restart_after: int | None) -> None:
+    """dailyCap 1: a send to anon-1 counts for the user it is linked to, so the user's own run the same day is
+    suppressed; another user is not — with or without a restart in between."""
+    def begin(s: Stack) -> TriggerRecord:
+        record = s.trigger(CART, dailyCap=1)
+        call(s, "track", event="Product Added", anonymousId="anon-1")
+        return record
+
+    fires = run_acts(fresh_world, tmp_path / "t.db", begin,
+                     [wait(70), linked("alias"), track_as("Product Added", userId="u-42"),
+                      track_as("Product Added", userId="u-7"), wait(70)], restart_after)
+    assert [f[1:5] for f in fires] == [(None, 0, "SENT", None), ("u-42", 0, "SUPPRESSED", "FREQUENCY_CAP"),
+                                       ("u-7", 0, "SENT", None)]
+
+
 def test_reminder_in_quiet_hours_is_suppressed(stack: Stack) -> None:
     """A reminder due in the quiet hours (UTC for a server-side user) is suppressed, not delayed."""
     now = stack.world.clock.now
