@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,16 @@ def assert_one_problem(text: str, where: str, message: str) -> None:
     line = str(caught.value.problems[0])
     assert line.startswith(f"f.yaml:{where}:"), line
     assert message in line, line
+
+
+def output_digests(out: Path) -> dict[str, str]:
+    """SHA-256 of every file under a run's ``out`` but the summary (whose timings differ), by relative path."""
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file() and p.name != "summary.json"}
+
+
+def summary_without_timings(out: Path) -> dict[str, object]:
+    """A run's ``summary.json`` without its timings (what two equal runs share)."""
+    data: dict[str, object] = json.loads((out / "summary.json").read_text())
+    data.pop("timings")
+    return data

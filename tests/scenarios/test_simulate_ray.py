@@ -3,7 +3,6 @@ world on Ray actors answers queries as the single world does. One local Ray serv
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,6 +14,7 @@ import pytest
 from scenarios.cli import main
 from simulator.rng import BLOCK_SIZE
 from simulator.world import World, WorldConfig
+from tests.scenarios.conftest import output_digests, summary_without_timings
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'opsim[ray]'): the sharded engine is "
                                         "not tested")
@@ -36,17 +36,6 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-def _digests(out: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``out`` but the summary (whose timings differ), by relative path."""
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file() and p.name != "summary.json"}
-
-
-def _summary(out: Path) -> dict[str, object]:
-    data: dict[str, object] = json.loads((out / "summary.json").read_text())
-    data.pop("timings")
-    return data
-
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_ray_engine_writes_the_local_engines_bytes(tmp_path: Path, fmt: str) -> None:
@@ -54,9 +43,9 @@ def test_ray_engine_writes_the_local_engines_bytes(tmp_path: Path, fmt: str) -> 
     local, sharded = tmp_path / "local", tmp_path / "ray"
     assert main([*ARGS, "--format", fmt, "--out", str(local)]) == 0
     assert main([*ARGS, "--format", fmt, "--out", str(sharded), "--engine", "ray", "--workers", "2"]) == 0
-    digests = _digests(local)
-    assert len(digests) >= 3 and _digests(sharded) == digests
-    assert _summary(sharded) == _summary(local)
+    digests = output_digests(local)
+    assert len(digests) >= 3 and output_digests(sharded) == digests
+    assert summary_without_timings(sharded) == summary_without_timings(local)
     assert json.loads((sharded / "summary.json").read_text())["timings"]["shards"] == 2
 
 

@@ -10,7 +10,6 @@ The commands run in subprocesses, so this test process never initialises Ray its
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -29,6 +28,7 @@ import pytest
 
 from scenarios.cli import main
 from simulator.rng import BLOCK_SIZE
+from tests.scenarios.conftest import output_digests, summary_without_timings
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'opsim[ray]'): the sharded engine is not tested")
 
@@ -126,17 +126,6 @@ def _opsim(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comple
                            *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def _digests(out: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``out`` but the summary (whose timings differ), by relative path."""
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file() and p.name != "summary.json"}
-
-
-def _summary(out: Path) -> dict[str, object]:
-    data: dict[str, object] = json.loads((out / "summary.json").read_text())
-    data.pop("timings")
-    return data
-
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -153,9 +142,9 @@ def test_address_joins_a_ray_start_cluster(cluster: Cluster, local_run: Path, tm
     done = _opsim([*ARGS, "--out", str(out), "--engine", "ray", "--workers", "2", "--address", cluster.address],
                   cluster.env, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    digests = _digests(local_run)
-    assert len(digests) >= 3 and _digests(out) == digests
-    assert _summary(out) == _summary(local_run)
+    digests = output_digests(local_run)
+    assert len(digests) >= 3 and output_digests(out) == digests
+    assert summary_without_timings(out) == summary_without_timings(local_run)
     assert json.loads((out / "summary.json").read_text())["timings"]["shards"] == 2
     assert cluster.alive(), cluster.log.read_text(errors="replace")[-3000:]
 
@@ -168,5 +157,5 @@ def test_without_address_a_local_ray_is_started_whatever_ray_address_says(cluste
     env = {**cluster.env, "RAY_ADDRESS": cluster.address}
     done = _opsim([*ARGS, "--out", str(out), "--engine", "ray", "--workers", "2"], env, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert _digests(out) == _digests(local_run)
+    assert output_digests(out) == output_digests(local_run)
     assert cluster.alive()

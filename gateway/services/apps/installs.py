@@ -81,9 +81,22 @@ class InstallTable:
 
     def rows_of(self, subscriber: int) -> NDArray[np.int64]:
         """Rows of one subscriber: the drawn one (if any), then those of later installs, in install order."""
-        lo, hi = np.searchsorted(self.subscriber[:self.initial], [subscriber, subscriber + 1])
-        later = np.flatnonzero(self.subscriber[self.initial:] == subscriber) + self.initial
-        return np.concatenate([np.arange(lo, hi, dtype=np.int64), later.astype(np.int64)])
+        return self.rows_of_many(np.asarray([subscriber], np.int64))
+
+    def rows_of_many(self, subscribers: NDArray[np.int64] | NDArray[np.int32]) -> NDArray[np.int64]:
+        """:meth:`rows_of` of each of ``subscribers`` (distinct), one after the other in their order, as columns."""
+        subs = np.asarray(subscribers, np.int64)
+        drawn = self.subscriber[:self.initial]  # sorted by subscriber (the initial draw)
+        lo, hi = np.searchsorted(drawn, subs, "left"), np.searchsorted(drawn, subs, "right")
+        counts = hi - lo
+        drawn_rows = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        later = np.flatnonzero(np.isin(self.subscriber[self.initial:], subs)).astype(np.int64) + self.initial
+        order = np.argsort(subs, kind="stable")
+        owner = np.concatenate([np.repeat(np.arange(len(subs)), counts),
+                                order[np.searchsorted(subs[order], self.subscriber[later])]])
+        # Stable by owner: each subscriber's drawn row, then its later ones in install order.
+        rows: NDArray[np.int64] = np.concatenate([drawn_rows, later])[np.argsort(owner, kind="stable")]
+        return rows
 
     def append(self, subscriber: NDArray[np.int64], platform: NDArray[np.uint8], notifications: NDArray[np.bool_],
                marketing: NDArray[np.bool_], location: NDArray[np.uint8]) -> NDArray[np.int64]:

@@ -304,15 +304,13 @@ class PushService:
             app.seq, target, spec, now_us, rows.tolist(), subs.tolist(), status, displayed, expires_us,
             [now_us if ok else None for ok in reachable.tolist()])
         text = message.notification or None
-        held = []
         for i, (row, sub, ok, disp) in enumerate(zip(rows.tolist(), subs.tolist(), reachable.tolist(), displayed,
                                                      strict=True)):
             if ok:
                 self._deliver(first + i, app, row, sub, disp, text.title if text else None,
                               text.body if text else None)
             elif ttl_s > 0 and status[i] == "HELD":
-                held.append([first + i, sub, expires_us, int(disp), app.seq, row])
-        self._new_held.extend(held)
+                self._new_held.append([first + i, sub, expires_us, int(disp), app.seq, row])
         return format_id(PUSH_FANOUT_PREFIX, fanout)
 
     def _deliver(self, push_seq: int, app: AppRecord, row: int, sub: int, displayed: bool, title: str | None,

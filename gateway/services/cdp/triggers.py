@@ -435,8 +435,7 @@ class TriggerService:
                         open_ = record.waiting.get(p)
                         if open_ is not None and at_us >= open_[1]:
                             del record.waiting[p]
-                            self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?",
-                                                    (CANCELLED, open_[0]))
+                            self._set_state(open_[0], CANCELLED)
                     elif p not in record.waiting:
                         identity = self._identity(notice.partner_id, p)
                         run = self._new_run(record, identity, WAITING, at_us)
@@ -515,8 +514,8 @@ class TriggerService:
                 continue
             keep, drop = sorted([held, moved], key=lambda w: (w[1], w[0]))
             record.waiting[kept] = keep
-            with self.store.transaction() as conn:
-                conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (CANCELLED, drop[0]))
+            with self.store.transaction():
+                self._set_state(drop[0], CANCELLED)
 
     def _sent_today(self, record: TriggerRecord, p: int | None, identity: str, day: int) -> int:
         """Sends of the trigger to the user on their local ``day``: those counted under every identity of profile
@@ -539,7 +538,7 @@ class TriggerService:
         if p is None or record.waiting.get(p, (None, 0))[0] != run:
             return  # cancelled by the follow-up event
         del record.waiting[p]
-        self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (STARTED, run))
+        self._set_state(run, STARTED)
         self._start(record, run, identity, self.world.clock.now)
 
     def on_cell_change(self, now: datetime, subs: NDArray[np.int32], old: NDArray[np.int32],
@@ -555,16 +554,7 @@ class TriggerService:
                 entered = np.isin(new, record.cells) & ~np.isin(old, record.cells)
                 if not entered.any():
                     continue
-                assert record.app_seq is not None
-                table = self.apps.installs(self.apps.by_seq(record.app_seq))
-                allowed = table.installed & (table.location > 0)
-                for sub in subs[entered].tolist():
-                    for row in table.rows_of(int(sub)).tolist():
-                        if allowed[row]:
-                            identity = self.apps.codec.installation_id(record.app_seq, row)
-                            run = self._new_run(record, identity, STARTED, to_micros(now))
-                            if run is not None:
-                                self._start(record, run, identity, now)
+                self._start_located(record, subs[entered], now)
 
     def on_roamer_arrival(self, now: datetime, subs: NDArray[np.int32]) -> None:
         """World listener: inbound roamers landing (from ``fromCountries`` when the rule names some) who have the
@@ -577,18 +567,31 @@ class TriggerService:
         with self.store.transaction():
             for record in triggers:
                 rule = record.spec.rule
-                assert isinstance(rule, ArrivedFromRoamingRule) and record.app_seq is not None
-                table = self.apps.installs(self.apps.by_seq(record.app_seq))
-                allowed = table.installed & (table.location > 0)
-                for sub, country in zip(subs.tolist(), countries, strict=True):
-                    if rule.from_countries is not None and country not in rule.from_countries:
-                        continue
-                    for row in table.rows_of(int(sub)).tolist():
-                        if allowed[row]:
-                            identity = self.apps.codec.installation_id(record.app_seq, row)
-                            run = self._new_run(record, identity, STARTED, to_micros(now))
-                            if run is not None:
-                                self._start(record, run, identity, now)
+                assert isinstance(rule, ArrivedFromRoamingRule)
+                wanted = subs if rule.from_countries is None else subs[
+                    np.asarray([c in rule.from_countries for c in countries], dtype=bool)]
+                self._start_located(record, wanted, now)
+
+    def _set_state(self, run: int, state: int) -> None:
+        """Record run ``run``'s new state (inside the caller's transaction)."""
+        self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (state, run))
+
+    def _start_located(self, record: TriggerRecord, subs: NDArray[np.int32], now: datetime) -> None:
+        """Start a run of an operator-signal ``record`` for each install of its app by ``subs`` that allows location
+        in the app (subscribers in order, each's installs in install order)."""
+        assert record.app_seq is not None
+        table = self.apps.installs(self.apps.by_seq(record.app_seq))
+        rows = table.rows_of_many(subs)
+        for row in rows[table.installed[rows] & (table.location[rows] > 0)].tolist():
+            self._start_install(record, row, now)
+
+    def _start_install(self, record: TriggerRecord, row: int, now: datetime) -> None:
+        """Start a run of ``record`` for install ``row`` of its app (none if it already has one)."""
+        assert record.app_seq is not None
+        identity = self.apps.codec.installation_id(record.app_seq, row)
+        run = self._new_run(record, identity, STARTED, to_micros(now))
+        if run is not None:
+            self._start(record, run, identity, now)
 
     def _partner_app(self, partner_id: int, app_id: str, errors: list[ErrorDetail]) -> int | None:
         """The seq of the partner's app ``app_id`` of a rule; else an error on ``body.rule.appId``."""
@@ -641,10 +644,10 @@ class TriggerService:
                                      for other, state in self._profile_runs(record, p, scheduled_us)):
                 # booked from two identities before an identify or alias made them one profile: the earlier run
                 # reminds, this one ends (once per profile and instant)
-                self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (CANCELLED, run))
+                self._set_state(run, CANCELLED)
                 return
             if step + 1 == len(record.spec.steps):
-                self.store.conn.execute("UPDATE cdp_trigger_runs SET state = ? WHERE seq = ?", (STARTED, run))
+                self._set_state(run, STARTED)
         space = self.cdp.space(record.partner_id)
         p = space.find(identity)
         installs = self._installs(record.partner_id, p, identity)
@@ -806,10 +809,7 @@ class TriggerService:
         conn.executemany("UPDATE cdp_trigger_presence SET fired_day = ? WHERE trigger_seq = ? AND row = ?",
                          [(d, record.seq, r) for r, d in zip(fired.tolist(), days.tolist(), strict=True)])
         for row in fired.tolist():
-            identity = self.apps.codec.installation_id(record.app_seq, row)
-            run = self._new_run(record, identity, STARTED, now_us)
-            if run is not None:
-                self._start(record, run, identity, now)
+            self._start_install(record, row, now)
 
     @staticmethod
     def _grow_presence(record: TriggerRecord, size: int) -> None:

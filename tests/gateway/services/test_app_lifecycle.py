@@ -86,3 +86,17 @@ def test_refreshed_token_replaces_the_old_one(base_world: World, generation: int
     assert codec.parse(new, generation) == (1, 3, generation)
     assert codec.parse(old, generation) == (1, 3, generation - 1)
     assert codec.parse(new, generation - 1) is None  # a generation not reached yet is not a token
+
+
+def test_rows_of_many_subscribers_are_each_ones_rows_in_order() -> None:
+    """The rows of many subscribers at once: each one's drawn row then its later installs, subscribers in order."""
+    drawn = np.array([1, 3, 3, 8], np.int64)  # sorted by subscriber (two drawn rows for 3)
+    n = len(drawn)
+    table = InstallTable(0, drawn, np.zeros(n, np.uint8), np.ones(n, bool), np.ones(n, bool), np.zeros(n, np.uint8),
+                         np.ones(n, bool))
+    table.append(np.array([8, 5, 1, 8], np.int64), np.zeros(4, np.uint8), np.ones(4, bool), np.ones(4, bool),
+                 np.zeros(4, np.uint8))
+    subs = np.array([8, 2, 1, 3, 5], np.int32)
+    assert table.rows_of_many(subs).tolist() == [3, 4, 7, 0, 6, 1, 2, 5]
+    assert table.rows_of_many(subs).tolist() == [r for s in subs.tolist() for r in table.rows_of(s).tolist()]
+    assert table.rows_of(2).tolist() == [] and table.rows_of_many(np.zeros(0, np.int32)).tolist() == []
