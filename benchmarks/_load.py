@@ -12,16 +12,20 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from gateway.http.serve import freeze_startup_heap
+
 ADMIN = {"Authorization": "Bearer adm"}
 CONCURRENCY = 32
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Run ``app`` on 127.0.0.1 at a free port; the runner (to clean up) and the base URL."""
+    """Run ``app`` on 127.0.0.1 at a free port, its start-up heap frozen as ``opsim serve`` does; the runner (to
+    clean up) and the base URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    freeze_startup_heap()
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 

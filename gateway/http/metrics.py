@@ -11,11 +11,13 @@ direct messages by status and reason. Nothing is counted per recipient on the ti
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
 from gateway.core.store import StoreError
@@ -103,6 +105,15 @@ class _BusinessCollector(Collector):
         yield direct
 
 
+class _HeapCollector(Collector):
+    """Objects the garbage collector no longer walks (``gc.freeze`` at start-up: ``opsim serve``), when scraped."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("opsim_gc_frozen_objects", "Objects kept out of garbage collection since start-up "
+                                "(the world and the restored services; full collections no longer walk them).",
+                                value=float(gc.get_freeze_count()))
+
+
 class Metrics:
     """The metrics of one app."""
 
@@ -124,6 +135,8 @@ class Metrics:
         # The labelled children by their labels (as many as the registry holds): labels() validates on every call.
         self._served: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.registry.register(_WorldCollector(world))
+        self.registry.register(_HeapCollector())
+        GCCollector(registry=self.registry)  # python_gc_*: collections and what they found, per generation
         if business is not None:
             self.registry.register(_BusinessCollector(business))
 

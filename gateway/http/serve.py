@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -162,6 +163,17 @@ async def apply_seed(url: str, admin_token: str, seed: SeedData) -> list[str]:
     return lines
 
 
+def freeze_startup_heap() -> None:
+    """Take everything alive once the gateway has started (the world, the restored services) out of the garbage
+    collector's sight, as long-running servers do (``gc.freeze``).
+
+    Those objects live as long as the process. Otherwise every full collection walks them all again (about 40 ms at
+    100,000 subscribers), a pause every request in flight waits out. Garbage made afterwards is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve(app: web.Application, host: str, port: int, banner: list[str], seed: SeedData | None = None,
                  admin_token: str = "") -> None:
     runner = GatewayRunner(app, access_log=None, handle_signals=False)  # our middleware writes the access log
@@ -176,6 +188,7 @@ async def _serve(app: web.Application, host: str, port: int, banner: list[str], 
             print("  seed data:", flush=True)
             print("\n".join(await apply_seed(f"http://127.0.0.1:{bound[1]}" if host in ("0.0.0.0", "::") else url,
                                               admin_token, seed)), flush=True)
+        freeze_startup_heap()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
