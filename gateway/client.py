@@ -122,7 +122,7 @@ from gateway.wire.messages import (
     TemplateList,
     TemplateRequest,
 )
-from gateway.wire.oauth import CIBA_GRANT_TYPE, TokenResponse
+from gateway.wire.oauth import CIBA_GRANT_TYPE, ServiceAccountCreate, ServiceAccountFile, TokenResponse
 from gateway.wire.partners import ApiKeyInfo, ApiKeyList, Me
 from gateway.wire.verify import CheckCode, StartVerification, Verification
 from gateway.wire.webhooks import OutboxCounts, OutboxEventView, OutboxList, WebhookSecret
@@ -693,6 +693,13 @@ class AdminClient(_Client):
     async def revoke_api_key(self, partner_id: str, key_id: str) -> None:
         """Revoke a partner's API key."""
         await self.send("DELETE", f"/admin/v1/partners/{partner_id}/api-keys/{key_id}")
+
+    async def issue_service_account(self, partner_id: str, project_id: str | None = None) -> ServiceAccountFile:
+        """A service-account key file for a partner (Google's format, shown once): Google client libraries load it
+        and get the partner's tokens from this gateway. ``project_id``: one of the partner's apps (the FCM
+        project those libraries send to)."""
+        return await self.call(ServiceAccountFile, "POST", f"/admin/v1/partners/{partner_id}/service-accounts",
+                               json=ServiceAccountCreate(project_id=project_id).model_dump(exclude_none=True))
 
     # -- clock ---------------------------------------------------------------------------------------------
     async def clock(self) -> ClockState:

@@ -1,4 +1,6 @@
-"""``opsim partners create|list|keys``: partner administration of a running gateway, through its admin API.
+"""``opsim partners``: partner administration of a running gateway through its admin API.
+
+Subcommands: ``create``, ``list``, ``keys`` (API keys), ``service-account`` (a key file in Google's format).
 
 Owns the options of those commands and their output. It talks to the gateway over HTTP with
 :class:`gateway.client.AdminClient` (``--url``, ``--admin-token`` or ``OPSIM_ADMIN_TOKEN``), never to its
@@ -59,6 +61,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     action = keys.add_mutually_exclusive_group()
     action.add_argument("--issue", action="store_true", help="issue a new API key and print it (shown this once)")
     action.add_argument("--revoke", metavar="KEY_ID", help="revoke this API key")
+    account = sub.add_parser("service-account", parents=[common],
+                             help="issue a service-account key file (Google's format) and print it",
+                             description="Issue a service-account key file in Google's format and print it (shown "
+                                         "this once; save it, e.g. > key.json): Google and FCM client libraries "
+                                         "load it and get the partner's tokens from the gateway.")
+    account.add_argument("partner", help="partner id (ptn_...)")
+    account.add_argument("--project", metavar="APP_ID", help="the FCM project written into the file: one of the "
+                                                             "partner's apps")
 
 
 def _token(args: argparse.Namespace) -> str:
@@ -93,8 +103,13 @@ async def _keys(admin: AdminClient, args: argparse.Namespace) -> list[dict[str, 
     return [k.model_dump(mode="json", by_alias=True, exclude_none=True) for k in partner.api_keys]
 
 
+async def _service_account(admin: AdminClient, args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [(await admin.issue_service_account(args.partner, args.project)).model_dump(mode="json",
+                                                                                      exclude_none=True)]
+
+
 ACTIONS: dict[str, Callable[[AdminClient, argparse.Namespace], Awaitable[list[dict[str, Any]]]]] = {
-    "create": _create, "list": _list, "keys": _keys}
+    "create": _create, "list": _list, "keys": _keys, "service-account": _service_account}
 
 
 async def _call(args: argparse.Namespace, token: str) -> list[dict[str, Any]]:

@@ -307,6 +307,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX timers_owner ON timers(owner, due_us);
     """,
+    # Service-account keys: a partner's credential file for the JWT bearer grant (RFC 7523), as Google issues them
+    """
+    CREATE TABLE service_account_keys (
+        key_id TEXT PRIMARY KEY,          -- the file's private_key_id, the assertion's kid
+        partner_id INTEGER NOT NULL REFERENCES partners(id),
+        client_email TEXT NOT NULL,       -- the assertion's iss
+        public_key TEXT NOT NULL,         -- PEM (the private key exists only in the file answered once)
+        token_uri TEXT NOT NULL,          -- the audience the assertion must name
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -391,6 +402,17 @@ class Grant:
     scopes: frozenset[str]
     subscriber: int | None
     disabled: bool
+
+
+@dataclass(frozen=True)
+class ServiceAccountKey:
+    """The public half of a partner's service-account key (the JWT bearer grant checks assertions with it)."""
+
+    key_id: str
+    partner_id: int
+    client_email: str
+    public_key: str  # PEM
+    token_uri: str
 
 
 @dataclass(frozen=True)
@@ -676,6 +698,21 @@ class Store:
         if not hmac.compare_digest(_secret_hash(secret, row["salt"]), row["secret_hash"]):
             return None
         return self.get_partner(row["partner_id"])
+
+    # -- service-account keys -----------------------------------------------------------------------------
+    def add_service_account_key(self, key: ServiceAccountKey, created_at: str) -> None:
+        """Keep the public half of a partner's new service-account key."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO service_account_keys(key_id, partner_id, client_email, public_key, token_uri,"
+                         " created_at) VALUES (?, ?, ?, ?, ?, ?)", (key.key_id, key.partner_id, key.client_email,
+                                                                   key.public_key, key.token_uri, created_at))
+
+    def service_account_key(self, key_id: str) -> ServiceAccountKey | None:
+        """The service-account key an assertion names (``None`` when unknown)."""
+        row = self.conn.execute("SELECT key_id, partner_id, client_email, public_key, token_uri FROM "
+                                "service_account_keys WHERE key_id = ?", (key_id,)).fetchone()
+        return None if row is None else ServiceAccountKey(str(row[0]), int(row[1]), str(row[2]), str(row[3]),
+                                                         str(row[4]))
 
     # -- API keys ---------------------------------------------------------------------------------------------
     def create_api_key(self, partner_id: int, created_at: str) -> tuple[ApiKeyRow, str]:

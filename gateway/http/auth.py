@@ -27,8 +27,8 @@ from gateway.http.keys import AUTH, CIBA, PARTNERS, RATE_LIMITER, ROUTES, SETTIN
 from gateway.http.middleware import Handler
 from gateway.http.routing import UTF8_CHARSETS, Access, RouteTable, visible_ascii
 from gateway.services.ciba import CibaError
-from gateway.services.partners import InvalidClient, InvalidScope
-from gateway.wire.oauth import CIBA_GRANT_TYPE, TokenRequest, TokenResponse
+from gateway.services.partners import InvalidClient, InvalidGrant, InvalidScope, IssuedToken
+from gateway.wire.oauth import CIBA_GRANT_TYPE, JWT_BEARER_GRANT_TYPE, TokenRequest, TokenResponse
 
 API_KEY_HEADERS = ("x-api-key", "x-rapidapi-key")
 
@@ -164,21 +164,44 @@ def _ciba_token(request: web.Request, client_id: str, secret: str, auth_req_id: 
         return oauth_error("invalid_client", "client authentication failed", 401)
     except CibaError as exc:
         return oauth_error(exc.error, exc.description, exc.status)
+    return _token_answer(issued)
+
+
+def _token_answer(issued: IssuedToken) -> web.Response:
     body = TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in,
                          scope=" ".join(issued.scopes))
     return web.Response(text=body.model_dump_json(), content_type="application/json", headers=_NO_STORE)
 
 
+def _jwt_bearer_token(request: web.Request, assertion: str | None) -> web.Response:
+    """JWT bearer grant (RFC 7523): a service account's signed assertion for a token (``invalid_grant`` when it
+    cannot be accepted, saying why)."""
+    if not assertion:
+        return oauth_error("invalid_request", "assertion is required")
+    try:
+        issued = request.app[PARTNERS].issue_token_for_assertion(assertion)
+    except InvalidGrant as exc:
+        return oauth_error("invalid_grant", str(exc))
+    except InvalidScope as exc:
+        return oauth_error("invalid_scope", str(exc))
+    return _token_answer(issued)
+
+
 routes = RouteTable("oauth")
 
 
-@routes.post("/oauth2/token", summary="Issue an access token (OAuth 2.0 client credentials)", access=Access.PUBLIC,
+@routes.post("/oauth2/token", summary="Issue an access token (OAuth 2.0 client credentials, JWT bearer, CIBA)",
+             access=Access.PUBLIC,
              request=TokenRequest, response=TokenResponse, request_content_type="application/x-www-form-urlencoded",
              errors=(400, 401), example={"grant_type": "client_credentials", "client_id": "YOUR_CLIENT_ID",
                                          "client_secret": "YOUR_CLIENT_SECRET",
                                          "scope": "campaigns:read campaigns:write"})
 async def token(request: web.Request) -> web.Response:
     """Client credentials grant. Authenticate with HTTP Basic or ``client_id``/``client_secret`` form fields.
+
+    Or the JWT bearer grant (RFC 7523) of a service-account key file (``POST
+    /admin/v1/partners/{partnerId}/service-accounts``): ``assertion`` signed with its key, no client credentials,
+    as Google's client libraries send it.
 
     Errors follow RFC 6749 (``{"error", "error_description"}``), not the CAMARA shape. Tokens last
     ``expires_in`` wall-clock seconds.
@@ -189,8 +212,11 @@ async def token(request: web.Request) -> web.Response:
     grant_type = fields.get("grant_type")
     if not grant_type:
         return oauth_error("invalid_request", "grant_type is required")
-    if grant_type not in ("client_credentials", CIBA_GRANT_TYPE):
-        return oauth_error("unsupported_grant_type", f"only client_credentials and {CIBA_GRANT_TYPE} are supported")
+    if grant_type not in ("client_credentials", CIBA_GRANT_TYPE, JWT_BEARER_GRANT_TYPE):
+        return oauth_error("unsupported_grant_type", f"only client_credentials, {CIBA_GRANT_TYPE} and "
+                           f"{JWT_BEARER_GRANT_TYPE} are supported")
+    if grant_type == JWT_BEARER_GRANT_TYPE:  # the assertion authenticates: no client credentials
+        return _jwt_bearer_token(request, fields.get("assertion"))
     authorization = request.headers.get("Authorization")
     body_client = fields.get("client_id"), fields.get("client_secret")
     if authorization is not None:
@@ -214,6 +240,4 @@ async def token(request: web.Request) -> web.Response:
         return oauth_error("invalid_client", "client authentication failed", 401)
     except InvalidScope as exc:
         return oauth_error("invalid_scope", str(exc))
-    body = TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in,
-                         scope=" ".join(issued.scopes))
-    return web.Response(text=body.model_dump_json(), content_type="application/json", headers=_NO_STORE)
+    return _token_answer(issued)

@@ -8,14 +8,19 @@ sim time for record stamps, wall time (``settings.wall_clock``) for credential e
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
 from gateway.core.errors import NotFound
-from gateway.core.ids import KEY_PREFIX, PARTNER_PREFIX, parse_public_id
-from gateway.core.store import ApiKeyRow, Grant, PartnerRow, Store
+from gateway.core.ids import KEY_PREFIX, PARTNER_PREFIX, parse_public_id, partner_public_id
+from gateway.core.store import ApiKeyRow, Grant, PartnerRow, ServiceAccountKey, Store
 from gateway.wire.base import format_instant
 
 """The largest counter an id may carry: SQLite integers are 64-bit, so a larger number is no row of ours."""
@@ -38,6 +43,28 @@ class InvalidClient(Exception):
 
 class InvalidScope(Exception):
     """Requested scopes are not all granted to the partner."""
+
+
+class InvalidGrant(Exception):
+    """A JWT bearer assertion that cannot be accepted (RFC 7523 ``invalid_grant``); the message says why."""
+
+
+ASSERTION_MAX_LIFETIME_S = 3600
+"""The longest an assertion may be valid (``exp - iat``), as Google's token endpoint allows."""
+CLOCK_SKEW_S = 60
+"""How far the assertion's signer's clock may be off the gateway's wall clock."""
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+"""The audience Google's own libraries (google-auth) write into every assertion, whatever the file's token URI."""
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """A new service-account key as answered once: its public record, the private key (PKCS#8 PEM) and the
+    partner's OAuth client id."""
+
+    key: ServiceAccountKey
+    private_key: str
+    client_id: str
 
 
 class PartnerService:
@@ -109,6 +136,10 @@ class PartnerService:
         partner = self._store.check_client(client_id, client_secret)
         if partner is None or partner.disabled:
             raise InvalidClient
+        return self._token(partner, requested)
+
+    def _token(self, partner: PartnerRow, requested: tuple[str, ...] | None) -> IssuedToken:
+        """A token for ``partner`` with ``requested`` of its scopes (all of them when ``None``)."""
         if requested is None:
             scopes = partner.scopes
         else:
@@ -120,6 +151,61 @@ class PartnerService:
         self._store.purge_tokens(now)  # keeps the table small without a background job
         token = self._store.create_token(partner.id, scopes, now + self._lifetime)
         return IssuedToken(token, self._lifetime, scopes)
+
+    def create_service_account(self, public_id: str, token_uri: str) -> ServiceAccount:
+        """A new RSA key for the partner's service account (404 for an unknown partner): the gateway keeps the
+        public half; assertions signed with the private half, addressed to ``token_uri``, are exchanged for tokens
+        (:meth:`issue_token_for_assertion`)."""
+        partner = self.get(public_id)
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_id = secrets.token_hex(20)
+        key = ServiceAccountKey(
+            key_id, partner.id, f"opsim-{key_id[:12]}@{partner_public_id(partner.id)}.iam.opsim.test",
+            private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode(), token_uri)
+        self._store.add_service_account_key(key, self._stamp())
+        return ServiceAccount(key, private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+                              self._store.client_id_of(partner.id) or "")
+
+    def issue_token_for_assertion(self, assertion: str) -> IssuedToken:
+        """JWT bearer grant (RFC 7523), as Google service-account credentials use it: an RS256 assertion whose
+        ``kid`` names a service-account key, signed by it, ``iss`` its client e-mail, ``aud`` its token URI (or
+        Google's, which google-auth always writes), valid
+        now (``iat``/``exp`` on the wall clock, at most an hour apart). Its ``scope`` narrows the partner's scopes
+        by the opsim scope names it holds; URL scopes (``https://www.googleapis.com/auth/...``) are Google's and
+        grant nothing more or less."""
+        try:
+            kid = jwt.get_unverified_header(assertion).get("kid")
+        except jwt.PyJWTError:
+            raise InvalidGrant("the assertion is not a JWT") from None
+        key = self._store.service_account_key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidGrant("the assertion's kid names no service-account key")
+        try:
+            claims = jwt.decode(assertion, key.public_key, algorithms=["RS256"],
+                                audience=[key.token_uri, GOOGLE_TOKEN_URI],
+                                issuer=key.client_email,
+                                options={"require": ["exp", "iat", "iss", "aud"], "verify_exp": False,
+                                         "verify_iat": False})
+        except jwt.PyJWTError as exc:
+            raise InvalidGrant(f"the assertion does not verify: {exc}") from None
+        issued, expires = claims["iat"], claims["exp"]
+        if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in (issued, expires)):
+            raise InvalidGrant("iat and exp must be numbers")
+        now = self._wall()
+        if expires <= now - CLOCK_SKEW_S:
+            raise InvalidGrant("the assertion has expired")
+        if issued > now + CLOCK_SKEW_S:
+            raise InvalidGrant("the assertion is issued in the future")
+        if expires - issued > ASSERTION_MAX_LIFETIME_S + CLOCK_SKEW_S:
+            raise InvalidGrant(f"the assertion is valid for more than {ASSERTION_MAX_LIFETIME_S} s")
+        partner = self._store.get_partner(key.partner_id)
+        if partner is None or partner.disabled:
+            raise InvalidGrant("the service account's partner is disabled")
+        scope = claims.get("scope")
+        if scope is not None and not isinstance(scope, str):
+            raise InvalidGrant("scope must be a string")
+        requested = tuple(name for name in (scope or "").split() if "://" not in name)
+        return self._token(partner, requested or None)
 
     def limit(self, partner_id: int, name: str) -> float | None:
         """One of the partner's limits by its wire name (e.g. ``maxCampaigns``), ``None`` when unlimited."""

@@ -142,6 +142,20 @@ def test_partners_create_list_and_keys(gateway_url: str, capsys: pytest.CaptureF
     assert [k["revoked"] for k in _json_lines(capsys) if k["id"] == issued["id"]] == [True]
 
 
+def test_partners_service_account_prints_a_google_key_file(gateway_url: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """service-account prints a key file Google's libraries load: the partner's, for this gateway's token URI."""
+    common = ["--url", gateway_url, "--admin-token", TOKEN]
+    assert main(["partners", "create", "sa", "--scope", "push:send", *common]) == 0
+    [created] = _json_lines(capsys)
+    assert main(["partners", "service-account", str(created["id"]), *common]) == 0
+    [file] = _json_lines(capsys)
+    assert file["type"] == "service_account" and file["client_id"] == created["clientId"]
+    assert file["token_uri"] == f"{gateway_url}/oauth2/token" and "BEGIN PRIVATE KEY" in str(file["private_key"])
+    assert main(["partners", "service-account", str(created["id"]), "--project", "app_999999", *common]) == 1
+    assert "400 INVALID_ARGUMENT" in _one_error_line(capsys)
+
+
 def test_partners_token_from_the_environment(gateway_url: str, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """Without --admin-token, OPSIM_ADMIN_TOKEN is used."""

@@ -1,13 +1,15 @@
-"""Admin API for partners: create (secret shown once), list, get, disable/enable, issue and revoke API keys."""
+"""Admin API for partners: create (secret shown once), list, get, disable/enable, issue and revoke API keys, issue
+service-account key files (shown once)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.core.errors import InvalidArgument
 from gateway.core.ids import partner_public_id
 from gateway.core.store import PartnerRow
 from gateway.http.api.partners import key_info
-from gateway.http.keys import PARTNERS
+from gateway.http.keys import APPS, PARTNERS
 from gateway.http.routing import Access, RouteTable, json_response, no_content, read_json
 from gateway.services.partners import PartnerService
 from gateway.wire.admin_partners import (
@@ -18,6 +20,7 @@ from gateway.wire.admin_partners import (
     PartnerLimits,
     PartnerList,
 )
+from gateway.wire.oauth import ServiceAccountCreate, ServiceAccountFile
 
 routes = RouteTable("admin: partners")
 
@@ -101,3 +104,26 @@ async def revoke_key(request: web.Request) -> web.Response:
     partner = service.get(request.match_info["partnerId"])
     service.revoke_key(partner.id, request.match_info["keyId"])
     return no_content()
+
+
+@routes.post("/admin/v1/partners/{partnerId}/service-accounts", summary="Issue a service-account key file",
+             access=Access.ADMIN, request=ServiceAccountCreate, response=ServiceAccountFile, status=201,
+             errors=(400, 404))
+async def issue_service_account(request: web.Request) -> web.Response:
+    """A new key file in Google's service-account format, shown once: FCM and other Google client libraries load
+    it unchanged and get tokens from this gateway's ``/oauth2/token`` (JWT bearer grant) with the partner's scopes.
+    ``project_id`` (optional) must be one of the partner's apps: the FCM project those libraries send to."""
+    body = await read_json(request, ServiceAccountCreate) if request.body_exists else ServiceAccountCreate()
+    service = request.app[PARTNERS]
+    partner = service.get(request.match_info["partnerId"])
+    if body.project_id is not None:
+        app = request.app[APPS].find(body.project_id)
+        if app is None or app.partner_id != partner.id:
+            raise InvalidArgument(f"project_id {body.project_id} is not an app of partner "
+                                  f"{partner_public_id(partner.id)}.")
+    created = service.create_service_account(partner_public_id(partner.id),
+                                             str(request.url.origin().with_path("/oauth2/token")))
+    return json_response(ServiceAccountFile(
+        project_id=body.project_id, private_key_id=created.key.key_id, private_key=created.private_key,
+        client_email=created.key.client_email, client_id=created.client_id, token_uri=created.key.token_uri),
+        status=201)

@@ -84,6 +84,7 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
     ("POST", "/admin/v1/partners/{partnerId}/enable"): "AdminClient.enable_partner",
     ("POST", "/admin/v1/partners/{partnerId}/api-keys"): "AdminClient.issue_api_key",
     ("DELETE", "/admin/v1/partners/{partnerId}/api-keys/{keyId}"): "AdminClient.revoke_api_key",
+    ("POST", "/admin/v1/partners/{partnerId}/service-accounts"): "AdminClient.issue_service_account",
     ("GET", "/admin/v1/partners/{partnerId}/webhook-secret"): "AdminClient.partner_webhook_secret",
     ("POST", "/admin/v1/partners/{partnerId}/webhook-secret/rotate"): "AdminClient.partner_webhook_secret",
     ("GET", "/admin/v1/clock"): "AdminClient.clock",
