@@ -336,6 +336,16 @@ def _secret_hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(_utf8(secret), salt=salt, **_SCRYPT)
 
 
+def _settle(waiter: asyncio.Future[None], exc: BaseException | None) -> None:
+    """Resolve ``waiter`` (``exc`` None) or fail it with ``exc``, unless its request went away meanwhile."""
+    if waiter.done():
+        return
+    if exc is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(exc)
+
+
 def _fail(waiters: list[asyncio.Future[None]], exc: Exception) -> None:
     """Hand ``exc`` to every waiter still waiting (each raises it)."""
     for waiter in waiters:
@@ -483,6 +493,21 @@ class Store:
         if self._writer is None:
             self._writer = WriteBehind(self.path)
         self._writer.submit(sql, columns)
+
+    async def appended_committed(self) -> None:
+        """Wait, without blocking the event loop, until every row given to :meth:`append_rows` so far is committed
+        by the background writer (its failure raised): for a request whose records must be durable before it is
+        answered, such as a partner's tracking call."""
+        if self._writer is None:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def done(exc: BaseException | None) -> None:  # on the writer thread
+            loop.call_soon_threadsafe(_settle, waiter, exc)
+
+        self._writer.barrier(done)
+        await waiter
 
     def queue_row(self, sql: str, row: Sequence[Any]) -> None:
         """Insert one row with the next commit of queued rows, on this connection (group commit).

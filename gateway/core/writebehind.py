@@ -3,20 +3,28 @@
 Owns one extra SQLite connection, used only by its own thread, and a queue of batches (an INSERT statement and
 its rows as columns). A tick hands over its records and goes on; the thread appends them in one transaction per
 drain of the queue, on the other core. Readers call :meth:`WriteBehind.drain` first, so anything read through
-the store includes every record submitted before (read-your-writes). Only idempotent inserts belong here
-(``INSERT OR IGNORE`` on deterministic keys): if the process dies with batches still queued, the restart's
-deterministic replay submits them again. This module must not know what the rows mean.
+the store includes every record submitted before (read-your-writes). Only inserts belong here that either the
+restart's deterministic replay submits again (``INSERT OR IGNORE`` on deterministic keys) when the process dies
+with batches still queued, or that a request acknowledges only past a :meth:`WriteBehind.barrier` (a partner's
+tracking call: unacknowledged, it is sent again). This module must not know what the rows mean.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 BUSY_TIMEOUT_S = 30.0
+
+log = logging.getLogger(__name__)
+
+Done = Callable[[BaseException | None], None]
+"""Told, on the writer thread, how the records before a barrier ended: ``None`` (committed) or the error."""
+_Item = tuple[str, Sequence[Any], Done | None]  # a batch (sql, columns, None) or a barrier ("", (), done)
 
 
 class WriteBehindError(RuntimeError):
@@ -28,7 +36,7 @@ class WriteBehind:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._queue: queue.Queue[tuple[str, Sequence[Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -44,7 +52,15 @@ class WriteBehind:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="opsim-write-behind", daemon=True)
             self._thread.start()
-        self._queue.put((sql, columns))
+        self._queue.put((sql, columns, None))
+
+    def barrier(self, done: Done) -> None:
+        """Have ``done`` told, on the writer thread, once every row submitted before is committed (``None``) or
+        could not be (the error); at once when nothing is pending."""
+        if self._thread is None:  # nothing was ever submitted
+            done(None)
+            return
+        self._queue.put(("", (), done))
 
     def drain(self) -> None:
         """Block until every submitted row is committed (re-raises a failure of the writer)."""
@@ -88,10 +104,11 @@ class WriteBehind:
                         self._queue.task_done()
                         break
                     batch.append(more)
+                rows = [(sql, columns) for sql, columns, _ in batch if sql]
                 try:
-                    if self._error is None:
+                    if self._error is None and rows:
                         conn.execute("BEGIN IMMEDIATE")
-                        for sql, columns in batch:
+                        for sql, columns in rows:
                             cols = [c.tolist() if hasattr(c, "tolist") else list(c) for c in columns]
                             conn.executemany(sql, zip(*cols, strict=True))
                         conn.execute("COMMIT")
@@ -100,7 +117,14 @@ class WriteBehind:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                 finally:
-                    for _ in batch:
+                    failed = None if self._error is None else WriteBehindError(
+                        f"background record writer failed: {self._error}")
+                    for _, _, done in batch:
+                        if done is not None:
+                            try:
+                                done(failed)
+                            except Exception:  # a broken listener must not stop the writer or hang a drain
+                                log.exception("write-behind barrier callback failed")
                         self._queue.task_done()
         finally:
             conn.close()

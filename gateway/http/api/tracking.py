@@ -4,7 +4,9 @@
 A source's write key authenticates as the HTTP Basic user with an empty password (or as ``writeKey`` in the body,
 as some libraries also send it); gzip request bodies are accepted (aiohttp decodes ``Content-Encoding``). An
 accepted call answers ``200 {"success": true}`` like Segment, duplicates included; a bad payload is a 400 in the
-gateway's error shape with each fault's path, and nothing of the request is stored. The routes are declared
+gateway's error shape with each fault's path, and nothing of the request is stored. An accepted call is
+answered once its events are committed to the event log (by the store's background writer, off the event loop),
+so an acknowledged call survives a crash. The routes are declared
 public to the auth middleware because the write key is checked here, and so is the source's partner's
 ``requestsPerSecond`` limit (429 ``TOO_MANY_REQUESTS`` with ``Retry-After``, the same bucket as its other partner
 calls). Rules in :mod:`gateway.services.cdp`.
@@ -18,7 +20,7 @@ from aiohttp import web
 
 from gateway.core.errors import Unauthenticated
 from gateway.http.auth import basic_credentials
-from gateway.http.keys import CDP, RATE_LIMITER
+from gateway.http.keys import CDP, RATE_LIMITER, STORE
 from gateway.http.routing import Access, Handler, RouteTable, read_json, visible_ascii
 from gateway.services.cdp.model import Source
 from gateway.wire.cdp import TrackingAck, TrackingBatch, TrackingCall
@@ -57,6 +59,7 @@ def _single(kind: str, example: dict[str, Any]) -> Handler:
         source = _source(request, call.write_key)
         cdp = request.app[CDP]
         cdp.ingest(source, cdp.normalise([call], forced_type=kind))
+        await request.app[STORE].appended_committed()  # acknowledged: in the log, surviving a crash
         return _ack()
 
     handler.__doc__ = (f"A ``{kind}`` call (Segment spec). Answers ``{{\"success\": true}}``; a ``messageId`` seen "
@@ -84,4 +87,5 @@ async def batch(request: web.Request) -> web.Response:
     source = _source(request, body.write_key)
     cdp = request.app[CDP]
     cdp.ingest(source, cdp.normalise(body.batch, sent_at=body.sent_at))
+    await request.app[STORE].appended_committed()  # acknowledged: in the log, surviving a crash
     return _ack()

@@ -1,7 +1,9 @@
-"""The background record writer: read-your-writes after drain, batching, failures surface, close flushes."""
+"""The background record writer: read-your-writes after drain, batching, failures surface, close flushes, barriers
+for requests acknowledged only once their rows are durable."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +72,25 @@ def test_memory_databases_write_at_once() -> None:
     store.append_rows(SQL, [np.arange(5), ["m"] * 5])
     assert store.conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 5
     store.close()
+
+
+async def test_appended_committed_waits_for_the_rows_before_it(tmp_path: Path) -> None:
+    """A request waiting on the barrier resumes only once every row appended before is committed (another
+    connection sees them); with nothing pending it does not wait."""
+    store = _store(tmp_path)
+    await store.appended_committed()  # nothing ever appended: at once
+    store.append_rows(SQL, [np.arange(3000), ["x"] * 3000])
+    await store.appended_committed()
+    with sqlite3.connect(tmp_path / "w.db") as other:
+        assert other.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 3000
+    store.close()
+
+
+async def test_appended_committed_raises_when_the_rows_were_not_written(tmp_path: Path) -> None:
+    """The barrier after a failing batch raises: its request must not be acknowledged."""
+    store = _store(tmp_path)
+    store.append_rows("INSERT INTO missing_table(k) VALUES (?)", [np.arange(3)])
+    with pytest.raises(WriteBehindError):
+        await store.appended_committed()
+    with pytest.raises(WriteBehindError):
+        store.close()

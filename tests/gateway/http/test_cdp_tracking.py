@@ -6,6 +6,8 @@ import asyncio
 import base64
 import gzip
 import json
+import sqlite3
+import time
 from typing import Any
 
 import pytest
@@ -125,6 +127,32 @@ async def test_write_key_in_body(client: Client, make_partner: MakePartner) -> N
                                                 "batch": [{"type": "track", "userId": "u1", "event": "E"}]})
     assert resp.status == 200
     assert [e["event"] for e in (await profile(client, token, "u1"))["events"]] == ["E"]
+
+
+class _SlowCommit(sqlite3.Connection):
+    """A connection whose commits take a while (the background writer's, in the test below)."""
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            time.sleep(0.3)
+        return super().execute(sql, *args)
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+async def test_an_acknowledged_call_is_in_the_log(client: Client, make_partner: MakePartner, settings: Settings,
+                                                  monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """The 200 comes only once the call's events are committed to the log (a crash then cannot lose them), even
+    when the background writer is slow."""
+    token = await partner_token(client, make_partner)
+    key = (await new_source(client, token))["writeKey"]
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: connect(*a, **{**k, "factory": _SlowCommit}))
+    call = {"userId": "u1", "event": "Order Completed"}
+    body = call if path == "/v1/track" else {"batch": [{**call, "type": "track"}] * 3}
+    assert (await client.post(path, json=body, headers=basic(key))).status == 200
+    with connect(settings.db_path) as other:
+        assert other.execute("SELECT COUNT(*) FROM cdp_events WHERE user_id = 'u1'").fetchone()[0] == (
+            1 if path == "/v1/track" else 3)
 
 
 async def test_message_id_deduplicates(client: Client, make_partner: MakePartner) -> None:
