@@ -265,7 +265,11 @@ class CdpService:
             elif kind not in ("track",):
                 event = None
             message_id = call.message_id or f"opsim-{received}-{self._seq + len(out) + 1}"
-            out.append(Message(kind, message_id, user, anon, event, properties, dict(call.traits or {}),
+            traits = dict(call.traits or {})
+            context_traits = (call.context or {}).get("traits")
+            if kind == "identify" and isinstance(context_traits, dict):
+                traits = {**context_traits, **traits}  # RudderStack's libraries send identify traits there
+            out.append(Message(kind, message_id, user, anon, event, properties, traits,
                                _ident(call.previous_id), _ident(call.group_id), min(time_us, received), received,
                                original, sent))
         if errors:

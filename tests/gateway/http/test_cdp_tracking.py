@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import importlib
 import json
 import sqlite3
 import time
@@ -198,9 +199,25 @@ async def test_gzip_body(client: Client, make_partner: MakePartner) -> None:
     assert (await profile(client, token, "u1"))["traits"] == {"plan": "gold"}
 
 
-async def test_segment_analytics_python_library(client: Client, make_partner: MakePartner) -> None:
-    """The segment-analytics-python package, pointed at the gateway by host=, works unchanged (gzip on)."""
-    analytics = pytest.importorskip("segment.analytics")
+async def test_identify_traits_in_context_count(client: Client, make_partner: MakePartner) -> None:
+    """An identify's context.traits (where RudderStack's libraries put them) are its traits; top-level ones win;
+    another call's context.traits are not the profile's."""
+    token = await partner_token(client, make_partner)
+    key = (await new_source(client, token))["writeKey"]
+    calls = [{"type": "identify", "userId": "u1", "context": {"traits": {"plan": "gold", "tier": 1}},
+              "traits": {"tier": 2}},
+             {"type": "track", "userId": "u1", "event": "E", "context": {"traits": {"plan": "free"}}}]
+    assert (await client.post("/v1/batch", json={"batch": calls}, headers=basic(key))).status == 200
+    assert (await profile(client, token, "u1"))["traits"] == {"plan": "gold", "tier": 2}
+
+
+@pytest.mark.parametrize("library", [
+    "segment.analytics",  # segment-analytics-python
+    "rudderstack.analytics",  # rudder-sdk-python: host= is the data plane URL
+])
+async def test_analytics_libraries_work_unchanged(client: Client, make_partner: MakePartner, library: str) -> None:
+    """Segment's and RudderStack's Python libraries, pointed at the gateway by host=, work unchanged (gzip on)."""
+    analytics = importlib.import_module(library)
     token = await partner_token(client, make_partner)
     key = (await new_source(client, token))["writeKey"]
     errors: list[Exception] = []
