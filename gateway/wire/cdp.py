@@ -2,10 +2,10 @@
 CDP API ``/cdp/v1`` (sources, profiles, audiences).
 
 Tracking calls follow the Segment HTTP API spec, which RudderStack and others share: field names are the spec's
-(already camelCase), fields the spec allows but the CDP does not use (``context``, ``integrations``, ``writeKey``,
-``_metadata``, ...) are accepted and ignored, so off-the-shelf analytics libraries work unchanged; the fields it
-uses are typed strictly. The CDP API models are strict like every other. It must not know about HTTP nor about
-how profiles resolve or audiences evaluate.
+(already camelCase), fields the spec allows but the CDP does not use (``integrations``, ``_metadata``, ``context``
+but for an identify's ``context.traits``, ...) are accepted and ignored, so off-the-shelf analytics libraries work
+unchanged; the fields it uses are typed strictly. The CDP API models are strict like every other. It must not know
+about HTTP nor about how profiles resolve or audiences evaluate.
 """
 
 from __future__ import annotations
