@@ -730,6 +730,12 @@ def begin_trigger(rule: dict[str, Any]) -> Callable[[Stack], TriggerRecord]:
     # the order as u-42 BEFORE the cart as anon-1: no follow-up, the wait fires at its end (10 + 60 min)
     ([track_as("Order Completed", userId="u-42"), wait(10), track_as("Product Added", anonymousId="anon-1"), LINK,
       wait(120)], [("trg_000001-1-0", "u-42", timedelta(minutes=70))]),
+    # the order as u-42 at the same instant as the cart, but just before it: no follow-up, the wait fires at 60 min
+    ([track_as("Order Completed", userId="u-42"), track_as("Product Added", anonymousId="anon-1"), LINK, wait(120)],
+     [("trg_000001-1-0", "u-42", timedelta(minutes=60))]),
+    # the same instant, the order just after the cart: it follows, nothing fires
+    ([track_as("Product Added", anonymousId="anon-1"), track_as("Order Completed", userId="u-42"), LINK, wait(120)],
+     []),
     # out of the window: the cart uploaded late (2 h ago), the order 30 min ago, linked before the wait expired
     ([track_back("Product Added", 120, anonymousId="anon-1"), track_back("Order Completed", 30, userId="u-42"),
       LINK, wait(5)], [("trg_000001-1-0", "u-42", timedelta(0))]),
@@ -766,6 +772,9 @@ def test_a_follow_up_from_the_other_identity_before_the_link_cancels_the_merged_
     # the refund as u-42 BEFORE the booking as anon-1: the reminder stays
     ([ticket_as("Ticket Refunded", 5, userId="u-42"), wait(10), ticket_as("Ticket Purchased", 5, anonymousId="anon-1"),
       LINK, wait(300)], 1),
+    # refund and booking at the same instant, the refund first: the reminder stays
+    ([ticket_as("Ticket Refunded", 5, userId="u-42"), ticket_as("Ticket Purchased", 5, anonymousId="anon-1"), LINK,
+      wait(300)], 1),
     # a refund of another show: the reminder stays
     ([ticket_as("Ticket Purchased", 5, anonymousId="anon-1"), wait(10), ticket_as("Ticket Refunded", 6, userId="u-42"),
       LINK, wait(300)], 1),
@@ -779,6 +788,20 @@ def test_a_refund_from_the_other_identity_before_the_link_cancels_the_merged_rem
                      restart_after)
     assert [f[1:4] for f in fires] == [("u-42", 0, "SENT")] * fired
     assert all(timedelta(hours=3) <= f[5] <= timedelta(hours=3, minutes=2) for f in fires)
+
+
+def test_an_app_s_first_event_links_the_ids_and_the_order_done_before_cancels_the_wait(stack: Stack) -> None:
+    """A cart filled server-side as the app's installation id and an order as the install's user id 5 minutes later
+    are two profiles until the app's first event brings both ids (a merge inside an app batch): nothing fires."""
+    record = stack.trigger(CART)
+    row = installed_row(stack)
+    codec = stack.apps.codec
+    call(stack, "track", event="Product Added", anonymousId=codec.installation_id(stack.app.seq, row))
+    stack.advance(timedelta(minutes=5))
+    call(stack, "track", event="Order Completed", userId=codec.user_id(stack.app.seq, row))
+    stack.app_events([row], ["Application Opened"])
+    stack.advance(timedelta(hours=2))
+    assert stack.fires(record) == []
 
 
 def test_reminder_in_quiet_hours_is_suppressed(stack: Stack) -> None:
