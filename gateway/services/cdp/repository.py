@@ -62,6 +62,8 @@ SCHEMA = FeatureSchema("cdp", MIGRATIONS)
 
 EVENT_COLUMNS = ("seq", "partner_id", "source_seq", "type", "message_id", "user_id", "anonymous_id", "event",
                  "time_us", "received_us", "payload", "app_seq", "install_row", "item", "value_cents")
+_OWNERS_PER_QUERY = 500
+"""Identities of one profile looked up per query (SQLite bounds a statement's parameters)."""
 _INSERT_EVENTS = (f"INSERT OR IGNORE INTO cdp_events({', '.join(EVENT_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 
@@ -127,6 +129,22 @@ class CdpRepository:
         return self.store.conn.execute(
             f"SELECT * FROM cdp_events WHERE partner_id = ? AND coalesce('u:' || user_id, 'a:' || anonymous_id) "
             f"IN ({marks}) ORDER BY seq DESC LIMIT ?", (partner_id, *owners, limit)).fetchall()
+
+    def owned_events(self, partner_id: int, user_ids: Sequence[str], anon_ids: Sequence[str],
+                     events: Sequence[str], since_us: int) -> list[sqlite3.Row]:
+        """The events named ``events`` of a profile's identities (owned as in :meth:`recent`) whose event time is
+        at or after ``since_us``, in arrival order (after a drain: rows written behind are included)."""
+        self.store.drain()
+        owners = [f"u:{u}" for u in user_ids] + [f"a:{a}" for a in anon_ids]
+        names = list(dict.fromkeys(events))
+        out: list[sqlite3.Row] = []
+        for lo in range(0, len(owners), _OWNERS_PER_QUERY):  # a profile may hold many anonymous ids
+            chunk = owners[lo:lo + _OWNERS_PER_QUERY]
+            out += self.store.conn.execute(
+                f"SELECT * FROM cdp_events WHERE partner_id = ? AND coalesce('u:' || user_id, 'a:' || anonymous_id) "
+                f"IN ({', '.join('?' * len(chunk))}) AND event IN ({', '.join('?' * len(names))}) AND time_us >= ?",
+                (partner_id, *chunk, *names, since_us)).fetchall()
+        return sorted(out, key=lambda r: int(r["seq"]))
 
     def forget_before(self, cutoff_us: int, upto_seq: int) -> int:
         """Drop events (not identity calls) older than ``cutoff_us`` among those logged up to ``upto_seq``;

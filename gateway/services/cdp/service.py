@@ -505,6 +505,18 @@ class CdpService:
                            list(dict.fromkeys(space.anon_ids[p])), dict(space.traits_of(p)), dict(space.groups_of(p)),
                            audiences, int(space.first_us[p]), int(space.last_us[p]), events)
 
+    def profile_events(self, partner_id: int, p: int, events: Sequence[str], since_us: int) -> list[RecentEvent]:
+        """The logged events named ``events`` of live profile ``p`` (every identity it holds, merged ones included)
+        whose event time is at or after ``since_us``, in arrival order (``timestamp_us``: the event time). A read
+        of the log (a drain first): for rare moments such as a merge, not per event; not inside a transaction."""
+        space = self._partner(partner_id).space
+        members = space.members(p)
+        users = list(dict.fromkeys(u for m in members for u in space.user_ids[m]))
+        anons = list(dict.fromkeys(a for m in members for a in space.anon_ids[m]))
+        if not events or not (users or anons):
+            return []
+        return [self._recent(r) for r in self.repository.owned_events(partner_id, users, anons, events, since_us)]
+
     def _recent(self, row: sqlite3.Row) -> RecentEvent:
         source = None if row["source_seq"] is None else format_id(SOURCE_PREFIX, row["source_seq"])
         message_id = row["message_id"]

@@ -6,7 +6,8 @@ listens to the CDP (:meth:`~gateway.services.cdp.service.CdpService.add_event_li
 replay). A rule that matches a user starts a *run* (a row): ``EVENT_NOT_FOLLOWED`` waits (state ``WAITING``) until
 the window ends, and a ``notFollowedBy`` event in it cancels the run; ``FIRST_EVENT`` starts once per user; both
 follow the resolved profile (:meth:`~gateway.services.cdp.service.CdpService.add_merge_listener`: a wait or a start
-merged away is the merged profile's, and of two waits merged into one the earlier is kept);
+merged away is the merged profile's, and the merged profile's logged history decides its waits and reminders as if
+the ids had been linked all along);
 ``AUDIENCE_ENTERED`` at each entry; ``EVENT_REMINDER`` is scheduled (state ``SCHEDULED``) ``hoursBefore`` the
 instant its event names, once per profile and instant, until a ``cancelledBy`` event naming the same instant cancels
 it; ``AREA_ENTERED`` (operator signal) at each entry into the area's cells; ``VENUE_AT_TIME`` (operator signal) once
@@ -499,23 +500,97 @@ class TriggerService:
         """CDP listener: an identify or alias merged profile ``gone`` into ``kept``. What the partner's triggers keep
         per profile follows, as a restart rebuilds it from the runs (keyed by the merged profile): a ``FIRST_EVENT``
         start of ``gone`` is ``kept``'s, and so is its open ``EVENT_NOT_FOLLOWED`` wait — its window's end fires
-        for the merged profile and a follow-up from any of its identities cancels it. When both had a wait open,
-        the earlier one (event time, then run) stays and the later one is cancelled: one open wait per user."""
+        for the merged profile and a follow-up from any of its identities cancels it. The merged profile's history
+        decides as if its ids had been linked all along (:meth:`_merged_waits`, :meth:`_merged_reminders`): a
+        follow-up already done from the other identity inside a wait's window cancels it, and of two waits the
+        earlier stays, unless a follow-up ended it before the later one began. A pending reminder whose
+        ``cancelledBy`` event (same instant) the merged profile logged after the booking is cancelled too. The
+        cancellations are stored, so a restart (whose replay merges silently) rebuilds the same runs."""
+        cancel: list[int] = []
         for record in self.of_partner(partner_id):
+            rule = record.spec.rule
             if gone in record.seen:
                 record.seen.discard(gone)
                 record.seen.add(kept)
+            if isinstance(rule, EventReminderRule) and rule.cancelled_by is not None:
+                cancel += self._merged_reminders(record, rule, kept)
+                continue
             moved = record.waiting.pop(gone, None)
-            if moved is None:
+            held = record.waiting.pop(kept, None)
+            waits = [w for w in (held, moved) if w is not None]
+            if not waits:
                 continue
-            held = record.waiting.get(kept)
-            if held is None:
-                record.waiting[kept] = moved
-                continue
-            keep, drop = sorted([held, moved], key=lambda w: (w[1], w[0]))
-            record.waiting[kept] = keep
+            assert isinstance(rule, EventNotFollowedRule)
+            survivor, dropped = self._merged_waits(record, rule, kept, waits)
+            if survivor is not None:
+                record.waiting[kept] = survivor
+            cancel += dropped
+        if cancel:
             with self.store.transaction():
-                self._set_state(drop[0], CANCELLED)
+                for run in cancel:
+                    self._set_state(run, CANCELLED)
+
+    def _merged_waits(self, record: TriggerRecord, rule: EventNotFollowedRule, p: int, waits: list[tuple[int, int]],
+                      ) -> tuple[tuple[int, int] | None, list[int]]:
+        """The wait (run, started µs) merged profile ``p`` keeps of ``waits`` (one or two) and the runs to cancel,
+        as the rule decides over the merged history in event-time order (arrival order breaking ties): a wait is
+        cancelled by the first ``notFollowedBy`` event after its ``event`` and inside its window (event time before
+        ``start + withinSeconds``), and a later wait stands only if its ``event`` came after the earlier one was so
+        cancelled (else, one open wait per user, it yields)."""
+        waits = sorted(waits, key=lambda w: (w[1], w[0]))
+        window_us = rule.within_seconds * 1_000_000
+        history = self.cdp.profile_events(record.partner_id, p, [rule.event, rule.not_followed_by], waits[0][1])
+        # (event time, arrival) of each start and follow-up event: the log's order, as on_events sorts a batch
+        starts = [(e.timestamp_us, i) for i, e in enumerate(history) if e.event == rule.event]
+        follow_ups = [(e.timestamp_us, i) for i, e in enumerate(history) if e.event == rule.not_followed_by]
+        survivor: tuple[int, int] | None = None
+        dropped: list[int] = []
+        closed: tuple[int, int] | None = None  # the follow-up that cancelled the previous wait
+        for run, start_us in waits:
+            opener = next((k for k in starts if k[0] == start_us and (closed is None or k > closed)), None)
+            if survivor is not None or (closed is not None and opener is None):
+                dropped.append(run)  # another wait of the user was open when this one's event came
+                continue
+            after = opener or (start_us, -1)  # (the start event past the log's retention: any follow-up counts)
+            closed = next((k for k in follow_ups if k > after and k[0] < start_us + window_us), None)
+            if closed is None:
+                survivor = (run, start_us)
+            else:
+                dropped.append(run)
+        return survivor, dropped
+
+    def _merged_reminders(self, record: TriggerRecord, rule: EventReminderRule, p: int) -> list[int]:
+        """``EVENT_REMINDER`` runs of merged profile ``p`` still pending whose ``cancelledBy`` event, naming the
+        same instant, the merged history logged after the profile's first booking of that instant (in event-time
+        order, arrival order breaking ties; a booking past the log's retention counts as earlier than every
+        refund)."""
+        assert rule.cancelled_by is not None
+        space = self.cdp.space(record.partner_id)
+        ids = self._profile_ids(record.partner_id, p)
+        pending: dict[int, list[int]] = {}  # instant → pending runs of the profile
+        for lo in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[lo:lo + _IDS_PER_QUERY]
+            for r in self.store.conn.execute(
+                    f"SELECT seq, identity, started_us FROM cdp_trigger_runs WHERE trigger_seq = ? AND state = ? AND "
+                    f"identity IN ({', '.join('?' * len(chunk))})", (record.seq, SCHEDULED, *chunk)):
+                if space.find(r["identity"]) == p:
+                    pending.setdefault(int(r["started_us"]), []).append(int(r["seq"]))
+        if not pending:
+            return []
+        booked: dict[int, tuple[int, int]] = {}  # instant → (event time, arrival) of the first booking
+        refunded: dict[int, tuple[int, int]] = {}  # instant → the same of the last cancelling event
+        for i, e in enumerate(self.cdp.profile_events(record.partner_id, p, [rule.event, rule.cancelled_by], 0)):
+            starts = scheduled_instant(e.properties.get(rule.time_property))
+            at_us = None if starts is None else to_micros(starts)
+            if at_us is None or at_us not in pending:
+                continue
+            key = (e.timestamp_us, i)
+            if e.event == rule.event:
+                booked[at_us] = min(booked.get(at_us, key), key)
+            else:
+                refunded[at_us] = max(refunded.get(at_us, key), key)
+        return [run for at_us, runs in pending.items()
+                if at_us in refunded and refunded[at_us] > booked.get(at_us, (-1, -1)) for run in runs]
 
     def _sent_today(self, record: TriggerRecord, p: int | None, identity: str, day: int) -> int:
         """Sends of the trigger to the user on their local ``day``: those counted under every identity of profile

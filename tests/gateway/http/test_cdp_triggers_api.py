@@ -307,3 +307,29 @@ async def test_cart_filled_anonymously_then_aliased_through_the_tracking_api(
             fires = await partner.trigger_fires(trigger.id)
             assert [(f.user_id, f.status, f.reason) for f in fires] == [("u-42", "SENT", None),
                                                                       ("u-42", "SUPPRESSED", "FREQUENCY_CAP")]
+
+
+async def test_an_order_from_the_user_id_before_the_alias_cancels_the_anonymous_cart(
+        aiohttp_server: AiohttpServer, world: World, settings: Settings) -> None:
+    """Through /v1/track and /v1/alias: a cart filled as anon-1 and, 10 minutes later, an order as u-42 (two
+    profiles until the alias) — the alias finds the order inside the window and nothing fires; u-7's order came
+    before their anonymous cart, so that wait still fires once at its end, as u-7."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", SCOPES)
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            trigger = await partner.create_trigger(CART)
+            source = await partner.create_source("Backend")
+            assert source.write_key is not None
+            async with TrackingClient(url, source.write_key) as tracking:
+                await tracking.track({"userId": "u-7", "event": "Order Completed"})
+                await tracking.track({"anonymousId": "anon-1", "event": "Product Added"})
+                await tracking.track({"anonymousId": "anon-7", "event": "Product Added"})
+                await admin.advance(timedelta(minutes=10))
+                await tracking.track({"userId": "u-42", "event": "Order Completed"})
+                await tracking.alias({"previousId": "anon-1", "userId": "u-42"})
+                await tracking.alias({"previousId": "anon-7", "userId": "u-7"})
+            await admin.advance(timedelta(hours=1))
+            fires = await partner.trigger_fires(trigger.id)
+            assert [(f.user_id, f.status) for f in fires] == [("u-7", "SENT")]

@@ -686,6 +686,124 @@ def test_daily_cap_counts_per_profile_across_linked_identities(
                                        ("u-7", 0, "SENT", None)]
 
 
+# -- a follow-up done from the other identity before the link decides at the merge -----------------------------
+
+def track_back(event: str, minutes: int, **ids: str) -> Act:
+    """A call tracked now, stamped ``minutes`` before now (a late upload)."""
+    return lambda s: call(s, "track", event=event, timestamp=iso(s.world.clock.now - timedelta(minutes=minutes)),
+                          **ids)
+
+
+def ticket_as(event: str, hours: int, **ids: str) -> Act:
+    """A ticket event naming the instant ``hours`` after the trigger was created (the test's start)."""
+    def act(s: Stack) -> None:
+        show = s.triggers.of_partner(s.partner)[0].created_at + timedelta(hours=hours)
+        call(s, "track", event=event, properties={"startsAt": iso(show)}, **ids)
+    return act
+
+
+LINK = object()
+"""Where the link (identify or alias of anon-1 and u-42) goes in a table row's acts."""
+
+
+def restarted(acts: list[Any], how: str, restart: str | None) -> tuple[list[Act], int | None]:
+    """The acts with the link in its place, and the act after which to restart: ``before`` the link (after the
+    act preceding it) or ``after`` it."""
+    at = acts.index(LINK)
+    done = [linked(how) if a is LINK else a for a in acts]
+    return done, None if restart is None else at - 1 if restart == "before" else at
+
+
+def begin_trigger(rule: dict[str, Any]) -> Callable[[Stack], TriggerRecord]:
+    return lambda s: s.trigger(rule)
+
+
+@pytest.mark.parametrize("restart", [None, "before", "after"])  # uninterrupted; stopped before / after the link
+@pytest.mark.parametrize("how", ["identify", "alias"])
+@pytest.mark.parametrize(("acts", "fired"), [
+    # the cart as anon-1, the order as u-42 10 min later, then linked: the order was in the window, nothing fires
+    ([track_as("Product Added", anonymousId="anon-1"), wait(10), track_as("Order Completed", userId="u-42"), LINK,
+      wait(120)], []),
+    # the other way round: the cart as u-42, the order as anon-1 (still anonymous), then linked
+    ([track_as("Product Added", userId="u-42"), wait(10), track_as("Order Completed", anonymousId="anon-1"), LINK,
+      wait(120)], []),
+    # the order as u-42 BEFORE the cart as anon-1: no follow-up, the wait fires at its end (10 + 60 min)
+    ([track_as("Order Completed", userId="u-42"), wait(10), track_as("Product Added", anonymousId="anon-1"), LINK,
+      wait(120)], [("trg_000001-1-0", "u-42", timedelta(minutes=70))]),
+    # the order as u-42 at the same instant as the cart, but just before it: no follow-up, the wait fires at 60 min
+    ([track_as("Order Completed", userId="u-42"), track_as("Product Added", anonymousId="anon-1"), LINK, wait(120)],
+     [("trg_000001-1-0", "u-42", timedelta(minutes=60))]),
+    # the same instant, the order just after the cart: it follows, nothing fires
+    ([track_as("Product Added", anonymousId="anon-1"), track_as("Order Completed", userId="u-42"), LINK, wait(120)],
+     []),
+    # out of the window: the cart uploaded late (2 h ago), the order 30 min ago, linked before the wait expired
+    ([track_back("Product Added", 120, anonymousId="anon-1"), track_back("Order Completed", 30, userId="u-42"),
+      LINK, wait(5)], [("trg_000001-1-0", "u-42", timedelta(0))]),
+    # the order after the window ended (the wait fired as anon-1 already), then linked: nothing more
+    ([track_as("Product Added", anonymousId="anon-1"), wait(70), track_as("Order Completed", userId="u-42"), LINK,
+      wait(120)], [("trg_000001-1-0", None, timedelta(minutes=60))]),
+    # two carts: anon-1's ended by u-42's order, u-42's own cart 5 min later stands (linked all along, the order
+    # closed the first wait and the second cart opened a new one): it fires at its end, 70 min in
+    ([track_as("Product Added", anonymousId="anon-1"), wait(5), track_as("Order Completed", userId="u-42"), wait(5),
+      track_as("Product Added", userId="u-42"), LINK, wait(120)], [("trg_000001-2-0", "u-42", timedelta(minutes=70))]),
+])
+def test_a_follow_up_from_the_other_identity_before_the_link_cancels_the_merged_wait(
+        fresh_world: Any, tmp_path: Path, acts: list[Any], fired: list[tuple[str, str | None, timedelta]], how: str,
+        restart: str | None) -> None:
+    """At an identify or alias the merged history decides a wait as if the ids had been linked all along: a
+    follow-up from the other identity inside the window cancels it, one before it or past its end does not — the
+    same with a restart before or after the link."""
+    done, restart_after = restarted(acts, how, restart)
+    fires = run_acts(fresh_world, tmp_path / "t.db", begin_trigger(CART), done, restart_after)
+    assert [(f[0], f[1], f[3]) for f in fires] == [(fire_id, user, "SENT") for fire_id, user, _ in fired]
+    for f, (_, _, at) in zip(fires, fired, strict=True):
+        assert at <= f[5] <= at + timedelta(minutes=2)  # at the window's end (the next tick), not later
+
+
+@pytest.mark.parametrize("restart", [None, "before", "after"])  # uninterrupted; stopped before / after the link
+@pytest.mark.parametrize("how", ["identify", "alias"])
+@pytest.mark.parametrize(("acts", "fired"), [
+    # booked as anon-1, refunded as u-42 (the same show), then linked: the reminder is cancelled
+    ([ticket_as("Ticket Purchased", 5, anonymousId="anon-1"), wait(10), ticket_as("Ticket Refunded", 5, userId="u-42"),
+      LINK, wait(300)], 0),
+    # booked as u-42, refunded as anon-1, then linked
+    ([ticket_as("Ticket Purchased", 5, userId="u-42"), wait(10), ticket_as("Ticket Refunded", 5, anonymousId="anon-1"),
+      LINK, wait(300)], 0),
+    # the refund as u-42 BEFORE the booking as anon-1: the reminder stays
+    ([ticket_as("Ticket Refunded", 5, userId="u-42"), wait(10), ticket_as("Ticket Purchased", 5, anonymousId="anon-1"),
+      LINK, wait(300)], 1),
+    # refund and booking at the same instant, the refund first: the reminder stays
+    ([ticket_as("Ticket Refunded", 5, userId="u-42"), ticket_as("Ticket Purchased", 5, anonymousId="anon-1"), LINK,
+      wait(300)], 1),
+    # a refund of another show: the reminder stays
+    ([ticket_as("Ticket Purchased", 5, anonymousId="anon-1"), wait(10), ticket_as("Ticket Refunded", 6, userId="u-42"),
+      LINK, wait(300)], 1),
+])
+def test_a_refund_from_the_other_identity_before_the_link_cancels_the_merged_reminder(
+        fresh_world: Any, tmp_path: Path, acts: list[Any], fired: int, how: str, restart: str | None) -> None:
+    """At an identify or alias a pending reminder is cancelled when the merged profile refunded the same instant
+    after booking it (from either identity, before the link); the same with a restart before or after the link."""
+    done, restart_after = restarted(acts, how, restart)
+    fires = run_acts(fresh_world, tmp_path / "t.db", begin_trigger(reminder(cancelledBy="Ticket Refunded")), done,
+                     restart_after)
+    assert [f[1:4] for f in fires] == [("u-42", 0, "SENT")] * fired
+    assert all(timedelta(hours=3) <= f[5] <= timedelta(hours=3, minutes=2) for f in fires)
+
+
+def test_an_app_s_first_event_links_the_ids_and_the_order_done_before_cancels_the_wait(stack: Stack) -> None:
+    """A cart filled server-side as the app's installation id and an order as the install's user id 5 minutes later
+    are two profiles until the app's first event brings both ids (a merge inside an app batch): nothing fires."""
+    record = stack.trigger(CART)
+    row = installed_row(stack)
+    codec = stack.apps.codec
+    call(stack, "track", event="Product Added", anonymousId=codec.installation_id(stack.app.seq, row))
+    stack.advance(timedelta(minutes=5))
+    call(stack, "track", event="Order Completed", userId=codec.user_id(stack.app.seq, row))
+    stack.app_events([row], ["Application Opened"])
+    stack.advance(timedelta(hours=2))
+    assert stack.fires(record) == []
+
+
 def test_reminder_in_quiet_hours_is_suppressed(stack: Stack) -> None:
     """A reminder due in the quiet hours (UTC for a server-side user) is suppressed, not delayed."""
     now = stack.world.clock.now
