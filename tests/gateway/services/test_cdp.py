@@ -22,6 +22,7 @@ from gateway.services.apps.repository import AppRepository
 from gateway.services.apps.service import AppService
 from gateway.services.cdp.audiences import EventCondition, Node, compile_definition
 from gateway.services.cdp.model import AudienceChange, EventsIngested, Source
+from gateway.services.cdp.profiles import ProfileSpace
 from gateway.services.cdp.repository import CdpRepository
 from gateway.services.cdp.service import CdpService
 from gateway.wire.cdp import TrackingCall
@@ -161,6 +162,15 @@ def test_partners_do_not_share_profiles(cdp: Cdp) -> None:
     ({"trait": "n", "op": "in", "value": [1, -(2**60)]}, "body.definition.value"),  # one in the list too
     ({"not": {"not": {"not": {"not": {"not": {"not": {"not": {"not": {"event": "E"}}}}}}}}},
      "body.definition.not.not.not.not.not.not.not.not"),  # nested too deep
+    ({"and": [{"groupTrait": 5, "op": "exists"}]}, "body.definition.and.0.groupTrait"),  # group trait not a name
+    ({"groupTrait": "plan", "trait": "plan", "op": "exists"}, "body.definition"),  # two kinds
+    ({"or": [{"groupTrait": "plan", "op": "like", "value": 1}]}, "body.definition.or.0.op"),  # unknown op
+    ({"groupTrait": "seats", "op": "gte", "value": "10"}, "body.definition.value"),  # numeric op, string value
+    ({"groupTrait": "plan", "op": "eq"}, "body.definition.value"),  # no value
+    ({"groupTrait": "plan", "op": "exists", "value": True}, "body.definition.value"),  # exists takes none
+    ({"groupTrait": "plan", "op": "in", "value": [[1]]}, "body.definition.value"),  # in: a list of scalars
+    ({"not": {"groupTrait": "plan", "op": "exists", "where": []}}, "body.definition.not.where"),  # unknown field
+    ({"groupTrait": "n", "op": "eq", "value": 2**60}, "body.definition.value"),  # integer past 2^53
 ])
 def test_bad_definitions_name_the_fault(definition: Any, field: str) -> None:
     """Every malformed definition is a 400 whose details name the faulty path."""
@@ -170,9 +180,14 @@ def test_bad_definitions_name_the_fault(definition: Any, field: str) -> None:
 
 
 def test_too_many_conditions() -> None:
-    """A definition has at most 32 event and trait conditions."""
+    """A definition has at most 32 event, trait and group-trait conditions, counted together."""
     with pytest.raises(InvalidArgument):
         compile_definition({"or": [{"event": f"E{i}"} for i in range(33)]})
+    mixed = [{"groupTrait": f"g{i}", "op": "exists"} for i in range(16)] + [{"event": f"E{i}"} for i in range(16)]
+    assert len(compile_definition({"or": mixed}).leaves) == 32
+    with pytest.raises(InvalidArgument) as caught:
+        compile_definition({"or": [*mixed, {"groupTrait": "one", "op": "exists"}]})
+    assert [d.field for d in caught.value.details or []] == ["body.definition.or.32"]
 
 
 # -- audiences -------------------------------------------------------------------------------------------------
@@ -225,6 +240,126 @@ def test_trait_conditions(cdp: Cdp) -> None:
              {"type": "identify", "userId": "b", "traits": {"plan": "gold", "age": "30"}},
              {"type": "identify", "userId": "c", "traits": {"plan": "gold", "age": 40, "vip": 1}})
     assert cdp.members(audience.seq) == {"a"}
+
+
+def group(user: str | None, group_id: str, anon: str | None = None, **traits: Any) -> dict[str, Any]:
+    call: dict[str, Any] = {"type": "group", "groupId": group_id, "traits": traits}
+    if user is not None:
+        call["userId"] = user
+    if anon is not None:
+        call["anonymousId"] = anon
+    return call
+
+
+@pytest.mark.parametrize(("condition", "groups", "member"), [
+    ({"op": "eq", "value": "enterprise"}, [{"plan": "enterprise"}], True),  # equal string
+    ({"op": "eq", "value": "enterprise"}, [{"plan": "free"}, {"plan": "enterprise"}], True),  # any group will do
+    ({"op": "eq", "value": "enterprise"}, [{"plan": "free"}], False),  # other value
+    ({"op": "eq", "value": "enterprise"}, [], False),  # in no group
+    ({"op": "eq", "value": 1}, [{"plan": True}], False),  # true is not 1
+    ({"op": "eq", "value": True}, [{"plan": 1}], False),  # nor 1 true
+    ({"op": "eq", "value": 30}, [{"plan": "30"}], False),  # "30" is not 30
+    ({"op": "eq", "value": 30}, [{"plan": 30.0}], True),  # 30.0 is 30
+    ({"op": "neq", "value": "free"}, [{"plan": "free"}, {"seats": 3}], True),  # a group without it differs
+    ({"op": "neq", "value": "free"}, [{"plan": "free"}], False),  # every group equal
+    ({"op": "neq", "value": "free"}, [], False),  # no group, nothing differs
+    ({"op": "gt", "value": 10}, [{"plan": 30}], True),  # number above
+    ({"op": "gt", "value": 10}, [{"plan": "30"}], False),  # a string is not compared as a number
+    ({"op": "gt", "value": 30}, [{"plan": 30}], False),  # strictly above
+    ({"op": "gte", "value": 30}, [{"plan": 30}], True),  # at the bound
+    ({"op": "gte", "value": 1}, [{"plan": True}], False),  # a boolean is not a number
+    ({"op": "lt", "value": 5.5}, [{"plan": 5}], True),  # int against float
+    ({"op": "lte", "value": 5}, [{"plan": 6}, {"plan": 5}], True),  # the second group passes
+    ({"op": "in", "value": ["gold", "enterprise"]}, [{"plan": "enterprise"}], True),  # one of the list
+    ({"op": "in", "value": [1, "x"]}, [{"plan": True}], False),  # true is not in [1]
+    ({"op": "contains", "value": "ent"}, [{"plan": "enterprise"}], True),  # substring
+    ({"op": "contains", "value": "3"}, [{"plan": 30}], False),  # a number contains nothing
+    ({"op": "exists"}, [{"plan": "free"}], True),  # present
+    ({"op": "exists"}, [{"plan": None}], False),  # null is absent
+    ({"op": "exists"}, [{"seats": 3}], False),  # another trait only
+])
+def test_group_trait_operators(cdp: Cdp, condition: dict[str, Any], groups: list[dict[str, Any]],
+                               member: bool) -> None:
+    """A group-trait condition holds when any of the profile's groups passes it, with the trait comparisons."""
+    audience = cdp.service.create_audience(cdp.partner, "Accounts", {"groupTrait": "plan", **condition})
+    cdp.send(track("u1", "Seen"), *[group("u1", f"g{i}", **traits) for i, traits in enumerate(groups)])
+    assert cdp.members(audience.seq) == ({"u1"} if member else set())
+
+
+ENTERPRISE = {"groupTrait": "plan", "op": "eq", "value": "enterprise"}
+
+
+def test_a_group_call_updates_the_group_for_every_member(cdp: Cdp) -> None:
+    """Group traits are the group's: one member's group call moves every member in or out, no one else."""
+    changes: list[AudienceChange] = []
+    cdp.service.add_audience_listener(changes.append)
+    audience = cdp.service.create_audience(cdp.partner, "Enterprise", ENTERPRISE)
+    cdp.send(group("u1", "acme", plan="free", seats=3), group("u2", "acme"), group("u3", "other", plan="free"))
+    assert cdp.members(audience.seq) == set()
+    assert cdp.service.profile(cdp.partner, "u2").groups == {"acme": {"plan": "free", "seats": 3}}
+    cdp.send(group("u2", "acme", plan="enterprise"))
+    assert cdp.members(audience.seq) == {"u1", "u2"} and len(changes[-1].entered) == 2
+    assert cdp.service.profile(cdp.partner, "u1").groups == {"acme": {"plan": "enterprise", "seats": 3}}
+    cdp.send(group("u1", "beta", plan="free"))  # another group does not take the first one's away
+    assert cdp.members(audience.seq) == {"u1", "u2"}
+    cdp.send(group("u3", "acme"))  # joining a group that already qualifies
+    assert cdp.members(audience.seq) == {"u1", "u2", "u3"} and len(changes[-1].entered) == 1
+    cdp.send(group("u1", "acme", plan="free"))
+    assert cdp.members(audience.seq) == set() and len(changes[-1].exited) == 3
+
+
+def test_group_traits_combine_with_other_conditions(cdp: Cdp) -> None:
+    """groupTrait conditions combine in and/or/not with trait and event conditions."""
+    audience = cdp.service.create_audience(cdp.partner, "Big accounts' admins", {"and": [
+        {"groupTrait": "seats", "op": "gte", "value": 10}, {"trait": "role", "op": "eq", "value": "admin"},
+        {"not": {"groupTrait": "churned", "op": "eq", "value": True}}]})
+    cdp.send({"type": "identify", "userId": "a", "traits": {"role": "admin"}},
+             {"type": "identify", "userId": "b", "traits": {"role": "user"}},
+             group("a", "big", seats=50), group("b", "big"))
+    assert cdp.members(audience.seq) == {"a"}
+    cdp.send(group("a", "old", churned=True))
+    assert cdp.members(audience.seq) == set()
+
+
+def test_a_merge_brings_the_groups_along(cdp: Cdp) -> None:
+    """identify and alias merges give the kept profile the groups of both; the merged-away one leaves."""
+    audience = cdp.service.create_audience(cdp.partner, "Enterprise", ENTERPRISE)
+    cdp.send(group(None, "acme", anon="a1", plan="enterprise"), track("u1", "Seen"))
+    assert cdp.members(audience.seq) == {"a1"}
+    cdp.send({"type": "identify", "userId": "u1", "anonymousId": "a1"})
+    assert cdp.members(audience.seq) == {"u1"}
+    cdp.send(group("old", "beta", plan="enterprise"), track("new", "Seen"))
+    cdp.send({"type": "alias", "previousId": "old", "userId": "new"})
+    view = cdp.service.profile(cdp.partner, "new")
+    assert view.audiences == [audience.id] and set(view.groups) == {"beta"} and cdp.service.size(audience) == 2
+    cdp.send(group("u1", "acme", plan="free"))  # the group call by the merged profile reaches it
+    assert cdp.service.member_profiles(audience).tolist() == [cdp.service.space(cdp.partner).find("new")]
+
+
+def test_an_audience_made_later_sees_the_groups(cdp: Cdp) -> None:
+    """A new audience is computed from the groups as they are."""
+    cdp.send(group("u1", "acme", plan="enterprise"), group("u2", "acme"), group(None, "beta", anon="a3",
+                                                                                plan="enterprise"))
+    cdp.send({"type": "identify", "userId": "u3", "anonymousId": "a3"})
+    audience = cdp.service.create_audience(cdp.partner, "Enterprise", ENTERPRISE)
+    assert cdp.members(audience.seq) == {"u1", "u2", "u3"}
+
+
+def test_join_touches_only_the_profiles_whose_groups_changed() -> None:
+    """A group call re-evaluates every member when the group's traits change, the caller when it newly joins,
+    nobody when nothing changed."""
+    space = ProfileSpace()
+    p, q, r = (space.resolve(u, None, 0) for u in ("u1", "u2", "u3"))
+    assert space.join(p, "g", {"plan": "free"}).tolist() == [p]
+    assert space.join(q, "g", {}).tolist() == [q]  # joined, traits unchanged
+    assert space.join(q, "g", {"plan": "free"}).tolist() == []  # nothing new
+    assert space.join(r, "h", {"plan": "gold"}).tolist() == [r]
+    assert space.join(q, "g", {"plan": "gold"}).tolist() == [p, q]  # every member of g, not r
+    assert space.join(p, "g", {"seats": 1}).tolist() == [p, q]  # a new trait
+    assert space.join(p, "g", {"seats": True}).tolist() == [p, q]  # true replacing 1 is a change
+    kept = space.merge(p, r)
+    assert space.join(r, "h", {"plan": "free"}).tolist() == [kept]  # merged-away members reached by their root
+    assert space.groups_of(kept) == {"g": {"plan": "gold", "seats": True}, "h": {"plan": "free"}}
 
 
 @pytest.mark.parametrize(("members", "shown"), [
@@ -472,5 +607,38 @@ def test_profiles_and_audiences_survive_a_restart(world: World, tmp_path: Path) 
         assert service.ingest(source, again) == 0  # still a duplicate
         assert service.ingest_app_events(app_batch(app, 0, [3, 4], ["Order Completed", "Product Viewed"],
                                                    START)) == 0
+    finally:
+        store.close()
+
+
+def test_group_memberships_survive_a_restart(world: World, tmp_path: Path) -> None:
+    """The log's replay rebuilds the same groups, group traits and group-trait memberships."""
+    clock = Clock()
+    path = tmp_path / "cdp.db"
+    store, apps, service = open_cdp(path, world, clock)
+    partner, _, _ = store.create_partner("acme", (), {}, "2025-06-02T08:00:00Z")
+    source, _ = service.create_source(partner.id, "Backend", None)
+    cdp = Cdp(store, apps, service, clock, partner.id, source)
+    early = service.create_audience(partner.id, "Enterprise", ENTERPRISE)
+    cdp.send(group("u1", "acme", plan="free", seats=3), group("u2", "acme"), group(None, "beta", anon="a3", seats=9),
+             group("u4", "beta"), {"type": "identify", "userId": "u3", "anonymousId": "a3"})
+    cdp.send(group("u2", "acme", plan="enterprise"), {"type": "alias", "previousId": "u4", "userId": "u5"},
+             track("u5", "Seen"), group("u1", "gamma", plan="enterprise"), group("u1", "acme", plan="free"))
+    late = service.create_audience(partner.id, "Seats", {"or": [{"groupTrait": "seats", "op": "gt", "value": 5},
+                                                               {"not": {"groupTrait": "plan", "op": "exists"}}]})
+    users = ("u1", "u2", "u3", "u5")
+    before = ([service.profile(partner.id, u) for u in users], service.member_profiles(early).tolist(),
+              service.member_profiles(late).tolist())
+    assert before[1] == [service.space(partner.id).find("u1")] and len(before[2]) == 2
+    store.close()
+
+    store, apps, service = open_cdp(path, world, clock)
+    try:
+        apps.resume()
+        service.resume()
+        after = ([service.profile(partner.id, u) for u in users],
+                 service.member_profiles(service.audience(partner.id, early.id)).tolist(),
+                 service.member_profiles(service.audience(partner.id, late.id)).tolist())
+        assert after == before
     finally:
         store.close()
