@@ -398,11 +398,16 @@ class AudienceState:
         self._events: dict[int, _EventColumn] = {}
         self._traits: dict[int, NDArray[np.bool_]] = {}
         """Truth of each trait and group-trait condition per profile."""
+        self._blank: dict[int, bool] = {}
+        """Truth of each trait and group-trait condition for a profile with no traits and no groups (``neq`` holds
+        for an absent trait)."""
         for i, leaf in enumerate(definition.leaves):
             if isinstance(leaf, EventCondition):
                 self._events[i] = _EventColumn(leaf, np.zeros(capacity, np.int32))
             else:
-                self._traits[i] = np.zeros(capacity, bool)
+                blank = leaf.predicate.test_dict({}) if isinstance(leaf, TraitCondition) else leaf.test_groups(())
+                self._blank[i] = blank
+                self._traits[i] = np.full(capacity, blank, bool)
         self.member = np.zeros(capacity, bool)
         self._dirty: list[NDArray[np.int64]] = []
         self._group_leaves = [(i, leaf) for i, leaf in enumerate(definition.leaves)
@@ -417,7 +422,7 @@ class AudienceState:
         for col in self._events.values():
             col.counts = np.concatenate([col.counts, np.zeros(extra, np.int32)])
         for i, truth in self._traits.items():
-            self._traits[i] = np.concatenate([truth, np.zeros(extra, bool)])
+            self._traits[i] = np.concatenate([truth, np.full(extra, self._blank[i], bool)])
         self.member = np.concatenate([self.member, np.zeros(extra, bool)])
 
     def event_conditions(self) -> list[tuple[int, EventCondition]]:

@@ -20,7 +20,14 @@ from gateway.services.apps.events import APP_EVENT_CODE, APP_EVENTS, AppEventBat
 from gateway.services.apps.model import AppRecord, AppSpec
 from gateway.services.apps.repository import AppRepository
 from gateway.services.apps.service import AppService
-from gateway.services.cdp.audiences import EventCondition, Node, compile_definition
+from gateway.services.cdp.audiences import (
+    MAX_DEPTH,
+    OPS,
+    EventCondition,
+    GroupTraitCondition,
+    Node,
+    compile_definition,
+)
 from gateway.services.cdp.model import AudienceChange, EventsIngested, Source
 from gateway.services.cdp.profiles import ProfileSpace
 from gateway.services.cdp.repository import CdpRepository
@@ -240,6 +247,16 @@ def test_trait_conditions(cdp: Cdp) -> None:
              {"type": "identify", "userId": "b", "traits": {"plan": "gold", "age": "30"}},
              {"type": "identify", "userId": "c", "traits": {"plan": "gold", "age": 40, "vip": 1}})
     assert cdp.members(audience.seq) == {"a"}
+
+
+def test_neq_holds_for_a_profile_without_the_trait(cdp: Cdp) -> None:
+    """An absent trait differs from any constant: a profile with no traits at all is in a ``neq`` audience, before
+    and after the audience is made (regression: trait columns started false)."""
+    early = cdp.service.create_audience(cdp.partner, "Not gold", {"trait": "plan", "op": "neq", "value": "gold"})
+    cdp.send(track("u1", "Seen"), {"type": "identify", "userId": "u2", "traits": {"plan": "gold"}},
+             {"type": "identify", "userId": "u3", "traits": {"city": "Berlin"}})
+    late = cdp.service.create_audience(cdp.partner, "Not gold", {"trait": "plan", "op": "neq", "value": "gold"})
+    assert cdp.members(early.seq) == cdp.members(late.seq) == {"u1", "u3"}
 
 
 def group(user: str | None, group_id: str, anon: str | None = None, **traits: Any) -> dict[str, Any]:
@@ -467,17 +484,29 @@ def test_listeners_hear_events_and_changes_but_not_the_replay(cdp: Cdp, world: W
 
 # -- incremental membership equals a recomputation from scratch ------------------------------------------------
 
-def brute_force(cdp: Cdp, definition: dict[str, Any], log: list[tuple[str | None, str | None, str, dict[str, Any],
-                                                                          int]]) -> set[int]:
-    """Members recomputed from the raw events: each event's profile is resolved now, counted if in its window."""
+LogRow = tuple[str | None, str | None, str, dict[str, Any], int]
+"""(user id, anonymous id, event name, properties, event time) of an event; a ``group`` call is logged with the
+name ``GROUP_CALL``, the group id as ``properties["groupId"]`` and its traits as ``properties["traits"]``."""
+GROUP_CALL = "<group>"
+
+
+def brute_force(cdp: Cdp, definition: dict[str, Any], log: list[LogRow]) -> set[int]:
+    """Members recomputed from the raw events: each event's profile is resolved now, counted if in its window; a
+    group's traits are folded from its calls in order, a profile's groups are those of the calls resolving to it."""
     compiled = compile_definition(definition)
     space = cdp.service.space(cdp.partner)
     now_us = to_micros(cdp.clock.now)
     roots = space.roots().tolist()
     counts: dict[tuple[int, int], int] = {}
+    group_traits: dict[str, dict[str, Any]] = {}
+    groups: dict[int, set[str]] = {}
     for user, anon, name, props, time_us in log:
         p = space.lookup(user, anon)
         assert p is not None
+        if name == GROUP_CALL:
+            group_traits[props["groupId"]] = {**group_traits.get(props["groupId"], {}), **props["traits"]}
+            groups.setdefault(p, set()).add(props["groupId"])
+            continue
         for i, leaf in enumerate(compiled.leaves):
             if (isinstance(leaf, EventCondition) and leaf.event == name and now_us - leaf.window_us < time_us
                     and all(w.test_dict(props) for w in leaf.where)):
@@ -494,13 +523,20 @@ def brute_force(cdp: Cdp, definition: dict[str, Any], log: list[tuple[str | None
         if isinstance(leaf, EventCondition):
             n = counts.get((p, node[1]), 0)
             return n >= leaf.at_least and (leaf.at_most is None or n <= leaf.at_most)
+        if isinstance(leaf, GroupTraitCondition):
+            return any(leaf.predicate.test_dict(group_traits[g]) for g in groups.get(p, ()))
         return leaf.predicate.test_dict(space.traits_of(p))
 
     return {p for p in roots if holds(compiled.root, p)}
 
 
+GROUP_VALUES = ["enterprise", "free", 1, True, "30", 30, 30.0, 5, None]
+"""Group trait values: strings, numbers and booleans that look alike (``true`` is not ``1``, ``"30"`` not ``30``)."""
 USERS = st.sampled_from(["u0", "u1", "u2", "u3"])
 ANONS = st.sampled_from(["a0", "a1", "a2", "a3", "a4"])
+GROUP_STEP = st.tuples(st.just("group"), st.one_of(st.none(), USERS), st.one_of(st.none(), ANONS),
+                       st.sampled_from(["g0", "g1"]),
+                       st.dictionaries(st.sampled_from(["plan", "seats"]), st.sampled_from(GROUP_VALUES), max_size=2))
 STEP = st.one_of(
     st.tuples(st.just("track"), st.one_of(st.none(), USERS), ANONS, st.sampled_from(["View", "Buy"]),
               st.sampled_from(["X", "Y"]), st.integers(0, 72)),
@@ -509,6 +545,8 @@ STEP = st.one_of(
     st.tuples(st.just("app"), st.integers(0, 5), st.sampled_from(["Product Viewed", "Order Completed"]),
               st.integers(-1, 1), st.integers(0, 4000)),
     st.tuples(st.just("tick"), st.integers(1, 48)),
+    GROUP_STEP,
+    GROUP_STEP,  # twice as likely: group calls by several members of a group are what the property is about
 )
 DEFINITIONS: list[dict[str, Any]] = [
     {"and": [{"event": "View", "where": [{"property": "c", "op": "eq", "value": "X"}], "withinHours": 48,
@@ -519,15 +557,53 @@ DEFINITIONS: list[dict[str, Any]] = [
     {"not": {"or": [{"event": "Product Viewed", "where": [{"property": "category", "op": "in",
                                                            "value": ["FASHION"]}], "withinHours": 30},
                     {"event": "View", "atMost": 1, "atLeast": 0}]}},
+    {"groupTrait": "plan", "op": "exists"},
+    {"or": [{"groupTrait": "plan", "op": "eq", "value": "enterprise"},
+            {"and": [{"groupTrait": "seats", "op": "gte", "value": 5}, {"not": {"trait": "plan", "op": "exists"}}]}]},
 ]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(STEP, max_size=40))
-def test_incremental_membership_equals_recomputation(world: World, tmp_path: Path, steps: list[tuple[Any, ...]]
-                                                     ) -> None:
-    """After any mix of calls, app events, merges and clock advances, every audience (made before and after the
-    events) has exactly the members a recomputation from the raw events finds."""
+
+def _comparison(op: str) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid comparison (``op`` and ``value``) on the generated group and profile traits."""
+    scalars = st.sampled_from([v for v in GROUP_VALUES if v is not None] + ["gold"])
+    value: st.SearchStrategy[Any] = {
+        "eq": scalars, "neq": scalars, "in": st.lists(scalars, min_size=1, max_size=3),
+        "contains": st.sampled_from(["ent", "fr", "3", "ol"]), "exists": st.none()}.get(
+        op, st.sampled_from([1, 5, 29.5, 30]))
+    return value.map(lambda v: {"op": op} if op == "exists" else {"op": op, "value": v})
+
+
+COMPARISON = st.sampled_from(OPS).flatmap(_comparison)
+LEAF = st.one_of(
+    st.tuples(st.sampled_from(["plan", "seats"]), COMPARISON).map(lambda t: {"groupTrait": t[0], **t[1]}),
+    COMPARISON.map(lambda c: {"trait": "plan", **c}),
+    st.tuples(st.sampled_from(["View", "Buy", "Order Completed"]), st.sampled_from([24, 48]), st.integers(0, 2))
+    .map(lambda t: {"event": t[0], "withinHours": t[1], "atLeast": t[2]}),
+)
+DEFINITION = st.recursive(LEAF, lambda inner: st.one_of(
+    st.lists(inner, min_size=1, max_size=3).map(lambda xs: {"and": xs}),
+    st.lists(inner, min_size=1, max_size=3).map(lambda xs: {"or": xs}),
+    inner.map(lambda x: {"not": x})), max_leaves=6)
+"""Generated definitions mixing group-trait, trait and event conditions."""
+
+
+def _depth(definition: dict[str, Any]) -> int:
+    for kind in ("and", "or"):
+        if kind in definition:
+            return 1 + max(_depth(d) for d in definition[kind])
+    return 1 + _depth(definition["not"]) if "not" in definition else 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, min_size=10, max_size=40),
+       drawn=st.lists(DEFINITION.filter(lambda d: _depth(d) <= MAX_DEPTH), min_size=1, max_size=3))
+def test_incremental_membership_equals_recomputation(world: World, tmp_path: Path, steps: list[tuple[Any, ...]],
+                                                     drawn: list[dict[str, Any]]) -> None:
+    """After any mix of calls (group calls among them), app events, merges and clock advances, every audience
+    (fixed and generated definitions, made before and after the events) has exactly the members a recomputation
+    from the raw events finds."""
+    definitions = DEFINITIONS + drawn
     clock = Clock()
     store, apps, service = open_cdp(":memory:", world, clock)
     try:
@@ -535,8 +611,8 @@ def test_incremental_membership_equals_recomputation(world: World, tmp_path: Pat
         source, _ = service.create_source(partner.id, "Backend", None)
         app = apps.register(partner.id, SPEC)
         cdp = Cdp(store, apps, service, clock, partner.id, source)
-        early = [service.create_audience(partner.id, f"a{i}", d) for i, d in enumerate(DEFINITIONS)]
-        log: list[tuple[str | None, str | None, str, dict[str, Any], int]] = []
+        early = [service.create_audience(partner.id, f"a{i}", d) for i, d in enumerate(definitions)]
+        log: list[LogRow] = []
         app_seq = 0
         for step in steps:
             now_us = to_micros(clock.now)
@@ -560,10 +636,16 @@ def test_incremental_membership_equals_recomputation(world: World, tmp_path: Pat
                 if cents > 0:
                     props.update(revenue=cents / 100, currency="EUR")
                 log.append((apps.codec.user_id(app.seq, row), None, name, props, now_us))
+            elif step[0] == "group":
+                _, user, anon, group_id, traits = step
+                if user is None and anon is None:
+                    continue
+                cdp.send(group(user, group_id, anon=anon, **traits))
+                log.append((user, anon, GROUP_CALL, {"groupId": group_id, "traits": traits}, now_us))
             else:
                 cdp.advance(timedelta(hours=step[1]))
-        late = [service.create_audience(partner.id, f"b{i}", d) for i, d in enumerate(DEFINITIONS)]
-        for audience, definition in zip(early + late, DEFINITIONS + DEFINITIONS, strict=True):
+        late = [service.create_audience(partner.id, f"b{i}", d) for i, d in enumerate(definitions)]
+        for audience, definition in zip(early + late, definitions + definitions, strict=True):
             got = set(service.member_profiles(audience).tolist())
             assert got == brute_force(cdp, definition, log), (definition, audience.name)
         assert APP_EVENTS  # the app vocabulary is the contract's
