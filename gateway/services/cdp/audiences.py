@@ -5,9 +5,9 @@ windows, trait comparisons, group-trait comparisons (any of the profile's groups
 fault reported with its path as a 400) and :class:`AudienceState`, which keeps one numpy column per condition over
 the partner's profiles (an event condition counts matching events inside its window; a trait or group-trait
 condition holds its truth) and re-evaluates only the profiles a call, an app batch, a merge or the clock's advance
-touched. Events in a window sit in a time-sorted
-queue per condition, so a tick expires them with one ``searchsorted``. It must not know about HTTP, SQL or how
-identities resolve (profile numbers and their roots are given to it).
+touched. Events in a window sit in a time-sorted queue per condition, so a tick expires them with one
+``searchsorted``. It must not know about HTTP, SQL or how identities resolve (profile numbers and their roots are
+given to it).
 """
 
 from __future__ import annotations
@@ -469,8 +469,7 @@ class AudienceState:
         """Re-evaluate these profiles at the next update (new profiles: a ``not`` may hold for them)."""
         self._dirty.append(profiles)
 
-    def merge(self, kept: int, gone: int, traits: Mapping[str, Any], groups: Iterable[Mapping[str, Any]] = ()
-              ) -> None:
+    def merge(self, kept: int, gone: int, traits: Mapping[str, Any], groups: Iterable[Mapping[str, Any]]) -> None:
         """Profile ``gone`` was merged into ``kept`` (whose traits are now ``traits``, its groups' traits
         ``groups``): its counts move over; it is no longer a member of anything (it is not a profile any more)."""
         for col in self._events.values():
