@@ -128,7 +128,8 @@ class ProfileQuery(WireModel):
 
 
 class AudienceRequest(WireModel):
-    """An audience to define: a name and a condition (README "CDP" describes the language)."""
+    """An audience to define: a name and a condition over events, traits and group traits (README "CDP" describes
+    the language; the CDP validates it, each fault with its path)."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
     definition: dict[str, Any]

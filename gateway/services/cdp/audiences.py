@@ -1,18 +1,19 @@
 """Audiences: the condition language, its validation, and the incremental columnar evaluation of memberships.
 
 Owns :func:`compile_definition` (the JSON language: event counts with ``where`` property filters and time
-windows, trait comparisons, ``and``/``or``/``not``; every fault reported with its path as a 400) and
-:class:`AudienceState`, which keeps one numpy column per condition over the partner's profiles (an event
-condition counts matching events inside its window; a trait condition holds its truth) and re-evaluates only the
-profiles a call, an app batch, a merge or the clock's advance touched. Events in a window sit in a time-sorted
-queue per condition, so a tick expires them with one ``searchsorted``. It must not know about HTTP, SQL or how
-identities resolve (profile numbers and their roots are given to it).
+windows, trait comparisons, group-trait comparisons (any of the profile's groups), ``and``/``or``/``not``; every
+fault reported with its path as a 400) and :class:`AudienceState`, which keeps one numpy column per condition over
+the partner's profiles (an event condition counts matching events inside its window; a trait or group-trait
+condition holds its truth) and re-evaluates only the profiles a call, an app batch, a merge or the clock's advance
+touched. Events in a window sit in a time-sorted queue per condition, so a tick expires them with one
+``searchsorted``. It must not know about HTTP, SQL or how identities resolve (profile numbers and their roots are
+given to it).
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -31,7 +32,7 @@ MAX_CONDITIONS = 32
 MAX_EXACT = 2**53
 """Largest integer a condition may compare with (exact as a float, so app event columns compare exactly)."""
 OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "contains", "exists")
-"""Comparisons of a ``where`` filter or a trait condition."""
+"""Comparisons of a ``where`` filter, a trait or a group-trait condition."""
 _NUMERIC_OPS = {"gt", "gte", "lt", "lte"}
 
 Scalar = str | int | float | bool
@@ -149,6 +150,20 @@ class TraitCondition:
     predicate: Predicate
 
 
+@dataclass(frozen=True)
+class GroupTraitCondition:
+    """A comparison on a trait of the profile's groups: holds when any of its groups passes it (a profile in no
+    group passes none)."""
+
+    predicate: Predicate
+
+    def test_groups(self, groups: Iterable[Mapping[str, Any]]) -> bool:
+        """Whether any of these groups' traits pass the comparison."""
+        return any(self.predicate.test_dict(traits) for traits in groups)
+
+
+Leaf = EventCondition | TraitCondition | GroupTraitCondition
+"""A condition of a definition (a leaf of its expression)."""
 Node = tuple[Any, ...]
 """A compiled expression: ``("and", [nodes])``, ``("or", [nodes])``, ``("not", node)`` or ``("leaf", index)``."""
 
@@ -157,14 +172,14 @@ Node = tuple[Any, ...]
 class Definition:
     """A validated audience definition: its conditions (leaves) and the expression over them."""
 
-    leaves: tuple[EventCondition | TraitCondition, ...]
+    leaves: tuple[Leaf, ...]
     root: Node
 
 
 class _Compiler:
     def __init__(self) -> None:
         self.errors: list[ErrorDetail] = []
-        self.leaves: list[EventCondition | TraitCondition] = []
+        self.leaves: list[Leaf] = []
 
     def fail(self, path: str, message: str) -> Node:
         self.errors.append(ErrorDetail(field=path, message=message))
@@ -175,9 +190,9 @@ class _Compiler:
             return self.fail(path, f"conditions nest at most {MAX_DEPTH} deep")
         if not isinstance(data, dict):
             return self.fail(path, "a condition is an object")
-        kinds = [k for k in ("and", "or", "not", "event", "trait") if k in data]
+        kinds = [k for k in ("and", "or", "not", "event", "trait", "groupTrait") if k in data]
         if len(kinds) != 1:
-            return self.fail(path, "a condition has exactly one of and, or, not, event, trait")
+            return self.fail(path, "a condition has exactly one of and, or, not, event, trait, groupTrait")
         kind = kinds[0]
         if kind in ("and", "or"):
             self.only(data, path, {kind})
@@ -189,8 +204,9 @@ class _Compiler:
             self.only(data, path, {"not"})
             return ("not", self.node(data["not"], f"{path}.not", depth + 1))
         if len(self.leaves) >= MAX_CONDITIONS:
-            return self.fail(path, f"a definition has at most {MAX_CONDITIONS} event and trait conditions")
-        leaf = self.event(data, path) if kind == "event" else self.trait(data, path)
+            return self.fail(path, f"a definition has at most {MAX_CONDITIONS} event, trait and groupTrait "
+                                   "conditions")
+        leaf = self.event(data, path) if kind == "event" else self.trait(data, path, kind)
         if leaf is None:
             return ("leaf", -1)
         self.leaves.append(leaf)
@@ -287,14 +303,15 @@ class _Compiler:
             return None
         return EventCondition(name, tuple(where), window, low, at_most)
 
-    def trait(self, data: dict[str, Any], path: str) -> TraitCondition | None:
+    def trait(self, data: dict[str, Any], path: str, kind: str) -> TraitCondition | GroupTraitCondition | None:
+        """A ``trait`` or ``groupTrait`` condition (the same comparisons)."""
         before = len(self.errors)
-        self.only(data, path, {"trait", "op", "value"})
-        name = self.name(data, path, "trait")
+        self.only(data, path, {kind, "op", "value"})
+        name = self.name(data, path, kind)
         pred = None if name is None else self.predicate(data, path, name)
         if len(self.errors) > before or pred is None:
             return None
-        return TraitCondition(pred)
+        return TraitCondition(pred) if kind == "trait" else GroupTraitCondition(pred)
 
 
 def compile_definition(data: Any, where: str = "body.definition") -> Definition:
@@ -371,8 +388,8 @@ class AudienceState:
 
     Profiles are numbers ``0..n-1`` of the partner's space; ``root`` maps a number to the profile it was merged
     into (itself for live profiles). The caller feeds matching events (:meth:`add_events`), trait changes
-    (:meth:`set_traits`), merges (:meth:`merge`) and the clock (:meth:`expire`), then asks :meth:`update` which
-    profiles entered and left.
+    (:meth:`set_traits`), changes of a profile's groups or of their traits (:meth:`set_groups`), merges
+    (:meth:`merge`) and the clock (:meth:`expire`), then asks :meth:`update` which profiles entered and left.
     """
 
     def __init__(self, seq: int, definition: Definition, capacity: int) -> None:
@@ -380,13 +397,21 @@ class AudienceState:
         self.definition = definition
         self._events: dict[int, _EventColumn] = {}
         self._traits: dict[int, NDArray[np.bool_]] = {}
+        """Truth of each trait and group-trait condition per profile."""
+        self._blank: dict[int, bool] = {}
+        """Truth of each trait and group-trait condition for a profile with no traits and no groups (``neq`` holds
+        for an absent trait)."""
         for i, leaf in enumerate(definition.leaves):
             if isinstance(leaf, EventCondition):
                 self._events[i] = _EventColumn(leaf, np.zeros(capacity, np.int32))
             else:
-                self._traits[i] = np.zeros(capacity, bool)
+                blank = leaf.predicate.test_dict({}) if isinstance(leaf, TraitCondition) else leaf.test_groups(())
+                self._blank[i] = blank
+                self._traits[i] = np.full(capacity, blank, bool)
         self.member = np.zeros(capacity, bool)
         self._dirty: list[NDArray[np.int64]] = []
+        self._group_leaves = [(i, leaf) for i, leaf in enumerate(definition.leaves)
+                              if isinstance(leaf, GroupTraitCondition)]
 
     # -- shape -------------------------------------------------------------------------------------------------
     def grow(self, capacity: int) -> None:
@@ -397,7 +422,7 @@ class AudienceState:
         for col in self._events.values():
             col.counts = np.concatenate([col.counts, np.zeros(extra, np.int32)])
         for i, truth in self._traits.items():
-            self._traits[i] = np.concatenate([truth, np.zeros(extra, bool)])
+            self._traits[i] = np.concatenate([truth, np.full(extra, self._blank[i], bool)])
         self.member = np.concatenate([self.member, np.zeros(extra, bool)])
 
     def event_conditions(self) -> list[tuple[int, EventCondition]]:
@@ -407,6 +432,10 @@ class AudienceState:
     def trait_conditions(self) -> list[tuple[int, TraitCondition]]:
         """(leaf index, condition) of the trait conditions."""
         return [(i, leaf) for i, leaf in enumerate(self.definition.leaves) if isinstance(leaf, TraitCondition)]
+
+    def group_conditions(self) -> list[tuple[int, GroupTraitCondition]]:
+        """(leaf index, condition) of the group-trait conditions."""
+        return self._group_leaves
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def add_events(self, leaf: int, profiles: NDArray[np.int64], time_us: NDArray[np.int64], now_us: int) -> None:
@@ -429,13 +458,20 @@ class AudienceState:
             self._traits[i][profile] = leaf.predicate.test_dict(traits)
         self._dirty.append(np.array([profile], np.int64))
 
+    def set_groups(self, profile: int, groups: Iterable[Mapping[str, Any]]) -> None:
+        """A profile's groups (their traits) are now ``groups``."""
+        groups = list(groups)
+        for i, leaf in self.group_conditions():
+            self._traits[i][profile] = leaf.test_groups(groups)
+        self._dirty.append(np.array([profile], np.int64))
+
     def touch(self, profiles: NDArray[np.int64]) -> None:
         """Re-evaluate these profiles at the next update (new profiles: a ``not`` may hold for them)."""
         self._dirty.append(profiles)
 
-    def merge(self, kept: int, gone: int, traits: Mapping[str, Any]) -> None:
-        """Profile ``gone`` was merged into ``kept`` (whose traits are now ``traits``): its counts move over; it is
-        no longer a member of anything (it is not a profile any more)."""
+    def merge(self, kept: int, gone: int, traits: Mapping[str, Any], groups: Iterable[Mapping[str, Any]]) -> None:
+        """Profile ``gone`` was merged into ``kept`` (whose traits are now ``traits``, its groups' traits
+        ``groups``): its counts move over; it is no longer a member of anything (it is not a profile any more)."""
         for col in self._events.values():
             col.counts[kept] += col.counts[gone]
             col.counts[gone] = 0
@@ -443,6 +479,7 @@ class AudienceState:
             truth[gone] = False
         self.member[gone] = False
         self.set_traits(kept, traits)
+        self.set_groups(kept, groups)
 
     def expire(self, now_us: int, root: NDArray[np.int64]) -> None:
         """The clock is at ``now_us``: events that left their window stop counting."""

@@ -6,8 +6,9 @@ one it was merged into. The rules (README "CDP"): a call with a user id belongs 
 anonymous id seen first without a user id is adopted by the first user id it comes with (``identify`` merges the
 anonymous profile into the user's); a profile holds one user id from ``identify`` (a shared device identified as
 another user starts that user's own profile); ``alias`` merges the previous id's profile into the user's whatever
-ids they hold. Merging is small-into-large, so each profile number is relabelled O(log n) times. It must not know
-about HTTP, SQL or audiences.
+ids they hold. Merging is small-into-large, so each profile number is relabelled O(log n) times. Groups (Segment's
+accounts) are the partner's, not a profile's: a ``group`` call adds the group to the caller's profile and merges its
+traits into the group's, which every member then sees. It must not know about HTTP, SQL or audiences.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ class ProfileSpace:
         # Sparse: only profiles with traits, groups or merged-in profiles have an entry (a million app installs
         # would otherwise carry three empty containers each).
         self.traits: dict[int, dict[str, Any]] = {}
-        self.groups: dict[int, dict[str, dict[str, Any]]] = {}
+        self.groups: dict[int, list[str]] = {}
+        """Profile → the ids of its groups, in the order it joined them."""
+        self.group_traits: dict[str, dict[str, Any]] = {}
+        """Group id → the group's traits (shared by its members)."""
+        self._group_members: dict[str, list[int]] = {}
+        """Group id → profiles that joined it (numbers as they were: read through ``root``)."""
         self._members: dict[int, list[int]] = {}
         self.on_merge: list[MergeListener] = []
 
@@ -154,7 +160,7 @@ class ProfileSpace:
         if older or newer:
             self.traits[kept] = {**older, **newer}
         if gone in self.groups:
-            self.groups[kept] = {**self.groups.pop(gone), **self.groups.get(kept, {})}
+            self.groups[kept] = list(dict.fromkeys(self.groups.pop(gone) + self.groups.get(kept, [])))
         self.first_us[kept] = min(int(self.first_us[kept]), int(self.first_us[gone]))
         self.last_us[kept] = max(int(self.last_us[kept]), int(self.last_us[gone]))
         self.user_ids[gone], self.anon_ids[gone] = [], []
@@ -172,8 +178,26 @@ class ProfileSpace:
         return self.traits.get(p, _NONE)
 
     def groups_of(self, p: int) -> dict[str, dict[str, Any]]:
-        """The groups of profile ``p`` with their traits (empty when none)."""
-        return self.groups.get(p, {})
+        """The groups of profile ``p`` with their traits (empty when none; the traits not to be changed in
+        place)."""
+        return {g: self.group_traits[g] for g in self.groups.get(p, ())}
+
+    def join(self, p: int, group_id: str, traits: dict[str, Any]) -> NDArray[np.int64]:
+        """``group``: live profile ``p`` belongs to ``group_id``, whose traits take ``traits`` (newer values win,
+        others stay). Returns the live profiles whose groups' traits changed: every member when the group's traits
+        did, else ``p`` when it newly joined, else none."""
+        before = self.group_traits.get(group_id)
+        # Typed comparison: ``True`` replacing ``1`` is a change (conditions tell them apart).
+        changed = before is None or any(k not in before or type(before[k]) is not type(v) or before[k] != v
+                                        for k, v in traits.items())
+        self.group_traits[group_id] = {**(before or {}), **traits}  # a new dict: views handed out stay as they were
+        joined = group_id not in self.groups.get(p, ())
+        if joined:
+            self.groups.setdefault(p, []).append(group_id)
+            self._group_members.setdefault(group_id, []).append(p)
+        if changed:
+            return np.unique(self.root[np.asarray(self._group_members[group_id], np.int64)])
+        return np.array([p] if joined else [], np.int64)
 
     def primary_user(self, p: int) -> str | None:
         """The user id a profile is known by (the latest its identify calls gave), ``None`` when anonymous."""

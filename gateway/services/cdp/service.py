@@ -175,8 +175,9 @@ class CdpService:
 
     def _merged(self, partner_id: int, partner: _Partner, kept: int, gone: int) -> None:
         traits = partner.space.traits_of(kept)
+        groups = list(partner.space.groups_of(kept).values())
         for state in partner.audiences.values():
-            state.merge(kept, gone, traits)
+            state.merge(kept, gone, traits, groups)
         if not self._replaying:
             for fn in self._merge_listeners:
                 fn(partner_id, kept, gone)
@@ -341,16 +342,24 @@ class CdpService:
         else:
             p = space.resolve(m.user_id, m.anonymous_id, m.received_us)
         changed_traits = False
+        regrouped: NDArray[np.int64] | None = None
         if m.type == "identify" and m.traits:
             space.traits.setdefault(p, {}).update(m.traits)
             changed_traits = True
         elif m.type == "group" and m.group_id is not None:
-            space.groups.setdefault(p, {}).setdefault(m.group_id, {}).update(m.traits)
+            # The group's traits are the group's (Segment's accounts): a change reaches every member.
+            regrouped = space.join(p, m.group_id, m.traits)
         if space.size > before:
             self._grow(partner)
         if changed_traits:
             for state in partner.audiences.values():
                 state.set_traits(p, space.traits_of(p))
+        if regrouped is not None and len(regrouped):
+            states = [state for state in partner.audiences.values() if state.group_conditions()]
+            for q in regrouped.tolist() if states else ():
+                groups = list(space.groups_of(q).values())
+                for state in states:
+                    state.set_groups(q, groups)
         return p
 
     def _grow(self, partner: _Partner) -> None:
@@ -560,6 +569,10 @@ class CdpService:
         for q, traits in list(space.traits.items()):
             if traits and space.root[q] == q:
                 state.set_traits(q, traits)
+        if state.group_conditions():
+            for q in list(space.groups):
+                if space.root[q] == q:
+                    state.set_groups(q, space.groups_of(q).values())
         conditions = state.event_conditions()
         if conditions:
             longest = max(cond.window_us for _, cond in conditions)

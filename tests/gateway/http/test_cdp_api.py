@@ -99,6 +99,37 @@ async def test_partners_are_isolated(aiohttp_server: AiohttpServer, world: World
             assert (await a.create_source("App", app_id=app_id)).app_id == app_id
 
 
+async def test_group_trait_audience_through_group_calls(aiohttp_server: AiohttpServer, world: World,
+                                                        settings: Settings) -> None:
+    """/v1/group sets the group's traits for all its members; a groupTrait audience follows; a bad one is a 400
+    naming the path."""
+    server = await aiohttp_server(create_app(world, settings))
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", SCOPES)
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            source = await partner.create_source("Backend")
+            assert source.write_key
+            audience = await partner.create_audience("Enterprise", {"and": [
+                {"groupTrait": "plan", "op": "eq", "value": "enterprise"},
+                {"not": {"groupTrait": "seats", "op": "lt", "value": 10}}]})
+            with pytest.raises(ApiError) as caught:
+                await partner.create_audience("Bad", {"and": [{"groupTrait": "", "op": "exists"}]})
+            assert caught.value.status == 400
+            assert [d["field"] for d in caught.value.details] == ["body.definition.and.0.groupTrait"]
+            async with TrackingClient(url, source.write_key) as tracking:
+                await tracking.group({"userId": "u1", "groupId": "acme", "traits": {"plan": "free", "seats": 50}})
+                await tracking.group({"userId": "u2", "groupId": "acme"})
+                await tracking.group({"userId": "u3", "groupId": "tiny", "traits": {"plan": "enterprise",
+                                                                                   "seats": 2}})
+                assert (await partner.audience_members(audience.id)).user_ids == []
+                await tracking.group({"userId": "u2", "groupId": "acme", "traits": {"plan": "enterprise"}})
+            assert sorted((await partner.audience_members(audience.id)).user_ids) == ["u1", "u2"]
+            profile = await partner.profile("u1")
+            assert profile.groups == {"acme": {"plan": "enterprise", "seats": 50}}
+            assert profile.audiences == [audience.id]
+
+
 @pytest.mark.parametrize("definition", [
     {"event": "E", "withinDays": 365},  # window past the retention
     {"and": [{"trait": "plan", "op": "gt", "value": "x"}]},  # numeric comparison with a string
