@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient
 
+from gateway.client import AdminClient, PartnerClient, TrackingClient
 from gateway.core.settings import Settings
 from gateway.http.app import create_app
 from simulator.world import World, WorldConfig
@@ -103,3 +105,25 @@ def bearer(token: str) -> dict[str, str]:
 
 def a_msisdn(world: World, i: int = 0) -> str:
     return world.msisdn_of(i)
+
+
+@dataclass
+class CdpSession:
+    """The Python clients of a CDP test: the admin, partner ``acme`` and the tracking client of its source."""
+
+    admin: AdminClient
+    partner: PartnerClient
+    tracking: TrackingClient
+
+
+@asynccontextmanager
+async def cdp_session(server: TestServer, scopes: Sequence[str]) -> AsyncIterator[CdpSession]:
+    """Partner ``acme`` with ``scopes`` and a source ``Backend`` on ``server``, each through its client."""
+    url = str(server.make_url("")).rstrip("/")
+    async with AdminClient(url, ADMIN_TOKEN) as admin:
+        created = await admin.create_partner("acme", list(scopes))
+        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
+            source = await partner.create_source("Backend")
+            assert source.write_key is not None
+            async with TrackingClient(url, source.write_key) as tracking:
+                yield CdpSession(admin, partner, tracking)

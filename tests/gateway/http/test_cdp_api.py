@@ -21,7 +21,7 @@ from gateway.http.keys import APPS, CDP
 from gateway.services.apps.events import APP_EVENT_CODE, AppEventBatch
 from simulator.clock import to_micros
 from simulator.world import World
-from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, Client, MakePartner, bearer, fetch_token
+from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, Client, MakePartner, bearer, cdp_session, fetch_token
 from tests.gateway.conftest import PartnerCreds as Creds
 
 SCOPES = ["cdp:read", "cdp:write", "apps:read", "apps:write"]
@@ -104,30 +104,24 @@ async def test_group_trait_audience_through_group_calls(aiohttp_server: AiohttpS
     """/v1/group sets the group's traits for all its members; a groupTrait audience follows; a bad one is a 400
     naming the path."""
     server = await aiohttp_server(create_app(world, settings))
-    url = str(server.make_url("")).rstrip("/")
-    async with AdminClient(url, ADMIN_TOKEN) as admin:
-        created = await admin.create_partner("acme", SCOPES)
-        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
-            source = await partner.create_source("Backend")
-            assert source.write_key
-            audience = await partner.create_audience("Enterprise", {"and": [
-                {"groupTrait": "plan", "op": "eq", "value": "enterprise"},
-                {"not": {"groupTrait": "seats", "op": "lt", "value": 10}}]})
-            with pytest.raises(ApiError) as caught:
-                await partner.create_audience("Bad", {"and": [{"groupTrait": "", "op": "exists"}]})
-            assert caught.value.status == 400
-            assert [d["field"] for d in caught.value.details] == ["body.definition.and.0.groupTrait"]
-            async with TrackingClient(url, source.write_key) as tracking:
-                await tracking.group({"userId": "u1", "groupId": "acme", "traits": {"plan": "free", "seats": 50}})
-                await tracking.group({"userId": "u2", "groupId": "acme"})
-                await tracking.group({"userId": "u3", "groupId": "tiny", "traits": {"plan": "enterprise",
-                                                                                   "seats": 2}})
-                assert (await partner.audience_members(audience.id)).user_ids == []
-                await tracking.group({"userId": "u2", "groupId": "acme", "traits": {"plan": "enterprise"}})
-            assert sorted((await partner.audience_members(audience.id)).user_ids) == ["u1", "u2"]
-            profile = await partner.profile("u1")
-            assert profile.groups == {"acme": {"plan": "enterprise", "seats": 50}}
-            assert profile.audiences == [audience.id]
+    async with cdp_session(server, SCOPES) as session:
+        partner, tracking = session.partner, session.tracking
+        audience = await partner.create_audience("Enterprise", {"and": [
+            {"groupTrait": "plan", "op": "eq", "value": "enterprise"},
+            {"not": {"groupTrait": "seats", "op": "lt", "value": 10}}]})
+        with pytest.raises(ApiError) as caught:
+            await partner.create_audience("Bad", {"and": [{"groupTrait": "", "op": "exists"}]})
+        assert caught.value.status == 400
+        assert [d["field"] for d in caught.value.details] == ["body.definition.and.0.groupTrait"]
+        await tracking.group({"userId": "u1", "groupId": "acme", "traits": {"plan": "free", "seats": 50}})
+        await tracking.group({"userId": "u2", "groupId": "acme"})
+        await tracking.group({"userId": "u3", "groupId": "tiny", "traits": {"plan": "enterprise", "seats": 2}})
+        assert (await partner.audience_members(audience.id)).user_ids == []
+        await tracking.group({"userId": "u2", "groupId": "acme", "traits": {"plan": "enterprise"}})
+        assert sorted((await partner.audience_members(audience.id)).user_ids) == ["u1", "u2"]
+        profile = await partner.profile("u1")
+        assert profile.groups == {"acme": {"plan": "enterprise", "seats": 50}}
+        assert profile.audiences == [audience.id]
 
 
 @pytest.mark.parametrize("definition", [

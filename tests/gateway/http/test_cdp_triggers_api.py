@@ -18,7 +18,7 @@ from gateway.http.app import create_app
 from gateway.http.keys import WEBHOOKS
 from simulator.world import World
 from tests.gateway.camara_helpers import start_sink
-from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, bearer, fetch_token
+from tests.gateway.conftest import ADMIN, ADMIN_TOKEN, bearer, cdp_session, fetch_token
 from tests.gateway.conftest import PartnerCreds as Creds
 
 SCOPES = ["cdp:read", "cdp:write"]
@@ -315,21 +315,16 @@ async def test_an_order_from_the_user_id_before_the_alias_cancels_the_anonymous_
     profiles until the alias) — the alias finds the order inside the window and nothing fires; u-7's order came
     before their anonymous cart, so that wait still fires once at its end, as u-7."""
     server = await aiohttp_server(create_app(world, settings))
-    url = str(server.make_url("")).rstrip("/")
-    async with AdminClient(url, ADMIN_TOKEN) as admin:
-        created = await admin.create_partner("acme", SCOPES)
-        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
-            trigger = await partner.create_trigger(CART)
-            source = await partner.create_source("Backend")
-            assert source.write_key is not None
-            async with TrackingClient(url, source.write_key) as tracking:
-                await tracking.track({"userId": "u-7", "event": "Order Completed"})
-                await tracking.track({"anonymousId": "anon-1", "event": "Product Added"})
-                await tracking.track({"anonymousId": "anon-7", "event": "Product Added"})
-                await admin.advance(timedelta(minutes=10))
-                await tracking.track({"userId": "u-42", "event": "Order Completed"})
-                await tracking.alias({"previousId": "anon-1", "userId": "u-42"})
-                await tracking.alias({"previousId": "anon-7", "userId": "u-7"})
-            await admin.advance(timedelta(hours=1))
-            fires = await partner.trigger_fires(trigger.id)
-            assert [(f.user_id, f.status) for f in fires] == [("u-7", "SENT")]
+    async with cdp_session(server, SCOPES) as session:
+        trigger = await session.partner.create_trigger(CART)
+        tracking = session.tracking
+        await tracking.track({"userId": "u-7", "event": "Order Completed"})
+        await tracking.track({"anonymousId": "anon-1", "event": "Product Added"})
+        await tracking.track({"anonymousId": "anon-7", "event": "Product Added"})
+        await session.admin.advance(timedelta(minutes=10))
+        await tracking.track({"userId": "u-42", "event": "Order Completed"})
+        await tracking.alias({"previousId": "anon-1", "userId": "u-42"})
+        await tracking.alias({"previousId": "anon-7", "userId": "u-7"})
+        await session.admin.advance(timedelta(hours=1))
+        fires = await session.partner.trigger_fires(trigger.id)
+        assert [(f.user_id, f.status) for f in fires] == [("u-7", "SENT")]

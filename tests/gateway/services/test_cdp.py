@@ -90,13 +90,17 @@ def cdp(world: World, tmp_path: Path) -> Iterator[Cdp]:
     store.close()
 
 
-def track(user: str | None, event: str, anon: str | None = None, **props: Any) -> dict[str, Any]:
-    call: dict[str, Any] = {"type": "track", "event": event, "properties": props}
+def _by(call: dict[str, Any], user: str | None, anon: str | None) -> dict[str, Any]:
+    """``call`` made by ``user`` and/or ``anon``."""
     if user is not None:
         call["userId"] = user
     if anon is not None:
         call["anonymousId"] = anon
     return call
+
+
+def track(user: str | None, event: str, anon: str | None = None, **props: Any) -> dict[str, Any]:
+    return _by({"type": "track", "event": event, "properties": props}, user, anon)
 
 
 # -- identity resolution ---------------------------------------------------------------------------------------
@@ -260,12 +264,7 @@ def test_neq_holds_for_a_profile_without_the_trait(cdp: Cdp) -> None:
 
 
 def group(user: str | None, group_id: str, anon: str | None = None, **traits: Any) -> dict[str, Any]:
-    call: dict[str, Any] = {"type": "group", "groupId": group_id, "traits": traits}
-    if user is not None:
-        call["userId"] = user
-    if anon is not None:
-        call["anonymousId"] = anon
-    return call
+    return _by({"type": "group", "groupId": group_id, "traits": traits}, user, anon)
 
 
 @pytest.mark.parametrize(("condition", "groups", "member"), [
