@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import resource
 import tempfile
@@ -177,6 +178,19 @@ def app_events(tmp: Path, profiles: int) -> None:
     emit("audience_tick_ms", float(np.mean(step_ms)), None, 50, "ms", profiles=profiles,
          worst_ms=round(max(step_ms), 2), ingest_2000_events_ms=round(float(np.mean(ingest_ms)), 2),
          audiences=len(audiences), members=sizes, peak_rss_mb=round(rss_mb))
+    # A restart: the same store opened again, profiles and memberships rebuilt by replaying the whole log.
+    del cdp, apps
+    gc.collect()
+    store = Store(tmp / "apps.db")
+    app_repo, cdp_repo = AppRepository(store), CdpRepository(store)
+    store.open()
+    apps = AppService(world, app_repo, now)
+    cdp = CdpService(cdp_repo, apps, now, 10)
+    apps.resume()
+    replay_s = _timed(cdp.resume)
+    assert [cdp.size(a) for a in audiences] == sizes  # the replay rebuilds the same memberships
+    store.close()
+    emit("cdp_restart_replay_s", replay_s, None, None, "s", events=seq[0], profiles=profiles)
 
 
 def main() -> None:
