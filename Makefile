@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/opsim demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto  # one worker per core (pytest-xdist)
 
 # The console's browser test drives the system Chromium: install Debian's package when missing and possible
 # (root with apt-get, as on CI); otherwise the test skips. Never fails the build.
