@@ -80,14 +80,19 @@ def open_cdp(path: Path | str, world: World, clock: Clock, threshold: int = 10) 
     return store, apps, CdpService(cdp_repo, apps, clock, threshold)
 
 
+def new_cdp(path: Path, world: World, clock: Clock) -> tuple[Cdp, str]:
+    """A CDP on a new store at ``path``: partner acme and its source Backend (with the source's write key)."""
+    store, apps, service = open_cdp(path, world, clock)
+    partner, _, _ = store.create_partner("acme", (), {}, "2025-06-02T08:00:00Z")
+    source, key = service.create_source(partner.id, "Backend", None)
+    return Cdp(store, apps, service, clock, partner.id, source), key
+
+
 @pytest.fixture
 def cdp(world: World, tmp_path: Path) -> Iterator[Cdp]:
-    clock = Clock()
-    store, apps, service = open_cdp(tmp_path / "cdp.db", world, clock)
-    partner, _, _ = store.create_partner("acme", (), {}, "2025-06-02T08:00:00Z")
-    source, _ = service.create_source(partner.id, "Backend", None)
-    yield Cdp(store, apps, service, clock, partner.id, source)
-    store.close()
+    made, _ = new_cdp(tmp_path / "cdp.db", world, Clock())
+    yield made
+    made.store.close()
 
 
 def _by(call: dict[str, Any], user: str | None, anon: str | None) -> dict[str, Any]:
@@ -658,20 +663,18 @@ def test_profiles_and_audiences_survive_a_restart(world: World, tmp_path: Path) 
     """After a restart the log rebuilds the same profiles, traits, memberships and de-duplication."""
     clock = Clock()
     path = tmp_path / "cdp.db"
-    store, apps, service = open_cdp(path, world, clock)
-    partner, _, _ = store.create_partner("acme", (), {}, "2025-06-02T08:00:00Z")
-    source, key = service.create_source(partner.id, "Backend", None)
-    app = apps.register(partner.id, SPEC)
-    cdp = Cdp(store, apps, service, clock, partner.id, source)
-    audience = service.create_audience(partner.id, "Browsers", VIEWED_TWICE_NO_PURCHASE)
-    buyers = service.create_audience(partner.id, "App buyers", {"event": "Order Completed", "withinDays": 30})
+    cdp, key = new_cdp(path, world, clock)
+    store, apps, service, partner, source = cdp.store, cdp.apps, cdp.service, cdp.partner, cdp.source
+    app = apps.register(partner, SPEC)
+    audience = service.create_audience(partner, "Browsers", VIEWED_TWICE_NO_PURCHASE)
+    buyers = service.create_audience(partner, "App buyers", {"event": "Order Completed", "withinDays": 30})
     cdp.send({**track(None, "Product Viewed", anon="a1", category="SHOES"), "messageId": "m1"},
              track(None, "Product Viewed", anon="a1", category="SHOES"),
              {"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"plan": "gold"}},
              {"type": "alias", "previousId": "old", "userId": "u1"})
     service.ingest_app_events(app_batch(app, 0, [3, 4], ["Order Completed", "Product Viewed"], START))
     cdp.advance(timedelta(hours=1))
-    before = (service.profile(partner.id, "u1"), service.member_profiles(audience).tolist(),
+    before = (service.profile(partner, "u1"), service.member_profiles(audience).tolist(),
               service.member_user_ids(buyers))
     store.close()
 
@@ -679,8 +682,8 @@ def test_profiles_and_audiences_survive_a_restart(world: World, tmp_path: Path) 
     try:
         apps.resume()
         service.resume()
-        after = (service.profile(partner.id, "u1"), service.member_profiles(service.audience(partner.id, audience.id))
-                 .tolist(), service.member_user_ids(service.audience(partner.id, buyers.id)))
+        after = (service.profile(partner, "u1"), service.member_profiles(service.audience(partner, audience.id))
+                 .tolist(), service.member_user_ids(service.audience(partner, buyers.id)))
         assert after == before and before[1] and before[2]
         assert service.authenticate(key) == source
         again = service.normalise([TrackingCall.model_validate({**track(None, "Product Viewed", anon="a1"),
@@ -696,30 +699,28 @@ def test_group_memberships_survive_a_restart(world: World, tmp_path: Path) -> No
     """The log's replay rebuilds the same groups, group traits and group-trait memberships."""
     clock = Clock()
     path = tmp_path / "cdp.db"
-    store, apps, service = open_cdp(path, world, clock)
-    partner, _, _ = store.create_partner("acme", (), {}, "2025-06-02T08:00:00Z")
-    source, _ = service.create_source(partner.id, "Backend", None)
-    cdp = Cdp(store, apps, service, clock, partner.id, source)
-    early = service.create_audience(partner.id, "Enterprise", ENTERPRISE)
+    cdp, _ = new_cdp(path, world, clock)
+    store, service, partner = cdp.store, cdp.service, cdp.partner
+    early = service.create_audience(partner, "Enterprise", ENTERPRISE)
     cdp.send(group("u1", "acme", plan="free", seats=3), group("u2", "acme"), group(None, "beta", anon="a3", seats=9),
              group("u4", "beta"), {"type": "identify", "userId": "u3", "anonymousId": "a3"})
     cdp.send(group("u2", "acme", plan="enterprise"), {"type": "alias", "previousId": "u4", "userId": "u5"},
              track("u5", "Seen"), group("u1", "gamma", plan="enterprise"), group("u1", "acme", plan="free"))
-    late = service.create_audience(partner.id, "Seats", {"or": [{"groupTrait": "seats", "op": "gt", "value": 5},
+    late = service.create_audience(partner, "Seats", {"or": [{"groupTrait": "seats", "op": "gt", "value": 5},
                                                                {"not": {"groupTrait": "plan", "op": "exists"}}]})
     users = ("u1", "u2", "u3", "u5")
-    before = ([service.profile(partner.id, u) for u in users], service.member_profiles(early).tolist(),
+    before = ([service.profile(partner, u) for u in users], service.member_profiles(early).tolist(),
               service.member_profiles(late).tolist())
-    assert before[1] == [service.space(partner.id).find("u1")] and len(before[2]) == 2
+    assert before[1] == [service.space(partner).find("u1")] and len(before[2]) == 2
     store.close()
 
     store, apps, service = open_cdp(path, world, clock)
     try:
         apps.resume()
         service.resume()
-        after = ([service.profile(partner.id, u) for u in users],
-                 service.member_profiles(service.audience(partner.id, early.id)).tolist(),
-                 service.member_profiles(service.audience(partner.id, late.id)).tolist())
+        after = ([service.profile(partner, u) for u in users],
+                 service.member_profiles(service.audience(partner, early.id)).tolist(),
+                 service.member_profiles(service.audience(partner, late.id)).tolist())
         assert after == before
     finally:
         store.close()
