@@ -338,15 +338,13 @@ def _secret_hash(secret: str, salt: bytes) -> bytes:
 
 def _settle(waiter: asyncio.Future[None], exc: BaseException | None) -> None:
     """Resolve ``waiter`` (``exc`` None) or fail it with ``exc``, unless its request went away meanwhile."""
-    if waiter.done():
-        return
-    if exc is None:
+    if exc is not None:
+        _fail([waiter], exc)
+    elif not waiter.done():
         waiter.set_result(None)
-    else:
-        waiter.set_exception(exc)
 
 
-def _fail(waiters: list[asyncio.Future[None]], exc: Exception) -> None:
+def _fail(waiters: list[asyncio.Future[None]], exc: BaseException) -> None:
     """Hand ``exc`` to every waiter still waiting (each raises it)."""
     for waiter in waiters:
         if not waiter.done():

@@ -80,8 +80,13 @@ class WriteBehind:
             self._thread = None
 
     def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise WriteBehindError(f"background record writer failed: {self._error}") from self._error
+        failure = self._failure()
+        if failure is not None:
+            raise failure from self._error
+
+    def _failure(self) -> WriteBehindError | None:
+        """The error the submitting side gets once the writer has failed (``None`` while it has not)."""
+        return None if self._error is None else WriteBehindError(f"background record writer failed: {self._error}")
 
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
@@ -117,8 +122,7 @@ class WriteBehind:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                 finally:
-                    failed = None if self._error is None else WriteBehindError(
-                        f"background record writer failed: {self._error}")
+                    failed = self._failure()
                     for _, _, done in batch:
                         if done is not None:
                             try:

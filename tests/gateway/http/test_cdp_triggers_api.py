@@ -286,27 +286,22 @@ async def test_cart_filled_anonymously_then_aliased_through_the_tracking_api(
     aliased; the wait fires once at the window's end as u-42 (dailyCap 1: u-42's next cart that day is capped);
     another user's wait is cancelled by the order from their anonymous id after their alias."""
     server = await aiohttp_server(create_app(world, settings))
-    url = str(server.make_url("")).rstrip("/")
-    async with AdminClient(url, ADMIN_TOKEN) as admin:
-        created = await admin.create_partner("acme", SCOPES)
-        async with PartnerClient(url, created.client_id, created.client_secret) as partner:
-            trigger = await partner.create_trigger({**CART, "dailyCap": 1})
-            source = await partner.create_source("Backend")
-            assert source.write_key is not None
-            async with TrackingClient(url, source.write_key) as tracking:
-                await tracking.track({"userId": "u-42", "event": "Signed In"})
-                await tracking.track({"anonymousId": "anon-1", "event": "Product Added"})
-                await tracking.alias({"previousId": "anon-1", "userId": "u-42"})
-                await tracking.track({"userId": "u-7", "event": "Signed In"})
-                await tracking.track({"anonymousId": "anon-7", "event": "Product Added"})
-                await tracking.alias({"previousId": "anon-7", "userId": "u-7"})
-                await tracking.track({"anonymousId": "anon-7", "event": "Order Completed"})
-                await admin.advance(timedelta(hours=1, minutes=5))
-                await tracking.track({"userId": "u-42", "event": "Product Added"})
-            await admin.advance(timedelta(hours=1, minutes=5))
-            fires = await partner.trigger_fires(trigger.id)
-            assert [(f.user_id, f.status, f.reason) for f in fires] == [("u-42", "SENT", None),
-                                                                      ("u-42", "SUPPRESSED", "FREQUENCY_CAP")]
+    async with cdp_session(server, SCOPES) as session:
+        trigger = await session.partner.create_trigger({**CART, "dailyCap": 1})
+        tracking = session.tracking
+        await tracking.track({"userId": "u-42", "event": "Signed In"})
+        await tracking.track({"anonymousId": "anon-1", "event": "Product Added"})
+        await tracking.alias({"previousId": "anon-1", "userId": "u-42"})
+        await tracking.track({"userId": "u-7", "event": "Signed In"})
+        await tracking.track({"anonymousId": "anon-7", "event": "Product Added"})
+        await tracking.alias({"previousId": "anon-7", "userId": "u-7"})
+        await tracking.track({"anonymousId": "anon-7", "event": "Order Completed"})
+        await session.admin.advance(timedelta(hours=1, minutes=5))
+        await tracking.track({"userId": "u-42", "event": "Product Added"})
+        await session.admin.advance(timedelta(hours=1, minutes=5))
+        fires = await session.partner.trigger_fires(trigger.id)
+        assert [(f.user_id, f.status, f.reason) for f in fires] == [("u-42", "SENT", None),
+                                                                  ("u-42", "SUPPRESSED", "FREQUENCY_CAP")]
 
 
 async def test_an_order_from_the_user_id_before_the_alias_cancels_the_anonymous_cart(

@@ -99,6 +99,8 @@ def _other_key() -> str:
     ({"key": "other"}, "does not verify"),  # signed with another key
     ({"scope": "campaigns:write"}, "scope not granted"),  # an opsim scope the partner lacks
     ({"raw": "not-a-jwt"}, "not a JWT"),  # garbage
+    ({"exp": "later"}, "must be numbers"),  # an instant that is no number
+    ({"scope": 7}, "scope must be a string"),  # a scope that is no string
 ])
 async def test_bad_assertions_are_invalid_grant(client: Client, make_partner: MakePartner, wall: Wall,
                                                 change: dict[str, Any], reason: str) -> None:
@@ -106,7 +108,7 @@ async def test_bad_assertions_are_invalid_grant(client: Client, make_partner: Ma
     creds = await make_partner("acme", SCOPES)
     file = await key_file(client, creds.id)
     now = wall.now
-    claims = {k: (now + v if k in ("iat", "exp") and v is not None else v) for k, v in change.items()
+    claims = {k: (now + v if k in ("iat", "exp") and isinstance(v, int) else v) for k, v in change.items()
               if k not in ("kid", "key", "raw")}
     signing = {**file, "private_key": _other_key()} if "key" in change else dict(file)
     if "kid" in change:
@@ -117,7 +119,7 @@ async def test_bad_assertions_are_invalid_grant(client: Client, make_partner: Ma
     resp = await client.post("/oauth2/token", data=form)
     assert resp.status == 400
     body = await resp.json()
-    assert body["error"] == ("invalid_scope" if "scope" in change else "invalid_grant")
+    assert body["error"] == ("invalid_scope" if reason == "scope not granted" else "invalid_grant")
     assert reason in body["error_description"]
 
 
