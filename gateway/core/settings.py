@@ -168,6 +168,12 @@ class Settings:
     """Simulated days of device inboxes kept: messages received more than this many days before the current local
     day began are forgotten at local midnight (their records stay in SQLite), so a long run of codes and messages
     stays flat in memory. ``None`` keeps them all."""
+    group_commit_linger_ms: float = 1.0
+    """How long the commit of a group of world-changing requests' records (a push, say) waits for more requests to
+    join it, when at least :attr:`group_commit_siblings` are in flight (0: never; each waits for the end of its turn
+    of the event loop only). Under load, fewer and larger commits; a lone request never waits."""
+    group_commit_siblings: int = 8
+    """World-changing requests in flight (the waiting one included) from which a group commit lingers."""
     checkpoint_interval_s: float = 5.0
     """How often, in wall time, the clock instant is saved while the clock is paced."""
     allow_http_loopback_sinks: bool = True
@@ -216,3 +222,7 @@ class Settings:
             days = getattr(self, name)
             if days is not None and days < 1:
                 raise ValueError(f"{name} must be at least 1 (null keeps everything)")
+        if not self.group_commit_linger_ms >= 0:
+            raise ValueError("group_commit_linger_ms must be 0 or more")
+        if self.group_commit_siblings < 1:
+            raise ValueError("group_commit_siblings must be at least 1")

@@ -433,6 +433,22 @@ class JournalEntry:
     args: dict[str, Any]
 
 
+class GroupCommit:
+    """The world-changing requests in flight and how long their group commit lingers: a commit delay for
+    :meth:`Store.queued_committed` (``gateway.http.serialise`` counts the requests and asks)."""
+
+    def __init__(self, linger_ms: float, siblings: int) -> None:
+        self.linger_s = linger_ms / 1000.0
+        self.siblings = siblings
+        self.in_flight = 0
+        """World-changing requests past their body read and not answered yet (waiting for the lock, running, or
+        waiting for their commit)."""
+
+    def linger(self) -> float:
+        """Seconds a group commit opened now waits for more requests (0 unless enough are in flight)."""
+        return self.linger_s if self.in_flight >= self.siblings else 0.0
+
+
 class Store:
     """One SQLite database; all calls happen on the event loop thread (they are short, indexed statements)."""
 
@@ -535,15 +551,23 @@ class Store:
                 _fail(group, exc)
             raise
 
-    async def queued_committed(self) -> None:
-        """Wait until every row of :meth:`queue_row` so far is committed: one commit, at the end of this turn of
-        the event loop, for every request waiting meanwhile (its error raised to each of them)."""
+    async def queued_committed(self, linger_s: float = 0.0) -> None:
+        """Wait until every row of :meth:`queue_row` so far is committed: one commit for every request waiting
+        meanwhile (its error raised to each of them).
+
+        The commit runs at the end of this turn of the event loop, or, when the first waiter of a group asks to
+        ``linger_s``, that long after it (more requests join the group and share its commit: the caller lingers
+        only when others are in flight, as a database's commit delay does).
+        """
         if not self._queued:
             return
         loop = asyncio.get_running_loop()
         if self._group is None:
             self._group = []
-            loop.call_soon(self._commit_group)
+            if linger_s > 0:
+                loop.call_later(linger_s, self._commit_group)
+            else:
+                loop.call_soon(self._commit_group)
         waiter = loop.create_future()
         self._group.append(waiter)
         await waiter

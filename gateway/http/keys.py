@@ -14,7 +14,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from gateway.core.principal import AuthContext
     from gateway.core.settings import Settings
-    from gateway.core.store import Store
+    from gateway.core.store import GroupCommit, Store
     from gateway.core.webhooks import Webhooks
     from gateway.http.metrics import Metrics
     from gateway.http.ratelimit import RateLimiter
@@ -41,6 +41,7 @@ WORLD: web.AppKey[World] = web.AppKey("world")
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 STORE: web.AppKey[Store] = web.AppKey("store")
 CONTROL: web.AppKey[ControlPlane] = web.AppKey("control")
+GROUP_COMMIT: web.AppKey[GroupCommit] = web.AppKey("group_commit")
 PARTNERS: web.AppKey[PartnerService] = web.AppKey("partners")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 ROUTES: web.AppKey[RouteRegistry] = web.AppKey("routes")

@@ -49,6 +49,9 @@ BAD = [
     ('{"webhook_max_age_s": Infinity}', "webhook_max_age_s: Input should be a finite number"),
     # retention shorter than a day (null keeps everything)
     ("inbox_days: 0\n", "inbox_days must be at least 1"),
+    # a group commit that would wait negative time, or linger with nobody else in flight
+    ("group_commit_linger_ms: -1\n", "group_commit_linger_ms must be 0 or more"),
+    ("group_commit_siblings: 0\n", "group_commit_siblings must be at least 1"),
     # not YAML at all
     ("campaigns: [1, 2\n", "not valid YAML or JSON"),
 ]

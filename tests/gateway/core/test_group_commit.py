@@ -69,6 +69,31 @@ async def test_waiters_of_one_turn_share_one_commit(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize(("linger_s", "commits_expected"), [(0.0, 3), (0.2, 1)])
+async def test_a_lingering_commit_gathers_later_turns(tmp_path: Path, linger_s: float,
+                                                      commits_expected: int) -> None:
+    """Without linger, requests of three successive turns get three commits; with it, the first waiter's commit
+    waits for the other two, one commit answers all three, and none is answered before it."""
+    store = _store(tmp_path)
+    commits: list[int] = []
+    store.conn.set_trace_callback(lambda sql: commits.append(1) if sql == "COMMIT" else None)
+    loop = asyncio.get_running_loop()
+    answered: list[float] = []
+
+    async def request(k: int) -> None:
+        await asyncio.sleep(0.01 * k)  # one request per turn, 10 ms apart
+        store.queue_row(SQL, (k, f"v{k}"))
+        await store.queued_committed(linger_s)
+        answered.append(loop.time())
+
+    started = loop.time()
+    await asyncio.gather(*(request(k) for k in range(3)))
+    assert len(commits) == commits_expected and _committed(tmp_path) == 3
+    if linger_s:
+        assert min(answered) - started >= linger_s * 0.9  # the first waiter waited out the linger
+    store.close()
+
+
 async def test_a_failed_commit_writes_none_of_the_rows_and_reaches_every_waiter(tmp_path: Path) -> None:
     """A row that cannot be written undoes the whole group (nothing half-written) and each waiter gets the error."""
     store = _store(tmp_path)

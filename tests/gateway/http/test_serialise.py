@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal, cast
 
+import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
-from gateway.core.store import Store
-from gateway.http.keys import CONTROL, ROUTES, STORE
+from gateway.core.store import GroupCommit, Store
+from gateway.http.keys import CONTROL, GROUP_COMMIT, ROUTES, STORE
 from gateway.http.routing import Access, RouteRegistry, RouteTable, no_content
 from gateway.http.serialise import serialise_middleware
 from gateway.services.control import ControlPlane
@@ -54,6 +56,7 @@ def _app(lock: WatchedLock, release: asyncio.Event, entered: list[str]) -> web.A
     registry.install(app, table)
     app[ROUTES] = registry
     app[CONTROL] = cast(ControlPlane, SimpleNamespace(lock=lock))
+    app[GROUP_COMMIT] = GroupCommit(linger_ms=1.0, siblings=8)
     app[STORE] = Store(":memory:")  # nothing is queued for a group commit here: answers leave at once
     return app
 
@@ -145,3 +148,70 @@ async def test_world_changing_request_answers_as_before(client: Client) -> None:
     body: dict[str, Any] = await resp.json()
     assert "now" in body
     assert not client.app[CONTROL].lock.locked()
+
+
+def _recording_app(tmp_path: Path, linger_ms: float, siblings: int, commits: list[int]) -> web.Application:
+    """A world-changing route that queues one record for the group commit, as a push send does."""
+    table = RouteTable("test")
+    store = Store(tmp_path / "s.db")
+    store.open()
+    store.conn.execute("CREATE TABLE r (k INTEGER PRIMARY KEY)")
+    store.conn.set_trace_callback(lambda sql: commits.append(1) if sql == "COMMIT" else None)
+
+    @table.post("/record/{k}", summary="Record", access=Access.PUBLIC, changes_world=True)
+    async def record(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.005)  # the others meanwhile queue for the lock: in flight
+        store.queue_row("INSERT INTO r(k) VALUES (?)", (int(request.match_info["k"]),))
+        return no_content()
+
+    app = web.Application(middlewares=[serialise_middleware])
+    registry = RouteRegistry()
+    registry.install(app, table)
+    app[ROUTES] = registry
+    app[CONTROL] = cast(ControlPlane, SimpleNamespace(lock=asyncio.Lock()))
+    app[GROUP_COMMIT] = GroupCommit(linger_ms=linger_ms, siblings=siblings)
+    app[STORE] = store
+
+    async def close(_: web.Application) -> None:
+        store.close()
+
+    app.on_cleanup.append(close)
+    return app
+
+
+async def test_a_lone_request_never_lingers(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
+    """One request at a time (fewer in flight than ``siblings``): committed at the end of its turn, not after the
+    linger, even a long one."""
+    commits: list[int] = []
+    client = await aiohttp_client(_recording_app(tmp_path, linger_ms=5000, siblings=2, commits=commits))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for k in range(3):
+        assert (await client.post(f"/record/{k}")).status == 204
+    assert loop.time() - started < 2.0 and len(commits) == 3  # one commit each, none waited 5 s
+    assert client.app[GROUP_COMMIT].in_flight == 0
+
+
+async def test_requests_in_flight_together_share_a_lingering_commit(aiohttp_client: AiohttpClient,
+                                                                    tmp_path: Path) -> None:
+    """With ``siblings`` in flight, the group commit waits ``linger_ms`` for more: requests arriving during it
+    share its commit, and all are answered with their records committed."""
+    commits: list[int] = []
+    client = await aiohttp_client(_recording_app(tmp_path, linger_ms=300, siblings=2, commits=commits))
+    gate = client.app[GROUP_COMMIT]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answers = await asyncio.gather(*(client.post(f"/record/{k}") for k in range(6)))
+    assert [a.status for a in answers] == [204] * 6
+    assert loop.time() - started >= 0.27  # a commit waited out the linger before answering
+    assert len(commits) == 1
+    with sqlite3.connect(tmp_path / "s.db") as other:
+        assert other.execute("SELECT COUNT(*) FROM r").fetchone()[0] == 6
+    assert gate.in_flight == 0
+
+
+@pytest.mark.parametrize(("in_flight", "linger"), [(1, 0.0), (7, 0.0), (8, 0.001), (32, 0.001)])
+def test_group_commit_lingers_from_siblings_in_flight(in_flight: int, linger: float) -> None:
+    gate = GroupCommit(linger_ms=1.0, siblings=8)
+    gate.in_flight = in_flight
+    assert gate.linger() == linger
