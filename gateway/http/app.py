@@ -23,7 +23,6 @@ from aiohttp import web
 
 from gateway.core.errors import InvalidArgument
 from gateway.core.settings import Settings
-from gateway.core.store import GroupCommit
 from gateway.http import auth
 from gateway.http.api import (
     admin_apps,
@@ -68,7 +67,7 @@ from gateway.http.camara import (
 )
 from gateway.http.composition import compose
 from gateway.http.faults import fault_middleware
-from gateway.http.keys import CORRELATOR, GROUP_COMMIT, METRICS, ROUTES, SETTINGS
+from gateway.http.keys import CORRELATOR, METRICS, ROUTES, SETTINGS
 from gateway.http.middleware import Handler, error_middleware, from_protocol_error, render
 from gateway.http.recording import install_recording, recording_middleware
 from gateway.http.routing import RouteRegistry, route_label
@@ -168,7 +167,6 @@ def create_app(world: World, settings: Settings) -> web.Application:
                                        fault_middleware, serialise_middleware],
                           client_max_size=settings.body_limit_bytes)
     compose(app, world, settings)
-    app[GROUP_COMMIT] = GroupCommit(settings.group_commit_linger_ms, settings.group_commit_siblings)
     install_recording(app, world)
     registry = RouteRegistry()
     app[ROUTES] = registry

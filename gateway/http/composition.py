@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.core.settings import Settings
-from gateway.core.store import Store
+from gateway.core.store import GroupCommit, Store
 from gateway.core.webhooks import Webhooks
 from gateway.http.keys import (
     APPS,
@@ -32,6 +32,7 @@ from gateway.http.keys import (
     CONTROL,
     FAULT_SLEEP,
     FAULTS,
+    GROUP_COMMIT,
     JOURNEY_EVENTS,
     JOURNEYS,
     MESSAGES,
@@ -90,6 +91,7 @@ def compose(app: web.Application, world: World, settings: Settings) -> None:
     store = Store(settings.db_path)
     now = lambda: world.clock.now  # noqa: E731 - the one sim-time source every service reads
     app[WORLD], app[SETTINGS], app[STORE] = world, settings, store
+    app[GROUP_COMMIT] = GroupCommit(settings.group_commit_linger_ms, settings.group_commit_siblings)
     control = ControlPlane(world, store, settings)
     app[CONTROL] = control
     partners = PartnerService(store, now, settings.wall_clock, settings.token_lifetime_s)

@@ -161,6 +161,8 @@ def _recording_app(tmp_path: Path, linger_ms: float, siblings: int, commits: lis
     @table.post("/record/{k}", summary="Record", access=Access.PUBLIC, changes_world=True)
     async def record(request: web.Request) -> web.Response:
         await asyncio.sleep(0.005)  # the others meanwhile queue for the lock: in flight
+        if request.match_info["k"] == "boom":
+            raise RuntimeError("handler failed")
         store.queue_row("INSERT INTO r(k) VALUES (?)", (int(request.match_info["k"]),))
         return no_content()
 
@@ -189,6 +191,8 @@ async def test_a_lone_request_never_lingers(aiohttp_client: AiohttpClient, tmp_p
     for k in range(3):
         assert (await client.post(f"/record/{k}")).status == 204
     assert loop.time() - started < 2.0 and len(commits) == 3  # one commit each, none waited 5 s
+    assert client.app[GROUP_COMMIT].in_flight == 0
+    assert (await client.post("/record/boom")).status == 500  # a failing handler is counted out too
     assert client.app[GROUP_COMMIT].in_flight == 0
 
 
