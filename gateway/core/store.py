@@ -20,7 +20,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -461,6 +461,7 @@ class Store:
         # Requests waiting for the commit of queued rows scheduled on the event loop (None: none scheduled). Each
         # has a future of its own, so one going away cancels only its own wait, never the others' commit.
         self._group: list[asyncio.Future[None]] | None = None
+        self._group_timer: asyncio.TimerHandle | asyncio.Handle | None = None  # its scheduled commit
         # What each resolved credential grants, by its digest: (grant, expires_at; None for an API key). Answered
         # from here, a request costs no SQL; any write that could change an answer clears it (_grants_changed).
         self._grants: dict[bytes, tuple[Grant, float | None]] = {}
@@ -536,20 +537,30 @@ class Store:
             self.commit_queued()
 
     def commit_queued(self) -> None:
-        """Commit the rows of :meth:`queue_row` now, in one transaction (all or none; the error is raised)."""
+        """Commit the rows of :meth:`queue_row` now, in one transaction (all or none; the error is raised).
+
+        The requests waiting in :meth:`queued_committed` for these rows hear of it at once, whoever commits (a
+        drain, the cap, a tick, their own scheduled commit): a lingering group is not left to its timer.
+        """
         if not self._queued:
             return
         queued, self._queued = self._queued, []
+        group, self._group = self._group, None
+        if self._group_timer is not None:
+            self._group_timer.cancel()
+            self._group_timer = None
         try:
             with self.transaction() as conn:
                 for sql, rows in itertools.groupby(queued, key=lambda q: q[0]):
                     conn.executemany(sql, [row for _, row in rows])
         except Exception as exc:
-            # Whoever waits for these rows (a drain or the cap got to them first) must not be told they are in.
-            group, self._group = self._group, None
+            # Whoever waits for these rows must not be told they are in: each of them raises the error.
             if group is not None:
                 _fail(group, exc)
             raise
+        for waiter in group or ():
+            if not waiter.done():  # a waiter that went away was cancelled
+                waiter.set_result(None)
 
     async def queued_committed(self, linger_s: float = 0.0) -> None:
         """Wait until every row of :meth:`queue_row` so far is committed: one commit for every request waiting
@@ -564,26 +575,17 @@ class Store:
         loop = asyncio.get_running_loop()
         if self._group is None:
             self._group = []
-            if linger_s > 0:
-                loop.call_later(linger_s, self._commit_group)
-            else:
-                loop.call_soon(self._commit_group)
+            self._group_timer = (loop.call_later(linger_s, self._commit_group) if linger_s > 0
+                                 else loop.call_soon(self._commit_group))
         waiter = loop.create_future()
         self._group.append(waiter)
         await waiter
 
     def _commit_group(self) -> None:
-        group, self._group = self._group, None
-        if group is None:
-            return
-        try:
+        """The scheduled commit of a group of waiters (an error reaches each of them, not the event loop)."""
+        self._group_timer = None
+        with suppress(Exception):  # commit_queued handed it to every waiter, which raises it
             self.commit_queued()
-        except Exception as exc:  # handed to every waiter, which raises it
-            _fail(group, exc)
-            return
-        for waiter in group:
-            if not waiter.done():  # a waiter that went away was cancelled
-                waiter.set_result(None)
 
     def drain(self) -> None:
         """Wait until every row given to :meth:`append_rows` or :meth:`queue_row` is in the database (before

@@ -141,3 +141,27 @@ async def test_a_waiter_going_away_does_not_cancel_the_others_commit(tmp_path: P
     done = await asyncio.gather(*tasks, return_exceptions=True)
     assert done[0] == done[2] == 3 and isinstance(done[1], asyncio.CancelledError)
     store.close()
+
+
+@pytest.mark.parametrize("commit", ["drain", "cap", "tick"])
+async def test_a_commit_covering_a_lingering_group_answers_it_at_once(tmp_path: Path, commit: str) -> None:
+    """A drain, the cap or a tick's commit that writes a lingering group's rows answers its waiters then, not when
+    the linger runs out; the group's own timer no longer commits anything."""
+    store = _store(tmp_path)
+    commits: list[int] = []
+    store.conn.set_trace_callback(lambda sql: commits.append(1) if sql == "COMMIT" else None)
+    store.queue_row(SQL, (0, "v0"))
+    waiter = asyncio.ensure_future(store.queued_committed(linger_s=30.0))
+    await asyncio.sleep(0)  # it lingers
+    assert not waiter.done()
+    if commit == "cap":
+        for k in range(1, GROUP_ROWS):
+            store.queue_row(SQL, (k, "v"))
+    else:  # a reader's drain, or the tick's owner committing what is queued
+        store.drain() if commit == "drain" else store.commit_queued()
+    await asyncio.wait_for(waiter, timeout=5)
+    assert _committed(tmp_path) == (GROUP_ROWS if commit == "cap" else 1) and len(commits) == 1
+    store.queue_row(SQL, (GROUP_ROWS + 1, "next"))  # the next group starts afresh and commits on its own
+    await asyncio.wait_for(store.queued_committed(), timeout=5)
+    assert len(commits) == 2
+    store.close()
