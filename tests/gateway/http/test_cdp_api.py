@@ -17,7 +17,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from gateway.client import AdminClient, ApiError, PartnerClient, TrackingClient
 from gateway.core.settings import Settings
 from gateway.http.app import create_app
-from gateway.http.keys import APPS, CDP
+from gateway.http.keys import APPS, CDP, WEBHOOKS
 from gateway.services.apps.events import APP_EVENT_CODE, AppEventBatch
 from simulator.clock import to_micros
 from simulator.world import World
@@ -229,6 +229,7 @@ async def test_simulated_installs_report_through_the_cdp(client: Client, make_pa
 
 
 TOKENS: dict[int, str] = {}
+TRIGGERS: dict[int, list[str]] = {}  # the triggers of that partner, by client
 """The property test's partner token, by test client (hypothesis runs its examples on one client)."""
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=12)
 PLACE_KEYS = frozenset({"latitude", "longitude", "lat", "lon", "lng", "coordinates", "location", "msisdn",
@@ -279,7 +280,8 @@ async def test_no_line_or_coordinates_in_partner_cdp_payloads(client: Client, ma
                                                               hours: int) -> None:
     """Whatever the partner tracks (with a library's device location in context) and whatever the simulated
     installs report (sessions, orders, pushes received and tapped), no partner-facing CDP payload — sources,
-    audiences, members, profiles — holds an MSISDN of the world or a coordinate."""
+    audiences, members, profiles, trigger fires and the CloudEvents their webhooks carry (an event's trigger and an
+    operator signal's: entering an area) — holds an MSISDN of the world or a coordinate."""
     service = client.app[APPS]
     if not service.list(1):
         token = await fetch_token(client, await make_partner("acme", [*SCOPES, "push:send"]))
@@ -291,6 +293,14 @@ async def test_no_line_or_coordinates_in_partner_cdp_payloads(client: Client, ma
         await client.post("/cdp/v1/audiences", json={"name": "Buyers", "definition": BUYERS}, headers=bearer(token))
         await client.post("/cdp/v1/audiences", json={"name": "Viewers", "definition": {
             "event": "Product Viewed", "withinHours": 6}}, headers=bearer(token))
+        hook = {"action": {"type": "WEBHOOK", "sink": "https://partner.example/cdp"}}
+        for rule in ({"kind": "FIRST_EVENT", "event": "Push Notification Received"},
+                     {"kind": "AREA_ENTERED", "appId": app_id, "areaId": "centre", "area": {
+                         "areaType": "CIRCLE", "center": {"latitude": 52.52, "longitude": 13.405}, "radius": 3000}}):
+            resp = await client.post("/cdp/v1/triggers", headers=bearer(token), json={
+                "name": rule["kind"], "rule": rule, "steps": [hook]})
+            assert resp.status == 201, await resp.text()
+            TRIGGERS.setdefault(id(client), []).append((await resp.json())["id"])
         TOKENS[id(client)] = token  # the next examples of this test reuse the partner
     token = TOKENS[id(client)]
     record = service.list(1)[0]
@@ -320,4 +330,16 @@ async def test_no_line_or_coordinates_in_partner_cdp_payloads(client: Client, ma
         payloads.append(await resp.json())
     events = {e.get("event") for p in payloads if isinstance(p, dict) for e in p.get("events", [])}
     assert "Push Notification Received" in events  # the scan saw the installs' own events
+    webhooks: dict[str, int] = {}
+    for trigger_id in TRIGGERS[id(client)]:
+        resp = await client.get(f"/cdp/v1/triggers/{trigger_id}/fires", headers=bearer(token),
+                                params={"limit": "1000"})
+        assert resp.status == 200, await resp.text()
+        payloads.append(await resp.json())
+        for event in client.app[WEBHOOKS].outbox.events(subscription_id=trigger_id):
+            payloads.append(json.loads(event.body))
+            webhooks[trigger_id] = webhooks.get(trigger_id, 0) + 1
+    # The scan saw CloudEvents of both triggers: the installs' pushes received fire the first, people moving into
+    # the centre the second.
+    assert len(webhooks) == len(TRIGGERS[id(client)])
     assert not [path for p in payloads for path in leaks(p, msisdns)]
