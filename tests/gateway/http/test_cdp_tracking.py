@@ -169,6 +169,21 @@ async def test_message_id_deduplicates(client: Client, make_partner: MakePartner
     assert len((await profile(client, token, "u1"))["events"]) == 1
 
 
+@pytest.mark.parametrize(("later_hours", "events"), [(23, 1), (25, 2)])
+async def test_message_ids_are_remembered_for_a_day(client: Client, make_partner: MakePartner, later_hours: int,
+                                                    events: int) -> None:
+    """A messageId sent again within 24 simulated hours is a duplicate; past them it is a new event (Segment keeps
+    ids for a day too), so the store of ids stays bounded."""
+    token = await partner_token(client, make_partner)
+    key = (await new_source(client, token))["writeKey"]
+    call = {"userId": "u1", "event": "Order Completed", "messageId": "m-1"}
+    assert (await client.post("/v1/track", json=call, headers=basic(key))).status == 200
+    resp = await client.post("/admin/v1/clock/advance", json={"seconds": later_hours * 3600}, headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    assert (await client.post("/v1/track", json=call, headers=basic(key))).status == 200
+    assert len((await profile(client, token, "u1"))["events"]) == events
+
+
 async def test_timestamps_are_skew_corrected(client: Client, make_partner: MakePartner) -> None:
     """timestamp = receivedAt - (sentAt - originalTimestamp); without sentAt the given one; never in the future."""
     token = await partner_token(client, make_partner)
