@@ -669,12 +669,17 @@ class CdpService:
         finally:
             self._replaying = False
         self._seq = self.repository.last_event_seq()
+        self.recompute_memberships()
+        self._last_prune_day = now_us // DAY_US
+        self._day_marks = deque([(self._last_prune_day - RETENTION_DAYS, self._seq)])  # the whole log, once
+
+    def recompute_memberships(self) -> None:
+        """Every audience's membership re-evaluated for every live profile from its window counts and traits (a
+        restart's last step; the ticks only re-evaluate the profiles their events touched)."""
         for partner in self._partners.values():
             for state in partner.audiences.values():
                 state.grow(partner.space.capacity)
                 state.recompute(partner.space.roots())
-        self._last_prune_day = now_us // DAY_US
-        self._day_marks = deque([(self._last_prune_day - RETENTION_DAYS, self._seq)])  # the whole log, once
 
     def _replay(self, rows: Iterable[sqlite3.Row], now_us: int) -> None:
         """Apply logged calls and app events in arrival order, consecutive ones of one source or app in one go
