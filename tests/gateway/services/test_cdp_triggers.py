@@ -1,5 +1,6 @@
 """CDP triggers: each rule kind fires exactly when it should, chains keep their delays, caps and quiet hours
-suppress, marketing pushes need both consents at the send instant, webhooks carry no MSISDN nor location, a gone
+suppress, marketing pushes need both consents at the send instant (transactional and informational ones obey none of
+the three, as in /messages/v1), webhooks carry no MSISDN nor location, a gone
 sink ends a trigger's webhooks, and a restart mid-chain (mid-wait, mid-dwell) fires the same actions with the same
 ids."""
 
@@ -318,9 +319,10 @@ def test_push_kinds_follow_the_message_kind_rules(stack: Stack, situation: str, 
     row = installed_row(stack, marketing=situation != "NO_CONSENT", notifications=notifications)
     hour = local_hour(stack, row)
     push = {"action": {"type": "PUSH", "appId": stack.app.id, "title": "t", "body": "b", "kind": kind}}
-    extra: dict[str, Any] = {
+    situations: dict[str, dict[str, Any]] = {
         "QUIET_HOURS": {"quietHours": {"startHour": hour, "endHour": (hour + 1) % 24}},
-        "FREQUENCY_CAP": {"dailyCap": 1}, "NO_CONSENT": {}}[situation]
+        "FREQUENCY_CAP": {"dailyCap": 1}, "NO_CONSENT": {}}
+    extra = situations[situation]
     steps = [{"action": HOOK}, push] if situation == "FREQUENCY_CAP" else [push]  # the webhook uses the day's one
     record = stack.trigger({"kind": "FIRST_EVENT"}, steps=steps, **extra)
     stack.app_events([row], ["Application Opened"])
