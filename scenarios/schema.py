@@ -36,7 +36,7 @@ from gateway.wire.apps import Platform as AppPlatform
 from gateway.wire.base import Instant
 from gateway.wire.camara.subject import PhoneNumber as Msisdn
 from gateway.wire.campaigns import SegmentModel
-from gateway.wire.cdp_triggers import MAX_WINDOW_S
+from gateway.wire.cdp_triggers import MAX_WINDOW_S, PushKind
 from gateway.wire.cdp_triggers import Rule as WireRule
 from gateway.wire.faults import FaultProfileCreate, NetworkFaultCreate
 from gateway.wire.geo import Latitude, Longitude
@@ -768,7 +768,9 @@ class TriggerPush(Strict):
     """The id of a ``register_app`` step."""
     title: TriggerText
     body: TriggerText
-    kind: Literal["MARKETING", "TRANSACTIONAL"] = "MARKETING"
+    kind: PushKind = "MARKETING"
+    """``MARKETING`` obeys quiet hours, the daily cap and marketing consent; ``TRANSACTIONAL`` and
+    ``INFORMATIONAL`` none of them."""
 
 
 class TriggerStep(Strict):

@@ -136,16 +136,32 @@ class WebhookAction(WireModel):
     sink_credential: SinkCredential | None = None
 
 
+PushKind = Literal["MARKETING", "TRANSACTIONAL", "INFORMATIONAL"]
+"""What a trigger's push is, as ``/messages/v1`` kinds are (``MARKETING`` obeys the rules of ``PROMO``).
+``AUTHENTICATION`` is not one: a code is sent when the user asks for it (``/messages/v1``, ``/verify/v1``), never
+because a rule over their profile matched."""
+PUSH_KINDS: tuple[str, ...] = ("MARKETING", "TRANSACTIONAL", "INFORMATIONAL")
+
+
 class PushAction(WireModel):
     """A push to the user's installs of ``appId``; ``{{trait}}`` in the title and body is the profile's trait.
     ``MARKETING`` pushes need the install's in-app marketing consent and OS notification permission at the send
-    instant; ``TRANSACTIONAL`` ones go to every install (shown only with the OS permission)."""
+    instant and obey the trigger's quiet hours and daily cap; ``TRANSACTIONAL`` and ``INFORMATIONAL`` ones obey
+    none of them and go to every install (shown only with the OS permission)."""
 
     type: Literal["PUSH"]
     app_id: Annotated[str, StringConstraints(min_length=1, max_length=50)]
     title: Text
     body: Text
-    kind: Literal["MARKETING", "TRANSACTIONAL"] = "MARKETING"
+    kind: PushKind = "MARKETING"
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, kind: object) -> object:
+        if isinstance(kind, str) and kind not in PUSH_KINDS:
+            why = " (a code is sent when the user asks for it: /messages/v1)" if kind == "AUTHENTICATION" else ""
+            raise ValueError(f"kind must be one of {', '.join(PUSH_KINDS)}{why}")
+        return kind
 
 
 Action = Annotated[WebhookAction | PushAction, Field(discriminator="type")]
@@ -159,7 +175,8 @@ class Step(WireModel):
 
 
 class QuietHours(WireModel):
-    """No action from ``startHour`` to ``endHour`` in the user's local time (the span may wrap midnight)."""
+    """No action from ``startHour`` to ``endHour`` in the user's local time (the span may wrap midnight), but
+    ``TRANSACTIONAL`` and ``INFORMATIONAL`` pushes."""
 
     start_hour: Annotated[StrictInt, Field(ge=0, le=23)]
     end_hour: Annotated[StrictInt, Field(ge=0, le=23)]
@@ -172,8 +189,10 @@ class TriggerRequest(WireModel):
     rule: Rule
     steps: list[Step] = Field(min_length=1, max_length=10)
     daily_cap: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
-    """Most actions of this trigger per user per local day (none: no cap)."""
+    """Most actions of this trigger per user per local day (none: no cap); ``TRANSACTIONAL`` and
+    ``INFORMATIONAL`` pushes neither obey nor count against it."""
     quiet_hours: QuietHours | None = None
+    """``TRANSACTIONAL`` and ``INFORMATIONAL`` pushes do not obey them."""
 
 
 class Trigger(TriggerRequest):

@@ -25,9 +25,10 @@ the actions, with exactly the ids, an uninterrupted run would have.
 
 A webhook carries the partner's own user id (else the installation id it knows the user by), never an MSISDN nor
 a location. A ``MARKETING`` push goes only to installs whose in-app marketing consent and OS notification
-permission both hold at the send instant. A sink answering ``410 Gone`` ends the trigger's webhooks
-(:meth:`TriggerService.on_gone`): later webhook steps are suppressed (``SINK_GONE``), and a trigger with only webhook
-steps starts no more runs. It must not know about HTTP.
+permission both hold at the send instant; ``TRANSACTIONAL`` and ``INFORMATIONAL`` pushes skip quiet hours, the cap
+and consent, as their ``/messages/v1`` kinds do (:func:`action_rules`), and do not count against the cap. A sink
+answering ``410 Gone`` ends the trigger's webhooks (:meth:`TriggerService.on_gone`): later webhook steps are
+suppressed (``SINK_GONE``), and a trigger with only webhook steps starts no more runs. It must not know about HTTP.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from gateway.services.camara.geofencing import GeofencingService
 from gateway.services.caps import FrequencyCaps
 from gateway.services.cdp.model import AudienceChange, EventsIngested
 from gateway.services.cdp.service import CdpService
+from gateway.services.messages.model import KIND_RULES, KindRules
 from gateway.services.policy import Rules, in_quiet_hours
 from gateway.wire.base import Instant, format_instant
 from gateway.wire.cdp_triggers import (
@@ -208,6 +210,22 @@ class Fire:
     reason: str | None
     refs: list[str]
     at: datetime
+
+
+PUSH_MESSAGE_KIND: dict[str, str] = {"MARKETING": "PROMO", "TRANSACTIONAL": "TRANSACTIONAL",
+                                     "INFORMATIONAL": "INFORMATIONAL"}
+"""The ``/messages/v1`` kind whose rules a trigger push of each kind obeys."""
+WEBHOOK_RULES = KindRules(advertising_consent=False, quiet_hours=True, daily_cap=True)
+"""A webhook step reaches the partner, not the user (no consent of theirs), yet obeys the trigger's quiet hours and
+daily cap: the partner acts on it towards the user at once."""
+
+
+def action_rules(action: WebhookAction | PushAction) -> KindRules:
+    """Which of the trigger's quiet hours and daily cap, and of the user's marketing consent, a step obeys: a push
+    those of its kind in ``/messages/v1`` (:data:`gateway.services.messages.model.KIND_RULES`)."""
+    if isinstance(action, PushAction):
+        return KIND_RULES[PUSH_MESSAGE_KIND[action.kind]]
+    return WEBHOOK_RULES
 
 
 def render(template: str, traits: dict[str, Any]) -> str:
@@ -739,23 +757,26 @@ class TriggerService:
         refs: list[str] = []
         reason: str | None = None
         quiet = spec.quiet_hours
+        obeys = action_rules(action)
         if (isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule | ArrivedFromRoamingRule)
                 and not self._location_allowed(installs[0])):
             reason = "NO_CONSENT"  # the location permission (the link) was withdrawn since the entry
         elif isinstance(action, WebhookAction) and record.sink_gone_at is not None:
             reason = "SINK_GONE"
-        elif quiet is not None and in_quiet_hours(np.array([hour], np.int16),
-                                                  Rules(quiet.start_hour, quiet.end_hour))[0]:
+        elif obeys.quiet_hours and quiet is not None and in_quiet_hours(np.array([hour], np.int16),
+                                                                        Rules(quiet.start_hour, quiet.end_hour))[0]:
             reason = "QUIET_HOURS"
-        elif spec.daily_cap is not None and self._sent_today(record, p, identity, day) >= spec.daily_cap:
+        elif (obeys.daily_cap and spec.daily_cap is not None
+              and self._sent_today(record, p, identity, day) >= spec.daily_cap):
             reason = "FREQUENCY_CAP"
         elif isinstance(action, WebhookAction):
             self._webhook(record, action, fire_id, step, user_id, identity, now, scheduled_us)
             refs = [fire_id]
         else:
-            refs, reason = self._push(action, installs, {} if p is None else space.traits_of(p))
+            refs, reason = self._push(action, obeys.advertising_consent, installs,
+                                      {} if p is None else space.traits_of(p))
         status = "SUPPRESSED" if reason is not None else "SENT"
-        if reason is None:
+        if reason is None and obeys.daily_cap:
             record.caps.record(np.array([record.key(identity)], np.int32), np.array([day], np.int32),
                                np.zeros(1, np.int64))
         self.store.conn.execute(
@@ -802,9 +823,10 @@ class TriggerService:
         table = self.apps.installs(self.apps.by_seq(named[0]))
         return self.world.home_countries(np.array([table.subscriber[named[1]]], np.int64))[0]
 
-    def _push(self, action: PushAction, installs: list[tuple[int, int]], traits: dict[str, Any],
+    def _push(self, action: PushAction, marketing: bool, installs: list[tuple[int, int]], traits: dict[str, Any],
               ) -> tuple[list[str], str | None]:
-        """Push ids sent to the user's installs of the app, or the reason none was."""
+        """Push ids sent to the user's installs of the app, or the reason none was (a ``marketing`` push only to
+        installs with both consents)."""
         app = self.apps.find(action.app_id)
         if app is None:
             return [], "NO_INSTALL"
@@ -812,7 +834,7 @@ class TriggerService:
         infos = [i for i in infos if i.installed]
         if not infos:
             return [], "NO_INSTALL"
-        if action.kind == "MARKETING":  # both consents at the send instant
+        if marketing:  # both consents at the send instant
             infos = [i for i in infos if i.marketing_consent and i.notifications_permitted]
             if not infos:
                 return [], "NO_CONSENT"
@@ -955,10 +977,10 @@ class TriggerService:
             if isinstance(record.spec.rule, FirstEventRule):
                 record.seen.add(p)
         since = to_micros(self.world.clock.now - timedelta(days=CAP_DAYS))
-        for r in conn.execute("SELECT trigger_seq, identity, day FROM cdp_trigger_fires WHERE status = 'SENT' AND "
-                              "at_us >= ? ORDER BY seq", (since,)):
+        for r in conn.execute("SELECT trigger_seq, identity, step, day FROM cdp_trigger_fires "
+                              "WHERE status = 'SENT' AND at_us >= ? ORDER BY seq", (since,)):
             record = self._triggers.get(r["trigger_seq"])
-            if record is not None:
+            if record is not None and action_rules(record.spec.steps[r["step"]].action).daily_cap:
                 record.caps.record(np.array([record.key(r["identity"])], np.int32), np.array([r["day"]], np.int32),
                                    np.zeros(1, np.int64))
         self._resume_signals()

@@ -26,13 +26,10 @@ from gateway.core.timers import Timers
 from gateway.core.webhooks import Outbox, OutboxEvent, cloud_event
 from gateway.services import delivery, policy
 from gateway.services.caps import FrequencyCaps
-from gateway.services.messages.model import EVENT_TYPE, FINAL, HIGH_RETRY_S, SOURCE
+from gateway.services.messages.model import EVENT_TYPE, FINAL, HIGH_RETRY_S, KIND_RULES, SOURCE, KindRules
 from gateway.services.messages.repository import MessageRepository
 from simulator.clock import from_micros, to_micros
 from simulator.world import World
-
-_NO_QUIET = policy.Rules(quiet_start_hour=0, quiet_end_hour=0, daily_cap=2**30)
-"""Rules of the service kinds: no quiet hours, no cap (consent is not asked for non-PROMO kinds anyway)."""
 
 
 class MessageEngine:
@@ -99,7 +96,7 @@ class MessageEngine:
             self._change(seq, "SUPPRESSED", reason="SENDER_BLOCKED")
             return
         subs = np.asarray([sub], np.int32)
-        promo = kind == "PROMO"
+        obeys = KIND_RULES[kind]
         clock = world.local_clock(subs)
         push_ok = world.consent.is_permitted(subs, "ADVERTISING", "PUSH")
         sms_ok = world.consent.is_permitted(subs, "ADVERTISING", "SMS")
@@ -112,10 +109,10 @@ class MessageEngine:
                              world.is_reachable(subs.astype(np.int64)), sent_today, partner_today)
         release = now.replace(second=0, microsecond=0) + timedelta(
             minutes=(self.promo_rules.quiet_end_hour * 60 - int(clock.minute[0])) % 1440)
-        can_hold = promo and release < from_micros(int(row["expires_us"]))
-        decision = policy.decide(facts, kind="PROMO" if promo else "INFORMATIONAL",
+        can_hold = obeys.quiet_hours and release < from_micros(int(row["expires_us"]))
+        decision = policy.decide(facts, kind="PROMO" if obeys.advertising_consent else "INFORMATIONAL",
                                  channel="SMS" if fallback else str(row["channel"]),
-                                 rules=self.promo_rules if promo else _NO_QUIET, can_hold=can_hold, remaining=None)
+                                 rules=self._policy_rules(obeys), can_hold=can_hold, remaining=None)
         if len(decision.held):
             if status != "HELD":
                 self._change(seq, "HELD", reason="QUIET_HOURS")
@@ -133,9 +130,17 @@ class MessageEngine:
                 self._change(seq, "SUPPRESSED", reason=reason)
             return
         channel = policy.CHANNELS[int(decision.send_channel[0])]
-        if promo and not fallback:
+        if obeys.daily_cap and not fallback:
             self.caps.record(subs, clock.day, partner)
         self._transmit(row, channel, int(clock.hour[0]))
+
+    def _policy_rules(self, obeys: KindRules) -> policy.Rules:
+        """The campaign rules (quiet hours, caps) a kind obeys; the others off (an empty span, a cap never met)."""
+        r = self.promo_rules
+        return policy.Rules(quiet_start_hour=r.quiet_start_hour if obeys.quiet_hours else 0,
+                            quiet_end_hour=r.quiet_end_hour if obeys.quiet_hours else 0,
+                            daily_cap=r.daily_cap if obeys.daily_cap else 2**30,
+                            partner_daily_cap=r.partner_daily_cap if obeys.daily_cap else None)
 
     def _transmit(self, row: sqlite3.Row, channel: str, local_hour: int) -> None:
         seq, sub = int(row["seq"]), int(row["subscriber"])

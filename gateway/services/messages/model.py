@@ -12,6 +12,28 @@ from datetime import datetime
 from gateway.core.errors import InvalidMessage, Unprocessable
 
 KINDS: tuple[str, ...] = ("TRANSACTIONAL", "INFORMATIONAL", "AUTHENTICATION", "PROMO")
+
+
+@dataclass(frozen=True)
+class KindRules:
+    """Which of the operator's rules a message of one kind to one person obeys at the send instant (the one
+    source for ``/messages/v1`` and the CDP's trigger pushes; campaigns follow :mod:`gateway.services.policy`)."""
+
+    advertising_consent: bool
+    """Needs the person's advertising consent for the channel (an app's push: its in-app marketing consent)."""
+    quiet_hours: bool
+    """Not sent in quiet hours in the person's local time."""
+    daily_cap: bool
+    """Stopped by, and counted in, the daily cap."""
+
+
+MARKETING_RULES = KindRules(advertising_consent=True, quiet_hours=True, daily_cap=True)
+"""A message that advertises: consent, quiet hours and the cap."""
+SERVICE_RULES = KindRules(advertising_consent=False, quiet_hours=False, daily_cap=False)
+"""A service message (an order's status, a notice, a code): none of them."""
+KIND_RULES: dict[str, KindRules] = {"TRANSACTIONAL": SERVICE_RULES, "INFORMATIONAL": SERVICE_RULES,
+                                    "AUTHENTICATION": SERVICE_RULES, "PROMO": MARKETING_RULES}
+"""The rules of each of :data:`KINDS` (the README's ``/messages/v1`` table)."""
 CHANNELS: tuple[str, ...] = ("PUSH", "SMS", "PUSH_THEN_SMS")
 PRIORITIES: tuple[str, ...] = ("NORMAL", "HIGH")
 FINAL: frozenset[str] = frozenset({"DELIVERED", "FAILED", "EXPIRED", "SUPPRESSED"})

@@ -133,6 +133,12 @@ async def test_bad_fire_paging_is_400(aiohttp_client: AiohttpClient, world: Worl
     ({"steps": []}, "body.steps"),
     # a push without a title
     ({"steps": [{"action": {"type": "PUSH", "appId": "app_000001", "body": "b"}}]}, "body.steps.0.action.PUSH.title"),
+    # a push kind a trigger does not send: a code goes when the user asks for it (/messages/v1)
+    ({"steps": [{"action": {"type": "PUSH", "appId": "app_000001", "title": "t", "body": "b",
+                            "kind": "AUTHENTICATION"}}]}, "body.steps.0.action.PUSH.kind"),
+    # a push kind of nobody
+    ({"steps": [{"action": {"type": "PUSH", "appId": "app_000001", "title": "t", "body": "b",
+                            "kind": "URGENT"}}]}, "body.steps.0.action.PUSH.kind"),
     # the follow-up event is the event itself
     ({"rule": {**CART["rule"], "notFollowedBy": "Product Added"}}, "body.rule.notFollowedBy"),  # type: ignore[dict-item]
     # quiet hours out of the clock
@@ -174,6 +180,8 @@ async def test_bad_triggers_are_400_naming_the_field(aiohttp_client: AiohttpClie
     err = await resp.json()
     assert err["code"] == "INVALID_ARGUMENT" and err["status"] == 400
     assert any(d["field"].startswith(field) for d in err["details"]), err
+    if field.endswith(".kind"):  # the allowed kinds are named
+        assert "MARKETING, TRANSACTIONAL, INFORMATIONAL" in err["details"][0]["message"], err
     assert (await (await client.get("/cdp/v1/triggers", headers=bearer(token))).json()) == {"triggers": []}
 
 

@@ -1,5 +1,6 @@
 """CDP triggers: each rule kind fires exactly when it should, chains keep their delays, caps and quiet hours
-suppress, marketing pushes need both consents at the send instant, webhooks carry no MSISDN nor location, a gone
+suppress, marketing pushes need both consents at the send instant (transactional and informational ones obey none of
+the three, as in /messages/v1), webhooks carry no MSISDN nor location, a gone
 sink ends a trigger's webhooks, and a restart mid-chain (mid-wait, mid-dwell) fires the same actions with the same
 ids."""
 
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from gateway.core.errors import InvalidArgument
 from gateway.core.store import Store
@@ -261,13 +263,14 @@ def test_push_fills_the_template_with_traits(stack: Stack) -> None:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(marketing=st.booleans(), notifications=st.booleans(), kind=st.sampled_from(["MARKETING", "TRANSACTIONAL"]))
+@given(marketing=st.booleans(), notifications=st.booleans(),
+       kind=st.sampled_from(["MARKETING", "TRANSACTIONAL", "INFORMATIONAL"]))
 def test_no_marketing_push_without_both_consents_at_the_send_instant(fresh_world: Any, tmp_path_factory: Any,
                                                                      marketing: bool, notifications: bool,
                                                                      kind: str) -> None:
     """A marketing push is sent iff the install has in-app marketing consent and OS permission when the step
-    runs (consent given at the event but withdrawn before the step counts as withdrawn); transactional ones go
-    regardless."""
+    runs (consent given at the event but withdrawn before the step counts as withdrawn); transactional and
+    informational ones go regardless."""
     s = open_stack(tmp_path_factory.mktemp("p") / "t.db", fresh_world())
     try:
         row = installed_row(s, marketing=True, notifications=True)
@@ -278,7 +281,7 @@ def test_no_marketing_push_without_both_consents_at_the_send_instant(fresh_world
         table.marketing[row], table.notifications[row] = marketing, notifications  # changed before the send
         s.world.clock.run_until(s.world.clock.now + timedelta(seconds=60))
         [fire] = s.triggers.fires(s.partner, record.id)
-        allowed = kind == "TRANSACTIONAL" or (marketing and notifications)
+        allowed = kind != "MARKETING" or (marketing and notifications)
         assert (fire.status == "SENT") == allowed
         assert fire.reason in (None, "NO_CONSENT")
         s.store.drain()
@@ -295,6 +298,80 @@ def test_push_without_an_install_is_suppressed(stack: Stack) -> None:
     stack.track("u1", "Product Added")
     stack.advance(timedelta(minutes=65))
     assert [f[4] for f in stack.fires(record)] == ["NO_INSTALL"]
+
+
+def local_hour(s: Stack, row: int) -> int:
+    sub = int(s.apps.installs(s.app).subscriber[row])
+    return int(s.world.local_clock(np.array([sub])).hour[0])
+
+
+@pytest.mark.parametrize("notifications", [True, False])  # the OS permission decides display only
+@pytest.mark.parametrize(("kind", "sent"), [
+    ("MARKETING", False),  # PROMO's rules: quiet hours, the daily cap and both consents
+    ("TRANSACTIONAL", True),  # none of them (/messages/v1)
+    ("INFORMATIONAL", True),  # none of them either
+])
+@pytest.mark.parametrize("situation", ["QUIET_HOURS", "FREQUENCY_CAP", "NO_CONSENT"])
+def test_push_kinds_follow_the_message_kind_rules(stack: Stack, situation: str, kind: str, sent: bool,
+                                                  notifications: bool) -> None:
+    """In the user's quiet hours, past the daily cap or without in-app marketing consent, a marketing push is
+    suppressed with that reason while a transactional or informational one is sent (shown iff the OS allows)."""
+    row = installed_row(stack, marketing=situation != "NO_CONSENT", notifications=notifications)
+    hour = local_hour(stack, row)
+    push = {"action": {"type": "PUSH", "appId": stack.app.id, "title": "t", "body": "b", "kind": kind}}
+    situations: dict[str, dict[str, Any]] = {
+        "QUIET_HOURS": {"quietHours": {"startHour": hour, "endHour": (hour + 1) % 24}},
+        "FREQUENCY_CAP": {"dailyCap": 1}, "NO_CONSENT": {}}
+    extra = situations[situation]
+    steps = [{"action": HOOK}, push] if situation == "FREQUENCY_CAP" else [push]  # the webhook uses the day's one
+    record = stack.trigger({"kind": "FIRST_EVENT"}, steps=steps, **extra)
+    stack.app_events([row], ["Application Opened"])
+    stack.world.clock.run_until(stack.world.clock.now)
+    assert stack.fires(record)[-1][3:] == (("SENT", None) if sent else ("SUPPRESSED", situation))
+    stack.store.drain()
+    shown = [bool(r[0]) for r in stack.store.conn.execute("SELECT displayed FROM push_messages ORDER BY seq")]
+    assert shown == ([notifications] if sent else [])
+
+
+@pytest.mark.parametrize("restart", [False, True])  # uninterrupted; stopped after the service pushes
+def test_service_pushes_do_not_count_against_the_daily_cap(fresh_world: Any, tmp_path: Path, restart: bool) -> None:
+    """With dailyCap 1, a transactional and an informational push leave the day's one action to the webhook after
+    them (a restart rebuilds the cap the same way), and a marketing push after that is capped."""
+    def push(kind: str) -> dict[str, Any]:
+        return {"delaySeconds": 60, "action": {"type": "PUSH", "appId": s.app.id, "title": "t", "body": "b",
+                                               "kind": kind}}
+
+    s = open_stack(tmp_path / "t.db", fresh_world())
+    row = installed_row(s)
+    record = s.trigger({"kind": "FIRST_EVENT"}, dailyCap=1, steps=[
+        push("TRANSACTIONAL"), push("INFORMATIONAL"), {"delaySeconds": 60, "action": HOOK}, push("MARKETING")])
+    s.app_events([row], ["Application Opened"])
+    s.advance(timedelta(seconds=150))  # both service pushes sent, the webhook pending
+    if restart:
+        stopped_at = s.world.clock.now
+        s.store.close()
+        world = fresh_world()
+        world.run_until(stopped_at)
+        s = open_stack(tmp_path / "t.db", world, first=False)
+    s.advance(timedelta(minutes=5))
+    assert [(f[2], f[3], f[4]) for f in s.fires(record)] == [
+        (0, "SENT", None), (1, "SENT", None), (2, "SENT", None), (3, "SUPPRESSED", "FREQUENCY_CAP")]
+    s.store.close()
+
+
+@pytest.mark.parametrize("kind", [
+    "AUTHENTICATION",  # a code goes when the user asks for it (/messages/v1), not when a rule matches
+    "PROMO",  # the /messages/v1 name: a trigger says MARKETING
+    "marketing",  # kinds are upper case
+])
+def test_a_push_kind_a_trigger_cannot_send_is_refused(kind: str) -> None:
+    """A push kind other than MARKETING, TRANSACTIONAL or INFORMATIONAL is refused naming the allowed ones."""
+    with pytest.raises(ValidationError) as err:
+        TriggerRequest.model_validate({"name": "t", "rule": CART, "steps": [{"action": {
+            "type": "PUSH", "appId": "app_000001", "title": "t", "body": "b", "kind": kind}}]})
+    [error] = err.value.errors()
+    assert error["loc"] == ("steps", 0, "action", "PUSH", "kind")
+    assert "MARKETING, TRANSACTIONAL, INFORMATIONAL" in error["msg"]
 
 
 # -- webhook payload ---------------------------------------------------------------------------------------------
