@@ -23,6 +23,7 @@ from tests.gateway.conftest import ADMIN, Client, MakePartner, Wall, bearer, fet
 from tests.gateway.http.test_apps_push import MSG, fcm_error, installs, push_rows, reachable_install, register
 from tests.gateway.http.test_cdp_tracking import basic, new_source, profile
 from tests.gateway.http.test_faults import add_profile
+from tests.gateway.http.test_openapi import _conformance
 from tests.gateway.http.test_service_accounts import google_credentials, key_file
 
 SCOPES = ("apps:read", "apps:write", "push:send", "cdp:read", "cdp:write")
@@ -235,6 +236,26 @@ async def test_tracking_fault_in_its_shape_and_nothing_stored(client: Client, ma
     assert (await client.post("/v1/track", json=TRACK, headers=basic("nope"))).status == 401
     assert (await client.post("/v1/track", json=TRACK, headers=basic(other.write_key))).status == 200
     await profile(client, other.token, "u1")
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+async def test_injected_answers_are_documented(client: Client, make_partner: MakePartner, world: World,
+                                               status: int) -> None:
+    """Every injectable status on the FCM send, the Instance ID routes and the tracking API is an answer the
+    OpenAPI document describes (in the route's own model)."""
+    acme = await setup(client, make_partner, world)
+    check = await _conformance(client)
+    await add_profile(client, {"name": "all", "http": {"errors": [{"status": status, "probability": 1}]}})
+    resp = await acme.send(client)
+    assert resp.status == status
+    await check("POST", "/v1/projects/{projectId}/messages:send", resp)
+    body = {"to": "/topics/sale", "registration_tokens": [acme.target["registrationToken"]]}
+    resp = await client.post("/iid/v1:batchAdd", json=body, headers=bearer(acme.token))
+    assert resp.status == status
+    await check("POST", "/iid/v1:batchAdd", resp)
+    resp = await client.post("/v1/track", json=TRACK, headers=basic(acme.write_key))
+    assert resp.status == status
+    await check("POST", "/v1/track", resp)
 
 
 async def test_fcm_unavailable_while_the_world_is_restored(client: Client, make_partner: MakePartner,
