@@ -1,10 +1,13 @@
 """The fault injection middleware: applies what :class:`gateway.services.faults.FaultService` decides.
 
-Faults apply to partner routes and ``/oauth2/token`` only, never to the admin API, health, docs or metrics (the
-control plane that removes a profile must keep answering). Order: the added latency first (wall time, through the
-app's :data:`FAULT_SLEEP`), then a dropped connection (the transport is closed without an answer) or an error in
-the route's shape (CAMARA ``{"status","code","message"}`` with the correlator, or RFC 6749 on ``/oauth2/token``),
-else the request is served. Injected answers carry ``x-opsim-fault: <profile>``. With no profile active the
+Faults apply to partner routes, ``/oauth2/token`` and the public routes that authenticate in their handler and
+declare a :class:`~gateway.http.routing.FaultModel` (the FCM send, the Instance ID topic routes, the tracking API:
+the caller is resolved as the handler would, and a request without a valid credential gets no fault), never to the
+admin API, health, docs or metrics (the control plane that removes a profile must keep answering). Order: the added
+latency first (wall time, through the app's :data:`FAULT_SLEEP`), then a dropped connection (the transport is
+closed without an answer) or an error in the route's shape (CAMARA ``{"status","code","message"}`` with the
+correlator, RFC 6749 on ``/oauth2/token``, the route's own model where its ``FaultModel`` renders one), else the
+request is served. Injected answers carry ``x-opsim-fault: <profile>``. With no profile active the
 middleware costs one attribute read. It must not decide anything itself.
 """
 
@@ -54,11 +57,16 @@ async def _partner_of(request: web.Request, route: ApiRoute) -> str | None:
 
 
 def _error_answer(route: ApiRoute, decision: HttpDecision) -> web.Response:
-    """The injected error in the route's shape (raised for CAMARA routes, returned on the token endpoint)."""
+    """The injected error in the route's shape (raised for CAMARA routes, returned on the token endpoint and by a
+    route's own fault model)."""
     status = decision.status or 500
     headers = {FAULT_HEADER: decision.profile or "-"}
     if decision.retry_after_s is not None:
         headers["Retry-After"] = str(decision.retry_after_s)
+    if route.faults is not None and route.faults.answer is not None:
+        response = route.faults.answer(status, decision.retry_after_s)
+        response.headers.update(headers)
+        return response
     if route.path == TOKEN_PATH:
         response = oauth_error(_OAUTH_ERRORS.get(status, "server_error"), "the server cannot answer now", status)
         response.headers.update(headers)
@@ -73,9 +81,17 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     if not faults.active:
         return await handler(request)
     route = request.app[ROUTES].lookup(request)
-    if route is None or not (route.access is Access.PARTNER or route.path == TOKEN_PATH):
+    if route is None:
         return await handler(request)
-    decision = faults.http(await _partner_of(request, route), request.path, route_label(request))
+    if route.faults is not None:
+        partner = await route.faults.partner(request)
+        if partner is None:  # no valid credential: the handler answers its 401, undisturbed
+            return await handler(request)
+    elif route.access is Access.PARTNER or route.path == TOKEN_PATH:
+        partner = await _partner_of(request, route)
+    else:
+        return await handler(request)
+    decision = faults.http(partner, request.path, route_label(request))
     if decision.none:
         return await handler(request)
     if decision.delay_s > 0:

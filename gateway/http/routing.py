@@ -34,6 +34,24 @@ class Access(enum.Enum):
     ADMIN = "admin"  # the operator's admin token only
 
 
+PartnerOf = Callable[[web.Request], Awaitable[str | None]]
+"""The wire id of the partner a request authenticates as (``None``: no valid credential)."""
+FaultAnswer = Callable[[int, int | None], web.Response]
+"""An injected error ``(status, retry_after_s)`` in a route's own error model."""
+
+
+@dataclass(frozen=True)
+class FaultModel:
+    """How fault injection (:mod:`gateway.http.faults`) reaches a route that authenticates in its handler
+    (declared :attr:`Access.PUBLIC` because it answers in another API's error model): who the caller is, and how
+    an injected error reads."""
+
+    partner: PartnerOf
+    """Resolves the caller as the handler would; ``None`` (unauthenticated) means no fault: its normal 401."""
+    answer: FaultAnswer | None = None
+    """Renders an injected error; ``None``: raised as the gateway's CAMARA error."""
+
+
 @dataclass(frozen=True)
 class ApiRoute:
     """Everything the gateway knows about one route: how to serve it, who may call it, how to document it."""
@@ -66,6 +84,8 @@ class ApiRoute:
     documented only, the handler checks which."""
     example: dict[str, Any] | None = None
     """A request body example (wire names; form fields for a form body), shown by /docs and its try-it form."""
+    faults: FaultModel | None = None
+    """Fault injection on a public route that authenticates in its handler (partner routes take it anyway)."""
 
 
 @dataclass
@@ -89,9 +109,11 @@ class RouteTable:
               also: tuple[tuple[int, type[pydantic.BaseModel]], ...] = (), changes_world: bool = False,
               idempotent: bool = False,
               any_scopes: tuple[str, ...] = (), example: dict[str, Any] | None = None,
+              faults: FaultModel | None = None,
               ) -> Callable[[Handler], Handler]:
         """Declare a route served by the decorated handler (``changes_world``: serialised with every other
-        world-changing request and the paced clock; ``any_scopes`` and ``example``: see :class:`ApiRoute`)."""
+        world-changing request and the paced clock; ``any_scopes``, ``example`` and ``faults``: see
+        :class:`ApiRoute`)."""
 
         def register(handler: Handler) -> Handler:
             self.routes.append(ApiRoute(
@@ -100,7 +122,7 @@ class RouteTable:
                 request_content_type=request_content_type, response_content_type=response_content_type,
                 errors=errors, in_schema=in_schema, description=description or (handler.__doc__ or "").strip(),
                 also=also, changes_world=changes_world, idempotent=idempotent, any_scopes=any_scopes,
-                example=example,
+                example=example, faults=faults,
             ))
             return handler
 

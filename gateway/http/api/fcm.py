@@ -15,6 +15,11 @@ As they authenticate here, they also take the partner's ``requestsPerSecond`` li
 calls share; after authentication, before anything is read or stored): past it the send answers 429
 ``RESOURCE_EXHAUSTED`` / ``QUOTA_EXCEEDED``, the Instance ID routes 429 ``{"error": "QUOTA_EXCEEDED"}``, both with
 ``Retry-After``.
+
+Fault profiles (:mod:`gateway.http.faults`) reach these routes too, for the partner the credential belongs to (no
+fault without a valid one), answered in the route's own model: on the send :data:`FAULT_STATUSES` (429
+``RESOURCE_EXHAUSTED`` / ``QUOTA_EXCEEDED`` with ``Retry-After``, 503 ``UNAVAILABLE``...), on the Instance ID
+routes ``{"error": "<status>"}`` (``QUOTA_EXCEEDED`` for a 429).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import pydantic
 from aiohttp import web
 
 from gateway.core.errors import TooManyRequests, Unauthenticated
+from gateway.core.ids import partner_public_id
+from gateway.core.store import Grant
 from gateway.http.auth import presented_credential
 from gateway.http.keys import APPS, PARTNERS, PUSH, RATE_LIMITER
-from gateway.http.routing import Access, RouteTable
+from gateway.http.routing import Access, FaultModel, RouteTable
 from gateway.services.apps.push import PushError
 from gateway.wire.fcm import (
     ErrorBody,
@@ -44,7 +51,7 @@ FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 
 routes = RouteTable("push (FCM v1)")
-_ERRORS = (400, 401, 403, 404, 429, 503)
+_ERRORS = (400, 401, 403, 404, 429, 500, 502, 503, 504)  # 500, 502, 504 (and 429, 503): injected faults
 
 
 def fcm_error(error: PushError) -> web.Response:
@@ -71,9 +78,8 @@ def invalid_argument(exc: pydantic.ValidationError) -> web.Response:
                         content_type="application/json")
 
 
-def _authorise(request: web.Request) -> int:
-    """The calling partner, one request taken from its rate limit (``PushError`` 401/403/429 in FCM's shape
-    otherwise)."""
+def _grant(request: web.Request) -> Grant | None:
+    """What the request's credential grants: a bearer token, an API key or the legacy ``key=`` form."""
     try:
         credential = presented_credential(request)
     except Unauthenticated:
@@ -81,7 +87,44 @@ def _authorise(request: web.Request) -> int:
     header = request.headers.get("Authorization", "")
     if credential is None and header[:4].lower() == "key=" and header[4:].strip().isascii():
         credential = header[4:].strip() or None  # the legacy server-key form, with an opsim API key
-    grant = None if credential is None else request.app[PARTNERS].resolve(credential)
+    return None if credential is None else request.app[PARTNERS].resolve(credential)
+
+
+async def _caller(request: web.Request) -> str | None:
+    """The calling partner's wire id for fault injection (``None`` without a valid credential)."""
+    grant = _grant(request)
+    return None if grant is None else partner_public_id(grant.partner_id)
+
+
+FAULT_STATUSES: dict[int, tuple[str, str | None, str]] = {
+    429: ("RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for the sender."),
+    500: ("INTERNAL", "INTERNAL", "Internal error encountered."),
+    502: ("UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
+    503: ("UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
+    504: ("DEADLINE_EXCEEDED", None, "The request timed out."),
+}
+"""An injected error status as FCM answers it: (Google status, FCM ``errorCode``, message)."""
+
+
+def _fault(status: int, retry_after_s: int | None) -> PushError:
+    name, error_code, message = FAULT_STATUSES.get(status, ("UNKNOWN", "UNSPECIFIED_ERROR", "Unknown error."))
+    return PushError(status, name, error_code, message, retry_after_s=retry_after_s)
+
+
+def fcm_fault(status: int, retry_after_s: int | None) -> web.Response:
+    """An injected error in FCM's model (:data:`FAULT_STATUSES`)."""
+    return fcm_error(_fault(status, retry_after_s))
+
+
+def iid_fault(status: int, retry_after_s: int | None) -> web.Response:
+    """An injected error in the Instance ID model: ``{"error": "<status>"}``, ``QUOTA_EXCEEDED`` for a 429."""
+    return iid_error(_fault(status, retry_after_s))
+
+
+def _authorise(request: web.Request) -> int:
+    """The calling partner, one request taken from its rate limit (``PushError`` 401/403/429 in FCM's shape
+    otherwise)."""
+    grant = _grant(request)
     if grant is None:
         raise PushError(401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR",
                         "Request is missing required authentication credential.")
@@ -97,7 +140,8 @@ def _authorise(request: web.Request) -> int:
 
 @routes.post("/v1/projects/{projectId}/messages:send", summary="Send a push message (FCM HTTP v1)",
              access=Access.PUBLIC, scopes=(SCOPE_SEND,), request=SendRequest, response=SendResponse,
-             errors=_ERRORS, also=tuple((code, ErrorBody) for code in _ERRORS), changes_world=True)
+             errors=_ERRORS, also=tuple((code, ErrorBody) for code in _ERRORS), changes_world=True,
+             faults=FaultModel(_caller, fcm_fault))
 async def send(request: web.Request) -> web.Response:
     """Send one message to a registration token of the project's app; errors in FCM's model."""
     try:
@@ -125,7 +169,8 @@ async def send(request: web.Request) -> web.Response:
                         content_type="application/json")
 
 
-_IID_ERRORS = (400, 401, 403, 404, 429)
+_IID_ERRORS = (400, 401, 403, 404, 429, 500, 502, 503, 504)  # 500 and up: injected faults
+_IID_FAULTS = FaultModel(_caller, iid_fault)
 
 
 def iid_error(error: PushError) -> web.Response:
@@ -161,7 +206,8 @@ async def _batch(request: web.Request, subscribed: bool) -> web.Response:
 
 @routes.post("/iid/v1:batchAdd", summary="Subscribe registration tokens to a topic (Instance ID API)",
              access=Access.PUBLIC, scopes=(SCOPE_SEND,), request=TopicBatchRequest, response=TopicBatchResponse,
-             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS))
+             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS),
+             faults=_IID_FAULTS)
 async def batch_add(request: web.Request) -> web.Response:
     """One result per token, in order (``{}`` when subscribed)."""
     return await _batch(request, True)
@@ -169,7 +215,8 @@ async def batch_add(request: web.Request) -> web.Response:
 
 @routes.post("/iid/v1:batchRemove", summary="Unsubscribe registration tokens from a topic (Instance ID API)",
              access=Access.PUBLIC, scopes=(SCOPE_SEND,), request=TopicBatchRequest, response=TopicBatchResponse,
-             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS))
+             errors=_IID_ERRORS, also=tuple((code, IidError) for code in _IID_ERRORS),
+             faults=_IID_FAULTS)
 async def batch_remove(request: web.Request) -> web.Response:
     """One result per token, in order (``{}`` when unsubscribed)."""
     return await _batch(request, False)
@@ -177,7 +224,7 @@ async def batch_remove(request: web.Request) -> web.Response:
 
 @routes.post("/iid/v1/{token}/rel/topics/{topic}", summary="Subscribe one registration token to a topic",
              access=Access.PUBLIC, scopes=(SCOPE_SEND,), errors=_IID_ERRORS,
-             also=tuple((code, IidError) for code in _IID_ERRORS))
+             also=tuple((code, IidError) for code in _IID_ERRORS), faults=_IID_FAULTS)
 async def relate(request: web.Request) -> web.Response:
     """``{}`` when subscribed; 404 ``NOT_FOUND`` for a token that is not a current one of an installed app."""
     try:

@@ -9,19 +9,23 @@ answered once its events are committed to the event log (by the store's backgrou
 so an acknowledged call survives a crash. The routes are declared
 public to the auth middleware because the write key is checked here, and so is the source's partner's
 ``requestsPerSecond`` limit (429 ``TOO_MANY_REQUESTS`` with ``Retry-After``, the same bucket as its other partner
-calls). Rules in :mod:`gateway.services.cdp`.
+calls). Fault profiles (:mod:`gateway.http.faults`) reach these routes for the partner of the write key's source
+(no fault without a known write key), in the same error shape (an injected 429 with ``Retry-After``). Rules in
+:mod:`gateway.services.cdp`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 
 from gateway.core.errors import Unauthenticated
+from gateway.core.ids import partner_public_id
 from gateway.http.auth import basic_credentials
 from gateway.http.keys import CDP, RATE_LIMITER, STORE
-from gateway.http.routing import Access, Handler, RouteTable, read_json, visible_ascii
+from gateway.http.routing import Access, FaultModel, Handler, RouteTable, read_json, visible_ascii
 from gateway.services.cdp.model import Source
 from gateway.wire.cdp import TrackingAck, TrackingBatch, TrackingCall
 
@@ -49,6 +53,30 @@ def _source(request: web.Request, body_key: str | None) -> Source:
     return source
 
 
+async def _caller(request: web.Request) -> str | None:
+    """The wire id of the partner whose source's write key the request presents, for fault injection (``None``
+    without a known write key). A body key is read leniently: a body the handler refuses gets no fault."""
+    header = request.headers.get("Authorization")
+    key: Any = None
+    if header is not None:
+        basic = basic_credentials(header)
+        key = None if basic is None else basic[0]
+    elif request.body_exists and request.content_type == "application/json":
+        try:
+            body = json.loads(await request.read())  # cached: the handler reads the same bytes
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+            return None
+        key = body.get("writeKey") if isinstance(body, dict) else None
+    if not isinstance(key, str) or not key or not visible_ascii(key):
+        return None
+    source = request.app[CDP].authenticate(key)
+    return None if source is None else partner_public_id(source.partner_id)
+
+
+FAULTS = FaultModel(_caller)
+"""Injected errors in the gateway's own error shape, like the tracking API's other errors."""
+
+
 def _ack() -> web.Response:
     return web.Response(text=ACK.model_dump_json(), content_type="application/json")
 
@@ -65,7 +93,7 @@ def _single(kind: str, example: dict[str, Any]) -> Handler:
     handler.__doc__ = (f"A ``{kind}`` call (Segment spec). Answers ``{{\"success\": true}}``; a ``messageId`` seen "
                        "within 24 simulated hours is acknowledged and dropped.")
     routes.post(f"/v1/{kind}", summary=f"Segment {kind} call", access=Access.PUBLIC, request=TrackingCall,
-                response=TrackingAck, errors=_ERRORS, example=example)(handler)
+                response=TrackingAck, errors=_ERRORS, example=example, faults=FAULTS)(handler)
     return handler
 
 
@@ -78,7 +106,7 @@ alias = _single("alias", {"previousId": "a_1", "userId": "u_1"})
 
 
 @routes.post("/v1/batch", summary="Segment batch of calls", access=Access.PUBLIC, request=TrackingBatch,
-             response=TrackingAck, errors=_ERRORS,
+             response=TrackingAck, errors=_ERRORS, faults=FAULTS,
              example={"batch": [{"type": "track", "userId": "u_1", "event": "Product Viewed",
                                  "messageId": "m-1", "timestamp": "2025-06-02T10:00:00Z"}]})
 async def batch(request: web.Request) -> web.Response:
