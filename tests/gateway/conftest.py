@@ -16,6 +16,7 @@ from pytest_aiohttp import AiohttpClient
 from gateway.client import AdminClient, PartnerClient, TrackingClient
 from gateway.core.settings import Settings
 from gateway.http.app import create_app
+from gateway.http.keys import FAULT_SLEEP
 from simulator.world import World, WorldConfig
 
 ADMIN_TOKEN = "test-admin-token"
@@ -73,6 +74,25 @@ def settings(tmp_path: Path, wall: Wall) -> Settings:
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, world: World, settings: Settings) -> Client:
     return await aiohttp_client(create_app(world, settings))
+
+
+@pytest.fixture
+def slept() -> list[float]:
+    """Every wait the fault middleware injected into :func:`fault_client`, in seconds."""
+    return []
+
+
+@pytest.fixture
+async def fault_client(aiohttp_client: AiohttpClient, world: World, settings: Settings, slept: list[float]) -> Client:
+    """A gateway whose fault middleware records its injected latency in ``slept`` instead of sleeping: no wall
+    time passes. Fault tests use it as their ``client``."""
+    app = create_app(world, settings)
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    app[FAULT_SLEEP] = fake_sleep
+    return await aiohttp_client(app)
 
 
 MakePartner = Callable[..., Awaitable[PartnerCreds]]

@@ -11,12 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 from aiohttp.test_utils import TestServer
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from pytest_aiohttp import AiohttpServer
 
 from gateway.core.settings import Settings
 from gateway.core.webhooks import OutboxEvent, cloud_event
-from gateway.http.app import create_app
-from gateway.http.keys import FAULT_SLEEP, WEBHOOKS
+from gateway.http.keys import WEBHOOKS
 from simulator.world import World
 from tests.gateway.camara_helpers import Sink, camara_partner, cell_centre, circle, located, msisdn, start_sink
 from tests.gateway.conftest import ADMIN, Client, MakePartner, PartnerCreds, bearer, fetch_token
@@ -26,20 +25,9 @@ VERIFY = "/location-verification/v3/verify"
 
 
 @pytest.fixture
-def slept() -> list[float]:
-    """Every injected wait, in seconds (the middleware's sleep is replaced: no wall time passes)."""
-    return []
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, world: World, settings: Settings, slept: list[float]) -> Client:
-    app = create_app(world, settings)
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    app[FAULT_SLEEP] = fake_sleep
-    return await aiohttp_client(app)
+def client(fault_client: Client) -> Client:
+    """The gateway with its injected latency recorded in ``slept`` (see tests/gateway/conftest.py)."""
+    return fault_client
 
 
 async def add_profile(client: Client, profile: dict[str, Any]) -> dict[str, Any]:

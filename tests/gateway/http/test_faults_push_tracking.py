@@ -12,12 +12,10 @@ import requests
 from aiohttp.test_utils import TestServer
 from pyfcm import FCMNotification
 from pyfcm.errors import FCMServerError
-from pytest_aiohttp import AiohttpClient
 from urllib3 import Retry
 
-from gateway.core.settings import Settings, epoch_seconds
-from gateway.http.app import create_app
-from gateway.http.keys import CONTROL, FAULT_SLEEP, STORE
+from gateway.core.settings import epoch_seconds
+from gateway.http.keys import CONTROL, STORE
 from simulator.world import World
 from tests.gateway.conftest import ADMIN, Client, MakePartner, Wall, bearer, fetch_token
 from tests.gateway.http.test_apps_push import MSG, fcm_error, installs, push_rows, reachable_install, register
@@ -32,20 +30,9 @@ TRACK = {"userId": "u1", "event": "Order Completed"}
 
 
 @pytest.fixture
-def slept() -> list[float]:
-    """Every injected wait, in seconds (the middleware's sleep is replaced: no wall time passes)."""
-    return []
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, world: World, settings: Settings, slept: list[float]) -> Client:
-    app = create_app(world, settings)
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    app[FAULT_SLEEP] = fake_sleep
-    return await aiohttp_client(app)
+def client(fault_client: Client) -> Client:
+    """The gateway with its injected latency recorded in ``slept`` (see tests/gateway/conftest.py)."""
+    return fault_client
 
 
 class Setup:

@@ -113,6 +113,19 @@ def open_stack(path: Path, world: World, first: bool = True) -> Stack:
     return Stack(store, world, apps, push, cdp, triggers, outbox, app.partner_id, source, app)
 
 
+def reopened(s: Stack, path: Path, fresh_world: Callable[[], World],
+             replay: Callable[[World], None] | None = None) -> Stack:
+    """``s`` stopped (its store closed) and the stack opened again on ``path`` over a fresh world run to the same
+    instant, as a restart does; ``replay`` first tells the fresh world what the journal would (e.g. a pin)."""
+    stopped_at = s.world.clock.now
+    s.store.close()
+    world = fresh_world()
+    if replay is not None:
+        replay(world)
+    world.run_until(stopped_at)
+    return open_stack(path, world, first=False)
+
+
 @pytest.fixture
 def stack(world: World, tmp_path: Path) -> Iterator[Stack]:
     s = open_stack(tmp_path / "t.db", world)
@@ -348,11 +361,7 @@ def test_service_pushes_do_not_count_against_the_daily_cap(fresh_world: Any, tmp
     s.app_events([row], ["Application Opened"])
     s.advance(timedelta(seconds=150))  # both service pushes sent, the webhook pending
     if restart:
-        stopped_at = s.world.clock.now
-        s.store.close()
-        world = fresh_world()
-        world.run_until(stopped_at)
-        s = open_stack(tmp_path / "t.db", world, first=False)
+        s = reopened(s, tmp_path / "t.db", fresh_world)
     s.advance(timedelta(minutes=5))
     assert [(f[2], f[3], f[4]) for f in s.fires(record)] == [
         (0, "SENT", None), (1, "SENT", None), (2, "SENT", None), (3, "SUPPRESSED", "FREQUENCY_CAP")]
@@ -427,11 +436,7 @@ def test_restart_mid_chain_fires_the_same_actions(fresh_world: Any, tmp_path: Pa
 
     first = open_stack(tmp_path / "b.db", fresh_world())
     records = begin(first)
-    stopped_at = first.world.clock.now
-    first.store.close()
-    world = fresh_world()
-    world.run_until(stopped_at)
-    again = open_stack(tmp_path / "b.db", world, first=False)
+    again = reopened(first, tmp_path / "b.db", fresh_world)
     again.advance(timedelta(hours=4))
     assert result(again, records) == expected
     again.store.close()
@@ -643,11 +648,7 @@ def run_acts(fresh_world: Any, path: Path, begin: Callable[[Stack], TriggerRecor
     for i, act in enumerate(acts):
         act(s)
         if i == restart_after:
-            stopped_at = s.world.clock.now
-            s.store.close()
-            world = fresh_world()
-            world.run_until(stopped_at)
-            s = open_stack(path, world, first=False)
+            s = reopened(s, path, fresh_world)
     got = [(*f, g.at - start) for f, g in zip(s.fires(record), s.triggers.fires(s.partner, record.id), strict=True)]
     s.store.close()
     return got
@@ -1085,11 +1086,7 @@ def test_restart_between_alias_and_refund_keeps_the_profile_s_reminder(fresh_wor
     ticket(first, "Ticket Purchased", {"anonymousId": "anon-1"}, gig)
     link(first, "alias", "anon-1", "u-42")
     first.advance(timedelta(minutes=10))
-    stopped_at = first.world.clock.now
-    first.store.close()
-    world = fresh_world()
-    world.run_until(stopped_at)
-    again = open_stack(tmp_path / "t.db", world, first=False)
+    again = reopened(first, tmp_path / "t.db", fresh_world)
     ticket(again, "Ticket Refunded", {"userId": "u-42"}, show)
     ticket(again, "Ticket Purchased", {"userId": "u-42"}, gig)  # the gig again: already the profile's
     again.advance(timedelta(hours=5))
@@ -1138,12 +1135,8 @@ def test_restart_mid_wait_fires_the_same_actions_for_signal_rules(
 
     first = open_stack(tmp_path / "b.db", fresh_world())
     records, replay = begin(first)
-    stopped_at = first.world.clock.now
-    first.store.close()
-    world = fresh_world()
-    replay(world)  # what the world was told at the start (a pin), as the journal would replay it
-    world.run_until(stopped_at)
-    again = open_stack(tmp_path / "b.db", world, first=False)
+    # The fresh world is first told what this one was at the start (a pin), as the journal would replay it.
+    again = reopened(first, tmp_path / "b.db", fresh_world, replay)
     after_open(again)
     again.advance(timedelta(hours=4))
     assert result(again, records) == expected
