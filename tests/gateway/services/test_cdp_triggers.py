@@ -373,6 +373,7 @@ def test_area_entered_fires_for_app_users_who_allowed_location(stack: Stack) -> 
         by_sub.setdefault(int(table.subscriber[r]), r)
     (allowed, row_a), (denied, row_d), (inside, row_i) = list(by_sub.items())[:3]
     table.location[row_a], table.location[row_d], table.location[row_i] = 1, 0, 2
+    table.linked[[row_a, row_d, row_i]] = True
     loc = stack.world.locate(allowed)
     area = {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude, "longitude": loc.cell_longitude},
             "radius": max(loc.cell_radius, 100.0)}
@@ -402,7 +403,7 @@ def test_a_tick_rerun_after_a_crash_starts_no_run_twice(stack: Stack) -> None:
     table = stack.apps.installs(stack.app)
     row = int(np.flatnonzero(table.installed)[0])
     sub = int(table.subscriber[row])
-    table.location[row] = 1
+    table.location[row], table.linked[row] = 1, True
     loc = stack.world.locate(sub)
     area = {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude, "longitude": loc.cell_longitude},
             "radius": max(loc.cell_radius, 100.0)}
@@ -842,6 +843,7 @@ def venue(s: Stack, allowed: bool = True) -> Venue:
     sub = int(table.subscriber[row])
     table.location[:] = 0
     table.location[row] = 1 if allowed else 0
+    table.linked[row] = True
     world = s.world
     cell = int(world.cell[sub])
     x, y = world.cell_centres()
