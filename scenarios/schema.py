@@ -691,9 +691,9 @@ class SubscribeTopic(Strict):
 
 
 class SetAppPermissions(Strict):
-    """``PATCH /admin/v1/apps/{appId}/installations/{installationId}`` (operator side): set permissions of row
-    ``install`` of a ``register_app`` step's app's install table now, as if its user changed them on the phone.
+    """``PATCH /admin/v1/apps/{appId}/installations/{installationId}``: the operator sets an install's permissions.
 
+    Row ``install`` of a ``register_app`` step's app's install table, now, as if its user changed them on the phone.
     At least one of ``notifications`` (OS), ``marketing_consent``, ``location_permission``, ``line_linked``; the
     answer is the install as it is then.
     """
