@@ -47,7 +47,16 @@ from gateway.wire.admin_subscribers import (
     SubscriberView,
 )
 from gateway.wire.admin_world import WorldSummary
-from gateway.wire.apps import App, AppList, AppRequest, InstallationList, PushFanout, PushMessage
+from gateway.wire.apps import (
+    App,
+    AppList,
+    AppRequest,
+    Installation,
+    InstallationChange,
+    InstallationList,
+    PushFanout,
+    PushMessage,
+)
 from gateway.wire.camara.device_reachability_status import DeviceStatusRequest, ReachabilityStatusResponse
 from gateway.wire.camara.device_roaming_status import RoamingStatusResponse
 from gateway.wire.camara.geofencing_subscriptions import Subscription as GeofenceSubscription
@@ -958,6 +967,12 @@ class AdminClient(_Client):
         """Remove the app from one device (its token answers ``UNREGISTERED`` from then on)."""
         await self.send("DELETE", f"/admin/v1/apps/{quote(app_id, safe='')}/installations/"
                                   f"{quote(installation_id, safe='')}")
+
+    async def set_installation_permissions(self, app_id: str, installation_id: str, change: InstallationChange
+                                           ) -> Installation:
+        """Set permissions of one install now (the fields ``change`` gives); answers the install as it is then."""
+        return await self.call(Installation, "PATCH", f"/admin/v1/apps/{quote(app_id, safe='')}/installations/"
+                                                      f"{quote(installation_id, safe='')}", json=_dump(change))
 
     async def push_message(self, message_id: str) -> PushMessage:
         """Operator-side truth of one push (``psh_`` id)."""

@@ -23,7 +23,7 @@ import pydantic
 from gateway.client import ApiError, PartnerClient, TrackingClient
 from gateway.wire.admin_gatherings import GatheringCreate
 from gateway.wire.admin_subscribers import ProfileFields
-from gateway.wire.apps import AppRequest, Installation
+from gateway.wire.apps import AppRequest, Installation, InstallationChange
 from gateway.wire.camara.geofencing_subscriptions import SubscriptionRequest
 from gateway.wire.camara.location_verification import VerifyLocationRequest
 from gateway.wire.camara.population_density_data import PopulationDensityRequest
@@ -611,6 +611,22 @@ async def subscribe_topic(run: Run, step: Step) -> Any:
     return {"tokens": len(tokens), "done": len(tokens) - sum(errors.values()), "errors": dict(sorted(errors.items()))}
 
 
+@action("set_app_permissions")
+async def set_app_permissions(run: Run, step: Step) -> Any:
+    """The operator sets permissions of one install row now; the answer is the install as it is then."""
+    p = step.set_app_permissions
+    assert p is not None
+    _, _, app_id = made(run, p.app)
+    page = await run.timed(run.stack.admin.installations(app_id, offset=p.install, limit=1))
+    if not page.installations:
+        raise ApiError(0, "UNRESOLVED", f"the app has {page.total} installs, no row {p.install}", None)
+    given = {"notifications": p.notifications, "marketing_consent": p.marketing_consent,
+             "location_permission": p.location_permission, "line_linked": p.line_linked}
+    change = InstallationChange.model_validate({k: v for k, v in given.items() if v is not None})
+    return await run.timed(run.stack.admin.set_installation_permissions(
+        app_id, page.installations[0].installation_id, change))
+
+
 async def audience_view(run: Run, step_id: str) -> dict[str, Any]:
     """The partner's view of an audience now, with ``members``: how many it exports by user id."""
     _, partner, audience_id = made(run, step_id)
@@ -654,7 +670,8 @@ async def app_view(run: Run, step_id: str) -> dict[str, Any]:
     rows = [i for i in await installs(run, app_id) if i.installed]
     return {**view, "installed": len(rows), "notificationsPermitted": sum(i.notifications_permitted for i in rows),
             "marketingConsent": sum(i.marketing_consent for i in rows),
-            "locationAlways": sum(i.location_permission == "ALWAYS" for i in rows)}
+            "locationAlways": sum(i.location_permission == "ALWAYS" for i in rows),
+            "lineLinked": sum(i.line_linked for i in rows)}
 
 
 # -- CDP triggers (issue 13) -----------------------------------------------------------------------------
@@ -752,7 +769,7 @@ async def trigger_view(run: Run, step_id: str, identity: str | None = None) -> d
              and (identity is None or h["body"]["data"].get("userId") == identity)]
     apps = {spec["rule"].get("appId")} | {s["action"].get("appId") for s in spec["steps"]}
     rows = [i for app_id in sorted(a for a in apps if a) for i in await installs(run, app_id)]
-    located = {i.user_id for i in rows if i.location_permission != "NEVER"}
+    located = {i.user_id for i in rows if i.location_permission != "NEVER" and i.line_linked}
     consented = {i.installation_id for i in rows if i.marketing_consent}
     marketing = {i for i, s in enumerate(spec["steps"]) if s["action"].get("kind") == "MARKETING"}
     unconsented = 0

@@ -235,6 +235,8 @@ def _references(scenario: Scenario) -> list[tuple[Loc, str]]:
         if step.subscribe_topic is not None:
             check_ref(("steps", i, "subscribe_topic", "app"), step.subscribe_topic.app, "register_app")
             check_ref(("steps", i, "subscribe_topic", "users"), step.subscribe_topic.users, "export_audience")
+        if step.set_app_permissions is not None:
+            check_ref(("steps", i, "set_app_permissions", "app"), step.set_app_permissions.app, "register_app")
         if step.define_trigger is not None:
             check_trigger(("steps", i, "define_trigger"), step)
         if step.delete_trigger is not None:

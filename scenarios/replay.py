@@ -68,6 +68,8 @@ def _app_detail(action: str, a: dict[str, Any]) -> str:
         return f" — {a.get('accepted', 0):,} calls accepted"
     if action == "subscribe_topic":
         return f" — {a.get('done', 0):,}/{a.get('tokens', 0):,} tokens"
+    if action == "set_app_permissions":
+        return f" — {a.get('installationId')}"
     if action == "define_trigger":
         return f" — {a.get('id')}"
     if action == "delete_trigger":

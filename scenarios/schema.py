@@ -32,6 +32,7 @@ from pydantic.alias_generators import to_snake
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gateway.wire.apps import Category as AppCategory
+from gateway.wire.apps import LocationPermission as AppLocationPermission
 from gateway.wire.apps import Platform as AppPlatform
 from gateway.wire.base import Instant
 from gateway.wire.camara.subject import PhoneNumber as Msisdn
@@ -394,7 +395,8 @@ class Check(Strict):
     ``members``, the exported member count), ``push`` (operator-side counts of the pushes a ``send_push`` step sent,
     by ``step``: ``messages``, ``delivered``, ``held``, ``expired``, ``suppressed``, ``displayed``, ``opened``,
     ``recipients``, ``fanouts``), ``app`` (the partner's view of a ``register_app`` step's app, by ``step``, plus the
-    operator-side install counts ``installed``, ``notificationsPermitted``, ``marketingConsent``, ``locationAlways``),
+    operator-side install counts ``installed``, ``notificationsPermitted``, ``marketingConsent``, ``locationAlways``,
+    ``lineLinked``),
     ``profile`` (the partner's CDP profile of ``identity``, a user or anonymous id, ``${id.path}`` allowed) or
     ``trigger`` (what a ``define_trigger`` step's trigger did, by ``step``; only the fires of user ``identity`` when
     given: ``fires``, ``sent``, ``suppressed``, ``reasons.<REASON>``, ``users``, ``firstAt``, ``lastAt``,
@@ -688,6 +690,30 @@ class SubscribeTopic(Strict):
         return self
 
 
+class SetAppPermissions(Strict):
+    """``PATCH /admin/v1/apps/{appId}/installations/{installationId}``: the operator sets an install's permissions.
+
+    Row ``install`` of a ``register_app`` step's app's install table, now, as if its user changed them on the phone.
+    At least one of ``notifications`` (OS), ``marketing_consent``, ``location_permission``, ``line_linked``; the
+    answer is the install as it is then.
+    """
+
+    app: Id
+    install: Annotated[int, Field(ge=0)]
+    notifications: bool | None = None
+    marketing_consent: bool | None = None
+    location_permission: AppLocationPermission | None = None
+    line_linked: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if all(getattr(self, k) is None for k in ("notifications", "marketing_consent", "location_permission",
+                                                  "line_linked")):
+            raise ValueError("give at least one of notifications, marketing_consent, location_permission, "
+                             "line_linked")
+        return self
+
+
 # -- CDP triggers (issue 13) -----------------------------------------------------------------------------
 RULE_REFERENCES = {"app": "app_id", "audience": "audience_id"}
 """Keys of a ``define_trigger`` rule that name an earlier step (``register_app``, ``define_audience``), and the
@@ -848,6 +874,7 @@ class Step(Strict):
     export_audience: ExportAudience | None = None
     send_push: SendPush | None = None
     subscribe_topic: SubscribeTopic | None = None
+    set_app_permissions: SetAppPermissions | None = None
     define_trigger: DefineTrigger | None = None
     delete_trigger: DeleteTrigger | None = None
 
@@ -874,10 +901,10 @@ STEP_ACTIONS: tuple[str, ...] = ("advance", "set_consent", "add_test_subscriber"
                                  "expect", "estimate", "create_campaign", "cancel_campaign", "subscribe_geofence",
                                  "verify_location", "count_devices", "density", "faults", "request", "register_app",
                                  "create_source", "track", "define_audience", "export_audience", "send_push",
-                                 "subscribe_topic", "define_trigger", "delete_trigger")
+                                 "subscribe_topic", "set_app_permissions", "define_trigger", "delete_trigger")
 """Step kinds (the action keys of a step); each has one registered action in :mod:`scenarios.actions`."""
 ADMIN_ACTIONS = frozenset({"advance", "set_consent", "add_test_subscriber", "pin_subscriber", "add_gathering",
-                           "expect", "faults"})
+                           "expect", "faults", "set_app_permissions"})
 """Step actions done through the admin API (the others act as a partner)."""
 NAMED_ACTIONS = frozenset({"create_campaign", "register_app", "create_source", "define_audience", "export_audience",
                            "define_trigger"})

@@ -144,6 +144,10 @@ class RouteTable:
         """Declare a DELETE route (see :meth:`route`)."""
         return self.route("DELETE", path, **kwargs)
 
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """Declare a PATCH route (see :meth:`route`)."""
+        return self.route("PATCH", path, **kwargs)
+
 
 class RouteRegistry:
     """All routes of one app, installed into its router and looked up per request."""

@@ -7,9 +7,9 @@ lives in :mod:`gateway.wire.fcm`. It must not know about HTTP nor about how inst
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, StrictFloat, StrictInt, StringConstraints
+from pydantic import Field, StrictFloat, StrictInt, StringConstraints, model_validator
 
 from gateway.wire.base import Instant, WireModel
 
@@ -71,6 +71,27 @@ class Installation(WireModel):
     marketing_consent: bool
     location_permission: LocationPermission
     installed: bool
+    line_linked: bool
+    """The user linked their phone line to the app account (operator signals need it and location permission)."""
+
+
+class InstallationChange(WireModel):
+    """Permissions of one install to set now (operator side); at least one, the others stay as they are."""
+
+    notifications: bool | None = None
+    """The OS notification permission."""
+    marketing_consent: bool | None = None
+    location_permission: LocationPermission | None = None
+    line_linked: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of notifications, marketingConsent, locationPermission, lineLinked")
+        nulls = [f for f in sorted(self.model_fields_set) if getattr(self, f) is None]
+        if nulls:
+            raise ValueError(f"{nulls[0]} must not be null")
+        return self
 
 
 class InstallationList(WireModel):

@@ -43,6 +43,8 @@ steps:
   - id: bogus
     send_push: {app: app, token: "no-such-token", notification: {title: Hi}}
     expect_error: UNREGISTERED
+  - id: perms
+    set_app_permissions: {app: app, install: 3, marketing_consent: false, line_linked: true}
   - id: one
     send_push: {app: app, install: 3, notification: {body: Hello}, ttl: PT1H}
   - id: news
@@ -56,6 +58,9 @@ steps:
       - {name: profile, of: profile, identity: "${vips.userIds.0}", path: events.count, equals: 2}
       - {name: installs, of: app, step: app, path: installed, at_least: 50}
       - {name: one message, of: push, step: one, path: messages, equals: 1}
+      - {name: consent withdrawn just before, of: push, step: one, path: suppressed, equals: 1}
+      - {name: the install as set, of: step, step: perms, path: marketingConsent, equals: false}
+      - {name: linked now, of: step, step: perms, path: lineLinked, equals: true}
       - {name: a fan-out is counted apart, of: push, step: everyone, path: fanouts, equals: 1}
       - {name: its pushes, of: push, step: everyone, path: messages, equals: 3}
       - {name: data only needs no consent, of: push, step: everyone, path: suppressed, equals: 0}
@@ -87,6 +92,15 @@ steps:
     # a topic subscription needs whose installs
     (HEAD + "  - subscribe_topic: {app: app, topic: news}\n", "8:22: steps[1].subscribe_topic",
      "give exactly one of install, users"),
+    # a permission step that sets nothing
+    (HEAD + "  - set_app_permissions: {app: app, install: 0}\n", "8:26: steps[1].set_app_permissions",
+     "give at least one of notifications, marketing_consent, location_permission, line_linked"),
+    # a permission step for an app no earlier step registered
+    (HEAD + "  - set_app_permissions: {app: nope, install: 0, line_linked: true}\n",
+     "8:32: steps[1].set_app_permissions.app", "no earlier register_app step has id 'nope'"),
+    # a location permission that does not exist
+    (HEAD + "  - set_app_permissions: {app: app, install: 0, location_permission: SOMETIMES}\n",
+     "8:70: steps[1].set_app_permissions.location_permission", "Input should be"),
     # a profile check needs whose profile
     (HEAD + "  - expect: [{of: profile, path: traits, equals: {}}]\n", "8:14: steps[1].expect[0]",
      "needs identity"),
@@ -120,4 +134,5 @@ def test_app_steps_run_and_repeat() -> None:
     summarise(first, out, 1.0)
     lines = out.getvalue()
     assert "one (send_push) — psh_" in lines and "vips (export_audience) — 1 members" in lines
+    assert "perms (set_app_permissions) — " in lines
     assert "news (subscribe_topic) — 3/3 tokens" in lines and "calls (track) — 2 calls accepted" in lines

@@ -1,9 +1,10 @@
-"""Operator side of partner apps: the simulated installs of an app (with numbers), uninstalls, and push truth.
+"""Operator side of partner apps: the simulated installs of an app (with numbers), uninstalls, permissions, push truth.
 
 ``GET /admin/v1/apps/{appId}/installations`` pages an app's install table (or the installs of one number),
 ``DELETE .../installations/{installationId}`` removes the app from that device (its token is ``UNREGISTERED`` from
-then on), ``GET /admin/v1/push/messages/{id}`` is the truth of one push, ``GET /admin/v1/push/fanouts/{id}`` that
-of one topic or condition send. Rules in :mod:`gateway.services.apps`.
+then on), ``PATCH .../installations/{installationId}`` sets its permissions now (OS notifications, in-app marketing
+consent and location, the line link), ``GET /admin/v1/push/messages/{id}`` is the truth of one push,
+``GET /admin/v1/push/fanouts/{id}`` that of one topic or condition send. Rules in :mod:`gateway.services.apps`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ from aiohttp import web
 
 from gateway.core.errors import NotFound
 from gateway.http.keys import APPS, PUSH, WORLD
-from gateway.http.routing import Access, RouteTable, json_response, no_content, read_query
+from gateway.http.routing import Access, RouteTable, json_response, no_content, read_json, read_query
+from gateway.services.apps.installs import PermissionChange
 from gateway.services.apps.model import AppRecord, InstallInfo
 from gateway.services.control import normalise_msisdn
-from gateway.wire.apps import Installation, InstallationList, InstallationQuery, PushFanout, PushMessage
+from gateway.wire.apps import (
+    Installation,
+    InstallationChange,
+    InstallationList,
+    InstallationQuery,
+    PushFanout,
+    PushMessage,
+)
 
 routes = RouteTable("admin: apps")
 
@@ -33,7 +42,7 @@ def _view(request: web.Request, info: InstallInfo) -> Installation:
         "installationId": info.installation_id, "phoneNumber": request.app[WORLD].msisdn_of(info.subscriber),
         "userId": info.user_id, "registrationToken": info.token, "platform": info.platform,
         "notificationsPermitted": info.notifications_permitted, "marketingConsent": info.marketing_consent,
-        "locationPermission": info.location_permission, "installed": info.installed})
+        "locationPermission": info.location_permission, "installed": info.installed, "lineLinked": info.line_linked})
 
 
 @routes.get("/admin/v1/apps/{appId}/installations", summary="An app's simulated installs", access=Access.ADMIN,
@@ -62,6 +71,22 @@ async def uninstall(request: web.Request) -> web.Response:
     info = service.install_by_id(app, request.match_info["installationId"])
     service.uninstall(app, info.row)
     return no_content()
+
+
+@routes.patch("/admin/v1/apps/{appId}/installations/{installationId}", summary="Set an install's permissions",
+              access=Access.ADMIN, request=InstallationChange, response=Installation, errors=(400, 401, 404),
+              changes_world=True)
+async def set_permissions(request: web.Request) -> web.Response:
+    """As if the user changed them on the device now (recorded; survives a restart): the next push send and trigger
+    step see them (a marketing push without consent is ``SUPPRESSED``; operator signals need location permission
+    and the line link)."""
+    app = _app(request)
+    service = request.app[APPS]
+    info = service.install_by_id(app, request.match_info["installationId"])
+    body = await read_json(request, InstallationChange)
+    service.set_permissions(app, info.row, PermissionChange(body.notifications, body.marketing_consent,
+                                                            body.location_permission, body.line_linked))
+    return json_response(_view(request, service.install(app, info.row)))
 
 
 @routes.get("/admin/v1/push/messages/{messageId}", summary="Operator-side truth of one push", access=Access.ADMIN,

@@ -12,7 +12,9 @@ installs over simulated time append rows (:meth:`InstallTable.append`; see :mod:
 
 Shares (documented in the README): iOS asks for notifications and 50-60% allow (drawn per app); Android 13+ (65% of
 Android installs) asks and 70-85% allow; older Android grants without asking; in-app marketing consent 40-60% (per
-app); in-app location never / while using / always 45% / 45% / 10%.
+app); in-app location never / while using / always 45% / 45% / 10%; the user linked their phone line to the app
+account (``linked``: operator signals need it besides the location permission) 35%, drawn from a stream of its own
+(``("apps-links", app_seq)``) so the other columns draw as before.
 It must not know about HTTP, SQL or push delivery.
 """
 
@@ -43,7 +45,34 @@ ANDROID_13_SHARE = 0.65
 ANDROID_13_OPT_IN = (0.70, 0.85)
 MARKETING_CONSENT = (0.40, 0.60)
 LOCATION_SHARES = (0.45, 0.45, 0.10)
+LINKED_SHARE = 0.35
+"""Share of installs whose user linked their phone line to the app account (an operator-login or number-verify
+step in the app, done by about a third of users)."""
 TOKEN_PREFIX = "APA91b"
+
+
+@dataclass(frozen=True)
+class PermissionChange:
+    """New values of some permissions of one install (``None``: unchanged), as the operator sets them."""
+
+    notifications: bool | None = None
+    marketing: bool | None = None
+    location: str | None = None
+    """One of :data:`~gateway.services.apps.model.LOCATION_PERMISSIONS`."""
+    linked: bool | None = None
+
+    def to_json(self) -> dict[str, bool | str]:
+        """Stored form (the fields given)."""
+        return {k: v for k, v in (("notifications", self.notifications), ("marketing", self.marketing),
+                                  ("location", self.location), ("linked", self.linked)) if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, bool | str]) -> PermissionChange:
+        """Read the stored form back."""
+        def flag(key: str) -> bool | None:
+            return None if key not in data else bool(data[key])
+        return cls(flag("notifications"), flag("marketing"), None if "location" not in data else str(data["location"]),
+                   flag("linked"))
 
 
 @dataclass
@@ -67,10 +96,14 @@ class InstallTable:
     """Token refreshes of each row so far (the token of generation ``g`` is valid only while it is the row's)."""
     initial: int = -1
     """Rows drawn at registration (sorted by subscriber); ``-1`` means all of them."""
+    linked: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    """The user linked their phone line to the app account (operator signals need it and location permission)."""
 
     def __post_init__(self) -> None:
         if len(self.generation) != len(self.subscriber):
             self.generation = np.zeros(len(self.subscriber), np.uint16)
+        if len(self.linked) != len(self.subscriber):
+            self.linked = np.zeros(len(self.subscriber), bool)
         if self.initial < 0:
             self.initial = len(self.subscriber)
 
@@ -99,8 +132,10 @@ class InstallTable:
         return rows
 
     def append(self, subscriber: NDArray[np.int64], platform: NDArray[np.uint8], notifications: NDArray[np.bool_],
-               marketing: NDArray[np.bool_], location: NDArray[np.uint8]) -> NDArray[np.int64]:
-        """Add new installs at the end (generation 0, installed); returns their rows."""
+               marketing: NDArray[np.bool_], location: NDArray[np.uint8], linked: NDArray[np.bool_] | None = None
+               ) -> NDArray[np.int64]:
+        """Add new installs at the end (generation 0, installed; not linked unless ``linked`` says); returns their
+        rows."""
         rows = np.arange(self.size, self.size + len(subscriber), dtype=np.int64)
         self.subscriber = np.concatenate([self.subscriber, subscriber.astype(np.int64)])
         self.platform = np.concatenate([self.platform, platform.astype(np.uint8)])
@@ -109,7 +144,26 @@ class InstallTable:
         self.location = np.concatenate([self.location, location.astype(np.uint8)])
         self.installed = np.concatenate([self.installed, np.ones(len(subscriber), bool)])
         self.generation = np.concatenate([self.generation, np.zeros(len(subscriber), np.uint16)])
+        self.linked = np.concatenate([self.linked, np.zeros(len(subscriber), bool) if linked is None
+                                      else linked.astype(bool)])
         return rows
+
+    def signals_allowed(self, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether operator signals (where the phone is) may be used for each of ``rows`` now: installed, in-app
+        location permission ``WHILE_USING`` or ``ALWAYS``, and the line linked to the app account."""
+        allowed: NDArray[np.bool_] = self.installed[rows] & (self.location[rows] > 0) & self.linked[rows]
+        return allowed
+
+    def set_permissions(self, row: int, change: PermissionChange) -> None:
+        """Apply an operator's change of one row's permissions (the fields it gives)."""
+        if change.notifications is not None:
+            self.notifications[row] = change.notifications
+        if change.marketing is not None:
+            self.marketing[row] = change.marketing
+        if change.location is not None:
+            self.location[row] = LOCATION_PERMISSIONS.index(change.location)
+        if change.linked is not None:
+            self.linked[row] = change.linked
 
     def installed_mask(self, population: int) -> NDArray[np.bool_]:
         """Whether each of the first ``population`` subscribers has the app now."""
@@ -184,7 +238,9 @@ def draw_app(world: World, app_seq: int, spec: AppSpec, population: int | None =
     who = np.flatnonzero(chosen).astype(np.int64)
     shares = Shares(rng.uniform(*IOS_OPT_IN), rng.uniform(*ANDROID_13_OPT_IN), rng.uniform(*MARKETING_CONSENT))
     platform, notifications, marketing, location = draw_permissions(rng, propensity.ios[who], shares)
-    table = InstallTable(app_seq, who, platform, notifications, marketing, location, np.ones(len(who), dtype=bool))
+    linked = world.random_stream("apps-links", app_seq).random(len(who)) < LINKED_SHARE
+    table = InstallTable(app_seq, who, platform, notifications, marketing, location, np.ones(len(who), dtype=bool),
+                         linked=linked)
     return table, shares
 
 
@@ -252,4 +308,5 @@ class TokenCodec:
             token=self.token(table.app_seq, row, int(table.generation[row])),
             platform=PLATFORMS[int(table.platform[row])], notifications_permitted=bool(table.notifications[row]),
             marketing_consent=bool(table.marketing[row]),
-            location_permission=LOCATION_PERMISSIONS[int(table.location[row])], installed=bool(table.installed[row]))
+            location_permission=LOCATION_PERMISSIONS[int(table.location[row])], installed=bool(table.installed[row]),
+            line_linked=bool(table.linked[row]))

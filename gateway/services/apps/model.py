@@ -74,3 +74,5 @@ class InstallInfo:
     marketing_consent: bool
     location_permission: str
     installed: bool
+    line_linked: bool
+    """The user linked their phone line to the app account."""

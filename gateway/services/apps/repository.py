@@ -1,7 +1,8 @@
 """Where partner apps and their pushes live: the apps tables, their migrations and every SQL statement on them.
 
-Owns ``apps`` (one row per registered app as submitted), ``app_uninstalls`` (installs removed by the operator, so
-the install table is the same after a restart; simulated lifecycle changes are recomputed, not stored),
+Owns ``apps`` (one row per registered app as submitted), ``app_uninstalls`` (installs removed by the operator) and
+``app_permission_changes`` (permissions the operator set), so the install table is the same after a restart
+(simulated lifecycle changes are recomputed, not stored),
 ``push_messages`` (one row per accepted push and device with its operator-side outcome and open),
 ``push_fanouts`` (topic and condition sends), ``app_topics`` (topic subscriptions) and ``app_event_ticks`` (each
 app's event counter after each tick with events, so a restart numbers replayed events as before). The migrations
@@ -15,6 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from gateway.core.store import FeatureSchema, Store
+from gateway.services.apps.installs import PermissionChange
 from gateway.services.apps.model import AppSpec
 
 MIGRATIONS: tuple[str, ...] = (
@@ -73,6 +75,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (app_seq, tick)
     ) WITHOUT ROWID;
     """,
+    # 3: permission changes set by the operator (issue 13)
+    """
+    CREATE TABLE app_permission_changes (
+        seq INTEGER PRIMARY KEY,          -- order of changes made at one instant
+        app_seq INTEGER NOT NULL,
+        row INTEGER NOT NULL,             -- row of the app's install table
+        at_us INTEGER NOT NULL,
+        change TEXT NOT NULL              -- JSON: the fields set (notifications, marketing, location, linked)
+    );
+    CREATE INDEX app_permission_changes_app ON app_permission_changes(app_seq, at_us, seq);
+    """,
 )
 
 SCHEMA = FeatureSchema("apps", MIGRATIONS)
@@ -113,6 +126,19 @@ class AppRepository:
         """(instant µs, row) of the app's installs the operator removed, oldest first."""
         return [(int(r[0]), int(r[1])) for r in self.store.conn.execute(
             "SELECT at_us, row FROM app_uninstalls WHERE app_seq = ? ORDER BY at_us, row", (app_seq,))]
+
+    def change_permissions(self, app_seq: int, row: int, at_us: int, change: PermissionChange) -> None:
+        """Record that the operator set permissions of an install."""
+        with self.store.transaction() as conn:
+            conn.execute("INSERT INTO app_permission_changes(app_seq, row, at_us, change) VALUES (?, ?, ?, ?)",
+                         (app_seq, row, at_us, json.dumps(change.to_json(), sort_keys=True)))
+
+    def permission_changes(self, app_seq: int) -> list[tuple[int, int, int, PermissionChange]]:
+        """(instant µs, seq, row, change) of the permissions the operator set on the app's installs, oldest first."""
+        return [(int(r[0]), int(r[1]), int(r[2]), PermissionChange.from_json(json.loads(r[3])))
+                for r in self.store.conn.execute(
+                    "SELECT at_us, seq, row, change FROM app_permission_changes WHERE app_seq = ? ORDER BY at_us, seq",
+                    (app_seq,))]
 
     # -- topics -----------------------------------------------------------------------------------------------
     def subscribe(self, app_seq: int, topic: str, rows: Sequence[int], subscribed: bool) -> None:

@@ -4,9 +4,9 @@ Owns :class:`AppService`: an app registered by a partner is stored, then its ins
 (:func:`~gateway.services.apps.installs.draw_app`) and kept in memory; on every tick the app's
 :class:`~gateway.services.apps.lifecycle.Lifecycle` moves it on (installs, uninstalls, token refreshes, permission
 changes). After a restart the tables are drawn again from the same seed, the simulated days replayed and the
-recorded uninstalls applied where they happened, so they are the same. It also hands the app events of each tick
-(:class:`~gateway.services.apps.events.AppEventBatch`, produced by :mod:`gateway.services.apps.usage`) to its
-listeners (the CDP). It must not know about HTTP.
+recorded uninstalls and permission changes applied where they happened, so they are the same. It also hands the app
+events of each tick (:class:`~gateway.services.apps.events.AppEventBatch`, produced by
+:mod:`gateway.services.apps.usage`) to its listeners (the CDP). It must not know about HTTP.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime
 
 from gateway.core.errors import NotFound
 from gateway.services.apps.events import AppEventBatch
-from gateway.services.apps.installs import InstallTable, TokenCodec, draw_app, install_propensity
+from gateway.services.apps.installs import InstallTable, PermissionChange, TokenCodec, draw_app, install_propensity
 from gateway.services.apps.lifecycle import Changes, Lifecycle
 from gateway.services.apps.model import AppRecord, AppSpec, InstallInfo, app_seq
 from gateway.services.apps.repository import AppRepository
@@ -55,7 +55,8 @@ class AppService:
         tick = self.world.tick_index
         for seq, partner_id, spec, created_us, population in self.repository.all():
             self._add(AppRecord(seq, partner_id, spec, from_micros(created_us)), population)
-            self._lifecycles[seq].catch_up(tick, self.repository.uninstalled(seq))
+            self._lifecycles[seq].catch_up(tick, self.repository.uninstalled(seq),
+                                           self.repository.permission_changes(seq))
 
     def _add(self, app: AppRecord, population: int | None) -> None:
         self._apps[app.seq] = app
@@ -144,6 +145,12 @@ class AppService:
             return  # already gone: nothing to record (a restart would apply it where it did nothing)
         self.repository.uninstall(app.seq, row, to_micros(self._now()))
         table.installed[row] = False
+
+    def set_permissions(self, app: AppRecord, row: int, change: PermissionChange) -> None:
+        """Set permissions of one install now (recorded, so a restart applies it where it happened): the next send
+        or trigger step sees them."""
+        self.repository.change_permissions(app.seq, row, to_micros(self._now()), change)
+        self._installs[app.seq].set_permissions(row, change)
 
     def current_row(self, app: AppRecord, token: str) -> int | None:
         """The install row whose *current* token is ``token`` (``None`` when stale, uninstalled or not the app's)."""

@@ -14,7 +14,9 @@ it; ``AREA_ENTERED`` (operator signal) at each entry into the area's cells; ``VE
 per install and local day after ``minDwellMinutes`` in the area inside a local-time window, evaluated at each tick
 with numpy over the area's occupants (presence kept in ``cdp_trigger_presence``); ``ARRIVED_FROM_ROAMING``
 (operator signal) at each landing of an inbound roamer (:meth:`~simulator.world.World.on_roamer_arrival`). Operator
-signals count only installs that allow location in the app. A started run goes through the
+signals count only installs that allow location in the app (``WHILE_USING`` or ``ALWAYS``) and whose user linked
+their line to the app account (:meth:`~gateway.services.apps.installs.InstallTable.signals_allowed`), both checked
+again when each step fires, so a withdrawal holds at once. A started run goes through the
 trigger's steps, each a durable timer
 (:class:`gateway.core.timers.Timers`) that, when due, decides the step — quiet hours in the user's local time
 (:func:`gateway.services.policy.in_quiet_hours`), then the trigger's daily cap per user — the sends counted under
@@ -637,7 +639,8 @@ class TriggerService:
     def on_cell_change(self, now: datetime, subs: NDArray[np.int32], old: NDArray[np.int32],
                        new: NDArray[np.int32]) -> None:
         """World listener: movers into an ``AREA_ENTERED`` rule's cells from outside them, who have the rule's app
-        installed with location allowed in it, start a run (one per install; not while a restart replays)."""
+        installed with location allowed in it and their line linked, start a run (one per install; not while a
+        restart replays)."""
         triggers = [t for t in self._triggers.values()
                     if isinstance(t.spec.rule, AreaEnteredRule) and len(t.cells) and t.app_seq is not None]
         if not triggers or not len(subs) or not self._is_live():
@@ -651,8 +654,9 @@ class TriggerService:
 
     def on_roamer_arrival(self, now: datetime, subs: NDArray[np.int32]) -> None:
         """World listener: inbound roamers landing (from ``fromCountries`` when the rule names some) who have the
-        rule's app installed with location allowed in it start a run of each ``ARRIVED_FROM_ROAMING`` trigger (one
-        per install; not while a restart replays: the runs of that span were stored before the stop)."""
+        rule's app installed with location allowed in it and their line linked start a run of each
+        ``ARRIVED_FROM_ROAMING`` trigger (one per install; not while a restart replays: the runs of that span were
+        stored before the stop)."""
         triggers = [t for t in self._triggers.values() if isinstance(t.spec.rule, ArrivedFromRoamingRule)]
         if not triggers or not len(subs) or not self._is_live():
             return
@@ -671,11 +675,11 @@ class TriggerService:
 
     def _start_located(self, record: TriggerRecord, subs: NDArray[np.int32], now: datetime) -> None:
         """Start a run of an operator-signal ``record`` for each install of its app by ``subs`` that allows location
-        in the app (subscribers in order, each's installs in install order)."""
+        in the app and is linked to the line (subscribers in order, each's installs in install order)."""
         assert record.app_seq is not None
         table = self.apps.installs(self.apps.by_seq(record.app_seq))
         rows = table.rows_of_many(subs)
-        for row in rows[table.installed[rows] & (table.location[rows] > 0)].tolist():
+        for row in rows[table.signals_allowed(rows)].tolist():
             self._start_install(record, row, now)
 
     def _start_install(self, record: TriggerRecord, row: int, now: datetime) -> None:
@@ -760,7 +764,7 @@ class TriggerService:
         obeys = action_rules(action)
         if (isinstance(spec.rule, AreaEnteredRule | VenueAtTimeRule | ArrivedFromRoamingRule)
                 and not self._location_allowed(installs[0])):
-            reason = "NO_CONSENT"  # the location permission (the link) was withdrawn since the entry
+            reason = "NO_CONSENT"  # the location permission or the line link was withdrawn since the entry
         elif isinstance(action, WebhookAction) and record.sink_gone_at is not None:
             reason = "SINK_GONE"
         elif obeys.quiet_hours and quiet is not None and in_quiet_hours(np.array([hour], np.int16),
@@ -789,8 +793,9 @@ class TriggerService:
             self._timers.schedule(now + delay, "step", trigger=trigger, run=run, identity=identity, step=step + 1)
 
     def _location_allowed(self, install: tuple[int, int]) -> bool:
+        """Whether operator signals may be used for the install now (location permission and the line link)."""
         table = self.apps.installs(self.apps.by_seq(install[0]))
-        return bool(table.installed[install[1]] and table.location[install[1]] > 0)
+        return bool(table.signals_allowed(np.array([install[1]], np.int64))[0])
 
     def _webhook(self, record: TriggerRecord, action: WebhookAction, fire_id: str, step: int, user_id: str | None,
                  identity: str, at: datetime, scheduled_us: int | None = None) -> None:
@@ -865,15 +870,15 @@ class TriggerService:
                 self._venue(record, now, occupants[key])
 
     def _venue(self, record: TriggerRecord, now: datetime, occupants: NDArray[np.int32]) -> None:
-        """Track who of the app's users (location allowed) is in the area since when, and start a run for those who
-        have dwelt ``minDwellMinutes`` inside today's window and have not fired today (all numpy over the
-        occupants)."""
+        """Track who of the app's users (location allowed, line linked) is in the area since when, and start a run
+        for those who have dwelt ``minDwellMinutes`` inside today's window and have not fired today (all numpy over
+        the occupants)."""
         rule = record.spec.rule
         assert isinstance(rule, VenueAtTimeRule) and record.app_seq is not None
         table = self.apps.installs(self.apps.by_seq(record.app_seq))
         self._grow_presence(record, table.size)
         rows = self._rows_of_subs(record.app_seq, table.subscriber, occupants)
-        rows = rows[table.installed[rows] & (table.location[rows] > 0)]
+        rows = rows[table.signals_allowed(rows)]
         now_us = to_micros(now)
         entered = np.setdiff1d(rows, record.present, assume_unique=True)
         left = np.setdiff1d(record.present, rows, assume_unique=True)

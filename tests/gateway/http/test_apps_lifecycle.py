@@ -178,7 +178,8 @@ async def test_restart_rebuilds_installs_and_events_exactly(aiohttp_client: Aioh
     resumed = listen(service2)
     await advance(second, "PT6H")
     table = service2.installs(record2)
-    for name in ("subscriber", "installed", "generation", "notifications", "platform"):
+    for name in ("subscriber", "installed", "generation", "notifications", "platform", "marketing", "location",
+                 "linked"):
         assert getattr(table, name).tolist() == getattr(expected_table, name).tolist(), name
     assert as_rows(resumed) == as_rows(later) and later
     assert second.app[STORE].conn.execute("SELECT COUNT(*) FROM app_uninstalls").fetchone()[0] == 1

@@ -108,6 +108,7 @@ async def test_install_shares_are_deterministic_and_realistic(client: Client, ma
     assert 0.40 <= table.notifications[ios].mean() <= 0.70  # iOS asks: 50-60% allow
     assert 0.75 <= table.notifications[~ios].mean() <= 0.98  # Android: 13+ asks (70-85%), older grants
     assert 0.30 <= table.marketing.mean() <= 0.70
+    assert 0.28 <= table.linked.mean() <= 0.42  # about a third linked their line to the app account
     assert 0.03 <= (table.location == 2).mean() <= 0.18  # ALWAYS is the rare choice
     only_ios = await register(client, token, platforms=["IOS"], popularity=0.9)
     rows = await installs(client, only_ios["id"])

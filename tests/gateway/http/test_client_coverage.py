@@ -148,6 +148,7 @@ CLIENT_METHODS: dict[tuple[str, str], str] = {
     ("POST", "/iid/v1/{token}/rel/topics/{topic}"): "PartnerClient.subscribe_token",
     ("GET", "/admin/v1/apps/{appId}/installations"): "AdminClient.installations",
     ("DELETE", "/admin/v1/apps/{appId}/installations/{installationId}"): "AdminClient.uninstall",
+    ("PATCH", "/admin/v1/apps/{appId}/installations/{installationId}"): "AdminClient.set_installation_permissions",
     ("GET", "/admin/v1/push/messages/{messageId}"): "AdminClient.push_message",
     ("GET", "/admin/v1/push/fanouts/{fanoutId}"): "AdminClient.push_fanout",
     # CDP: the partner's API and a source's tracking calls (Segment spec)

@@ -123,6 +123,7 @@ WORLD_CHANGING = {
     ("POST", "/apps/v1/apps"),
     ("POST", "/v1/projects/{projectId}/messages:send"),
     ("DELETE", "/admin/v1/apps/{appId}/installations/{installationId}"),
+    ("PATCH", "/admin/v1/apps/{appId}/installations/{installationId}"),
 }
 
 

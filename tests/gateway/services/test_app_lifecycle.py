@@ -5,8 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.services.apps.installs import InstallTable, TokenCodec, draw_app, install_propensity
-from gateway.services.apps.lifecycle import REFRESH_PER_DAY, UNINSTALL_PER_DAY, Lifecycle
+from gateway.services.apps.installs import (
+    LINKED_SHARE,
+    InstallTable,
+    PermissionChange,
+    TokenCodec,
+    draw_app,
+    install_propensity,
+)
+from gateway.services.apps.lifecycle import (
+    LINK_PER_DAY,
+    LOCATION_GRANT_PER_DAY,
+    LOCATION_REVOKE_PER_DAY,
+    MARKETING_GRANT_PER_DAY,
+    MARKETING_WITHDRAW_PER_DAY,
+    REFRESH_PER_DAY,
+    UNINSTALL_PER_DAY,
+    UNLINK_PER_DAY,
+    Lifecycle,
+)
 from gateway.services.apps.model import AppSpec
 from simulator.clock import to_micros
 from simulator.world import World
@@ -23,7 +40,7 @@ def lifecycle(world: World, created_us: int | None = None) -> Lifecycle:
 def columns(table: InstallTable) -> list[list[int]]:
     return [c.astype(np.int64).tolist() for c in (table.subscriber, table.platform, table.notifications,
                                                    table.marketing, table.location, table.installed,
-                                                   table.generation)]
+                                                   table.generation, table.linked)]
 
 
 def test_same_seed_same_days(base_world: World) -> None:
@@ -74,6 +91,59 @@ def test_restart_rebuilds_the_same_table(base_world: World) -> None:
     for k in range(end + 1, end + tpd + 1):
         a, b = live.step(k), rebuilt.step(k)
         assert a.installed_rows.tolist() == b.installed_rows.tolist()
+    assert columns(rebuilt.table) == columns(live.table)
+
+
+def test_consent_location_and_link_change_at_the_documented_rates(base_world: World) -> None:
+    """Over 40 days roughly the documented shares of installs withdraw and give marketing consent, lose and get
+    location permission, unlink and link their line; new installs are linked at the install share."""
+    lc = lifecycle(base_world)
+    start = lc.table.size
+    before = lc.table.marketing.copy(), lc.table.location > 0, lc.table.linked.copy()
+    assert 0.8 * LINKED_SHARE < before[2].mean() < 1.2 * LINKED_SHARE
+    days = 40
+    for k in range(1, days * lc.ticks_per_day + 1):
+        lc.step(k)
+    table = lc.table
+    kept = np.flatnonzero(table.installed[:start])
+    after = table.marketing[kept], table.location[kept] > 0, table.linked[kept]
+    for (was, now), (off, on) in zip(zip([b[kept] for b in before], after, strict=True),
+                                     [(MARKETING_WITHDRAW_PER_DAY, MARKETING_GRANT_PER_DAY),
+                                      (LOCATION_REVOKE_PER_DAY, LOCATION_GRANT_PER_DAY),
+                                      (UNLINK_PER_DAY, LINK_PER_DAY)], strict=True):
+        assert 0.4 * days * off < (was & ~now).sum() / was.sum() < 2 * days * off
+        assert 0.4 * days * on < (~was & now).sum() / (~was).sum() < 2 * days * on
+    assert 0.5 * LINKED_SHARE < table.linked[start:].mean() < 1.5 * LINKED_SHARE
+
+
+def test_restart_applies_the_operators_permission_changes_where_they_were(base_world: World) -> None:
+    """catch_up with recorded permission changes (two at one instant, applied in their order) equals the live
+    table they were made on, and both go on identically (later days draw from the changed table)."""
+    live = lifecycle(base_world)
+    tpd = live.ticks_per_day
+    changes: list[tuple[int, int, int, PermissionChange]] = []
+    end = 2 * tpd + 11
+    seq = 0
+    for k in range(1, end + 1):
+        live.step(k)
+        if k % 300 == 0:
+            row = int(np.flatnonzero(live.table.installed)[k % 40])
+            at = live.tick_us(k) + 1_000_000
+            for change in (PermissionChange(marketing=False, location="NEVER"),
+                           PermissionChange(location="ALWAYS", linked=not live.table.linked[row],
+                                            notifications=False)):
+                seq += 1
+                live.table.set_permissions(row, change)
+                changes.append((at, seq, row, change))
+    rebuilt = lifecycle(base_world)
+    rebuilt.catch_up(end, [], changes)
+    assert columns(rebuilt.table) == columns(live.table)
+    bare = lifecycle(base_world)
+    bare.catch_up(end, [])
+    assert columns(bare.table) != columns(live.table)  # the changes matter
+    for k in range(end + 1, end + tpd + 1):
+        live.step(k)
+        rebuilt.step(k)
     assert columns(rebuilt.table) == columns(live.table)
 
 

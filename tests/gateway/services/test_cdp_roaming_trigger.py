@@ -38,7 +38,7 @@ def travel_app(s: Stack) -> AppRecord:
 
 
 def linked_visitors(s: Stack, app: AppRecord, location: int = 1) -> dict[int, int]:
-    """Visitor → their install row of ``app``, each with in-app location set to ``location``."""
+    """Visitor → their install row of ``app``, each with in-app location set to ``location`` and the line linked."""
     table = s.apps.installs(app)
     roaming = s.world.population.roaming
     out: dict[int, int] = {}
@@ -47,6 +47,7 @@ def linked_visitors(s: Stack, app: AppRecord, location: int = 1) -> dict[int, in
         if roaming[sub] and sub not in out:
             out[sub] = row
             table.location[row] = location
+            table.linked[row] = True
     return out
 
 

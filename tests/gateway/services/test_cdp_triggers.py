@@ -24,6 +24,7 @@ from gateway.core.errors import InvalidArgument
 from gateway.core.store import Store
 from gateway.core.webhooks import Outbox
 from gateway.services.apps.events import APP_EVENT_CODE, AppEventBatch
+from gateway.services.apps.installs import PermissionChange
 from gateway.services.apps.model import AppRecord, AppSpec
 from gateway.services.apps.push import PushService
 from gateway.services.apps.repository import AppRepository
@@ -304,6 +305,21 @@ def test_no_marketing_push_without_both_consents_at_the_send_instant(fresh_world
         s.store.close()
 
 
+def test_marketing_consent_withdrawn_by_the_operator_stops_the_next_marketing_push(stack: Stack) -> None:
+    """Consent withdrawn through the app service (what the admin PATCH calls) after the event and before the step:
+    the step is NO_CONSENT and no push row is written; a transactional step still goes."""
+    row = installed_row(stack, marketing=True, notifications=True)
+    marketing = push_trigger(stack)
+    transactional = push_trigger(stack, "TRANSACTIONAL")
+    stack.app_events([row], ["Application Opened"])
+    stack.apps.set_permissions(stack.app, row, PermissionChange(marketing=False))
+    stack.world.clock.run_until(stack.world.clock.now + timedelta(seconds=60))
+    assert [(f[3], f[4]) for f in stack.fires(marketing)] == [("SUPPRESSED", "NO_CONSENT")]
+    assert [f[3] for f in stack.fires(transactional)] == ["SENT"]
+    stack.store.drain()
+    assert stack.store.conn.execute("SELECT count(*) FROM push_messages").fetchone()[0] == 1
+
+
 def test_push_without_an_install_is_suppressed(stack: Stack) -> None:
     """A user known only server-side has no install to push to."""
     record = stack.trigger(CART, steps=[{"action": {"type": "PUSH", "appId": stack.app.id, "title": "t",
@@ -455,6 +471,7 @@ def test_area_entered_fires_for_app_users_who_allowed_location(stack: Stack) -> 
         by_sub.setdefault(int(table.subscriber[r]), r)
     (allowed, row_a), (denied, row_d), (inside, row_i) = list(by_sub.items())[:3]
     table.location[row_a], table.location[row_d], table.location[row_i] = 1, 0, 2
+    table.linked[[row_a, row_d, row_i]] = True
     loc = stack.world.locate(allowed)
     area = {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude, "longitude": loc.cell_longitude},
             "radius": max(loc.cell_radius, 100.0)}
@@ -478,13 +495,75 @@ def test_area_entered_fires_for_app_users_who_allowed_location(stack: Stack) -> 
     assert str(loc.cell_latitude)[:6] not in event.body and stack.world.msisdn_of(allowed).lstrip("+") not in event.body
 
 
+def area_around(stack: Stack, sub: int) -> dict[str, Any]:
+    loc = stack.world.locate(sub)
+    return {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude, "longitude": loc.cell_longitude},
+            "radius": max(loc.cell_radius, 100.0)}
+
+
+def enter(stack: Stack, record: TriggerRecord, subs: list[int]) -> None:
+    """The subscribers move into the rule's area from outside it now."""
+    cell = int(record.cells[0])
+    outside = int(np.setdiff1d(np.arange(stack.world.network.cell_x.size), record.cells)[0])
+    stack.triggers.on_cell_change(stack.world.clock.now, np.array(subs, np.int32),
+                                  np.full(len(subs), outside, np.int32), np.full(len(subs), cell, np.int32))
+
+
+@pytest.mark.parametrize("change", [
+    PermissionChange(location="NEVER"),  # location permission withdrawn in the app
+    PermissionChange(linked=False),  # the line unlinked from the app account
+    PermissionChange(location="NEVER", linked=False),  # both
+])
+def test_an_operator_change_stops_the_next_operator_signal_step_at_once(stack: Stack,
+                                                                       change: PermissionChange) -> None:
+    """Location withdrawn or the line unlinked (as the admin PATCH does) between two steps of a run suppresses the
+    next step (NO_CONSENT), and a later entry starts no run; given back, the next entry fires again."""
+    table = stack.apps.installs(stack.app)
+    row = int(np.flatnonzero(table.installed)[0])
+    sub = int(table.subscriber[row])
+    stack.apps.set_permissions(stack.app, row, PermissionChange(location="WHILE_USING", linked=True))
+    record = stack.trigger({"kind": "AREA_ENTERED", "appId": stack.app.id, "areaId": "mall-1",
+                            "area": area_around(stack, sub)},
+                           steps=[{"action": HOOK}, {"delaySeconds": 600, "action": HOOK}])
+    now = stack.world.clock.now
+    enter(stack, record, [sub])
+    stack.world.clock.run_until(now)
+    stack.apps.set_permissions(stack.app, row, change)
+    stack.world.clock.run_until(now + timedelta(seconds=600))
+    assert [(f[2], f[3], f[4]) for f in stack.fires(record)] == [(0, "SENT", None), (1, "SUPPRESSED", "NO_CONSENT")]
+    stack.world.clock.run_until(now + timedelta(hours=1))
+    enter(stack, record, [sub])
+    stack.world.clock.run_until(now + timedelta(hours=1, minutes=20))
+    assert len(stack.fires(record)) == 2  # no run without the permission and the link
+    stack.apps.set_permissions(stack.app, row, PermissionChange(location="ALWAYS", linked=True))
+    enter(stack, record, [sub])
+    stack.world.clock.run_until(now + timedelta(hours=1, minutes=40))
+    assert [(f[2], f[3]) for f in stack.fires(record)][2:] == [(0, "SENT"), (1, "SENT")]
+
+
+def test_location_without_the_link_starts_no_run(stack: Stack) -> None:
+    """Of two users allowing location who enter together, only the one whose line is linked starts a run."""
+    table = stack.apps.installs(stack.app)
+    by_sub: dict[int, int] = {}
+    for r in np.flatnonzero(table.installed).tolist():
+        by_sub.setdefault(int(table.subscriber[r]), r)
+    (linked, row_l), (unlinked, row_u) = list(by_sub.items())[:2]
+    table.location[[row_l, row_u]] = 2
+    table.linked[row_l], table.linked[row_u] = True, False
+    record = stack.trigger({"kind": "AREA_ENTERED", "appId": stack.app.id, "areaId": "mall-1",
+                            "area": area_around(stack, linked)})
+    enter(stack, record, [linked, unlinked])
+    stack.world.clock.run_until(stack.world.clock.now + timedelta(seconds=60))
+    assert [f[1] for f in stack.fires(record)] == [stack.apps.install(stack.app, row_l).user_id]
+
+
 def test_a_tick_rerun_after_a_crash_starts_no_run_twice(stack: Stack) -> None:
     """The same entries seen again at the same instant (a tick rerun whose first pass committed its runs before a
     kill -9) start nothing more: one run per trigger, user and instant."""
     table = stack.apps.installs(stack.app)
     row = int(np.flatnonzero(table.installed)[0])
     sub = int(table.subscriber[row])
-    table.location[row] = 1
+    table.location[row], table.linked[row] = 1, True
     loc = stack.world.locate(sub)
     area = {"areaType": "CIRCLE", "center": {"latitude": loc.cell_latitude, "longitude": loc.cell_longitude},
             "radius": max(loc.cell_radius, 100.0)}
@@ -920,6 +999,7 @@ def venue(s: Stack, allowed: bool = True) -> Venue:
     sub = int(table.subscriber[row])
     table.location[:] = 0
     table.location[row] = 1 if allowed else 0
+    table.linked[row] = True
     world = s.world
     cell = int(world.cell[sub])
     x, y = world.cell_centres()
