@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.core.errors import NotFound
+from gateway.core.errors import Conflict, NotFound
 from gateway.http.keys import APPS, PUSH, WORLD
 from gateway.http.routing import Access, RouteTable, json_response, no_content, read_json, read_query
 from gateway.services.apps.installs import PermissionChange
@@ -74,16 +74,18 @@ async def uninstall(request: web.Request) -> web.Response:
 
 
 @routes.patch("/admin/v1/apps/{appId}/installations/{installationId}", summary="Set an install's permissions",
-              access=Access.ADMIN, request=InstallationChange, response=Installation, errors=(400, 401, 404),
+              access=Access.ADMIN, request=InstallationChange, response=Installation, errors=(400, 401, 404, 409),
               changes_world=True)
 async def set_permissions(request: web.Request) -> web.Response:
     """As if the user changed them on the device now (recorded; survives a restart): the next push send and trigger
     step see them (a marketing push without consent is ``SUPPRESSED``; operator signals need location permission
-    and the line link)."""
+    and the line link). 409 for an install that was uninstalled: nothing on the device has permissions any more."""
     app = _app(request)
     service = request.app[APPS]
     info = service.install_by_id(app, request.match_info["installationId"])
     body = await read_json(request, InstallationChange)
+    if not info.installed:
+        raise Conflict(f"Installation {info.installation_id} was uninstalled; a reinstall is a new installation.")
     service.set_permissions(app, info.row, PermissionChange(body.notifications, body.marketing_consent,
                                                             body.location_permission, body.line_linked))
     return json_response(_view(request, service.install(app, info.row)))

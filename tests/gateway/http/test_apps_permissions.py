@@ -80,6 +80,7 @@ async def test_every_field_is_set_and_shown(client: Client, make_partner: MakePa
     ([{"marketingConsent": False}], 400),  # not an object
     ("bad app", 404),  # unknown app
     ("bad installation", 404),  # unknown installation of a known app
+    ("uninstalled", 409),  # the app was removed from the device: nothing left to set
 ])
 async def test_bad_changes_are_refused_and_change_nothing(client: Client, make_partner: MakePartner, body: Any,
                                                          status: int) -> None:
@@ -92,13 +93,17 @@ async def test_bad_changes_are_refused_and_change_nothing(client: Client, make_p
         url, body = path("app_999999", target), {"marketingConsent": False}
     elif body == "bad installation":
         url, body = path(app["id"], "A" * 22), {"marketingConsent": False}
+    elif body == "uninstalled":
+        url, body = path(app["id"], target), {"marketingConsent": False}
+        assert (await client.delete(url, headers=ADMIN)).status == 204
+        before = await installs(client, app["id"])
     else:
         url = path(app["id"], target)
     resp = await client.patch(url, json=body, headers={**ADMIN, "x-correlator": "c-1"})
     assert resp.status == status, await resp.text()
     err = await resp.json()
     assert {"status", "code", "message"} <= set(err) and err["status"] == status
-    assert err["code"] == ("INVALID_ARGUMENT" if status == 400 else "NOT_FOUND")
+    assert err["code"] == {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "CONFLICT"}[status]
     assert resp.headers["x-correlator"] == "c-1"
     assert await installs(client, app["id"]) == before
     assert client.app[STORE].conn.execute("SELECT COUNT(*) FROM app_permission_changes").fetchone()[0] == 0
